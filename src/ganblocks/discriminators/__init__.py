@@ -1,0 +1,3 @@
+"""discriminators."""
+
+__all__: list[str] = []

@@ -1,0 +1,120 @@
+"""Backend choice for fused ops: per call, a context manager, or ``GANBLOCKS_BACKEND``.
+
+Precedence, highest first: the ``backend=`` argument of a call, the innermost ``use_backend`` context,
+the ``GANBLOCKS_BACKEND`` environment variable, ``"auto"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Iterator
+from typing import Literal, Optional, cast
+
+import torch
+
+Backend = Literal["auto", "triton", "torch"]
+BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
+ENV_VAR = "GANBLOCKS_BACKEND"
+
+# Float64 is supported so that gradcheck can exercise the kernels themselves.
+TRITON_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+# A plain list, not a ContextVar: dynamo traces reads of module globals without a graph break.
+_context_stack: list[str] = []
+_triton_importable: Optional[bool] = None
+
+
+def _validate(name: str, value: str) -> Backend:
+    if value not in BACKENDS:
+        raise ValueError(f"{name} must be one of {BACKENDS}, got {value!r}")
+    return cast(Backend, value)
+
+
+def triton_available() -> bool:
+    """Whether the ``triton`` package can be imported (checked once, without importing it)."""
+    global _triton_importable
+    if _triton_importable is None:
+        _triton_importable = importlib.util.find_spec("triton") is not None
+    return _triton_importable
+
+
+def interpreting() -> bool:
+    """Whether ``TRITON_INTERPRET=1`` is set, so Triton kernels run on CPU tensors."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def get_backend() -> Backend:
+    """The backend that a call without ``backend=`` uses: the innermost context, else the env variable."""
+    if _context_stack:
+        return cast(Backend, _context_stack[-1])
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _validate(f"environment variable {ENV_VAR}", env.strip().lower())
+    return "auto"
+
+
+@contextlib.contextmanager
+def use_backend(backend: Backend) -> Iterator[None]:
+    """Run every fused op inside the ``with`` block on ``backend`` unless a call names its own.
+
+    Args:
+        backend: ``"auto"`` (Triton for supported CUDA tensors, else PyTorch), ``"triton"`` (raise if it
+            cannot run) or ``"torch"`` (the pure-PyTorch reference).
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.ops import use_backend
+        >>> from ganblocks.functional import pixel_norm
+        >>> with use_backend("torch"):
+        ...     y = pixel_norm(torch.ones(2, 4, 3, 3))
+        >>> round(y.pow(2).mean().item(), 4)
+        1.0
+    """
+    _context_stack.append(_validate("backend", backend))
+    try:
+        yield
+    finally:
+        _context_stack.pop()
+
+
+def _triton_blocker(x: torch.Tensor) -> Optional[str]:
+    """Why the Triton path cannot run on ``x``, or None when it can (device and import only)."""
+    if not triton_available():
+        return "the triton package is not installed (pip install triton)"
+    if x.device.type == "cuda":
+        return None
+    if x.device.type == "cpu" and interpreting():
+        return None
+    return (
+        f"Triton kernels need CUDA tensors (or CPU tensors with TRITON_INTERPRET=1), "
+        f"got a tensor on {x.device}"
+    )
+
+
+def use_triton(
+    backend: Optional[Backend],
+    x: torch.Tensor,
+    *,
+    op: str,
+    arg: str = "x",
+    dtypes: tuple[torch.dtype, ...] = TRITON_DTYPES,
+) -> bool:
+    """Decide whether ``op`` runs its Triton kernel on ``x``.
+
+    ``auto`` picks Triton only for CUDA tensors of a supported dtype; an explicit ``triton`` that cannot
+    run raises, naming the reason.
+    """
+    choice = get_backend() if backend is None else _validate("backend", backend)
+    if choice == "torch":
+        return False
+    if choice == "auto":
+        return x.device.type == "cuda" and x.dtype in dtypes and triton_available()
+    reason = _triton_blocker(x)
+    if reason is not None:
+        raise RuntimeError(f"{op}: backend='triton' cannot run: {reason}")
+    if x.dtype not in dtypes:
+        names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
+        raise TypeError(f"{op}: backend='triton' supports {arg} of dtype {names}, got {x.dtype}")
+    return True

@@ -1,0 +1,1 @@
+"""Triton kernels and their launchers. Only imported when a Triton path runs."""

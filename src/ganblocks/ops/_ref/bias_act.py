@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..activations import ActSpec, apply_activation
+
+
+def bias_act_reference(
+    x: torch.Tensor,
+    b: Optional[torch.Tensor],
+    *,
+    spec: ActSpec,
+    alpha: float,
+    gain: float,
+    clamp: Optional[float],
+    dim: int,
+) -> torch.Tensor:
+    """``clamp(gain * act(x + b), -clamp, clamp)`` with ``b`` broadcast along ``dim``."""
+    if b is not None:
+        shape = [1] * x.ndim
+        shape[dim] = -1
+        x = x + b.reshape(shape)
+    y = apply_activation(x, spec, alpha)
+    if gain != 1.0:
+        y = y * gain
+    if clamp is not None:
+        y = y.clamp(-clamp, clamp)
+    return y

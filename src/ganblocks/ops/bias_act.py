@@ -1,0 +1,76 @@
+"""Fused bias + activation + gain + clamp."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ._backend import Backend, use_triton
+from ._checks import check_floating, check_ndim, check_tensor, normalize_dim
+from ._ref.bias_act import bias_act_reference
+from .activations import Activation, resolve_activation
+
+
+def bias_act(
+    x: torch.Tensor,
+    b: Optional[torch.Tensor] = None,
+    *,
+    act: Activation = "linear",
+    alpha: Optional[float] = None,
+    gain: Optional[float] = None,
+    clamp: Optional[float] = None,
+    dim: int = 1,
+    backend: Optional[Backend] = None,
+) -> torch.Tensor:
+    r"""Add a bias, apply an activation, scale and clamp, in one pass.
+
+    .. math::
+        y = \operatorname{clamp}\big(g \cdot \phi(x + b),\ -c,\ c\big)
+
+    with :math:`b` broadcast along ``dim``. Elements that were clamped get zero gradient. This is
+    StyleGAN2-ADA's ``bias_act``; the Triton backward saves only the output for ``linear``, ``relu`` and
+    ``lrelu`` and the input otherwise.
+
+    Args:
+        x: input of any shape, floating point.
+        b: bias of shape ``(x.shape[dim],)``, or None.
+        act: ``linear``, ``relu``, ``lrelu``, ``tanh``, ``sigmoid``, ``elu``, ``selu``, ``softplus`` or
+            ``swish``.
+        alpha: negative slope of ``lrelu`` (default 0.2) or scale of ``elu`` (default 1).
+        gain: output scale; default √2 for ``relu``, ``lrelu`` and ``swish``, else 1.
+        clamp: clamp the output to ``[-clamp, clamp]``; None disables it.
+        dim: the dimension ``b`` runs along.
+        backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
+
+    Returns:
+        Tensor of the shape, dtype and memory format of ``x``.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.functional import bias_act
+        >>> x = torch.tensor([[-1.0, 2.0]])
+        >>> bias_act(x, torch.tensor([0.5, 0.5]), act="lrelu", dim=1)
+        tensor([[-0.1414,  3.5355]])
+
+    Reference:
+        Karras et al., "Training Generative Adversarial Networks with Limited Data", NeurIPS 2020.
+    """
+    check_tensor("x", x)
+    check_floating("x", x)
+    check_ndim("x", x, minimum=1)
+    d = normalize_dim("dim", dim, x.ndim)
+    spec, a, g = resolve_activation(act, alpha, gain)
+    if b is not None:
+        check_tensor("b", b)
+        if b.ndim != 1 or b.shape[0] != x.shape[d]:
+            raise ValueError(
+                f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}"
+            )
+    if clamp is not None and not clamp >= 0:
+        raise ValueError(f"clamp must be None or >= 0, got {clamp}")
+    if use_triton(backend, x, op="bias_act"):
+        from ._autograd.bias_act import bias_act_triton
+
+        return bias_act_triton(x, b, spec=spec, alpha=a, gain=g, clamp=clamp, dim=d)
+    return bias_act_reference(x, b, spec=spec, alpha=a, gain=g, clamp=clamp, dim=d)

@@ -1,0 +1,90 @@
+"""Minibatch standard deviation (ProGAN, StyleGAN2-ADA), with strided groups."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ._backend import Backend, use_triton
+from ._checks import check_floating, check_ndim, check_tensor
+from ._ref.minibatch_stddev import minibatch_stddev_reference
+
+
+def _largest_divisor_at_most(n: int, g: int) -> int:
+    return next(d for d in range(min(g, n), 0, -1) if n % d == 0)
+
+
+def resolve_group_size(n: int, group_size: Optional[int], *, adjust_group_size: bool) -> int:
+    """The group size used for a batch of ``n``: ``min(group_size, n)``, or all of ``n`` for None."""
+    if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
+        raise ValueError(f"group_size must be None or a positive int, got {group_size!r}")
+    g = n if group_size is None else min(group_size, n)
+    if n % g != 0:
+        if not adjust_group_size:
+            raise ValueError(
+                f"the batch size ({n}) must be divisible by the group size ({g}); pass a batch that is a "
+                f"multiple of group_size, or adjust_group_size=True to use the largest divisor of the batch "
+                f"size not above group_size ({_largest_divisor_at_most(n, g)})"
+            )
+        g = _largest_divisor_at_most(n, g)
+    return g
+
+
+def minibatch_stddev(
+    x: torch.Tensor,
+    *,
+    group_size: Optional[int] = 4,
+    num_channels: int = 1,
+    adjust_group_size: bool = False,
+    backend: Optional[Backend] = None,
+) -> torch.Tensor:
+    r"""Append the standard deviation across groups of samples as extra feature maps.
+
+    With :math:`G = \min(\text{group\_size}, N)`, :math:`M = N/G` and :math:`F` = ``num_channels``, the batch
+    is viewed as ``(G, M, F, C/F, H, W)`` (sample :math:`i` is in group slot :math:`i \bmod M`, so groups
+    are strided), and
+
+    .. math::
+        s_{m f} = \operatorname{mean}_{c, h, w}
+        \sqrt{\operatorname{Var}_g\big[x_{g m f c h w}\big] + 10^{-8}}
+
+    (biased variance) is broadcast to ``(N, F, H, W)`` and concatenated to ``x``.
+
+    Args:
+        x: input of shape ``(N, C, H, W)``.
+        group_size: samples per group; None uses the whole batch.
+        num_channels: number of stddev feature maps ``F``; must divide ``C``.
+        adjust_group_size: if the batch size is not divisible by the group size, use the largest divisor
+            of it below ``group_size`` instead of raising.
+        backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
+
+    Returns:
+        Tensor of shape ``(N, C + F, H, W)``, dtype and memory format of ``x``.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.functional import minibatch_stddev
+        >>> x = torch.tensor([0.0, 2.0]).reshape(2, 1, 1, 1)
+        >>> minibatch_stddev(x, group_size=2)[:, 1].flatten()
+        tensor([1., 1.])
+
+    Reference:
+        Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018.
+    """
+    check_tensor("x", x)
+    check_floating("x", x)
+    check_ndim("x", x, exact=4)
+    n, c = x.shape[0], x.shape[1]
+    if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
+        raise ValueError(f"num_channels must be a positive int, got {num_channels!r}")
+    if c % num_channels != 0:
+        raise ValueError(
+            f"the channel count of x ({c}) must be divisible by num_channels ({num_channels})"
+        )
+    g = resolve_group_size(n, group_size, adjust_group_size=adjust_group_size)
+    if use_triton(backend, x, op="minibatch_stddev"):
+        from ._autograd.minibatch_stddev import minibatch_stddev_triton
+
+        return minibatch_stddev_triton(x, group_size=g, num_channels=num_channels)
+    return minibatch_stddev_reference(x, group_size=g, num_channels=num_channels)

@@ -1,0 +1,49 @@
+"""Pixelwise feature-vector normalization (ProGAN)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ._backend import Backend, use_triton
+from ._checks import check_floating, check_ndim, check_positive, check_tensor, normalize_dim
+from ._ref.pixel_norm import pixel_norm_reference
+
+
+def pixel_norm(
+    x: torch.Tensor, *, eps: float = 1e-8, dim: int = 1, backend: Optional[Backend] = None
+) -> torch.Tensor:
+    r"""Normalize each feature vector to unit mean square.
+
+    .. math::
+        y = \frac{x}{\sqrt{\frac{1}{C}\sum_c x_c^2 + \epsilon}}
+
+    Args:
+        x: input of shape ``(N, C, *)`` (any number of trailing dims, or ``(N, C)`` for latents).
+        eps: added to the mean square; 1e-8 as in ProGAN and StyleGAN.
+        dim: the feature dimension.
+        backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
+
+    Returns:
+        Tensor of the shape, dtype and memory format of ``x``.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.functional import pixel_norm
+        >>> pixel_norm(torch.tensor([[3.0, 4.0]]))
+        tensor([[0.8485, 1.1314]])
+
+    Reference:
+        Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018.
+    """
+    check_tensor("x", x)
+    check_floating("x", x)
+    check_ndim("x", x, minimum=2)
+    check_positive("eps", eps, allow_zero=True)
+    d = normalize_dim("dim", dim, x.ndim)
+    if use_triton(backend, x, op="pixel_norm"):
+        from ._autograd.pixel_norm import pixel_norm_triton
+
+        return pixel_norm_triton(x, eps=eps, dim=d)
+    return pixel_norm_reference(x, eps=eps, dim=d)

@@ -1,0 +1,3 @@
+"""penalties."""
+
+__all__: list[str] = []
