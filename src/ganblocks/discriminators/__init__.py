@@ -1,3 +1,5 @@
-"""discriminators."""
+"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, and their output type."""
 
-__all__: list[str] = []
+from .output import DiscriminatorOutput
+
+__all__ = ["DiscriminatorOutput"]
