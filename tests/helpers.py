@@ -27,7 +27,9 @@ requires_triton = pytest.mark.skipif(
 )
 
 
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: Optional[torch.dtype] = None, *, scale: float = 1.0) -> None:
+def assert_close(
+    actual: torch.Tensor, expected: torch.Tensor, dtype: Optional[torch.dtype] = None, *, scale: float = 1.0
+) -> None:
     """Compare with the tolerance of ``dtype`` (default: ``actual``'s dtype), loosened by ``scale``."""
     rtol, atol = TOLERANCES[dtype or actual.dtype]
     torch.testing.assert_close(actual.double(), expected.double(), rtol=rtol * scale, atol=atol * scale)

@@ -36,7 +36,10 @@ def triton_available() -> bool:
     """Whether the ``triton`` package can be imported (checked once, without importing it)."""
     global _triton_importable
     if _triton_importable is None:
-        _triton_importable = importlib.util.find_spec("triton") is not None
+        try:
+            _triton_importable = importlib.util.find_spec("triton") is not None
+        except (ImportError, ValueError):  # blocked by an import hook, or sys.modules["triton"] = None
+            _triton_importable = False
     return _triton_importable
 
 

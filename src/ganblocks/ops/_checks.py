@@ -16,9 +16,13 @@ def check_tensor(name: str, value: object) -> torch.Tensor:
     return value
 
 
-def check_ndim(name: str, x: torch.Tensor, *, exact: Optional[int] = None, minimum: Optional[int] = None) -> None:
+def check_ndim(
+    name: str, x: torch.Tensor, *, exact: Optional[int] = None, minimum: Optional[int] = None
+) -> None:
     if exact is not None and x.ndim != exact:
-        raise ValueError(f"{name} must have {exact} dimensions, got shape {tuple(x.shape)} ({x.ndim} dimensions)")
+        raise ValueError(
+            f"{name} must have {exact} dimensions, got shape {tuple(x.shape)} ({x.ndim} dimensions)"
+        )
     if minimum is not None and x.ndim < minimum:
         raise ValueError(
             f"{name} must have at least {minimum} dimensions, got shape {tuple(x.shape)} ({x.ndim} dimensions)"

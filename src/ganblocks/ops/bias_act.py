@@ -64,9 +64,7 @@ def bias_act(
     if b is not None:
         check_tensor("b", b)
         if b.ndim != 1 or b.shape[0] != x.shape[d]:
-            raise ValueError(
-                f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}"
-            )
+            raise ValueError(f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}")
     if clamp is not None and not clamp >= 0:
         raise ValueError(f"clamp must be None or >= 0, got {clamp}")
     if use_triton(backend, x, op="bias_act"):

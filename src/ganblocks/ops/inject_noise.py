@@ -76,7 +76,9 @@ def inject_noise(
     else:
         check_tensor("noise", noise)
         if tuple(noise.shape) != (n, 1, h, w):
-            raise ValueError(f"noise must have shape (N, 1, H, W) = ({n}, 1, {h}, {w}), got {tuple(noise.shape)}")
+            raise ValueError(
+                f"noise must have shape (N, 1, H, W) = ({n}, 1, {h}, {w}), got {tuple(noise.shape)}"
+            )
     if bias is not None:
         check_tensor("bias", bias)
         if tuple(bias.shape) != (c,):

@@ -17,7 +17,9 @@ def _largest_divisor_at_most(n: int, g: int) -> int:
 
 def resolve_group_size(n: int, group_size: Optional[int], *, adjust_group_size: bool) -> int:
     """The group size used for a batch of ``n``: ``min(group_size, n)``, or all of ``n`` for None."""
-    if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
+    if group_size is not None and (
+        isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1
+    ):
         raise ValueError(f"group_size must be None or a positive int, got {group_size!r}")
     g = n if group_size is None else min(group_size, n)
     if n % g != 0:
@@ -79,9 +81,7 @@ def minibatch_stddev(
     if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
         raise ValueError(f"num_channels must be a positive int, got {num_channels!r}")
     if c % num_channels != 0:
-        raise ValueError(
-            f"the channel count of x ({c}) must be divisible by num_channels ({num_channels})"
-        )
+        raise ValueError(f"the channel count of x ({c}) must be divisible by num_channels ({num_channels})")
     g = resolve_group_size(n, group_size, adjust_group_size=adjust_group_size)
     if use_triton(backend, x, op="minibatch_stddev"):
         from ._autograd.minibatch_stddev import minibatch_stddev_triton

@@ -21,7 +21,7 @@ def bias_act_reference(
     if b is not None:
         shape = [1] * x.ndim
         shape[dim] = -1
-        x = x + b.reshape(shape)
+        x = x + b.to(x.dtype).reshape(shape)
     y = apply_activation(x, spec, alpha)
     if gain != 1.0:
         y = y * gain

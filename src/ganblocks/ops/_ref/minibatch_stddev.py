@@ -22,5 +22,7 @@ def minibatch_stddev_reference(x: torch.Tensor, *, group_size: int, num_channels
     """Concatenate the group standard deviation to ``x`` as ``num_channels`` extra channels."""
     n, _, h, w = x.shape
     stats = minibatch_stddev_stats_reference(x, group_size=group_size, num_channels=num_channels)
-    feat = stats.to(x.dtype).repeat(group_size, 1).reshape(n, num_channels, 1, 1).expand(n, num_channels, h, w)
+    feat = (
+        stats.to(x.dtype).repeat(group_size, 1).reshape(n, num_channels, 1, 1).expand(n, num_channels, h, w)
+    )
     return torch.cat([x, feat], dim=1)

@@ -1,0 +1,195 @@
+"""``bias_act`` as ``torch.library`` custom ops: forward kernel, backward kernel, and the backward's backward.
+
+Second order: ``dx = dy * f'(z)``. Its derivative with respect to ``dy`` is the backward kernel again; with
+respect to ``z`` it is ``dy * f''(z)``, zero almost everywhere for the piecewise-linear activations (whose
+backward saves only the output) and written in differentiable PyTorch for the others, so any order works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from ..activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE, ActSpec, apply_activation
+
+_BY_CODE = {spec.code: spec for spec in ACTIVATIONS.values()}
+
+
+@torch.library.custom_op("ganblocks::bias_act", mutates_args=())
+def _bias_act_op(
+    x: torch.Tensor,
+    b: Optional[torch.Tensor],
+    act: int,
+    alpha: float,
+    gain: float,
+    clamp: Optional[float],
+    dim: int,
+) -> torch.Tensor:
+    from .._kernels.bias_act import bias_act_forward
+
+    return bias_act_forward(x, b, act=act, alpha=alpha, gain=gain, clamp=clamp, dim=dim)
+
+
+@_bias_act_op.register_fake
+def _(
+    x: torch.Tensor,
+    b: Optional[torch.Tensor],
+    act: int,
+    alpha: float,
+    gain: float,
+    clamp: Optional[float],
+    dim: int,
+) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("ganblocks::bias_act_grad", mutates_args=())
+def _bias_act_grad_op(
+    dy: torch.Tensor,
+    ref: torch.Tensor,
+    b: Optional[torch.Tensor],
+    act: int,
+    alpha: float,
+    gain: float,
+    clamp: Optional[float],
+    dim: int,
+    ref_is_input: bool,
+) -> torch.Tensor:
+    from .._kernels.bias_act import bias_act_backward
+
+    return bias_act_backward(
+        dy, ref, b, act=act, alpha=alpha, gain=gain, clamp=clamp, dim=dim, ref_is_input=ref_is_input
+    )
+
+
+@_bias_act_grad_op.register_fake
+def _(
+    dy: torch.Tensor,
+    ref: torch.Tensor,
+    b: Optional[torch.Tensor],
+    act: int,
+    alpha: float,
+    gain: float,
+    clamp: Optional[float],
+    dim: int,
+    ref_is_input: bool,
+) -> torch.Tensor:
+    return torch.empty_like(ref)
+
+
+def _saves_output(act: int, gain: float) -> bool:
+    # y determines f'(z) only for piecewise-linear activations with a positive gain (sign of y = sign of z).
+    return _BY_CODE[act].grad_from_output and gain > 0
+
+
+def _bias_shape(ndim: int, dim: int) -> list[int]:
+    shape = [1] * ndim
+    shape[dim] = -1
+    return shape
+
+
+def _reduce_to_bias(t: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
+    dims = [d for d in range(t.ndim) if d != dim]
+    return t.sum(dim=dims, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None).to(
+        dtype
+    )
+
+
+def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    x, b, act, alpha, gain, clamp, dim = inputs
+    ctx.args = (act, alpha, gain, clamp, dim)
+    ctx.b_dtype = None if b is None else b.dtype
+    ctx.ref_is_input = not _saves_output(act, gain)
+    if ctx.ref_is_input:
+        ctx.save_for_backward(x, b)
+    elif act == 0 and clamp is None:
+        ctx.save_for_backward(None, None)  # dx = gain * dy needs nothing
+    else:
+        ctx.save_for_backward(output, None)
+
+
+def _backward(ctx: Any, dy: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+    act, alpha, gain, clamp, dim = ctx.args
+    ref, b = ctx.saved_tensors
+    if ref is None:
+        dx = dy * gain
+    else:
+        dx = _bias_act_grad_op(dy, ref, b, act, alpha, gain, clamp, dim, ctx.ref_is_input)
+    db = None
+    if ctx.needs_input_grad[1] and ctx.b_dtype is not None:
+        db = _reduce_to_bias(dx, dim, ctx.b_dtype)
+    return dx if ctx.needs_input_grad[0] else None, db, None, None, None, None, None
+
+
+_bias_act_op.register_autograd(_backward, setup_context=_setup)
+
+
+def _second_derivative(z: torch.Tensor, spec: ActSpec, alpha: float) -> torch.Tensor:
+    """f''(z) in differentiable PyTorch, for the activations whose backward saves the input."""
+    name = spec.name
+    if name in ("linear", "relu", "lrelu"):
+        return torch.zeros_like(z)
+    if name == "tanh":
+        t = torch.tanh(z)
+        return -2.0 * t * (1.0 - t * t)
+    if name == "sigmoid":
+        s = torch.sigmoid(z)
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
+    if name == "elu":
+        return torch.where(z > 0, torch.zeros_like(z), alpha * torch.exp(z.clamp(max=0)))
+    if name == "selu":
+        return torch.where(z > 0, torch.zeros_like(z), SELU_SCALE * SELU_ALPHA * torch.exp(z.clamp(max=0)))
+    s = torch.sigmoid(z)
+    if name == "softplus":
+        return torch.where(z > 20.0, torch.zeros_like(z), s * (1.0 - s))
+    return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
+
+
+def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    dy, ref, b, act, alpha, gain, clamp, dim, ref_is_input = inputs
+    ctx.args = (act, alpha, gain, clamp, dim, ref_is_input)
+    ctx.save_for_backward(dy, ref, b)
+
+
+def _grad_backward(ctx: Any, g: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+    act, alpha, gain, clamp, dim, ref_is_input = ctx.args
+    dy, ref, b = ctx.saved_tensors
+    g_dy = (
+        _bias_act_grad_op(g, ref, b, act, alpha, gain, clamp, dim, ref_is_input)
+        if ctx.needs_input_grad[0]
+        else None
+    )
+    g_ref = g_b = None
+    spec = _BY_CODE[act]
+    if ref_is_input and not spec.grad_from_output and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+        acc = torch.float32 if ref.dtype in (torch.float16, torch.bfloat16) else ref.dtype
+        z = ref.to(acc)
+        if b is not None:
+            z = z + b.to(acc).reshape(_bias_shape(ref.ndim, dim))
+        t = g.to(acc) * dy.to(acc) * (gain * _second_derivative(z, spec, alpha))
+        if clamp is not None:
+            y = gain * apply_activation(z, spec, alpha)
+            t = torch.where(y.abs() < clamp, t, torch.zeros_like(t))
+        g_ref = t.to(ref.dtype) if ctx.needs_input_grad[1] else None
+        if b is not None and ctx.needs_input_grad[2]:
+            g_b = _reduce_to_bias(t, dim, b.dtype)
+    return g_dy, g_ref, g_b, None, None, None, None, None, None
+
+
+_bias_act_grad_op.register_autograd(_grad_backward, setup_context=_grad_setup)
+
+
+def bias_act_triton(
+    x: torch.Tensor,
+    b: Optional[torch.Tensor],
+    *,
+    spec: ActSpec,
+    alpha: float,
+    gain: float,
+    clamp: Optional[float],
+    dim: int,
+) -> torch.Tensor:
+    """Run ``bias_act`` through its Triton custom op (arguments already checked)."""
+    y: torch.Tensor = _bias_act_op(x, b, spec.code, alpha, gain, clamp, dim)
+    return y
