@@ -44,5 +44,5 @@ def like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 def elementwise_block(numel: int) -> int:
     if os.environ.get("TRITON_INTERPRET") == "1":
         # The interpreter runs each program as one vectorized numpy step: few large programs are faster.
-        return max(16, min(triton.next_power_of_2(numel), 1 << 16))
+        return int(max(16, min(triton.next_power_of_2(numel), 1 << 16)))
     return 1024
