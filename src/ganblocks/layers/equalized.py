@@ -1,0 +1,499 @@
+"""Equalized learning rate (ProGAN, StyleGAN): ``EqualLinear``, ``EqualConv2d`` and the ``equalized_lr`` hook.
+
+The stored weight has unit variance (divided by ``lr_multiplier``) and the He constant is applied at
+run time, so every weight sees the same effective learning rate under Adam whatever its fan-in. The
+constant is folded into the matmul (``addmm``'s ``alpha``) or into a scaled weight view for the
+convolution, never applied as a separate pass over the activations; bias and activation follow in one
+fused :func:`ganblocks.functional.bias_act` pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Union, cast
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ..ops._checks import check_floating, check_ndim, check_positive, check_tensor
+from ..ops.activations import Activation, resolve_activation
+from ..ops.bias_act import bias_act
+from ._checks import check_clamp, check_pair, check_positive_int
+
+IntOrPair = Union[int, tuple[int, int]]
+
+
+def _check_common(
+    lr_multiplier: float,
+    gain: float,
+    act: str,
+    act_alpha: Optional[float],
+    act_gain: Optional[float],
+    clamp: Optional[float],
+) -> None:
+    check_positive("lr_multiplier", lr_multiplier)
+    check_positive("gain", gain)
+    resolve_activation(act, act_alpha, act_gain)
+    check_clamp(clamp)
+
+
+def _is_plain(act: str, act_gain: Optional[float], clamp: Optional[float]) -> bool:
+    """Whether the bias can go into the matmul/conv itself: no activation, unit gain, no clamp."""
+    return act == "linear" and (act_gain is None or act_gain == 1.0) and clamp is None
+
+
+def _act_repr(act: str, act_alpha: Optional[float], act_gain: Optional[float], clamp: Optional[float]) -> str:
+    parts = [f"act={act}"]
+    if act_alpha is not None:
+        parts.append(f"act_alpha={act_alpha}")
+    if act_gain is not None:
+        parts.append(f"act_gain={act_gain}")
+    if clamp is not None:
+        parts.append(f"clamp={clamp}")
+    return ", ".join(parts)
+
+
+class EqualLinear(nn.Module):
+    r"""Fully connected layer with equalized learning rate and a fused bias + activation.
+
+    .. math::
+        y = \operatorname{clamp}\Big(g_a \cdot \phi\Big(x \Big(\frac{g \lambda}{\sqrt{\text{in\_features}}} W\Big)^{\!\top}
+        + \lambda b\Big),\ -c,\ c\Big)
+
+    with :math:`\lambda` = ``lr_multiplier``, :math:`g` = ``gain`` (the weight gain) and :math:`g_a` =
+    ``act_gain`` (the activation gain, √2 by default for ``lrelu``). :math:`W` is stored as
+    :math:`\mathcal{N}(0, 1) / \lambda` and :math:`b` as ``bias_init``, exactly as StyleGAN2-ADA's
+    ``FullyConnectedLayer``: the effective initial bias is therefore ``bias_init * lr_multiplier``.
+    With ``act="linear"`` the whole layer is one ``torch.addmm``.
+
+    Args:
+        in_features: size of the last dim of the input.
+        out_features: size of the last dim of the output.
+        bias: learn an additive bias.
+        bias_init: initial stored bias value.
+        lr_multiplier: learning-rate multiplier :math:`\lambda` (0.01 in StyleGAN's mapping network).
+        gain: weight gain :math:`g`.
+        act: activation applied after the bias (see :func:`ganblocks.functional.bias_act`).
+        act_alpha: activation slope; None for its default.
+        act_gain: activation gain; None for its default.
+        clamp: clamp the output to ``[-clamp, clamp]``; None disables it.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: ``(*, in_features)``.
+        - Output: ``(*, out_features)``.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.layers import EqualLinear
+        >>> layer = EqualLinear(4, 3, act="lrelu")
+        >>> layer(torch.randn(2, 4)).shape
+        torch.Size([2, 3])
+        >>> layer.weight_gain
+        0.5
+
+    Reference:
+        Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation",
+        ICLR 2018, section 4.1; Karras et al., "A Style-Based Generator Architecture for Generative
+        Adversarial Networks", CVPR 2019 (``lr_multiplier``).
+    """
+
+    bias: Optional[nn.Parameter]
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        bias_init: float = 0.0,
+        lr_multiplier: float = 1.0,
+        gain: float = 1.0,
+        act: Activation = "linear",
+        act_alpha: Optional[float] = None,
+        act_gain: Optional[float] = None,
+        clamp: Optional[float] = None,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_positive_int("in_features", in_features)
+        self.out_features = check_positive_int("out_features", out_features)
+        _check_common(lr_multiplier, gain, act, act_alpha, act_gain, clamp)
+        self.bias_init = float(bias_init)
+        self.lr_multiplier = float(lr_multiplier)
+        self.gain = float(gain)
+        self.act: Activation = act
+        self.act_alpha = act_alpha
+        self.act_gain = act_gain
+        self.clamp = clamp
+        self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = self.lr_multiplier
+        self._plain = _is_plain(act, act_gain, clamp)
+        self.weight = nn.Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight :math:`\\mathcal{N}(0, 1/\\lambda^2)`, bias ``bias_init``."""
+        with torch.no_grad():
+            self.weight.normal_(0.0, 1.0 / self.lr_multiplier)
+            if self.bias is not None:
+                self.bias.fill_(self.bias_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x)
+        check_floating("x", x)
+        check_ndim("x", x, minimum=1)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must have shape (*, in_features) = (*, {self.in_features}), got {tuple(x.shape)}"
+            )
+        # Cast like StyleGAN2-ADA so that float32 parameters serve float16/bfloat16 activations.
+        w = self.weight.to(x.dtype)
+        b = None
+        if self.bias is not None:
+            b = self.bias.to(x.dtype)
+            if self.bias_gain != 1.0:
+                b = b * self.bias_gain
+        if self._plain and b is not None:
+            x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+            y = torch.addmm(b, x2, w.t(), alpha=self.weight_gain)
+            return y if x.ndim == 2 else y.reshape((*x.shape[:-1], self.out_features))
+        y = F.linear(x, w * self.weight_gain)
+        if self._plain:
+            return y
+        return bias_act(
+            y, b, act=self.act, alpha=self.act_alpha, gain=self.act_gain, clamp=self.clamp, dim=-1
+        )
+
+    def extra_repr(self) -> str:
+        s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        if self.bias is not None and self.bias_init != 0.0:
+            s += f", bias_init={self.bias_init}"
+        s += f", lr_multiplier={self.lr_multiplier}, gain={self.gain}"
+        return s + ", " + _act_repr(self.act, self.act_alpha, self.act_gain, self.clamp)
+
+
+class EqualConv2d(nn.Module):
+    r"""2-D convolution with equalized learning rate and a fused bias + activation.
+
+    .. math::
+        y = \operatorname{clamp}\Big(g_a \cdot \phi\Big(\frac{g \lambda}{\sqrt{C_\text{in} k_h k_w}} W \star x
+        + \lambda b\Big),\ -c,\ c\Big)
+
+    with the symbols of :class:`EqualLinear`. The scale is applied to the (small) weight, not to the
+    output; the bias goes into the convolution when there is no activation, else into one
+    :func:`ganblocks.functional.bias_act` pass. StyleGAN2-ADA's ``Conv2dLayer`` without resampling
+    or modulation.
+
+    Args:
+        in_channels: input channels :math:`C_\text{in}`.
+        out_channels: output channels.
+        kernel_size: an int or ``(k_h, k_w)``.
+        stride: an int or a pair.
+        padding: an int or a pair (zero padding).
+        bias: learn an additive bias.
+        bias_init: initial stored bias value.
+        lr_multiplier: learning-rate multiplier :math:`\lambda`.
+        gain: weight gain :math:`g`.
+        act: activation applied after the bias (see :func:`ganblocks.functional.bias_act`).
+        act_alpha: activation slope; None for its default.
+        act_gain: activation gain; None for its default.
+        clamp: clamp the output to ``[-clamp, clamp]``; None disables it.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: ``(N, C_in, H, W)``, contiguous or channels_last.
+        - Output: ``(N, C_out, H_out, W_out)`` as for :class:`torch.nn.Conv2d`.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.layers import EqualConv2d
+        >>> conv = EqualConv2d(4, 8, 3, padding=1, act="lrelu")
+        >>> conv(torch.randn(2, 4, 5, 5)).shape
+        torch.Size([2, 8, 5, 5])
+        >>> round(conv.weight_gain, 4)
+        0.1667
+
+    Reference:
+        Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation",
+        ICLR 2018, section 4.1.
+    """
+
+    bias: Optional[nn.Parameter]
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrPair,
+        *,
+        stride: IntOrPair = 1,
+        padding: IntOrPair = 0,
+        bias: bool = True,
+        bias_init: float = 0.0,
+        lr_multiplier: float = 1.0,
+        gain: float = 1.0,
+        act: Activation = "linear",
+        act_alpha: Optional[float] = None,
+        act_gain: Optional[float] = None,
+        clamp: Optional[float] = None,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.kernel_size = check_pair("kernel_size", kernel_size, minimum=1)
+        self.stride = check_pair("stride", stride, minimum=1)
+        self.padding = check_pair("padding", padding, minimum=0)
+        _check_common(lr_multiplier, gain, act, act_alpha, act_gain, clamp)
+        self.bias_init = float(bias_init)
+        self.lr_multiplier = float(lr_multiplier)
+        self.gain = float(gain)
+        self.act: Activation = act
+        self.act_alpha = act_alpha
+        self.act_gain = act_gain
+        self.clamp = clamp
+        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
+        self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(fan_in)
+        self.bias_gain = self.lr_multiplier
+        self._plain = _is_plain(act, act_gain, clamp)
+        self.weight = nn.Parameter(
+            torch.empty((out_channels, in_channels, *self.kernel_size), device=device, dtype=dtype)
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight :math:`\\mathcal{N}(0, 1/\\lambda^2)`, bias ``bias_init``."""
+        with torch.no_grad():
+            self.weight.normal_(0.0, 1.0 / self.lr_multiplier)
+            if self.bias is not None:
+                self.bias.fill_(self.bias_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x)
+        check_floating("x", x)
+        check_ndim("x", x, exact=4)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x must have shape (N, in_channels, H, W) with in_channels = {self.in_channels}, "
+                f"got {tuple(x.shape)}"
+            )
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = None
+        if self.bias is not None:
+            b = self.bias.to(x.dtype)
+            if self.bias_gain != 1.0:
+                b = b * self.bias_gain
+        if self._plain:
+            return F.conv2d(x, w, b, self.stride, self.padding)
+        y = F.conv2d(x, w, None, self.stride, self.padding)
+        return bias_act(y, b, act=self.act, alpha=self.act_alpha, gain=self.act_gain, clamp=self.clamp, dim=1)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        s += f", bias={self.bias is not None}"
+        if self.bias is not None and self.bias_init != 0.0:
+            s += f", bias_init={self.bias_init}"
+        s += f", lr_multiplier={self.lr_multiplier}, gain={self.gain}"
+        return s + ", " + _act_repr(self.act, self.act_alpha, self.act_gain, self.clamp)
+
+
+class EqualizedLR(nn.Module):
+    r"""The parametrization behind :func:`equalized_lr`: ``effective = stored * scale``.
+
+    ``right_inverse`` divides by ``scale``, so assigning ``module.weight = w`` stores ``w / scale`` and the
+    module then computes with ``w``.
+
+    Args:
+        scale: run-time multiplier, :math:`g\lambda/\sqrt{\text{fan\_in}}` for a weight and
+            :math:`\lambda` for a bias.
+        lr_multiplier: the :math:`\lambda` it was built with.
+        gain: the weight gain it was built with (1 for a bias).
+        fan_in: the fan-in it was built with (1 for a bias).
+    """
+
+    def __init__(self, scale: float, *, lr_multiplier: float, gain: float, fan_in: int) -> None:
+        super().__init__()
+        self.scale = float(scale)
+        self.lr_multiplier = float(lr_multiplier)
+        self.gain = float(gain)
+        self.fan_in = int(fan_in)
+
+    def forward(self, stored: torch.Tensor) -> torch.Tensor:
+        return stored * self.scale
+
+    def right_inverse(self, effective: torch.Tensor) -> torch.Tensor:
+        return effective / self.scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:.6g}, lr_multiplier={self.lr_multiplier}, gain={self.gain}, fan_in={self.fan_in}"
+
+
+_HOOKABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _type_name(module: nn.Module) -> str:
+    """The module's class name, not the ``Parametrized*`` subclass that parametrize swaps in."""
+    cls = type(module)
+    return cls.__bases__[0].__name__ if parametrize.is_parametrized(module) else cls.__name__
+
+
+def _plist(module: nn.Module, name: str) -> parametrize.ParametrizationList:
+    return cast(parametrize.ParametrizationList, cast(nn.ModuleDict, module.parametrizations)[name])
+
+
+def _ours(module: nn.Module, name: str) -> Optional[EqualizedLR]:
+    """The :class:`EqualizedLR` parametrization of ``module.<name>``, or None."""
+    if not parametrize.is_parametrized(module, name):
+        return None
+    plist = _plist(module, name)
+    found = [p for p in plist if isinstance(p, EqualizedLR)]
+    if not found:
+        return None
+    if len(plist) != 1:
+        raise ValueError(
+            f"{name} of {_type_name(module)} carries other parametrizations besides equalized_lr "
+            f"({[type(p).__name__ for p in plist]}); remove them first with "
+            f"torch.nn.utils.parametrize.remove_parametrizations"
+        )
+    return found[0]
+
+
+def equalized_lr(
+    module: nn.Module,
+    *,
+    name: str = "weight",
+    lr_multiplier: float = 1.0,
+    gain: float = 1.0,
+    reinit: bool = True,
+) -> nn.Module:
+    r"""Give an ``nn.Linear`` or ``nn.Conv1d/2d/3d`` an equalized learning rate, in place.
+
+    Like :func:`torch.nn.utils.parametrizations.spectral_norm`, this registers a
+    :mod:`torch.nn.utils.parametrize` parametrization: the stored tensor becomes
+    ``module.parametrizations.<name>.original`` and ``module.<name>`` is computed on access as
+
+    .. math::
+        W = \frac{g \lambda}{\sqrt{\text{fan\_in}}} W_\text{stored}, \qquad
+        b = \lambda\, b_\text{stored} \quad (\text{only when } \lambda \ne 1),
+
+    with fan_in = ``in_features`` or ``in_channels / groups * prod(kernel_size)``. The module then
+    computes what :class:`EqualLinear` / :class:`EqualConv2d` compute from the same stored tensors,
+    stays differentiable to any order (R1 and WGAN-GP penalties work) and compiles with
+    ``torch.compile(fullgraph=True)``. Use :func:`torch.nn.utils.parametrize.cached` to compute the
+    scaled weight once for several calls.
+
+    Initialization: with ``reinit=True`` (the default, StyleGAN's semantics, what equalized learning
+    rate is meant for) the stored weight is redrawn from :math:`\mathcal{N}(0, 1/\lambda^2)` and the
+    stored bias is zeroed, as in :class:`EqualLinear` with ``bias_init=0``; the module's own
+    initialization is discarded. With ``reinit=False`` the stored tensors are the current ones divided
+    by their scale, so the module computes the same function as before (for converting a trained model).
+
+    Args:
+        module: an ``nn.Linear`` or a non-transposed ``nn.Conv1d/2d/3d``.
+        name: the weight parameter's name.
+        lr_multiplier: learning-rate multiplier :math:`\lambda`; also applied to ``bias``.
+        gain: weight gain :math:`g`.
+        reinit: redraw the stored weight and zero the bias (True), or keep the effective tensors (False).
+
+    Returns:
+        ``module``, for chaining.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from ganblocks.layers import equalized_lr, remove_equalized_lr
+        >>> conv = equalized_lr(nn.Conv2d(4, 8, 3))
+        >>> conv.parametrizations.weight.original.shape
+        torch.Size([8, 4, 3, 3])
+        >>> torch.allclose(conv.weight, conv.parametrizations.weight.original / 6)
+        True
+        >>> type(remove_equalized_lr(conv).weight).__name__
+        'Parameter'
+
+    Reference:
+        Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation",
+        ICLR 2018, section 4.1.
+    """
+    if not isinstance(module, _HOOKABLE):
+        raise TypeError(
+            f"module must be an nn.Linear or nn.Conv1d/nn.Conv2d/nn.Conv3d, got {_type_name(module)}"
+        )
+    check_positive("lr_multiplier", lr_multiplier)
+    check_positive("gain", gain)
+    param = getattr(module, name, None)
+    if not isinstance(param, torch.Tensor) or param.ndim < 2:
+        raise ValueError(
+            f"name must name a weight tensor of {_type_name(module)} with at least 2 dimensions, got {name!r}"
+        )
+    if parametrize.is_parametrized(module, name):
+        existing = [type(p).__name__ for p in _plist(module, name)]
+        raise ValueError(
+            f"{name} of {_type_name(module)} is already parametrized ({existing}); "
+            f"apply equalized_lr once, and before other parametrizations"
+        )
+    fan_in = param[0].numel()
+    scale = gain * lr_multiplier / math.sqrt(fan_in)
+    weight_p = EqualizedLR(scale, lr_multiplier=lr_multiplier, gain=gain, fan_in=fan_in)
+    bias = getattr(module, "bias", None)
+    # right_inverse runs on registration, so reinit=False keeps the effective tensors as they are.
+    parametrize.register_parametrization(module, name, weight_p)
+    with_bias = name == "weight" and isinstance(bias, nn.Parameter)
+    if with_bias and lr_multiplier != 1.0:
+        parametrize.register_parametrization(
+            module, "bias", EqualizedLR(lr_multiplier, lr_multiplier=lr_multiplier, gain=1.0, fan_in=1)
+        )
+    if reinit:
+        with torch.no_grad():
+            _plist(module, name).original.normal_(0.0, 1.0 / lr_multiplier)
+            if with_bias:
+                stored_bias = _plist(module, "bias").original if lr_multiplier != 1.0 else bias
+                cast(torch.Tensor, stored_bias).zero_()
+    return module
+
+
+def remove_equalized_lr(module: nn.Module, *, name: str = "weight") -> nn.Module:
+    """Undo :func:`equalized_lr`: ``module.<name>`` (and ``bias``) become plain parameters again.
+
+    The restored parameters hold the effective tensors (stored times scale), so the module computes the
+    same function as before the removal.
+
+    Args:
+        module: a module given to :func:`equalized_lr`.
+        name: the weight parameter's name.
+
+    Returns:
+        ``module``, for chaining.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from ganblocks.layers import equalized_lr, remove_equalized_lr
+        >>> lin = equalized_lr(nn.Linear(4, 2), lr_multiplier=0.01)
+        >>> x = torch.randn(3, 4)
+        >>> before = lin(x)
+        >>> torch.allclose(remove_equalized_lr(lin)(x), before)
+        True
+    """
+    if _ours(module, name) is None:
+        raise ValueError(f"equalized_lr of {name!r} not found in {_type_name(module)}")
+    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    if name == "weight" and _ours(module, "bias") is not None:
+        parametrize.remove_parametrizations(module, "bias", leave_parametrized=True)
+    return module
