@@ -1,8 +1,61 @@
-"""ganblocks: GAN building blocks for PyTorch on fused Triton ops with exact PyTorch references."""
+"""ganblocks: GAN building blocks for PyTorch on fused Triton ops with exact PyTorch references.
+
+Modules live here; every function is in :mod:`ganblocks.functional`; backend control in :mod:`ganblocks.ops`.
+"""
 
 from . import functional, ops
+from .discriminators import (
+    DiscriminatorOutput,
+    ImagePyramid,
+    MSGDiscriminator,
+    MSGGeneratorHeads,
+    MultiScaleDiscriminator,
+    PatchDiscriminator,
+)
+from .layers import (
+    AdaIN,
+    BiasAct,
+    EqualConv2d,
+    EqualLinear,
+    FusedLeakyReLU,
+    MinibatchStdDev,
+    NoiseInjection,
+    PixelNorm,
+    equalized_lr,
+    remove_equalized_lr,
+)
+from .losses import AdversarialLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
+from .penalties import GradientPenalty, LazyRegularizer, R1Penalty, R2Penalty
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "functional", "ops", "use_backend"]
+__all__ = [
+    "AdaIN",
+    "AdversarialLoss",
+    "BiasAct",
+    "DiscriminatorOutput",
+    "EqualConv2d",
+    "EqualLinear",
+    "FeatureMatchingLoss",
+    "FusedLeakyReLU",
+    "GradientPenalty",
+    "ImagePyramid",
+    "LazyRegularizer",
+    "MSGDiscriminator",
+    "MSGGeneratorHeads",
+    "MinibatchStdDev",
+    "MultiScaleDiscriminator",
+    "NoiseInjection",
+    "PatchDiscriminator",
+    "PixelNorm",
+    "R1Penalty",
+    "R2Penalty",
+    "VGGLoss",
+    "__version__",
+    "equalized_lr",
+    "functional",
+    "ops",
+    "remove_equalized_lr",
+    "use_backend",
+]

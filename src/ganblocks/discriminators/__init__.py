@@ -1,5 +1,24 @@
 """Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, and their output type."""
 
+from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator, MSGGeneratorHeads
+from .multiscale import MultiScaleDiscriminator, convert_pix2pixhd_state_dict, downsample
 from .output import DiscriminatorOutput
+from .patch import PATCH_NORMS, PatchDiscriminator, PatchNorm
+from .pyramid import ImagePyramid, image_pyramid
 
-__all__ = ["DiscriminatorOutput"]
+__all__ = [
+    "COMBINE_MODES",
+    "PATCH_NORMS",
+    "Combine",
+    "DiscriminatorOutput",
+    "ImagePyramid",
+    "MSGCombine",
+    "MSGDiscriminator",
+    "MSGGeneratorHeads",
+    "MultiScaleDiscriminator",
+    "PatchDiscriminator",
+    "PatchNorm",
+    "convert_pix2pixhd_state_dict",
+    "downsample",
+    "image_pyramid",
+]

@@ -40,10 +40,14 @@ class DiscriminatorOutput(NamedTuple):
         return [[*feats, logits] for feats, logits in zip(self.features, self.logits)]
 
     @classmethod
-    def from_nested(cls, nested: Sequence[Sequence[torch.Tensor]] | Sequence[torch.Tensor]) -> DiscriminatorOutput:
+    def from_nested(
+        cls, nested: Sequence[Sequence[torch.Tensor]] | Sequence[torch.Tensor]
+    ) -> DiscriminatorOutput:
         """Build from pix2pixHD's nested lists (per scale ``[*features, logits]``) or a flat list of logits."""
         if isinstance(nested, torch.Tensor):
-            raise TypeError("nested must be a list of scales, got a single tensor; use DiscriminatorOutput([t], [[]])")
+            raise TypeError(
+                "nested must be a list of scales, got a single tensor; use DiscriminatorOutput([t], [[]])"
+            )
         logits: list[torch.Tensor] = []
         features: list[list[torch.Tensor]] = []
         for i, scale in enumerate(nested):
@@ -53,7 +57,9 @@ class DiscriminatorOutput(NamedTuple):
                 continue
             items = list(scale)
             if not items or not all(isinstance(t, torch.Tensor) for t in items):
-                raise TypeError(f"nested[{i}] must be a tensor or a non-empty list of tensors, got {scale!r:.80}")
+                raise TypeError(
+                    f"nested[{i}] must be a tensor or a non-empty list of tensors, got {scale!r:.80}"
+                )
             logits.append(items[-1])
             features.append(items[:-1])
         if not logits:
