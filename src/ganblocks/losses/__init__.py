@@ -1,3 +1,21 @@
-"""losses."""
+"""Losses: adversarial (five families, multi-scale aware), discriminator feature matching, VGG19 perceptual."""
 
-__all__: list[str] = []
+from .adversarial import AdversarialKind, AdversarialLoss, ScaleReduction, adversarial_loss, d_loss, g_loss
+from .feature_matching import FeatureMatchingLoss, feature_matching_loss
+from .perceptual import InputRange, VGGLoss
+from .vgg import VGG19_LAYERS, vgg19_features
+
+__all__ = [
+    "VGG19_LAYERS",
+    "AdversarialKind",
+    "AdversarialLoss",
+    "FeatureMatchingLoss",
+    "InputRange",
+    "ScaleReduction",
+    "VGGLoss",
+    "adversarial_loss",
+    "d_loss",
+    "feature_matching_loss",
+    "g_loss",
+    "vgg19_features",
+]

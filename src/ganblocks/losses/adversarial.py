@@ -1,0 +1,251 @@
+r"""Adversarial losses on logits: non-saturating, vanilla (BCE), LSGAN, hinge and WGAN, multi-scale aware."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._structure import PredLike, as_logits, check_same_scales
+
+AdversarialKind = Literal["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
+ScaleReduction = Literal["sum", "mean"]
+KINDS: tuple[str, ...] = get_args(AdversarialKind)
+SCALE_REDUCTIONS: tuple[str, ...] = get_args(ScaleReduction)
+
+
+def _check_options(kind: str, scale_reduction: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if scale_reduction not in SCALE_REDUCTIONS:
+        raise ValueError(f"scale_reduction must be one of {SCALE_REDUCTIONS}, got {scale_reduction!r}")
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    # Half-precision logits are reduced in float32 so the loss (and a GradScaler's scaled loss) keeps
+    # its precision; float32/float64 pass through without a copy.
+    if not x.is_floating_point():
+        raise TypeError(f"discriminator logits must be floating point, got dtype {x.dtype}")
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _term(kind: str, x: torch.Tensor, target_is_real: bool, for_discriminator: bool) -> torch.Tensor:
+    """The mean loss of one scale's logits ``x`` pushed towards real (or fake)."""
+    x = _float(x)
+    if kind == "non_saturating":
+        return F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
+    if kind == "vanilla":
+        target = torch.ones_like(x) if target_is_real else torch.zeros_like(x)
+        return F.binary_cross_entropy_with_logits(x, target)
+    if kind == "lsgan":
+        return (x - 1.0).square().mean() if target_is_real else x.square().mean()
+    if kind == "hinge":
+        if not for_discriminator:
+            if not target_is_real:
+                raise ValueError(
+                    "hinge: the generator loss is -mean(D(fake)) and needs target_is_real=True, "
+                    "got target_is_real=False with for_discriminator=False"
+                )
+            return -x.mean()
+        return F.relu(1.0 - x).mean() if target_is_real else F.relu(1.0 + x).mean()
+    # wgan: the critic raises real scores and lowers fake ones; the generator raises fake scores.
+    return -x.mean() if target_is_real else x.mean()
+
+
+def _reduce(terms: Sequence[torch.Tensor], scale_reduction: str) -> torch.Tensor:
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total / len(terms) if scale_reduction == "mean" else total
+
+
+def adversarial_loss(
+    pred: PredLike,
+    target_is_real: bool,
+    *,
+    kind: AdversarialKind,
+    for_discriminator: bool = True,
+    scale_reduction: ScaleReduction = "sum",
+) -> torch.Tensor:
+    r"""One side of an adversarial loss, in the form of pix2pixHD's and SPADE's ``GANLoss``.
+
+    Per scale :math:`s` with logits :math:`x_s`, the mean over all elements of
+
+    - ``non_saturating``: real :math:`\mathrm{softplus}(-x)`, fake :math:`\mathrm{softplus}(x)`;
+    - ``vanilla``: real :math:`\mathrm{BCE}(x, 1)`, fake :math:`\mathrm{BCE}(x, 0)` (BCE with logits);
+    - ``lsgan``: real :math:`(x - 1)^2`, fake :math:`x^2`;
+    - ``hinge``: real :math:`\max(0, 1 - x)`, fake :math:`\max(0, 1 + x)`; generator :math:`-x`;
+    - ``wgan``: real :math:`-x`, fake :math:`x`;
+
+    then summed over scales (``scale_reduction="sum"``, pix2pixHD) or averaged (``"mean"``, SPADE).
+    ``for_discriminator`` only matters for ``hinge`` (SPADE's semantics: the generator's hinge loss is
+    :math:`-\mathrm{mean}(x)` and exists only for ``target_is_real=True``).
+
+    Args:
+        pred: logits: a tensor, a list of per-scale tensors, pix2pixHD nested lists (the last entry of
+            each scale is used) or a :class:`~ganblocks.discriminators.DiscriminatorOutput`.
+        target_is_real: push ``pred`` towards "real" (True) or "fake" (False).
+        kind: the loss family (see the table).
+        for_discriminator: whether this is the discriminator's loss (hinge only).
+        scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+
+    Returns:
+        A scalar tensor; float32 for float16/bfloat16 logits. NaN in ``pred`` propagates to the loss
+        (nothing is checked, which would need a device synchronisation).
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.losses import adversarial_loss
+        >>> adversarial_loss(torch.zeros(2, 1, 4, 4), True, kind="lsgan")
+        tensor(1.)
+
+    Reference:
+        Wang et al., "High-Resolution Image Synthesis and Semantic Manipulation with Conditional GANs"
+        (pix2pixHD), CVPR 2018; Park et al., "Semantic Image Synthesis with Spatially-Adaptive
+        Normalization" (SPADE), CVPR 2019.
+    """
+    _check_options(kind, scale_reduction)
+    logits = as_logits("pred", pred)
+    terms = [_term(kind, x, bool(target_is_real), for_discriminator) for x in logits]
+    return _reduce(terms, scale_reduction)
+
+
+def d_loss(
+    real_pred: PredLike,
+    fake_pred: PredLike,
+    *,
+    kind: AdversarialKind,
+    scale_reduction: ScaleReduction = "sum",
+) -> torch.Tensor:
+    r"""The discriminator's (critic's) loss on real and fake logits: the real term plus the fake term.
+
+    .. math::
+        L_D = \sum_s \big(\mathbb{E}[\ell_\text{real}(r_s)] + \mathbb{E}[\ell_\text{fake}(f_s)]\big)
+
+    with :math:`\ell` from :func:`adversarial_loss`'s table: non-saturating / vanilla
+    :math:`\mathrm{softplus}(-r) + \mathrm{softplus}(f)`, LSGAN :math:`(r-1)^2 + f^2`, hinge
+    :math:`\max(0,1-r) + \max(0,1+f)`, WGAN :math:`f - r`. The sum over scales becomes a mean with
+    ``scale_reduction="mean"``. pix2pixHD halves this sum in its training step; SPADE does not.
+
+    Args:
+        real_pred: logits on real samples (any form :func:`adversarial_loss` accepts).
+        fake_pred: logits on fake samples, with the same number of scales and the same per-scale shape
+            after the batch dimension (batch sizes may differ).
+        kind: the loss family.
+        scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+
+    Returns:
+        A scalar tensor.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.losses import d_loss
+        >>> d_loss(torch.tensor([2.0]), torch.tensor([-0.5]), kind="hinge")
+        tensor(0.5000)
+
+    Reference:
+        Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014; Mao et al., "Least Squares
+        Generative Adversarial Networks", ICCV 2017; Lim & Ye, "Geometric GAN", 2017 (hinge); Arjovsky
+        et al., "Wasserstein GAN", ICML 2017.
+    """
+    _check_options(kind, scale_reduction)
+    real = as_logits("real_pred", real_pred)
+    fake = as_logits("fake_pred", fake_pred)
+    check_same_scales("real_pred", real, "fake_pred", fake, batch=False)
+    terms = [_term(kind, r, True, True) + _term(kind, f, False, True) for r, f in zip(real, fake)]
+    return _reduce(terms, scale_reduction)
+
+
+def g_loss(
+    fake_pred: PredLike,
+    *,
+    kind: AdversarialKind,
+    scale_reduction: ScaleReduction = "sum",
+) -> torch.Tensor:
+    r"""The generator's loss on the discriminator's logits for fake samples.
+
+    .. math::
+        L_G = \sum_s \mathbb{E}[\ell_G(f_s)]
+
+    non-saturating / vanilla :math:`\mathrm{softplus}(-f)`, LSGAN :math:`(f-1)^2`, hinge and WGAN
+    :math:`-f`.
+
+    Args:
+        fake_pred: logits on fake samples (any form :func:`adversarial_loss` accepts).
+        kind: the loss family.
+        scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+
+    Returns:
+        A scalar tensor.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.losses import g_loss
+        >>> g_loss([torch.tensor([1.0]), torch.tensor([3.0])], kind="wgan", scale_reduction="mean")
+        tensor(-2.)
+
+    Reference:
+        Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (the non-saturating loss).
+    """
+    _check_options(kind, scale_reduction)
+    fake = as_logits("fake_pred", fake_pred)
+    return _reduce([_term(kind, f, True, False) for f in fake], scale_reduction)
+
+
+class AdversarialLoss(nn.Module):
+    r"""Adversarial loss of one family, with the discriminator's and the generator's side.
+
+    ``d_loss(real_pred, fake_pred)`` and ``g_loss(fake_pred)`` are the direct API;
+    ``forward(pred, target_is_real, for_discriminator=True)`` mirrors pix2pixHD's and SPADE's
+    ``GANLoss`` for code that migrates from them (pix2pixHD: ``use_lsgan`` is ``kind="lsgan"``, else
+    ``"vanilla"``; SPADE: ``gan_mode`` ``"ls"``, ``"original"``, ``"hinge"``, ``"w"`` are ``"lsgan"``,
+    ``"vanilla"``, ``"hinge"``, ``"wgan"``, with ``scale_reduction="mean"``). Everything works on
+    logits (no sigmoid), so it is safe under autocast.
+
+    ``"vanilla"`` is the BCE-with-logits formulation of pix2pixHD and SPADE; its value equals
+    ``"non_saturating"`` (the softplus form of StyleGAN), both for D and for G.
+
+    Args:
+        kind: ``"non_saturating"``, ``"vanilla"``, ``"lsgan"``, ``"hinge"`` or ``"wgan"``.
+        scale_reduction: ``"sum"`` (pix2pixHD) or ``"mean"`` (SPADE) over the scales of a multi-scale
+            discriminator.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks import AdversarialLoss
+        >>> loss = AdversarialLoss("non_saturating")
+        >>> loss.d_loss(torch.zeros(4, 1), torch.zeros(4, 1))
+        tensor(1.3863)
+        >>> loss(torch.zeros(4, 1), target_is_real=True, for_discriminator=False)
+        tensor(0.6931)
+    """
+
+    def __init__(self, kind: AdversarialKind, *, scale_reduction: ScaleReduction = "sum") -> None:
+        super().__init__()
+        _check_options(kind, scale_reduction)
+        self.kind: AdversarialKind = kind
+        self.scale_reduction: ScaleReduction = scale_reduction
+
+    def d_loss(self, real_pred: PredLike, fake_pred: PredLike) -> torch.Tensor:
+        """The discriminator's loss; see :func:`ganblocks.losses.d_loss`."""
+        return d_loss(real_pred, fake_pred, kind=self.kind, scale_reduction=self.scale_reduction)
+
+    def g_loss(self, fake_pred: PredLike) -> torch.Tensor:
+        """The generator's loss; see :func:`ganblocks.losses.g_loss`."""
+        return g_loss(fake_pred, kind=self.kind, scale_reduction=self.scale_reduction)
+
+    def forward(self, pred: PredLike, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+        """One side of the loss; see :func:`ganblocks.losses.adversarial_loss`."""
+        return adversarial_loss(
+            pred,
+            target_is_real,
+            kind=self.kind,
+            for_discriminator=for_discriminator,
+            scale_reduction=self.scale_reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, scale_reduction={self.scale_reduction!r}"

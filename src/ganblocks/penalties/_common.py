@@ -1,0 +1,111 @@
+"""What every gradient penalty shares: calling D eagerly, the gradient w.r.t. its input, the DDP guard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, Optional, Union
+
+import torch
+
+from ..losses._structure import as_logits, as_tensor_list
+from ..ops._checks import check_positive
+
+Discriminator = Callable[..., Any]
+Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def eager(discriminator: Discriminator) -> Discriminator:
+    """The module under a ``torch.compile`` wrapper: AOTAutograd cannot run the double backward."""
+    return getattr(discriminator, "_orig_mod", discriminator)
+
+
+def check_weight(name: str, value: float) -> None:
+    check_positive(name, value, allow_zero=True)
+
+
+def check_inputs(name: str, x: Inputs) -> tuple[list[torch.Tensor], bool]:
+    """A tensor or list of scales, all floating point with one batch size; and whether it was a tensor."""
+    items, single = as_tensor_list(name, x)
+    for i, t in enumerate(items):
+        where = name if single else f"{name}[{i}]"
+        if not t.is_floating_point():
+            raise TypeError(f"{where} must be a floating-point tensor, got dtype {t.dtype}")
+        if t.ndim < 1 or t.shape[0] == 0:
+            raise ValueError(f"{where} must have a non-empty batch dimension, got shape {tuple(t.shape)}")
+    n = items[0].shape[0]
+    if any(t.shape[0] != n for t in items):
+        raise ValueError(f"{name} must have one batch size at every scale, got {[t.shape[0] for t in items]}")
+    return items, single
+
+
+def call(discriminator: Discriminator, inputs: list[torch.Tensor], single: bool) -> Any:
+    return eager(discriminator)(inputs[0] if single else inputs)
+
+
+def logits_sum(outputs: object) -> torch.Tensor:
+    """The sum of every logit of every scale (float32 or wider): the scalar whose input gradient is penalised.
+
+    For a patch or multi-scale discriminator the gradient of this sum is the sum of the gradients of every
+    patch logit, which is what R1/WGAN-GP implementations of such discriminators penalise.
+    """
+    total: Optional[torch.Tensor] = None
+    for x in as_logits("discriminator output", outputs):
+        s = x.sum(dtype=torch.promote_types(x.dtype, torch.float32))
+        total = s if total is None else total + s
+    assert total is not None
+    return total
+
+
+def input_gradients(
+    total: torch.Tensor,
+    inputs: list[torch.Tensor],
+    *,
+    scaler: Optional[torch.amp.GradScaler],
+    name: str,
+) -> list[torch.Tensor]:
+    """``d total / d inputs`` with ``create_graph=True``, in float32 or wider.
+
+    With an enabled ``GradScaler`` the gradient is taken of ``scale / N * total`` (so float16 gradients do
+    not underflow) and divided by that factor afterwards, without a host synchronisation. The ``1 / N``
+    gives each logit the gradient it gets from a batch-mean loss scaled by the same scaler, so the scaler's
+    usual overflow/underflow balance holds (with ``scale`` alone, 2**16 per float16 logit overflows). An
+    overflow gives an inf/NaN penalty, whose parameter gradients make the scaler skip the step.
+    """
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise ValueError(
+                f"{name}[{i}] does not require grad; call .requires_grad_(True) on it before the discriminator's "
+                "forward so the penalty can differentiate the output with respect to it"
+            )
+    scale: Optional[torch.Tensor] = None
+    if scaler is not None and scaler.is_enabled():
+        scale = scaler.scale(torch.ones((), device=total.device, dtype=torch.float32)) / inputs[0].shape[0]
+        total = total * scale
+    grads = torch.autograd.grad(total, inputs, create_graph=True, allow_unused=True)
+    out: list[torch.Tensor] = []
+    for i, g in enumerate(grads):
+        if g is None:
+            raise ValueError(
+                f"the discriminator's output does not depend on {name}[{i}]; pass the tensors the "
+                "discriminator was called with"
+            )
+        g = g.float() if g.dtype in _HALF else g
+        out.append(g if scale is None else g / scale)
+    return out
+
+
+def sample_dims(t: torch.Tensor) -> tuple[int, ...]:
+    # Reducing over these dims (instead of flatten(1)) keeps channels_last gradients copy-free.
+    return tuple(range(1, t.ndim))
+
+
+def keep_parameters_in_graph(penalty: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """``penalty + 0 * total``: every parameter the forward used gets a (zero) gradient.
+
+    The input gradient does not depend on some parameters (e.g. the last layer's bias), so they would
+    get no gradient from the penalty alone, and DDP (``find_unused_parameters=False``) would wait for them
+    forever, or skip the all-reduce of their bucket. Costs one multiply. If a logit is inf/NaN, the
+    penalty becomes NaN, which it should be anyway.
+    """
+    return penalty + 0.0 * total

@@ -1,0 +1,253 @@
+r"""R1 and R2 zero-centred gradient penalties (Mescheder et al. 2018), on the real or the fake samples."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..losses._structure import PredLike
+from ._common import (
+    Discriminator,
+    Inputs,
+    call,
+    check_inputs,
+    check_weight,
+    input_gradients,
+    keep_parameters_in_graph,
+    logits_sum,
+    sample_dims,
+)
+
+
+def _squared_norm_penalty(
+    outputs: object,
+    inputs: list[torch.Tensor],
+    *,
+    gamma: float,
+    scaler: Optional[torch.amp.GradScaler],
+    name: str,
+) -> torch.Tensor:
+    total = logits_sum(outputs)
+    grads = input_gradients(total, inputs, scaler=scaler, name=name)
+    # Per-sample squared norm over every non-batch dim of every scale: one reduction per scale.
+    sq = grads[0].square().sum(sample_dims(grads[0]))
+    for g in grads[1:]:
+        sq = sq + g.square().sum(sample_dims(g))
+    return keep_parameters_in_graph(0.5 * gamma * sq.mean(), total)
+
+
+def r1_penalty_from_outputs(
+    outputs: PredLike, inputs: Inputs, *, gamma: float = 10.0, scaler: Optional[torch.amp.GradScaler] = None
+) -> torch.Tensor:
+    r"""R1 from a forward pass the caller already made: :math:`\frac{\gamma}{2}\mathbb{E}\|\nabla_x D(x)\|^2`.
+
+    Saves the extra forward of :func:`r1_penalty` when the discriminator's loss on the same real batch is
+    computed anyway: call ``real.requires_grad_(True)`` before ``outputs = D(real)``, use ``outputs`` for
+    the adversarial loss, and pass both here. The forward must have run eagerly (not through
+    ``torch.compile``, which cannot differentiate twice). The graph is kept (``create_graph=True``
+    retains it), so the adversarial loss can still be backpropagated.
+
+    Args:
+        outputs: what the discriminator returned (tensor, list, nested lists or ``DiscriminatorOutput``);
+            all logits of all scales are summed before differentiating.
+        inputs: the tensor (or list of scales) the discriminator was called with; must require grad.
+        gamma: the weight :math:`\gamma`.
+        scaler: an optional ``torch.amp.GradScaler`` used for the gradient (see :func:`r1_penalty`).
+
+    Returns:
+        A scalar tensor (float32 or wider).
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import r1_penalty_from_outputs
+        >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+        >>> r1_penalty_from_outputs((x * 3).sum(1), x, gamma=2.0)
+        tensor(18., grad_fn=<AddBackward0>)
+    """
+    check_weight("gamma", gamma)
+    items, _ = check_inputs("inputs", inputs)
+    return _squared_norm_penalty(outputs, items, gamma=gamma, scaler=scaler, name="inputs")
+
+
+def r2_penalty_from_outputs(
+    outputs: PredLike, inputs: Inputs, *, gamma: float = 10.0, scaler: Optional[torch.amp.GradScaler] = None
+) -> torch.Tensor:
+    r"""R2 from a forward pass on fake samples the caller already made; the formula of
+    :func:`r1_penalty_from_outputs`, named for readability.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import r2_penalty_from_outputs
+        >>> x = torch.ones(2, 3, requires_grad=True)
+        >>> r2_penalty_from_outputs(x.sum(1), x, gamma=1.0)
+        tensor(1.5000, grad_fn=<AddBackward0>)
+    """
+    check_weight("gamma", gamma)
+    items, _ = check_inputs("inputs", inputs)
+    return _squared_norm_penalty(outputs, items, gamma=gamma, scaler=scaler, name="inputs")
+
+
+def _penalty(
+    discriminator: Discriminator,
+    x: Inputs,
+    *,
+    gamma: float,
+    scaler: Optional[torch.amp.GradScaler],
+    name: str,
+) -> torch.Tensor:
+    check_weight("gamma", gamma)
+    items, single = check_inputs(name, x)
+    leaves = [t.detach().requires_grad_(True) for t in items]
+    outputs = call(discriminator, leaves, single)
+    return _squared_norm_penalty(outputs, leaves, gamma=gamma, scaler=scaler, name=name)
+
+
+def r1_penalty(
+    discriminator: Discriminator,
+    real: Inputs,
+    *,
+    gamma: float = 10.0,
+    scaler: Optional[torch.amp.GradScaler] = None,
+) -> torch.Tensor:
+    r"""R1: the squared gradient norm of the discriminator on real samples.
+
+    .. math::
+        R_1 = \frac{\gamma}{2}\, \mathbb{E}_{x \sim p_\text{data}} \big[\|\nabla_x D(x)\|_2^2\big]
+
+    :math:`D(x)` is the sum of every logit the discriminator returns for sample :math:`x` (all patches,
+    all scales of a ``DiscriminatorOutput``, list or tensor); the norm runs over every non-batch dimension
+    of the input, and of every input scale when ``real`` is a list (MSG-GAN). ``real`` is detached, so no
+    gradient reaches whatever produced it.
+
+    Details that make it a drop-in for real training loops:
+
+    - A ``torch.compile``\ d discriminator is called through its eager module (``_orig_mod``), because
+      compiled graphs cannot be differentiated twice; the parameters are the same.
+    - The result includes ``0 * sum(logits)`` so every parameter used in the forward gets a gradient:
+      pass the DDP-wrapped discriminator and the penalty's backward all-reduces like any loss (without
+      this, parameters the input gradient does not depend on, such as the last bias, would stall DDP).
+    - Mixed precision: call it inside the same ``torch.autocast`` as the discriminator's loss. With
+      float16 and a ``GradScaler``, pass ``scaler=scaler``: the input gradient is taken of the scaled
+      output and unscaled before the norm (the recipe of PyTorch's AMP notes), so small gradients do not
+      flush to zero; then ``scaler.scale(loss).backward()`` as usual. bfloat16 needs no scaler. The norm
+      is accumulated in float32. Alternatively run the penalty outside autocast, in float32.
+    - NaN or inf in ``real`` (or in D's output) propagates to a NaN penalty; nothing is checked, since
+      checking would synchronise with the device.
+
+    Args:
+        discriminator: a callable returning a tensor, a list of per-scale tensors or a
+            ``DiscriminatorOutput``; called with ``real`` (a tensor, or the list when ``real`` is a list).
+            For a conditional discriminator pass a ``lambda x: d(x, c)`` around the eager module.
+        real: real samples ``(N, ...)``, or a list of scales with one batch size.
+        gamma: the weight :math:`\gamma` (10 in StyleGAN2 at 1024², often 0.1–10).
+        scaler: an enabled ``torch.amp.GradScaler`` to scale the inner gradient with, or None.
+
+    Returns:
+        The weighted penalty, a scalar tensor (float32 or wider), differentiable w.r.t. D's parameters.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import r1_penalty
+        >>> d = lambda x: 0.5 * x.square().sum(1)  # gradient x: R1 = gamma/2 * E||x||^2
+        >>> r1_penalty(d, torch.tensor([[3.0, 4.0]]), gamma=2.0)
+        tensor(25., grad_fn=<AddBackward0>)
+
+    Reference:
+        Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018;
+        Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020.
+    """
+    return _penalty(discriminator, real, gamma=gamma, scaler=scaler, name="real")
+
+
+def r2_penalty(
+    discriminator: Discriminator,
+    fake: Inputs,
+    *,
+    gamma: float = 10.0,
+    scaler: Optional[torch.amp.GradScaler] = None,
+) -> torch.Tensor:
+    r"""R2: the squared gradient norm of the discriminator on fake samples.
+
+    .. math::
+        R_2 = \frac{\gamma}{2}\, \mathbb{E}_{x \sim p_G} \big[\|\nabla_x D(x)\|_2^2\big]
+
+    Everything else as :func:`r1_penalty`; ``fake`` is detached, so no gradient reaches the generator.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import r2_penalty
+        >>> r2_penalty(lambda x: 2.0 * x.sum(1), torch.zeros(4, 3), gamma=1.0)
+        tensor(6., grad_fn=<AddBackward0>)
+
+    Reference:
+        Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018.
+    """
+    return _penalty(discriminator, fake, gamma=gamma, scaler=scaler, name="fake")
+
+
+class R1Penalty(nn.Module):
+    r"""R1 penalty :math:`\frac{\gamma}{2}\mathbb{E}\|\nabla_x D(x)\|^2` on real samples; see :func:`r1_penalty`.
+
+    Args:
+        gamma: the weight :math:`\gamma`.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks import R1Penalty
+        >>> R1Penalty(gamma=2.0)(lambda x: 0.5 * x.square().sum(1), torch.tensor([[3.0, 4.0]]))
+        tensor(25., grad_fn=<AddBackward0>)
+    """
+
+    def __init__(self, gamma: float = 10.0) -> None:
+        super().__init__()
+        check_weight("gamma", gamma)
+        self.gamma = float(gamma)
+
+    def forward(
+        self, discriminator: Discriminator, real: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
+    ) -> torch.Tensor:
+        return r1_penalty(discriminator, real, gamma=self.gamma, scaler=scaler)
+
+    def from_outputs(
+        self, outputs: PredLike, inputs: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
+    ) -> torch.Tensor:
+        """R1 on a forward pass already made; see :func:`r1_penalty_from_outputs`."""
+        return r1_penalty_from_outputs(outputs, inputs, gamma=self.gamma, scaler=scaler)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}"
+
+
+class R2Penalty(nn.Module):
+    r"""R2 penalty :math:`\frac{\gamma}{2}\mathbb{E}\|\nabla_x D(x)\|^2` on fake samples; see :func:`r2_penalty`.
+
+    Args:
+        gamma: the weight :math:`\gamma`.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks import R2Penalty
+        >>> R2Penalty(gamma=1.0)(lambda x: 2.0 * x.sum(1), torch.zeros(4, 3))
+        tensor(6., grad_fn=<AddBackward0>)
+    """
+
+    def __init__(self, gamma: float = 10.0) -> None:
+        super().__init__()
+        check_weight("gamma", gamma)
+        self.gamma = float(gamma)
+
+    def forward(
+        self, discriminator: Discriminator, fake: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
+    ) -> torch.Tensor:
+        return r2_penalty(discriminator, fake, gamma=self.gamma, scaler=scaler)
+
+    def from_outputs(
+        self, outputs: PredLike, inputs: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
+    ) -> torch.Tensor:
+        """R2 on a forward pass already made; see :func:`r2_penalty_from_outputs`."""
+        return r2_penalty_from_outputs(outputs, inputs, gamma=self.gamma, scaler=scaler)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}"

@@ -1,0 +1,166 @@
+"""Adversarial losses: every kind against its hand formula, multi-scale reduction, input forms, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import assert_close
+
+from ganblocks.discriminators import DiscriminatorOutput
+from ganblocks.losses import AdversarialLoss, adversarial_loss, d_loss, g_loss
+
+KINDS = ["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    return torch.log1p(torch.exp(x))
+
+
+def _bce(x: torch.Tensor, y: float) -> torch.Tensor:
+    p = torch.sigmoid(x)
+    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p))
+
+
+def hand_real(kind: str, x: torch.Tensor) -> torch.Tensor:
+    """Mean loss of D's logits on real samples."""
+    return {
+        "non_saturating": _softplus(-x),
+        "vanilla": _bce(x, 1.0),
+        "lsgan": (x - 1) ** 2,
+        "hinge": torch.clamp(1 - x, min=0),
+        "wgan": -x,
+    }[kind].mean()
+
+
+def hand_fake(kind: str, x: torch.Tensor) -> torch.Tensor:
+    return {
+        "non_saturating": _softplus(x),
+        "vanilla": _bce(x, 0.0),
+        "lsgan": x**2,
+        "hinge": torch.clamp(1 + x, min=0),
+        "wgan": x,
+    }[kind].mean()
+
+
+def hand_gen(kind: str, x: torch.Tensor) -> torch.Tensor:
+    return {
+        "non_saturating": _softplus(-x),
+        "vanilla": _bce(x, 1.0),
+        "lsgan": (x - 1) ** 2,
+        "hinge": -x,
+        "wgan": -x,
+    }[kind].mean()
+
+
+def _scales(n: int = 3, batch: int = 4) -> list[torch.Tensor]:
+    # Different sizes per scale (like 35x35, 19x19, 11x11), scaled so the hinge kinks are crossed.
+    return [2.0 * torch.randn(batch, 1, 6 - 2 * k, 6 - 2 * k, dtype=torch.float64) for k in range(n)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("scale_reduction", ["sum", "mean"])
+def test_d_and_g_loss_match_hand_formula(kind: str, scale_reduction: str) -> None:
+    real, fake = _scales(), _scales()
+    d_terms = [hand_real(kind, r) + hand_fake(kind, f) for r, f in zip(real, fake)]
+    g_terms = [hand_gen(kind, f) for f in fake]
+    div = len(real) if scale_reduction == "mean" else 1
+    expected_d = sum(d_terms) / div
+    expected_g = sum(g_terms) / div
+    assert_close(d_loss(real, fake, kind=kind, scale_reduction=scale_reduction), expected_d)  # type: ignore[arg-type]
+    assert_close(g_loss(fake, kind=kind, scale_reduction=scale_reduction), expected_g)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_matches_ganloss_semantics(kind: str) -> None:
+    x = _scales(2)
+    loss = AdversarialLoss(kind)  # type: ignore[arg-type]
+    assert_close(loss(x, True), hand_real(kind, x[0]) + hand_real(kind, x[1]))
+    assert_close(loss(x, False), hand_fake(kind, x[0]) + hand_fake(kind, x[1]))
+    assert_close(loss(x, True, for_discriminator=False), hand_gen(kind, x[0]) + hand_gen(kind, x[1]))
+    if kind != "hinge":  # the other kinds ignore for_discriminator, as pix2pixHD/SPADE
+        assert_close(loss(x, False, for_discriminator=False), hand_fake(kind, x[0]) + hand_fake(kind, x[1]))
+
+
+def test_hinge_generator_needs_real_target() -> None:
+    with pytest.raises(ValueError, match="hinge: the generator loss is -mean"):
+        adversarial_loss(torch.zeros(2, 1), False, kind="hinge", for_discriminator=False)
+
+
+def test_vanilla_equals_non_saturating() -> None:
+    r, f = _scales(), _scales()
+    assert_close(d_loss(r, f, kind="vanilla"), d_loss(r, f, kind="non_saturating"))
+    assert_close(g_loss(f, kind="vanilla"), g_loss(f, kind="non_saturating"))
+
+
+def test_input_forms_agree() -> None:
+    logits = _scales(3)
+    feats = [[torch.randn(4, 2, 3, 3, dtype=torch.float64)] for _ in logits]
+    out = DiscriminatorOutput(logits, feats)
+    expected = g_loss(logits, kind="lsgan")
+    assert_close(g_loss(out, kind="lsgan"), expected)
+    assert_close(g_loss(out.to_nested(), kind="lsgan"), expected)
+    assert_close(g_loss(tuple(logits), kind="lsgan"), expected)
+    assert_close(g_loss(logits[0], kind="lsgan"), hand_gen("lsgan", logits[0]))
+
+
+def test_module_equals_function_and_repr() -> None:
+    r, f = _scales(), _scales()
+    m = AdversarialLoss("hinge", scale_reduction="mean")
+    assert_close(m.d_loss(r, f), d_loss(r, f, kind="hinge", scale_reduction="mean"))
+    assert_close(m.g_loss(f), g_loss(f, kind="hinge", scale_reduction="mean"))
+    assert repr(m) == "AdversarialLoss(kind='hinge', scale_reduction='mean')"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradcheck(kind: str) -> None:
+    r = (2 * torch.randn(2, 1, 3, 3, dtype=torch.float64)).requires_grad_()
+    f = (2 * torch.randn(2, 1, 3, 3, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: d_loss([a, b], [b, a], kind=kind), (r, f))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_logits_reduce_in_float32(dtype: torch.dtype) -> None:
+    r, f = _scales(), _scales()
+    out = d_loss([t.to(dtype) for t in r], [t.to(dtype) for t in f], kind="non_saturating")
+    assert out.dtype == torch.float32
+    expected = d_loss(
+        [t.to(dtype).double() for t in r], [t.to(dtype).double() for t in f], kind="non_saturating"
+    )
+    assert_close(out, expected.float())
+
+
+def test_bf16_autocast_is_float32() -> None:
+    lin = torch.nn.Linear(4, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = lin(torch.randn(8, 4))
+        loss = g_loss(logits, kind="non_saturating")
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    assert_close(loss, hand_gen("non_saturating", logits.double()).float())
+
+
+def test_nan_propagates() -> None:
+    r = torch.tensor([[0.5], [float("nan")]])
+    for kind in KINDS:
+        assert torch.isnan(d_loss(r, torch.zeros(2, 1), kind=kind))  # type: ignore[arg-type]
+
+
+def test_bad_inputs() -> None:
+    x = torch.zeros(2, 1)
+    with pytest.raises(ValueError, match=r"kind must be one of .*'relativistic'"):
+        AdversarialLoss("relativistic")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="scale_reduction must be one of"):
+        g_loss(x, kind="wgan", scale_reduction="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="same number of scales, got 2 and 1"):
+        d_loss([x, x], [x], kind="wgan")
+    with pytest.raises(
+        ValueError, match=r"same shape after the batch dimension at scale 0, got \(2, 1\) and \(2, 3\)"
+    ):
+        d_loss(x, torch.zeros(2, 3), kind="wgan")
+    # Batch sizes may differ between real and fake.
+    assert torch.isfinite(d_loss(x, torch.zeros(5, 1), kind="lsgan"))
+    with pytest.raises(TypeError, match="logits must be floating point"):
+        g_loss(torch.zeros(2, 1, dtype=torch.long), kind="wgan")
+    with pytest.raises(ValueError, match="at least one scale"):
+        g_loss([], kind="wgan")
+    with pytest.raises(TypeError, match="fake_pred must be a Tensor, a list"):
+        g_loss(3.0, kind="wgan")  # type: ignore[arg-type]

@@ -1,0 +1,196 @@
+"""R1/R2: golden values, the reuse form, second order, DDP guard, compiled D, mixed precision, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import assert_close
+from torch import nn
+
+from ganblocks.discriminators import DiscriminatorOutput
+from ganblocks.penalties import R1Penalty, R2Penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty
+
+
+def half_sq_norm(x: torch.Tensor) -> torch.Tensor:
+    """D(x) = 1/2 ||x||^2 per sample: its input gradient is x."""
+    return 0.5 * x.flatten(1).square().sum(1)
+
+
+def small_critic(dtype: torch.dtype = torch.float32) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.Softplus(),  # smooth, so gradcheck/gradgradcheck see true third derivatives
+        nn.Conv2d(4, 4, 3, stride=2, padding=1),
+        nn.Softplus(),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 3, 1),
+    ).to(dtype)
+
+
+def test_r1_on_half_squared_norm_is_gamma_half_mean_squared_norm() -> None:
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64)
+    expected = 10.0 / 2 * x.flatten(1).square().sum(1).mean()
+    assert_close(r1_penalty(half_sq_norm, x), expected)
+    assert_close(r1_penalty(half_sq_norm, x, gamma=0.5), expected / 20)
+    assert_close(R1Penalty(gamma=3.0)(half_sq_norm, x), expected * 0.3)
+    assert_close(r2_penalty(half_sq_norm, x, gamma=3.0), expected * 0.3)
+    assert_close(R2Penalty(gamma=3.0)(half_sq_norm, x), expected * 0.3)
+
+
+def test_output_forms_sum_all_logits() -> None:
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+
+    def multi(t: torch.Tensor) -> DiscriminatorOutput:
+        # Two "scales" of patch logits: the penalised function is the sum of all of them.
+        return DiscriminatorOutput([0.5 * t.square(), t[:, :1].sum((2, 3)) * 2.0], [[], []])
+
+    # d/dx [sum 0.5 x^2 + 2 * sum x[:, 0]] = x + 2 * [channel 0]
+    g = x.clone()
+    g[:, 0] += 2.0
+    expected = 5.0 * g.flatten(1).square().sum(1).mean()
+    assert_close(r1_penalty(multi, x), expected)
+    assert_close(r1_penalty(lambda t: multi(t).logits, x), expected)
+    assert_close(r1_penalty(lambda t: multi(t).to_nested(), x), expected)
+
+
+def test_list_inputs_norm_over_all_scales() -> None:
+    xs = [torch.randn(3, 2, 4, 4, dtype=torch.float64), torch.randn(3, 2, 2, 2, dtype=torch.float64)]
+    seen: list[list[torch.Tensor]] = []
+
+    def d(images: list[torch.Tensor]) -> torch.Tensor:
+        seen.append(images)
+        return half_sq_norm(images[0]) + half_sq_norm(images[1])
+
+    expected = 5.0 * (xs[0].flatten(1).square().sum(1) + xs[1].flatten(1).square().sum(1)).mean()
+    assert_close(r1_penalty(d, xs), expected)
+    assert isinstance(seen[0], list) and len(seen[0]) == 2
+
+
+def test_from_outputs_equals_penalty_and_keeps_graph() -> None:
+    d = small_critic(torch.float64)
+    x = torch.randn(4, 3, 6, 6, dtype=torch.float64)
+    expected = r1_penalty(d, x, gamma=2.0)
+    x_in = x.clone().requires_grad_()
+    out = d(x_in)
+    got = r1_penalty_from_outputs(out, x_in, gamma=2.0)
+    assert_close(got, expected)
+    assert_close(R1Penalty(2.0).from_outputs(out, x_in), expected)
+    assert_close(R2Penalty(2.0).from_outputs(out, x_in), expected)
+    # The caller's graph survives the penalty: the adversarial loss can still be backpropagated.
+    (out.mean() + got).backward()
+    assert all(p.grad is not None for p in d.parameters())
+
+
+def test_second_order_gradcheck() -> None:
+    d = nn.Sequential(nn.Conv2d(2, 2, 3), nn.Softplus(), nn.Flatten(), nn.Linear(2, 1)).double()
+    x = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    params = tuple(p.detach().clone().requires_grad_() for p in d.parameters())
+
+    def penalty(*ps: torch.Tensor) -> torch.Tensor:
+        def fd(inp: torch.Tensor) -> torch.Tensor:
+            return torch.func.functional_call(d, dict(zip([n for n, _ in d.named_parameters()], ps)), (inp,))
+
+        return r1_penalty(fd, x, gamma=1.0)
+
+    assert torch.autograd.gradcheck(penalty, params)
+    assert torch.autograd.gradgradcheck(penalty, params, fast_mode=True)
+
+
+def test_every_parameter_gets_a_gradient() -> None:
+    """The last bias does not affect the input gradient; without the 0 * logits term it has no grad (DDP)."""
+    d = small_critic()
+    r1_penalty(d, torch.randn(2, 3, 6, 6)).backward()
+    last_bias = d[-1].bias
+    assert last_bias.grad is not None and torch.equal(last_bias.grad, torch.zeros_like(last_bias))
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in d.parameters())
+
+
+def test_inputs_are_detached() -> None:
+    g = nn.Linear(2, 6)
+    fake = g(torch.randn(3, 2)).view(3, 6)
+    d = nn.Linear(6, 1)
+    r2_penalty(d, fake).backward()
+    assert g.weight.grad is None
+    assert d.weight.grad is not None
+
+
+def test_compiled_discriminator_gives_the_eager_value() -> None:
+    d = small_critic()
+    x = torch.randn(2, 3, 6, 6)
+    compiled = torch.compile(d)
+    eager = r1_penalty(d, x)
+    got = r1_penalty(compiled, x)
+    assert_close(got, eager)
+    got.backward()  # the double backward runs on the eager module
+    assert all(p.grad is not None for p in d.parameters())
+
+
+def test_bf16_autocast_close_to_float32() -> None:
+    d = small_critic()
+    x = torch.randn(4, 3, 6, 6)
+    ref = r1_penalty(d, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = r1_penalty(d, x)
+        scaled = r1_penalty(d, x, scaler=torch.amp.GradScaler("cpu", init_scale=2.0**16))
+    assert low.dtype == torch.float32 and scaled.dtype == torch.float32
+    assert_close(low, ref, torch.bfloat16, scale=2)
+    assert_close(scaled, ref, torch.bfloat16, scale=2)
+    low.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in d.parameters())
+
+
+def test_grad_scaler_rescues_float16_gradients() -> None:
+    """Input gradients of 1e-8 flush to zero in float16; through the scaler they survive and are unscaled."""
+    conv = nn.Conv2d(3, 1, 3, padding=1)
+    x = torch.randn(2, 3, 6, 6)
+
+    def d(t: torch.Tensor) -> torch.Tensor:
+        return conv(t) * 1e-8
+
+    ref = r1_penalty(d, x)
+    assert ref > 0
+    with torch.autocast("cpu", dtype=torch.float16):
+        plain = r1_penalty(d, x)
+        scaled = r1_penalty(d, x, scaler=torch.amp.GradScaler("cpu"))
+    assert plain.item() == 0.0
+    assert_close(scaled / ref, torch.ones(()), torch.float16, scale=5)
+    # A disabled scaler is a no-op.
+    assert_close(r1_penalty(d, x, scaler=torch.amp.GradScaler("cpu", enabled=False)), ref)
+
+
+def test_channels_last() -> None:
+    d = small_critic()
+    x = torch.randn(2, 3, 6, 6)
+    assert_close(r1_penalty(d, x.contiguous(memory_format=torch.channels_last)), r1_penalty(d, x))
+
+
+def test_nan_propagates() -> None:
+    x = torch.randn(2, 3, 4, 4)
+    x[1, 0, 0, 0] = float("nan")
+    assert torch.isnan(r1_penalty(half_sq_norm, x))
+
+
+def test_repr() -> None:
+    assert repr(R1Penalty(5.0)) == "R1Penalty(gamma=5.0)"
+    assert repr(R2Penalty()) == "R2Penalty(gamma=10.0)"
+
+
+def test_bad_inputs() -> None:
+    x = torch.randn(2, 3)
+    with pytest.raises(ValueError, match="gamma must be >= 0, got -1"):
+        r1_penalty(half_sq_norm, x, gamma=-1.0)
+    with pytest.raises(TypeError, match="gamma must be a number, got str"):
+        R1Penalty("1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"real must be a floating-point tensor, got dtype torch\.int64"):
+        r1_penalty(half_sq_norm, torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="fake must be a Tensor or a list of tensors, got float"):
+        r2_penalty(half_sq_norm, 3.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"real must have one batch size at every scale, got \[2, 3\]"):
+        r1_penalty(lambda xs: xs[0].sum(), [torch.zeros(2, 3), torch.zeros(3, 3)])
+    with pytest.raises(ValueError, match=r"inputs\[0\] does not require grad; call \.requires_grad_\(True\)"):
+        r1_penalty_from_outputs(half_sq_norm(x), x)
+    y = x.clone().requires_grad_()
+    with pytest.raises(ValueError, match="output does not depend on inputs\\[0\\]"):
+        r1_penalty_from_outputs(half_sq_norm(x.clone().requires_grad_()), y)
+    with pytest.raises(TypeError, match="discriminator output must be a Tensor, a list"):
+        r1_penalty(lambda t: {"logits": t}, x)
