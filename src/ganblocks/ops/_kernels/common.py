@@ -26,8 +26,12 @@ def is_dense(x: torch.Tensor) -> bool:
 
 
 def dense(x: torch.Tensor) -> torch.Tensor:
-    """``x`` itself when it is dense (contiguous, channels_last or any permutation), else a contiguous copy."""
-    return x if is_dense(x) else x.contiguous()
+    """``x`` itself when it is dense (contiguous, channels_last or any permutation), else a dense copy.
+
+    The copy is made with ``empty_like`` so its layout is the one the ops' fake kernels (``empty_like(x)``)
+    promise to ``torch.compile``, channels_last views included.
+    """
+    return x if is_dense(x) else torch.empty_like(x).copy_(x)
 
 
 def like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,216 @@
+r"""``instance_norm_act`` as ``torch.library`` custom ops: forward kernel, backward kernel, and its backward.
+
+The forward op returns ``(y, mean, rstd)``; the per-plane statistics are saved with ``x`` (not the
+normalized tensor) and are not differentiable. The backward op returns ``dx`` and the affine gradients per
+``(n, c)`` plane, which the autograd glue reduces over the batch for ``(C,)`` parameters.
+
+Second order: the backward op's own backward is the vector-Jacobian product (``torch.func.vjp``) of the
+first-order gradient written in differentiable PyTorch, recomputed from ``dy``, ``x`` and the affine
+parameters, so every order of gradient works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from .._ref.instance_norm_act import _per_sample
+from ..activations import ACTIVATIONS, ActSpec, apply_activation
+
+_BY_CODE = {spec.code: spec for spec in ACTIVATIONS.values()}
+
+
+def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _new_stats(x: torch.Tensor) -> torch.Tensor:
+    return x.new_empty((x.shape[0], x.shape[1]), dtype=_stats_dtype(x.dtype))
+
+
+@torch.library.custom_op("ganblocks::instance_norm_act", mutates_args=())
+def _instance_norm_act_op(
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    eps: float,
+    act: int,
+    alpha: float,
+    gain: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from .._kernels.instance_norm_act import instance_norm_act_forward
+
+    return instance_norm_act_forward(x, scale, bias, eps=eps, act=act, alpha=alpha, gain=gain)
+
+
+@_instance_norm_act_op.register_fake
+def _(
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    eps: float,
+    act: int,
+    alpha: float,
+    gain: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return torch.empty_like(x), _new_stats(x), _new_stats(x)
+
+
+@torch.library.custom_op("ganblocks::instance_norm_act_grad", mutates_args=())
+def _instance_norm_act_grad_op(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    mean: torch.Tensor,
+    rstd: torch.Tensor,
+    eps: float,
+    act: int,
+    alpha: float,
+    gain: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from .._kernels.instance_norm_act import instance_norm_act_backward
+
+    # eps is already in rstd; it is an argument for the second-order formula, which recomputes the stats.
+    return instance_norm_act_backward(dy, x, scale, bias, mean, rstd, act=act, alpha=alpha, gain=gain)
+
+
+@_instance_norm_act_grad_op.register_fake
+def _(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    mean: torch.Tensor,
+    rstd: torch.Tensor,
+    eps: float,
+    act: int,
+    alpha: float,
+    gain: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return torch.empty_like(x), _new_stats(x), _new_stats(x)
+
+
+def _to_param(per_plane: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """A per-``(n, c)`` gradient reduced to the shape and dtype of the parameter ``p``."""
+    return (per_plane.sum(dim=0) if p.ndim == 1 else per_plane).to(p.dtype)
+
+
+def _setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
+    x, scale, bias, eps, act, alpha, gain = inputs
+    _, mean, rstd = output
+    ctx.mark_non_differentiable(mean, rstd)
+    ctx.args = (eps, act, alpha, gain)
+    ctx.save_for_backward(x, scale, bias, mean, rstd)
+
+
+def _backward(ctx: Any, dy: torch.Tensor, _dmean: Any, _drstd: Any) -> tuple[Optional[torch.Tensor], ...]:
+    eps, act, alpha, gain = ctx.args
+    x, scale, bias, mean, rstd = ctx.saved_tensors
+    dx, dscale, dbias = _instance_norm_act_grad_op(dy, x, scale, bias, mean, rstd, eps, act, alpha, gain)
+    g_scale = _to_param(dscale, scale) if scale is not None and ctx.needs_input_grad[1] else None
+    g_bias = _to_param(dbias, bias) if bias is not None and ctx.needs_input_grad[2] else None
+    return dx if ctx.needs_input_grad[0] else None, g_scale, g_bias, None, None, None, None
+
+
+_instance_norm_act_op.register_autograd(_backward, setup_context=_setup)
+
+
+def _grad_reference(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    *,
+    eps: float,
+    spec: ActSpec,
+    alpha: float,
+    gain: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the backward kernel computes, in differentiable PyTorch: ``(dx, dscale, dbias)`` per plane."""
+    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    xa = x.to(acc)
+    dims = tuple(range(2, x.ndim))
+    var, mean = torch.var_mean(xa, dim=dims, keepdim=True, correction=0)
+    rstd = torch.rsqrt(var + eps)
+    xhat = (xa - mean) * rstd
+    z = xhat
+    k = rstd
+    if scale is not None:
+        s = _per_sample(scale.to(acc), x)
+        z = z * s
+        k = k * s
+    if bias is not None:
+        z = z + _per_sample(bias.to(acc), x)
+    act_vjp = torch.func.vjp(lambda t: apply_activation(t, spec, alpha), z)[1]
+    (dz,) = act_vjp(dy.to(acc) * gain)
+    dzx = dz * xhat
+    dx = k * (dz - dz.mean(dim=dims, keepdim=True) - xhat * dzx.mean(dim=dims, keepdim=True))
+    stats = _stats_dtype(x.dtype)
+    return dx.to(x.dtype), dzx.sum(dim=dims).to(stats), dz.sum(dim=dims).to(stats)
+
+
+def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
+    dy, x, scale, bias, _mean, _rstd, eps, act, alpha, gain = inputs
+    ctx.args = (eps, act, alpha, gain)
+    ctx.save_for_backward(dy, x, scale, bias)
+
+
+def _grad_backward(
+    ctx: Any, g_dx: Optional[torch.Tensor], g_dscale: Optional[torch.Tensor], g_dbias: Optional[torch.Tensor]
+) -> tuple[Optional[torch.Tensor], ...]:
+    eps, act, alpha, gain = ctx.args
+    dy, x, scale, bias = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    if not any(needs[:4]):
+        return (None,) * 10
+    params = tuple(p for p in (scale, bias) if p is not None)
+
+    def first_order(
+        dy: torch.Tensor, x: torch.Tensor, *ps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        it = iter(ps)
+        s = next(it) if scale is not None else None
+        b = next(it) if bias is not None else None
+        return _grad_reference(dy, x, s, b, eps=eps, spec=_BY_CODE[act], alpha=alpha, gain=gain)
+
+    outputs, vjp_fn = torch.func.vjp(first_order, dy, x, *params)[:2]
+    cotangents = tuple(
+        torch.zeros_like(o) if g is None else g.to(o.dtype)
+        for g, o in zip((g_dx, g_dscale, g_dbias), outputs)
+    )
+    g_dy, g_x, *g_params = vjp_fn(cotangents)
+    g_it = iter(g_params)
+    g_scale = next(g_it) if scale is not None else None
+    g_bias = next(g_it) if bias is not None else None
+    return (
+        g_dy if needs[0] else None,
+        g_x if needs[1] else None,
+        g_scale if needs[2] else None,
+        g_bias if needs[3] else None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+_instance_norm_act_grad_op.register_autograd(_grad_backward, setup_context=_grad_setup)
+
+
+def instance_norm_act_triton(
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    *,
+    eps: float,
+    spec: ActSpec,
+    alpha: float,
+    gain: float,
+) -> torch.Tensor:
+    """Run ``instance_norm_act`` through its Triton custom op (arguments already checked)."""
+    y: torch.Tensor = _instance_norm_act_op(x, scale, bias, float(eps), spec.code, alpha, gain)[0]
+    return y
