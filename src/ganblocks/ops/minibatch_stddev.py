@@ -78,6 +78,8 @@ def minibatch_stddev(
     check_floating("x", x)
     check_ndim("x", x, exact=4)
     n, c = x.shape[0], x.shape[1]
+    if n == 0:
+        raise ValueError(f"x must have a non-empty batch, got shape {tuple(x.shape)}")
     if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
         raise ValueError(f"num_channels must be a positive int, got {num_channels!r}")
     if c % num_channels != 0:

@@ -19,6 +19,13 @@ def inject_noise_reference(
     gain: float,
     clamp: Optional[float],
 ) -> torch.Tensor:
-    """``clamp(gain * act(x + strength * noise + bias))``; noise (N, 1, H, W), strength () or (C,)."""
-    s = strength.reshape(-1, 1, 1) if strength.ndim == 1 else strength
-    return bias_act_reference(x + s * noise, bias, spec=spec, alpha=alpha, gain=gain, clamp=clamp, dim=1)
+    """``clamp(gain * act(x + strength * noise + bias))``; noise (N, 1, H, W), strength () or (C,).
+
+    Parameters in another dtype (float32 strength with bfloat16 activations) are cast to ``x.dtype``, so
+    the result has the dtype of ``x``.
+    """
+    s = strength.to(x.dtype)
+    s = s.reshape(-1, 1, 1) if s.ndim == 1 else s
+    return bias_act_reference(
+        x + s * noise.to(x.dtype), bias, spec=spec, alpha=alpha, gain=gain, clamp=clamp, dim=1
+    )

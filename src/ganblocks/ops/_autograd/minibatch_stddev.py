@@ -1,0 +1,106 @@
+"""``minibatch_stddev`` as ``torch.library`` custom ops: forward kernel, backward kernel, backward's backward.
+
+Notation: ``G`` group size, ``M = N / G`` group slots (sample ``n = g * M + m``), ``F`` stat channels,
+``K = C/F * H * W``, per element ``mean`` and ``std = sqrt(var + 1e-8)`` over the group and
+``r = (x - mean) / std``. With ``D[m, f]`` the gradient of the stat channels summed over the group's
+samples and pixels, the backward is
+
+    dx = dout[:, :C] + D[m, f] / (K G) * r.
+
+It is linear in ``dout``; its derivative with respect to ``x`` for an incoming ``γ`` (the shape of ``x``) is
+
+    D[m, f] / (K G std) * (γ - mean_g γ - r * mean_g(γ r)),
+
+and with respect to ``dout`` it is ``γ`` on the first ``C`` channels and ``Σ_{g,c,h,w} γ r / (K G)``
+broadcast over the stat channels. Both are written in differentiable PyTorch, so every order works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from .._ref.minibatch_stddev import output_memory_format
+
+
+@torch.library.custom_op("ganblocks::minibatch_stddev", mutates_args=())
+def _minibatch_stddev_op(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
+    from .._kernels.minibatch_stddev import minibatch_stddev_forward
+
+    return minibatch_stddev_forward(x, group_size=group_size, num_channels=num_channels)
+
+
+@_minibatch_stddev_op.register_fake
+def _(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.new_empty((n, c + num_channels, h, w)).contiguous(memory_format=output_memory_format(x))
+
+
+@torch.library.custom_op("ganblocks::minibatch_stddev_grad", mutates_args=())
+def _minibatch_stddev_grad_op(
+    dout: torch.Tensor, x: torch.Tensor, group_size: int, num_channels: int
+) -> torch.Tensor:
+    from .._kernels.minibatch_stddev import minibatch_stddev_backward
+
+    return minibatch_stddev_backward(dout, x, group_size=group_size, num_channels=num_channels)
+
+
+@_minibatch_stddev_grad_op.register_fake
+def _(dout: torch.Tensor, x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    x, group_size, num_channels = inputs
+    ctx.args = (group_size, num_channels)
+    ctx.save_for_backward(x)
+
+
+def _backward(ctx: Any, dout: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+    (x,) = ctx.saved_tensors
+    dx = _minibatch_stddev_grad_op(dout, x, *ctx.args) if ctx.needs_input_grad[0] else None
+    return dx, None, None
+
+
+_minibatch_stddev_op.register_autograd(_backward, setup_context=_setup)
+
+
+def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    dout, x, group_size, num_channels = inputs
+    ctx.args = (group_size, num_channels)
+    ctx.save_for_backward(dout, x)
+
+
+def _grad_backward(ctx: Any, gamma: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+    dout, x = ctx.saved_tensors
+    g, f = ctx.args
+    n, c, h, w = x.shape
+    m, k = n // g, (c // f) * h * w
+    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    grouped = (g, m, f, c // f, h, w)
+    xg = x.to(acc).reshape(grouped)
+    dev = xg - xg.mean(dim=0)
+    std = (dev.square().mean(dim=0) + 1e-8).sqrt()
+    r = dev / std
+    gam = gamma.to(acc).reshape(grouped)
+    g_dout = g_x = None
+    if ctx.needs_input_grad[0]:
+        t = (gam * r).sum(dim=(0, 3, 4, 5)) / (k * g)  # (M, F)
+        stat = t.repeat(g, 1).reshape(n, f, 1, 1).expand(n, f, h, w)
+        g_dout = torch.cat([gamma.to(acc), stat], dim=1).to(dout.dtype)
+    if ctx.needs_input_grad[1]:
+        d_stat = dout[:, c:].to(acc).sum(dim=(2, 3)).reshape(g, m, f).sum(dim=0)
+        coef = d_stat.reshape(1, m, f, 1, 1, 1) / (k * g)
+        g_x = coef / std * (gam - gam.mean(dim=0) - r * (gam * r).mean(dim=0))
+        g_x = g_x.reshape(n, c, h, w).to(x.dtype)
+    return g_dout, g_x, None, None
+
+
+_minibatch_stddev_grad_op.register_autograd(_grad_backward, setup_context=_grad_setup)
+
+
+def minibatch_stddev_triton(x: torch.Tensor, *, group_size: int, num_channels: int) -> torch.Tensor:
+    """Run ``minibatch_stddev`` through its Triton custom op (group size already resolved)."""
+    y: torch.Tensor = _minibatch_stddev_op(x, group_size, num_channels)
+    return y
