@@ -1,0 +1,464 @@
+"""Train a small style-based MSG-GAN built only from ganblocks blocks, on CPU, in minutes.
+
+The generator is a miniature StyleGAN: a mapping network (``PixelNorm`` + ``EqualLinear``) turns ``z`` into a
+style ``w``; a learned 4×4 constant is upsampled to 32×32 through ``EqualConv2d`` layers, each followed by
+``NoiseInjection`` (not at 32×32: the shapes have no pixel-level stochastic detail), a fused bias + leaky
+ReLU (``FusedLeakyReLU``) and ``AdaIN(w)``. ``MSGGeneratorHeads`` turns the features at 32, 16, 8 and 4
+pixels into images, and the ``MSGDiscriminator`` (equalized LR, minibatch stddev in its last block) sees all
+four, so gradients reach every scale of the generator. The objective is the non-saturating logistic loss
+with a lazy R1 penalty on the real image pyramid (every ``--r1-every`` steps, scaled accordingly, with
+StyleGAN2's optimizer adjustment), and an exponential moving average of the generator is kept for sampling.
+
+Data: by default an endless procedural dataset of 32×32 images generated in code (nothing is downloaded):
+a disc, a square or a triangle of random colour, size and position on a shaded dark background.
+``--data DIR`` trains on a folder of images instead (any Pillow-readable files, centre-cropped and resized
+to 32×32, randomly flipped).
+
+Outputs in ``--out`` (default ``runs/train``):
+
+* ``samples_<step>.png``: a grid of samples from the EMA generator (fixed latents) at intervals, and
+  ``samples_final.png`` / ``real.png``;
+* ``losses.png``: discriminator and generator loss, the R1 penalty, and the quality measures;
+* ``metrics.json``: the settings, the losses at every step and the quality measures at every evaluation.
+
+Quality measures (lower is better; both compare 512 EMA samples with 512 real images, evaluated every
+``eval_every`` steps):
+
+* ``fd_random``: Fréchet distance between Gaussians fitted to features of a fixed, randomly initialised
+  convolutional network (the FID formula with a random instead of an Inception feature extractor; its
+  numbers are comparable only between runs of this script);
+* ``swd_patches``: sliced Wasserstein distance between random 7×7 patches of real and generated images at
+  32×32 and 16×16 (as in ProGAN's SWD, without its Laplacian pyramid), ×1000.
+
+Usage::
+
+    python examples/train.py                   # 3,000 steps on CPU
+    python examples/train.py --smoke           # a few steps, seconds
+    python examples/train.py --data ~/faces --device cuda --steps 20000 --batch-size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from ganblocks import (
+    AdaIN,
+    AdversarialLoss,
+    EqualConv2d,
+    EqualLinear,
+    FusedLeakyReLU,
+    LazyRegularizer,
+    MSGDiscriminator,
+    MSGGeneratorHeads,
+    NoiseInjection,
+    PixelNorm,
+)
+from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs, r1_penalty
+
+RESOLUTION = 32
+
+
+# =============================================================================================== data
+def draw_shapes(n: int, g: torch.Generator) -> torch.Tensor:
+    """``n`` images in [-1, 1] of shape (n, 3, 32, 32): one anti-aliased shape on a dark shaded background.
+
+    Each image has a disc, a square or an upright triangle of random colour, size and position on a
+    background of one random dark colour that darkens towards the bottom.
+    """
+    ys, xs = torch.meshgrid(
+        torch.linspace(-1, 1, RESOLUTION), torch.linspace(-1, 1, RESOLUTION), indexing="ij"
+    )
+    size = 0.3 + 0.3 * torch.rand(n, 1, 1, generator=g)
+    cx, cy = ((torch.rand(2, n, 1, 1, generator=g) * 2 - 1) * (0.9 - size)).unbind(0)
+    x, y = xs - cx, ys - cy
+    # Signed distances (negative inside) of the three kinds of shape.
+    disc = (x * x + y * y).sqrt() - size
+    square = torch.maximum(x.abs(), y.abs()) - 0.85 * size
+    triangle = torch.maximum(x.abs() * math.sqrt(3) / 2 - y * 0.5, y) - 0.6 * size
+    kind = torch.randint(3, (n, 1, 1), generator=g)
+    sdf = torch.where(kind == 0, disc, torch.where(kind == 1, square, triangle))
+    alpha = (0.5 - sdf * (RESOLUTION / 2)).clamp(0, 1).unsqueeze(1)  # one-pixel anti-aliased edge
+    color = 0.35 + 0.65 * torch.rand(n, 3, 1, 1, generator=g)
+    background = 0.35 * torch.rand(n, 3, 1, 1, generator=g) * (1 - 0.5 * (ys + 1) / 2)
+    return torch.lerp(background, color, alpha) * 2 - 1
+
+
+def load_folder(path: Path) -> torch.Tensor:
+    """Every image under ``path``, centre-cropped, resized to 32×32, in [-1, 1], as one (N, 3, 32, 32) tensor."""
+    files = sorted(
+        p for p in path.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+    )
+    if not files:
+        raise SystemExit(f"--data {path}: no .png/.jpg/.jpeg/.bmp/.webp images found")
+    images = []
+    for f in files:
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            side = min(im.size)
+            left, top = (im.width - side) // 2, (im.height - side) // 2
+            im = im.crop((left, top, left + side, top + side)).resize((RESOLUTION, RESOLUTION), Image.BICUBIC)
+            images.append(np.asarray(im, dtype=np.float32))
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 127.5 - 1
+
+
+class ImageSource:
+    """Batches of real images: procedural shapes (fresh every batch) or a fixed folder (random flips)."""
+
+    def __init__(self, folder: Optional[Path], seed: int) -> None:
+        self.images = None if folder is None else load_folder(folder)
+        self.g = torch.Generator().manual_seed(seed)
+
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        g = self.g if generator is None else generator
+        if self.images is None:
+            return draw_shapes(n, g)
+        batch = self.images[torch.randint(len(self.images), (n,), generator=g)]
+        flip = torch.rand(n, 1, 1, 1, generator=g) < 0.5
+        return torch.where(flip, batch.flip(-1), batch)
+
+
+# =============================================================================================== models
+class StyleLayer(nn.Module):
+    """[2× upsampling →] conv 3×3 → [noise →] bias + leaky ReLU → AdaIN(w): one StyleGAN synthesis layer."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, *, upsample: bool, noise: bool
+    ) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.conv = EqualConv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.noise = NoiseInjection(out_channels, mode="random" if noise else "none")
+        self.act = FusedLeakyReLU(out_channels)
+        self.style = AdaIN(out_channels, w_dim)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.style(self.act(self.noise(self.conv(x))), w)
+
+
+class Generator(nn.Module):
+    """Mapping network + style-modulated synthesis from 4×4 to 32×32; returns images finest first."""
+
+    def __init__(
+        self, z_dim: int = 64, w_dim: int = 64, channels: tuple[int, ...] = (64, 64, 32, 16)
+    ) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        # StyleGAN's mapping network: normalised z, equalized layers with a 100× smaller learning rate.
+        self.mapping = nn.Sequential(
+            PixelNorm(),
+            EqualLinear(z_dim, w_dim, act="lrelu", lr_multiplier=0.01),
+            EqualLinear(w_dim, w_dim, act="lrelu", lr_multiplier=0.01),
+        )
+        self.const = nn.Parameter(torch.randn(1, channels[0], 4, 4))
+        # One style layer per resolution (4, 8, 16, 32), each after a 2× upsampling but the first.
+        # The shapes have no pixel-level stochastic detail, so the finest layer gets no noise.
+        self.layers = nn.ModuleList(
+            StyleLayer(channels[max(i - 1, 0)], c, w_dim, upsample=i > 0, noise=i < len(channels) - 1)
+            for i, c in enumerate(channels)
+        )
+        # One to-RGB head per resolution: MSG-GAN's generator outputs (finest first, tanh range).
+        self.heads = MSGGeneratorHeads(list(channels[::-1]), 3, act="tanh")
+
+    def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
+        w = self.mapping(z)
+        x = self.const.expand(z.shape[0], -1, -1, -1)
+        features = []
+        for layer in self.layers:
+            x = layer(x, w)
+            features.append(x)
+        return self.heads(features[::-1])
+
+
+def build_discriminator(channels: int) -> MSGDiscriminator:
+    # MSG-GAN's channel rule: channel_base / r at resolution r, capped at max_channels.
+    return MSGDiscriminator(
+        3,
+        resolution=RESOLUTION,
+        combine="cat_lin",
+        channel_base=channels * RESOLUTION,
+        max_channels=4 * channels,
+    )
+
+
+# =============================================================================================== metrics
+class RandomFeatures(nn.Module):
+    """A fixed, randomly initialised conv net: 3 stride-2 convs + ReLU, global mean and std pooling."""
+
+    def __init__(self, seed: int = 1234) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        widths = [3, 32, 64, 64]
+        self.weights = [
+            torch.randn(o, i, 4, 4, generator=g) / math.sqrt(i * 16) for i, o in zip(widths[:-1], widths[1:])
+        ]
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = []
+        for w in self.weights:
+            x = F.relu(F.conv2d(x, w.to(x), stride=2, padding=1)) * math.sqrt(2)
+            feats += [x.mean((2, 3)), x.std((2, 3))]
+        return torch.cat(feats, dim=1).double()
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """‖μa − μb‖² + tr(Σa + Σb − 2(Σa^½ Σb Σa^½)^½), on float64 features (N, D)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small eigenproblems: threading only adds contention
+    try:
+        return _frechet_distance(a, b)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    vals, vecs = torch.linalg.eigh(cov_a)
+    sqrt_a = vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
+    cross = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp_min(0).sqrt().sum()
+    return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+
+
+def sliced_wasserstein_patches(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    patch: int = 7,
+    per_image: int = 64,
+    projections: int = 256,
+    seed: int = 0,
+) -> float:
+    """Mean over 32×32 and 16×16 of the sliced Wasserstein distance between random 7×7 patches (×1000)."""
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for level in range(2):
+        r, f = (F.avg_pool2d(t, 2**level) if level else t for t in (real, fake))
+        pr, pf = (F.unfold(t, patch).transpose(1, 2) for t in (r, f))  # (N, L, 3·7·7)
+        idx = torch.randint(pr.shape[1], (per_image,), generator=g)
+        pr, pf = pr[:, idx].reshape(-1, pr.shape[2]), pf[:, idx].reshape(-1, pf.shape[2])
+        # ProGAN normalises each descriptor channel by the real patches' statistics.
+        mean, std = pr.mean(0), pr.std(0) + 1e-8
+        pr, pf = (pr - mean) / std, (pf - mean) / std
+        dirs = F.normalize(torch.randn(pr.shape[1], projections, generator=g), dim=0)
+        proj_r, proj_f = (pr @ dirs).sort(0).values, (pf @ dirs).sort(0).values
+        total += float((proj_r - proj_f).abs().mean())
+    return 1000 * total / 2  # mean of the two levels, ×1000 for readable numbers
+
+
+@torch.no_grad()
+def evaluate(G: Generator, real: torch.Tensor, features: RandomFeatures, z: torch.Tensor) -> dict[str, float]:
+    fake = torch.cat([G(chunk)[0].clamp(-1, 1) for chunk in z.split(128)])
+    real, fake = real.float().cpu(), fake.float().cpu()
+    return {
+        "fd_random": frechet_distance(features(real), features(fake)),
+        "swd_patches": sliced_wasserstein_patches(real, fake),
+    }
+
+
+# =============================================================================================== plots
+def save_grid(images: torch.Tensor, path: Path, *, nrow: int = 8) -> None:
+    images = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    n, c, h, w = images.shape
+    rows = math.ceil(n / nrow)
+    grid = torch.zeros(c, rows * (h + 2) + 2, nrow * (w + 2) + 2, dtype=torch.uint8)
+    for i, im in enumerate(images):
+        y, x = 2 + (i // nrow) * (h + 2), 2 + (i % nrow) * (w + 2)
+        grid[:, y : y + h, x : x + w] = im
+    Image.fromarray(grid.permute(1, 2, 0).numpy()).resize(
+        (grid.shape[2] * 3, grid.shape[1] * 3), Image.NEAREST
+    ).save(path)
+
+
+def plot_curves(log: list[dict[str, float]], evals: list[dict[str, float]], path: Path) -> None:
+    steps = [r["step"] for r in log]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+
+    def smooth(v: list[float], k: int = 25) -> np.ndarray:
+        v_arr = np.asarray(v, dtype=float)
+        if len(v_arr) < k:
+            return v_arr
+        return np.convolve(v_arr, np.ones(k) / k, mode="valid")
+
+    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+        values = smooth([r[key] for r in log])
+        axes[0].plot(steps[len(steps) - len(values) :], values, label=label)
+    r1 = [(r["step"], r["r1"]) for r in log if r.get("r1") is not None]
+    if r1:
+        axes[0].plot(*zip(*r1), ".", ms=2, alpha=0.5, label="R1 (lazy, ×k)")
+    axes[0].set(xlabel="step", title="losses (moving average)")
+    axes[0].legend()
+    if evals:
+        es = [e["step"] for e in evals]
+        fd = axes[1].plot(es, [e["fd_random"] for e in evals], "o-", label="fd_random (left)")
+        axes[1].set(xlabel="step", ylabel="Fréchet distance, random features", yscale="log")
+        axes[1].set_title("quality of EMA samples (lower is better)")
+        twin = axes[1].twinx()
+        swd = twin.plot(
+            es, [e["swd_patches"] for e in evals], "s--", color="tab:orange", label="swd_patches (right)"
+        )
+        twin.set(ylabel="sliced Wasserstein ×1000, 7×7 patches", yscale="log")
+        axes[1].legend(handles=fd + swd)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# =============================================================================================== training
+@dataclass
+class Settings:
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 0.002
+    r1_gamma: float = 0.2
+    r1_every: int = 4
+    g_channels: tuple[int, ...] = (64, 64, 32, 16)  # at 4, 8, 16, 32 pixels
+    d_channels: int = 16  # at 32 pixels, doubling at every halving up to 64
+    ema_half_life: float = 50.0  # steps, reached after a ramp-up (StyleGAN2's ema_kimg with ramp)
+    eval_every: int = 250
+    sample_every: int = 500
+    eval_samples: int = 512
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data", type=Path, default=None, help="folder of images (default: procedural shapes)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/train"))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument("--steps", type=int, default=Settings.steps)
+    parser.add_argument("--batch-size", type=int, default=Settings.batch_size)
+    parser.add_argument("--r1-gamma", type=float, default=Settings.r1_gamma)
+    parser.add_argument("--r1-every", type=int, default=Settings.r1_every)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    s = Settings(steps=args.steps, batch_size=args.batch_size, r1_gamma=args.r1_gamma, r1_every=args.r1_every)
+    if args.smoke:
+        s = Settings(
+            steps=6,
+            batch_size=8,
+            g_channels=(16, 16, 8, 8),
+            d_channels=8,
+            eval_every=3,
+            sample_every=3,
+            eval_samples=64,
+            r1_every=2,
+        )
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    data = ImageSource(args.data, seed=args.seed)
+    G = Generator(channels=s.g_channels).to(device)
+    D = build_discriminator(s.d_channels).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    loss = AdversarialLoss("non_saturating")
+    r1 = LazyRegularizer(r1_penalty, every=s.r1_every)
+    opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=(0.0, 0.99))
+    # D gets lazy R1 on top of its loss every k-th step: StyleGAN2's lr/beta adjustment.
+    opt_d = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(s.lr, (0.0, 0.99), every=s.r1_every))
+
+    # Fixed latents and real images for evaluation and sample grids.
+    g_eval = torch.Generator().manual_seed(args.seed + 1)
+    z_eval = torch.randn(s.eval_samples, G.z_dim, generator=g_eval).to(device)
+    real_eval = data.sample(s.eval_samples, torch.Generator().manual_seed(args.seed + 2))
+    features = RandomFeatures()
+    save_grid(real_eval[:64], args.out / "real.png")
+
+    print(
+        f"G: {sum(p.numel() for p in G.parameters()):,} parameters, D: {sum(p.numel() for p in D.parameters()):,}"
+    )
+    log: list[dict[str, float]] = []
+    evals: list[dict[str, float]] = [{"step": 0, **evaluate(G_ema, real_eval, features, z_eval)}]
+    start = time.perf_counter()
+    bar = tqdm(range(1, s.steps + 1), disable=args.no_progress, dynamic_ncols=True)
+    for step in bar:
+        # ---- discriminator: logistic loss on real and fake pyramids (+ lazy R1 on the real pyramid)
+        real = image_pyramid(data.sample(s.batch_size).to(device), D.num_scales)
+        z = torch.randn(s.batch_size, G.z_dim, device=device)
+        fake = G(z)
+        d_loss = loss.d_loss(D(real), D([f.detach() for f in fake]))
+        penalty = r1(step - 1, D, real, gamma=s.r1_gamma)  # every * R1 on every k-th step, else None
+        opt_d.zero_grad(set_to_none=True)
+        (d_loss if penalty is None else d_loss + penalty).backward()
+        opt_d.step()
+
+        # ---- generator: non-saturating loss through every scale of its output
+        g_loss = loss.g_loss(D(fake))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+        # ---- EMA of the generator, half-life ramped up over the first steps
+        beta = 0.5 ** (1 / max(min(s.ema_half_life, step / 4), 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+                p_ema.lerp_(p, 1 - beta)
+
+        log.append(
+            {
+                "step": step,
+                "d_loss": d_loss.item(),
+                "g_loss": g_loss.item(),
+                "r1": None if penalty is None else penalty.item(),
+            }
+        )
+        bar.set_postfix(d=f"{log[-1]['d_loss']:.3f}", g=f"{log[-1]['g_loss']:.3f}")
+        if step % s.sample_every == 0 or step == s.steps:
+            with torch.no_grad():
+                save_grid(G_ema(z_eval[:64])[0], args.out / f"samples_{step:06d}.png")
+        if step % s.eval_every == 0 or step == s.steps:
+            evals.append({"step": step, **evaluate(G_ema, real_eval, features, z_eval)})
+            tqdm.write(
+                f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in evals[-1].items() if k != "step")
+            )
+
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        save_grid(G_ema(z_eval[:64])[0], args.out / "samples_final.png")
+    plot_curves(log, evals, args.out / "losses.png")
+    metrics = {
+        "settings": {**asdict(s), "device": str(device), "data": str(args.data or "procedural shapes")},
+        "seconds": round(seconds, 1),
+        "final": evals[-1],
+        "initial": evals[0],
+        "evals": evals,
+        "losses": log,
+    }
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    print(
+        f"done in {seconds:.0f} s: fd_random {evals[0]['fd_random']:.2f} -> {evals[-1]['fd_random']:.2f}, "
+        f"swd_patches {evals[0]['swd_patches']:.1f} -> {evals[-1]['swd_patches']:.1f}; outputs in {args.out}"
+    )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Smoke runs of the example scripts (their ``--smoke`` mode, in-process) and of the code blocks in docs/.
+
+Each example must write its outputs, and they must be valid: PNGs decode to non-empty images, JSON files
+hold the documented metric keys with finite values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+DOCS = ROOT / "docs"
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+pytest.importorskip("PIL")
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"ganblocks_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_png(path: Path) -> None:
+    from PIL import Image
+
+    assert path.is_file(), f"{path.name} was not written"
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        im.load()
+        assert im.width > 8 and im.height > 8
+        assert im.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is blank"
+
+
+def assert_finite(value: object, where: str) -> None:
+    assert isinstance(value, (int, float)) and math.isfinite(value), f"{where} = {value!r} is not finite"
+
+
+def test_train_smoke(tmp_path: Path) -> None:
+    train = load_example("train")
+    out = tmp_path / "train"
+    train.main(["--smoke", "--out", str(out), "--no-progress"])
+    for name in ("real.png", "samples_final.png", "losses.png"):
+        assert_png(out / name)
+    assert sorted(out.glob("samples_0*.png")), "no intermediate sample grid"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["evals"]) >= 2
+    for entry in (metrics["initial"], metrics["final"], *metrics["evals"]):
+        for key in ("fd_random", "swd_patches"):
+            assert_finite(entry[key], key)
+            assert entry[key] >= 0
+    assert metrics["losses"], "no losses logged"
+    for entry in metrics["losses"]:
+        assert_finite(entry["d_loss"], "d_loss")
+        assert_finite(entry["g_loss"], "g_loss")
+    assert any(entry["r1"] is not None for entry in metrics["losses"]), "the lazy R1 penalty never ran"
+
+
+def test_train_folder_data(tmp_path: Path) -> None:
+    """``--data DIR`` reads a folder of images of any size and mode."""
+    from PIL import Image
+
+    train = load_example("train")
+    data = tmp_path / "images"
+    (data / "sub").mkdir(parents=True)
+    for i, (size, mode) in enumerate([((40, 30), "RGB"), ((33, 50), "L"), ((64, 64), "RGBA")]):
+        Image.new(mode, size, color=(40 * i + 20,) * len(mode)).save(data / ("sub" if i else "") / f"{i}.png")
+    images = train.load_folder(data)
+    assert images.shape == (3, 3, 32, 32)
+    assert images.min() >= -1 and images.max() <= 1
+
+
+def test_mixture2d_smoke(tmp_path: Path) -> None:
+    mixture2d = load_example("mixture2d")
+    out = tmp_path / "mixture2d"
+    results = mixture2d.main(["--smoke", "--out", str(out), "--no-progress"])
+    assert_png(out / "scatter.png")
+    saved = json.loads((out / "results.json").read_text())["results"]
+    assert set(saved) == {"ring", "grid"}
+    for dataset, num_modes in (("ring", 8), ("grid", 25)):
+        assert set(saved[dataset]) == set(mixture2d.CONFIGS)
+        for config, r in saved[dataset].items():
+            assert r["num_modes"] == num_modes
+            assert 0 <= r["modes"] <= num_modes, config
+            assert_finite(r["high_quality"], f"{dataset}/{config} high_quality")
+            assert 0 <= r["high_quality"] <= 100
+    assert results["ring"]["gan"]["modes"] == saved["ring"]["gan"]["modes"]
+    table = (out / "results.md").read_text()
+    assert table.startswith("| configuration |") and all(c in table for c in mixture2d.CONFIGS)
+
+
+def test_mixture2d_metrics_are_right() -> None:
+    """Samples on every mode centre are all high-quality and cover every mode; far samples cover none."""
+    mixture2d = load_example("mixture2d")
+    ring = mixture2d.make_mixture("ring")
+    perfect = mixture2d.mode_metrics(ring.centers.repeat(100, 1), ring)
+    assert perfect == {"modes": 8, "num_modes": 8, "high_quality": 100.0}
+    off = mixture2d.mode_metrics(ring.centers.repeat(100, 1) * 1.1, ring)  # 0.2 from each centre: > 3σ
+    assert off["modes"] == 0 and off["high_quality"] == 0.0
+    half = torch.cat([ring.centers[:4].repeat(100, 1), torch.zeros(400, 2)])
+    assert mixture2d.mode_metrics(half, ring) == {"modes": 4, "num_modes": 8, "high_quality": 50.0}
+
+
+def test_pix2pixhd_mini_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    p2p = load_example("pix2pixhd_mini")
+    out = tmp_path / "p2p"
+    p2p.main(["--smoke", "--out", str(out), "--no-progress"])
+    assert_png(out / "comparison.png")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_crops"] > 0
+    assert set(metrics["results"]) == {"grayscale", "gan_only", "full"}
+    for name, r in metrics["results"].items():
+        assert_finite(r["l1"], f"{name} l1")
+        assert_finite(r["psnr"], f"{name} psnr")
+    assert {"g_fm", "g_vgg"} <= set(metrics["results"]["full"]["final_losses"])
+    assert "g_fm" not in metrics["results"]["gan_only"]["final_losses"]
+
+
+# ----------------------------------------------------------------------------------------------- docs
+# Blocks that need files, a network or a slow CPU compile are shown in the docs but not run here
+# (comments are ignored: a comment may mention weights="imagenet"). benchmarks.md belongs to benchmarks/.
+SKIP_DOCS_BLOCK = re.compile(r"torch\.load\(|torch\.compile\(|weights=\"imagenet\"")
+DOC_BLOCKS = [
+    pytest.param(path, i, code, id=f"{path.relative_to(DOCS)}:{i}")
+    for path in sorted(DOCS.rglob("*.md"))
+    if path.name != "benchmarks.md"
+    for i, code in enumerate(re.findall(r"^```python\n(.*?)^```", path.read_text(), re.S | re.M))
+    if not SKIP_DOCS_BLOCK.search(re.sub(r"#.*", "", code))
+]
+
+
+@pytest.mark.filterwarnings("ignore:VGG19 is randomly initialised")  # the docs say to pass real weights
+@pytest.mark.parametrize(("path", "index", "code"), DOC_BLOCKS)
+def test_docs_code_block_runs(path: Path, index: int, code: str) -> None:
+    exec(compile(code, f"{path.name}[{index}]", "exec"), {"__name__": "docs_example"})
