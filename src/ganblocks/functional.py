@@ -2,7 +2,12 @@
 
 from .discriminators import image_pyramid
 from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
-from .ops import adain, bias_act, inject_noise, instance_norm_act, minibatch_stddev, pixel_norm
+from .ops._activations import ACTIVATION_NAMES, Activation
+from .ops.bias_act import bias_act
+from .ops.inject_noise import inject_noise
+from .ops.instance_norm_act import adain, instance_norm_act
+from .ops.minibatch_stddev import minibatch_stddev
+from .ops.pixel_norm import pixel_norm
 from .penalties import (
     gradient_penalty,
     lazy_optimizer_kwargs,
@@ -13,6 +18,8 @@ from .penalties import (
 )
 
 __all__ = [
+    "ACTIVATION_NAMES",
+    "Activation",
     "adain",
     "adversarial_loss",
     "bias_act",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 import torch
@@ -35,7 +36,7 @@ def test_precedence_call_over_context_over_env(monkeypatch: pytest.MonkeyPatch) 
 def test_context_restored_after_exception() -> None:
     with pytest.raises(RuntimeError, match="boom"), use_backend("torch"):
         raise RuntimeError("boom")
-    assert _backend._context_stack == []
+    assert _backend._context.get() == ()
 
 
 def test_auto_uses_reference_on_cpu() -> None:
@@ -60,8 +61,74 @@ def test_bad_env_value(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_explicit_triton_on_cpu_without_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    with pytest.raises(RuntimeError, match=r"pixel_norm: backend='triton' cannot run: .*got a tensor on cpu"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"pixel_norm: the Triton backend \(chosen by backend='triton'\) cannot run: .*got a tensor on cpu",
+    ):
         use_triton("triton", torch.zeros(1), op="pixel_norm")
+
+
+def test_env_var_failure_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    monkeypatch.setenv("GANBLOCKS_BACKEND", "triton")
+    with pytest.raises(RuntimeError, match=r"chosen by the environment variable GANBLOCKS_BACKEND='triton'"):
+        use_triton(None, torch.zeros(1), op="pixel_norm")
+    with use_backend("triton"), pytest.raises(RuntimeError, match=r"chosen by use_backend\('triton'\)"):
+        use_triton(None, torch.zeros(1), op="pixel_norm")
+
+
+def test_use_backend_is_per_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread's ``use_backend`` block neither changes another thread's backend nor pops its entry."""
+    monkeypatch.delenv("GANBLOCKS_BACKEND", raising=False)
+    inside = threading.Event()
+    release = threading.Event()
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        with use_backend("torch"):
+            seen["worker_inside"] = get_backend()
+            inside.set()
+            release.wait(timeout=30)
+        seen["worker_after"] = get_backend()
+
+    with use_backend("triton"):
+        t = threading.Thread(target=worker)
+        t.start()
+        assert inside.wait(timeout=30)
+        seen["main_while_worker_inside"] = get_backend()
+        release.set()
+        t.join(timeout=30)
+        seen["main_after_worker_exit"] = get_backend()
+    assert seen == {
+        "worker_inside": "torch",
+        "main_while_worker_inside": "triton",
+        "worker_after": "auto",
+        "main_after_worker_exit": "triton",
+    }
+
+
+def test_use_backend_under_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interleaved enters and exits in 8 threads: each thread always reads its own innermost choice."""
+    monkeypatch.delenv("GANBLOCKS_BACKEND", raising=False)
+    errors: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        mine = ("torch", "triton", "auto")[i % 3]
+        barrier.wait(timeout=30)
+        for _ in range(200):
+            with use_backend(mine):
+                if get_backend() != mine:
+                    errors.append(f"thread {i} read {get_backend()} inside use_backend({mine!r})")
+            if get_backend() != "auto":
+                errors.append(f"thread {i} read {get_backend()} outside any block")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
 
 
 def test_explicit_triton_without_triton_installed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import torch
 from helpers import TRITON_DEVICE, assert_close, requires_triton
 
 from ganblocks.functional import bias_act
-from ganblocks.ops.activations import ACTIVATION_NAMES
+from ganblocks.functional import ACTIVATION_NAMES
 
 
 def formula(x: torch.Tensor, b: torch.Tensor | None, act: str, alpha: float | None, gain: float | None,

@@ -10,7 +10,7 @@ import torch
 from helpers import TRITON_DEVICE, assert_close, requires_triton
 
 from ganblocks.functional import inject_noise
-from ganblocks.ops.activations import ACTIVATION_NAMES
+from ganblocks.functional import ACTIVATION_NAMES
 
 _SA, _SS = 1.6732632423543772, 1.0507009873554805
 

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from helpers import TRITON_DEVICE, assert_close, requires_triton
 
 from ganblocks.functional import adain
-from ganblocks.ops import instance_norm_act
-from ganblocks.ops.activations import ACTIVATION_NAMES
+from ganblocks.functional import instance_norm_act
+from ganblocks.functional import ACTIVATION_NAMES
 
 SCALAR_ACTS: dict[str, Callable[[float], float]] = {
     "linear": lambda v: v,
@@ -181,7 +181,7 @@ def test_triton_float64_every_activation(act: str) -> None:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_triton_tiled_planes(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
     """Force tiles smaller than a plane, as a GPU uses for large images, so the loop paths run."""
-    from ganblocks.ops._kernels import instance_norm_act as kernels
+    from ganblocks.ops.instance_norm_act import kernels
 
     monkeypatch.setattr(kernels, "_launch_config", lambda hw: (4, 4))
     # A large mean: the statistics must not cancel catastrophically across tiles.

@@ -103,7 +103,7 @@ def test_triton_float64_any_dim(shape: tuple[int, ...], dim: int) -> None:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_triton_tiled_channels(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
     """Force tiles smaller than the channel dim, as a GPU uses for wide features, so the loop path runs."""
-    from ganblocks.ops._kernels import pixel_norm as kernels
+    from ganblocks.ops.pixel_norm import kernels
 
     monkeypatch.setattr(kernels, "_launch_config", lambda num_pixels, inner, num_c: (4, 2, False, 4))
     x = torch.randn(2, 5, 3, 3, dtype=torch.float64, device=TRITON_DEVICE)

@@ -1,8 +1,9 @@
 """Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, and their output type."""
 
-from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator, MSGGeneratorHeads
+from ..outputs import DiscriminatorOutput
+from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator
+from .msg_heads import MSGGeneratorHeads
 from .multiscale import MultiScaleDiscriminator, convert_pix2pixhd_state_dict, downsample
-from .output import DiscriminatorOutput
 from .patch import PATCH_NORMS, PatchDiscriminator, PatchNorm
 from .pyramid import ImagePyramid, image_pyramid
 

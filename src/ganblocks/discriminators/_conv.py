@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import EqualConv2d
-from ..ops import bias_act
-from ..ops.activations import Activation, resolve_activation
+from ..ops._activations import Activation, resolve_activation
+from ..ops.bias_act import bias_act
 
 
 class ConvAct(nn.Conv2d):

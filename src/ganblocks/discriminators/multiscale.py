@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .output import DiscriminatorOutput
-from .patch import PatchDiscriminator, PatchNorm, check_images, check_positive_int
+from .._checks import check_images, check_int
+from ..outputs import DiscriminatorOutput
+from .patch import PatchDiscriminator, PatchNorm
 
 
 def downsample(x: torch.Tensor) -> torch.Tensor:
@@ -97,8 +98,8 @@ class MultiScaleDiscriminator(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("num_scales", num_scales)
+        check_int("in_channels", in_channels)
+        check_int("num_scales", num_scales)
         self.in_channels = in_channels
         self.num_scales = num_scales
         self.return_features = return_features

@@ -7,12 +7,13 @@ from typing import Literal, Optional
 import torch
 from torch import nn
 
-from ..ops import bias_act, instance_norm_act
-from ..ops import minibatch_stddev as mbstd_op
-from ..ops._checks import check_floating, check_ndim, check_tensor
-from ..ops.activations import Activation
+from .._checks import check_images, check_int
+from ..ops._activations import Activation
+from ..ops.bias_act import bias_act
+from ..ops.instance_norm_act import instance_norm_act
+from ..ops.minibatch_stddev import minibatch_stddev as mbstd_op
+from ..outputs import DiscriminatorOutput
 from ._conv import make_conv
-from .output import DiscriminatorOutput
 
 PatchNorm = Literal["instance", "instance_affine", "batch", "none"]
 PATCH_NORMS: tuple[str, ...] = ("instance", "instance_affine", "batch", "none")
@@ -23,25 +24,6 @@ PADDING = 2
 LRELU_ALPHA = 0.2
 # pix2pixHD's weights_init: conv weights N(0, 0.02²), batch-norm weights N(1, 0.02²), batch-norm bias 0.
 INIT_STD = 0.02
-
-
-def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def check_images(name: str, x: object, in_channels: int) -> torch.Tensor:
-    """``x`` is a floating ``(N, in_channels, H, W)`` tensor."""
-    t = check_tensor(name, x)
-    check_floating(name, t)
-    check_ndim(name, t, exact=4)
-    if t.shape[1] != in_channels:
-        raise ValueError(
-            f"{name} must have {in_channels} channels (in_channels), got shape {tuple(t.shape)} "
-            f"with {t.shape[1]} channels"
-        )
-    return t
 
 
 def patch_logits_size(size: int, n_layers: int) -> int:
@@ -206,11 +188,11 @@ class PatchDiscriminator(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("n_layers", n_layers)
-        check_positive_int("base_channels", base_channels)
-        check_positive_int("max_channels", max_channels)
-        check_positive_int("mbstd_num_channels", mbstd_num_channels)
+        check_int("in_channels", in_channels)
+        check_int("n_layers", n_layers)
+        check_int("base_channels", base_channels)
+        check_int("max_channels", max_channels)
+        check_int("mbstd_num_channels", mbstd_num_channels)
         if norm not in PATCH_NORMS:
             raise ValueError(f"norm must be one of {PATCH_NORMS}, got {norm!r}")
         if equalized_lr and spectral_norm:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_floating, check_ndim, check_tensor
+from .._checks import check_floating, check_ndim, check_tensor
 
 
 def _check_num_scales(num_scales: int) -> None:

@@ -8,10 +8,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..ops._checks import check_positive
-from ..ops.activations import Activation, resolve_activation
+from .._checks import check_int, check_optional_clamp, check_positive
+from ..ops._activations import Activation, resolve_activation
 from ..ops.bias_act import bias_act
-from ._checks import check_clamp, check_positive_int
 
 
 class BiasAct(nn.Module):
@@ -72,11 +71,11 @@ class BiasAct(nn.Module):
     ) -> None:
         super().__init__()
         resolve_activation(act, alpha, gain)
-        check_clamp(clamp)
+        check_optional_clamp("clamp", clamp)
         check_positive("lr_multiplier", lr_multiplier)
         if isinstance(dim, bool) or not isinstance(dim, int):
             raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-        self.num_channels = None if num_channels is None else check_positive_int("num_channels", num_channels)
+        self.num_channels = None if num_channels is None else check_int("num_channels", num_channels)
         self.act: Activation = act
         self.alpha = alpha
         self.gain = gain

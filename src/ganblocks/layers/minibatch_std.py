@@ -7,8 +7,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .._checks import check_int
 from ..ops.minibatch_stddev import minibatch_stddev
-from ._checks import check_positive_int
 
 
 class MinibatchStdDev(nn.Module):
@@ -49,8 +49,8 @@ class MinibatchStdDev(nn.Module):
         self, *, group_size: Optional[int] = 4, num_channels: int = 1, adjust_group_size: bool = False
     ) -> None:
         super().__init__()
-        self.group_size = None if group_size is None else check_positive_int("group_size", group_size)
-        self.num_channels = check_positive_int("num_channels", num_channels)
+        self.group_size = None if group_size is None else check_int("group_size", group_size)
+        self.num_channels = check_int("num_channels", num_channels)
         self.adjust_group_size = bool(adjust_group_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

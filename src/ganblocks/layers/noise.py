@@ -7,9 +7,8 @@ from typing import Literal, Optional, Union, get_args
 import torch
 from torch import nn
 
-from ..ops._checks import check_ndim, check_tensor
+from .._checks import check_int, check_ndim, check_pair, check_tensor
 from ..ops.inject_noise import inject_noise
-from ._checks import check_pair, check_positive_int
 
 NoiseMode = Literal["random", "const", "none"]
 NOISE_MODES: tuple[str, ...] = get_args(NoiseMode)
@@ -76,7 +75,7 @@ class NoiseInjection(nn.Module):
         super().__init__()
         if mode not in NOISE_MODES:
             raise ValueError(f"mode must be one of {NOISE_MODES}, got {mode!r}")
-        self.num_channels = None if num_channels is None else check_positive_int("num_channels", num_channels)
+        self.num_channels = None if num_channels is None else check_int("num_channels", num_channels)
         if per_channel and self.num_channels is None:
             raise ValueError("num_channels must be given when per_channel=True, got None")
         if mode == "const" and resolution is None:

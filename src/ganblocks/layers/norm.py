@@ -7,10 +7,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..ops._checks import check_ndim, check_positive, check_tensor
+from .._checks import check_int, check_ndim, check_positive, check_tensor
 from ..ops.instance_norm_act import adain
 from ..ops.pixel_norm import pixel_norm
-from ._checks import check_positive_int
 from .equalized import EqualLinear
 
 
@@ -109,8 +108,8 @@ class AdaIN(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
-        self.num_channels = check_positive_int("num_channels", num_channels)
-        self.style_dim = check_positive_int("style_dim", style_dim)
+        self.num_channels = check_int("num_channels", num_channels)
+        self.style_dim = check_int("style_dim", style_dim)
         check_positive("eps", eps, allow_zero=True)
         self.eps = float(eps)
         self.affine = EqualLinear(

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._structure import PredLike, as_logits, check_same_scales
+from ..outputs import PredLike, as_logits, check_same_scales
 
 AdversarialKind = Literal["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
 ScaleReduction = Literal["sum", "mean"]
@@ -86,7 +86,7 @@ def adversarial_loss(
 
     Args:
         pred: logits: a tensor, a list of per-scale tensors, pix2pixHD nested lists (the last entry of
-            each scale is used) or a :class:`~ganblocks.discriminators.DiscriminatorOutput`.
+            each scale is used) or a :class:`~ganblocks.DiscriminatorOutput`.
         target_is_real: push ``pred`` towards "real" (True) or "fake" (False).
         kind: the loss family (see the table).
         for_discriminator: whether this is the discriminator's loss (hinge only).

@@ -8,8 +8,8 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from ..outputs import PredLike, as_features
 from ._distance import Criterion, check_criterion, weighted_mean_distance
-from ._structure import PredLike, as_features
 
 Weights = Union[float, Sequence[float]]
 
@@ -53,7 +53,7 @@ def feature_matching_loss(
 
     Args:
         fake: the discriminator's output on fake samples: a
-            :class:`~ganblocks.discriminators.DiscriminatorOutput` with features, or pix2pixHD nested
+            :class:`~ganblocks.DiscriminatorOutput` with features, or pix2pixHD nested
             lists (per scale ``[*features, logits]``).
         real: the same on real samples; same number of scales and of layers, same shapes.
         layer_weights: one number for every layer, or one per layer (the same list at every scale);

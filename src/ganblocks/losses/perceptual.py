@@ -8,7 +8,7 @@ from typing import Literal, Optional, cast, get_args
 import torch
 from torch import nn
 
-from ..ops._checks import check_floating, check_ndim, check_tensor
+from .._checks import check_floating, check_ndim, check_tensor
 from ._distance import Criterion, check_criterion, weighted_mean_distance
 from .vgg import (
     IMAGENET_MEAN,

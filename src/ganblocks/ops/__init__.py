@@ -1,29 +1,10 @@
-"""Fused ops: the only part of ganblocks that knows about Triton.
+"""Backend control for the fused ops (the ops themselves are in :mod:`ganblocks.functional`).
 
-Every op has a pure-PyTorch reference (``_ref``), Triton kernels (``_kernels``, imported lazily) and
-``torch.library`` custom ops with autograd formulas (``_autograd``); the public function checks its
-arguments and picks the backend.
+Each fused op lives in its own package ``ganblocks.ops.<op>``: a pure-PyTorch ``reference``, Triton
+``kernels`` (imported lazily), the ``custom_op`` registration with ``torch.library`` (fake kernel and
+autograd of every order), and the public function with its argument checks and backend choice.
 """
 
 from ._backend import Backend, get_backend, triton_available, use_backend
-from .activations import ACTIVATION_NAMES, Activation
-from .bias_act import bias_act
-from .inject_noise import inject_noise
-from .instance_norm_act import adain, instance_norm_act
-from .minibatch_stddev import minibatch_stddev
-from .pixel_norm import pixel_norm
 
-__all__ = [
-    "ACTIVATION_NAMES",
-    "Activation",
-    "Backend",
-    "adain",
-    "bias_act",
-    "get_backend",
-    "inject_noise",
-    "instance_norm_act",
-    "minibatch_stddev",
-    "pixel_norm",
-    "triton_available",
-    "use_backend",
-]
+__all__ = ["Backend", "get_backend", "triton_available", "use_backend"]

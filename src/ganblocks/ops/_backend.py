@@ -7,9 +7,10 @@ the ``GANBLOCKS_BACKEND`` environment variable, ``"auto"``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal, Optional, cast
 
 import torch
@@ -21,8 +22,8 @@ ENV_VAR = "GANBLOCKS_BACKEND"
 # Float64 is supported so that gradcheck can exercise the kernels themselves.
 TRITON_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-# A plain list, not a ContextVar: dynamo traces reads of module globals without a graph break.
-_context_stack: list[str] = []
+# A ContextVar, so each thread (and each asyncio task) has its own ``use_backend`` stack.
+_context: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("ganblocks_backend", default=())
 _triton_importable: Optional[bool] = None
 
 
@@ -48,14 +49,36 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def get_backend() -> Backend:
-    """The backend that a call without ``backend=`` uses: the innermost context, else the env variable."""
-    if _context_stack:
-        return cast(Backend, _context_stack[-1])
+def _read_context() -> str:
+    stack = _context.get()
+    return stack[-1] if stack else ""
+
+
+# dynamo cannot trace ContextVar.get: it calls this once while tracing, so the backend in force when
+# torch.compile traces a function is the one its compiled graph keeps.
+_context_backend = cast(
+    Callable[[], str],
+    torch.compiler.assume_constant_result(_read_context),  # type: ignore[no-untyped-call]
+)
+
+
+def _resolve(backend: Optional[Backend]) -> tuple[Backend, str]:
+    """The backend in force and where it came from, for error messages."""
+    if backend is not None:
+        return _validate("backend", backend), f"backend={backend!r}"
+    innermost = _context_backend()
+    if innermost:
+        return cast(Backend, innermost), f"use_backend({innermost!r})"
     env = os.environ.get(ENV_VAR)
     if env:
-        return _validate(f"environment variable {ENV_VAR}", env.strip().lower())
-    return "auto"
+        value = _validate(f"environment variable {ENV_VAR}", env.strip().lower())
+        return value, f"the environment variable {ENV_VAR}={env!r}"
+    return "auto", "backend='auto'"
+
+
+def get_backend() -> Backend:
+    """The backend that a call without ``backend=`` uses: the innermost context, else the env variable."""
+    return _resolve(None)[0]
 
 
 @contextlib.contextmanager
@@ -75,11 +98,11 @@ def use_backend(backend: Backend) -> Iterator[None]:
         >>> round(y.pow(2).mean().item(), 4)
         1.0
     """
-    _context_stack.append(_validate("backend", backend))
+    token = _context.set((*_context.get(), _validate("backend", backend)))
     try:
         yield
     finally:
-        _context_stack.pop()
+        _context.reset(token)
 
 
 def _triton_blocker(x: torch.Tensor) -> Optional[str]:
@@ -109,15 +132,17 @@ def use_triton(
     ``auto`` picks Triton only for CUDA tensors of a supported dtype; an explicit ``triton`` that cannot
     run raises, naming the reason.
     """
-    choice = get_backend() if backend is None else _validate("backend", backend)
+    choice, source = _resolve(backend)
     if choice == "torch":
         return False
     if choice == "auto":
         return x.device.type == "cuda" and x.dtype in dtypes and triton_available()
     reason = _triton_blocker(x)
     if reason is not None:
-        raise RuntimeError(f"{op}: backend='triton' cannot run: {reason}")
+        raise RuntimeError(f"{op}: the Triton backend (chosen by {source}) cannot run: {reason}")
     if x.dtype not in dtypes:
         names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
-        raise TypeError(f"{op}: backend='triton' supports {arg} of dtype {names}, got {x.dtype}")
+        raise TypeError(
+            f"{op}: the Triton backend (chosen by {source}) supports {arg} of dtype {names}, got {x.dtype}"
+        )
     return True

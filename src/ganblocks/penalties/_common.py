@@ -7,8 +7,7 @@ from typing import Any, Callable, Optional, Union
 
 import torch
 
-from ..losses._structure import as_logits, as_tensor_list
-from ..ops._checks import check_positive
+from ..outputs import as_logits, as_tensor_list
 
 Discriminator = Callable[..., Any]
 Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -18,10 +17,6 @@ _HALF = (torch.float16, torch.bfloat16)
 def eager(discriminator: Discriminator) -> Discriminator:
     """The module under a ``torch.compile`` wrapper: AOTAutograd cannot run the double backward."""
     return getattr(discriminator, "_orig_mod", discriminator)
-
-
-def check_weight(name: str, value: float) -> None:
-    check_positive(name, value, allow_zero=True)
 
 
 def check_inputs(name: str, x: Inputs) -> tuple[list[torch.Tensor], bool]:

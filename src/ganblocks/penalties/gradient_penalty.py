@@ -7,14 +7,13 @@ from typing import Literal, Optional, get_args
 import torch
 from torch import nn
 
-from ..losses._structure import check_same_scales
-from ..ops._checks import check_positive
+from .._checks import check_nonnegative, check_positive
+from ..outputs import check_same_scales
 from ._common import (
     Discriminator,
     Inputs,
     call,
     check_inputs,
-    check_weight,
     input_gradients,
     keep_parameters_in_graph,
     logits_sum,
@@ -26,7 +25,7 @@ GRADIENT_NORMS: tuple[str, ...] = get_args(GradientNorm)
 
 
 def _check_options(weight: float, norm: str, target: float) -> None:
-    check_weight("weight", weight)
+    check_nonnegative("weight", weight)
     if norm not in GRADIENT_NORMS:
         raise ValueError(f"norm must be one of {GRADIENT_NORMS}, got {norm!r}")
     check_positive("target", target, allow_zero=True)

@@ -7,13 +7,13 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..losses._structure import PredLike
+from .._checks import check_nonnegative
+from ..outputs import PredLike
 from ._common import (
     Discriminator,
     Inputs,
     call,
     check_inputs,
-    check_weight,
     input_gradients,
     keep_parameters_in_graph,
     logits_sum,
@@ -66,7 +66,7 @@ def r1_penalty_from_outputs(
         >>> r1_penalty_from_outputs((x * 3).sum(1), x, gamma=2.0)
         tensor(18., grad_fn=<AddBackward0>)
     """
-    check_weight("gamma", gamma)
+    check_nonnegative("gamma", gamma)
     items, _ = check_inputs("inputs", inputs)
     return _squared_norm_penalty(outputs, items, gamma=gamma, scaler=scaler, name="inputs")
 
@@ -84,7 +84,7 @@ def r2_penalty_from_outputs(
         >>> r2_penalty_from_outputs(x.sum(1), x, gamma=1.0)
         tensor(1.5000, grad_fn=<AddBackward0>)
     """
-    check_weight("gamma", gamma)
+    check_nonnegative("gamma", gamma)
     items, _ = check_inputs("inputs", inputs)
     return _squared_norm_penalty(outputs, items, gamma=gamma, scaler=scaler, name="inputs")
 
@@ -97,7 +97,7 @@ def _penalty(
     scaler: Optional[torch.amp.GradScaler],
     name: str,
 ) -> torch.Tensor:
-    check_weight("gamma", gamma)
+    check_nonnegative("gamma", gamma)
     items, single = check_inputs(name, x)
     leaves = [t.detach().requires_grad_(True) for t in items]
     outputs = call(discriminator, leaves, single)
@@ -202,7 +202,7 @@ class R1Penalty(nn.Module):
 
     def __init__(self, gamma: float = 10.0) -> None:
         super().__init__()
-        check_weight("gamma", gamma)
+        check_nonnegative("gamma", gamma)
         self.gamma = float(gamma)
 
     def forward(
@@ -235,7 +235,7 @@ class R2Penalty(nn.Module):
 
     def __init__(self, gamma: float = 10.0) -> None:
         super().__init__()
-        check_weight("gamma", gamma)
+        check_nonnegative("gamma", gamma)
         self.gamma = float(gamma)
 
     def forward(

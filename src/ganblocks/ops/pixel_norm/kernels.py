@@ -8,20 +8,12 @@ needs a copy, and ``dim`` can be any dimension.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-from .common import acc_dtype, is_dense, like
-from .stats import rsqrt
-
-
-def _dense(x: torch.Tensor) -> torch.Tensor:
-    # Not ``x.contiguous()``: a strided channels_last view stays channels_last, as the fake kernel's
-    # ``empty_like`` predicts under torch.compile.
-    return x if is_dense(x) else torch.empty_like(x).copy_(x)
+from .._triton.common import acc_dtype, dense, like, tile_budget
+from .._triton.stats import rsqrt
 
 
 @triton.jit
@@ -112,9 +104,7 @@ def _layout(x: torch.Tensor, dim: int) -> tuple[int, int, int]:
 
 def _launch_config(num_pixels: int, inner: int, num_c: int) -> tuple[int, int, bool, int]:
     """``(BLOCK_P, BLOCK_C, SINGLE, num_warps)`` for a tile of about ``budget`` elements."""
-    interpret = os.environ.get("TRITON_INTERPRET") == "1"
-    # The interpreter runs a program as one numpy step: few large tiles are faster there.
-    budget = 1 << 16 if interpret else 4096
+    budget = tile_budget(4096)
     c_pow2 = triton.next_power_of_2(num_c)
     if inner == 1:
         # Channels are contiguous: whole channel rows per tile.
@@ -127,8 +117,8 @@ def _launch_config(num_pixels: int, inner: int, num_c: int) -> tuple[int, int, b
     return block_p, block_c, block_c >= num_c, num_warps
 
 
-def pixel_norm_forward(x: torch.Tensor, *, eps: float, dim: int) -> torch.Tensor:
-    x = _dense(x)
+def pixel_norm_forward(x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
+    x = dense(x)
     y = torch.empty_like(x)
     if x.numel() == 0:
         return y
@@ -141,8 +131,8 @@ def pixel_norm_forward(x: torch.Tensor, *, eps: float, dim: int) -> torch.Tensor
     return y
 
 
-def pixel_norm_backward(dy: torch.Tensor, x: torch.Tensor, *, eps: float, dim: int) -> torch.Tensor:
-    x = _dense(x)
+def pixel_norm_backward(dy: torch.Tensor, x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
+    x = dense(x)
     dy = like(dy, x)
     dx = torch.empty_like(x)
     if x.numel() == 0:

@@ -6,10 +6,10 @@ from typing import Optional
 
 import torch
 
-from ._backend import Backend, use_triton
-from ._checks import check_floating, check_ndim, check_positive, check_tensor
-from ._ref.instance_norm_act import instance_norm_act_reference
-from .activations import Activation, resolve_activation
+from ..._checks import check_floating, check_ndim, check_positive, check_tensor
+from .._activations import Activation, resolve_activation
+from .._backend import Backend, use_triton
+from .reference import instance_norm_act_reference
 
 
 def _check_affine(name: str, p: Optional[torch.Tensor], x: torch.Tensor, *, per_sample_only: bool) -> None:
@@ -65,7 +65,7 @@ def instance_norm_act(
 
     Example:
         >>> import torch
-        >>> from ganblocks.ops import instance_norm_act
+        >>> from ganblocks.functional import instance_norm_act
         >>> y = instance_norm_act(torch.arange(4.0).reshape(1, 1, 2, 2))
         >>> y.flatten()
         tensor([-1.3416, -0.4472,  0.4472,  1.3416])
@@ -81,7 +81,7 @@ def instance_norm_act(
     _check_affine("bias", bias, x, per_sample_only=False)
     spec, a, g = resolve_activation(act, alpha, gain)
     if use_triton(backend, x, op="instance_norm_act"):
-        from ._autograd.instance_norm_act import instance_norm_act_triton
+        from .custom_op import instance_norm_act_triton
 
         return instance_norm_act_triton(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
     return instance_norm_act_reference(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)

@@ -6,10 +6,10 @@ from typing import Optional
 
 import torch
 
-from ._backend import Backend, use_triton
-from ._checks import check_floating, check_ndim, check_tensor
-from ._ref.inject_noise import inject_noise_reference
-from .activations import Activation, resolve_activation
+from ..._checks import check_floating, check_ndim, check_tensor
+from .._activations import Activation, resolve_activation
+from .._backend import Backend, use_triton
+from .reference import inject_noise_reference
 
 
 def inject_noise(
@@ -87,7 +87,7 @@ def inject_noise(
         raise ValueError(f"clamp must be None or >= 0, got {clamp}")
     spec, a, g = resolve_activation(act, alpha, gain)
     if use_triton(backend, x, op="inject_noise"):
-        from ._autograd.inject_noise import inject_noise_triton
+        from .custom_op import inject_noise_triton
 
         return inject_noise_triton(x, strength, noise, bias, spec=spec, alpha=a, gain=g, clamp=clamp)
     return inject_noise_reference(x, strength, noise, bias, spec=spec, alpha=a, gain=g, clamp=clamp)

@@ -6,9 +6,9 @@ from typing import Optional
 
 import torch
 
-from ._backend import Backend, use_triton
-from ._checks import check_floating, check_ndim, check_tensor
-from ._ref.minibatch_stddev import minibatch_stddev_reference
+from ..._checks import check_floating, check_ndim, check_tensor
+from .._backend import Backend, use_triton
+from .reference import minibatch_stddev_reference
 
 
 def _largest_divisor_at_most(n: int, g: int) -> int:
@@ -86,7 +86,7 @@ def minibatch_stddev(
         raise ValueError(f"the channel count of x ({c}) must be divisible by num_channels ({num_channels})")
     g = resolve_group_size(n, group_size, adjust_group_size=adjust_group_size)
     if use_triton(backend, x, op="minibatch_stddev"):
-        from ._autograd.minibatch_stddev import minibatch_stddev_triton
+        from .custom_op import minibatch_stddev_triton
 
         return minibatch_stddev_triton(x, group_size=g, num_channels=num_channels)
     return minibatch_stddev_reference(x, group_size=g, num_channels=num_channels)

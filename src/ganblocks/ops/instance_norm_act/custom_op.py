@@ -11,85 +11,51 @@ parameters, so every order of gradient works.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Optional
 
 import torch
 
-from .._ref.instance_norm_act import _per_sample
-from ..activations import ACTIVATIONS, ActSpec, apply_activation
+from ..._precision import accumulation_dtype
+from .._activations import ACTIVATIONS, ActSpec, apply_activation
+from .._library import fused_op
+from .reference import _per_sample
 
 _BY_CODE = {spec.code: spec for spec in ACTIVATIONS.values()}
 
 
-def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def _new_stats(x: torch.Tensor) -> torch.Tensor:
-    return x.new_empty((x.shape[0], x.shape[1]), dtype=_stats_dtype(x.dtype))
+    return x.new_empty((x.shape[0], x.shape[1]), dtype=accumulation_dtype(x.dtype))
 
 
-@torch.library.custom_op("ganblocks::instance_norm_act", mutates_args=())
-def _instance_norm_act_op(
-    x: torch.Tensor,
-    scale: Optional[torch.Tensor],
-    bias: Optional[torch.Tensor],
-    eps: float,
-    act: int,
-    alpha: float,
-    gain: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from .._kernels.instance_norm_act import instance_norm_act_forward
+def _kernels() -> ModuleType:
+    from . import kernels  # imports Triton: on the first eager call only
 
-    return instance_norm_act_forward(x, scale, bias, eps=eps, act=act, alpha=alpha, gain=gain)
+    return kernels
 
 
-@_instance_norm_act_op.register_fake
-def _(
-    x: torch.Tensor,
-    scale: Optional[torch.Tensor],
-    bias: Optional[torch.Tensor],
-    eps: float,
-    act: int,
-    alpha: float,
-    gain: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _fake_outputs(x: torch.Tensor, *_: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.empty_like(x), _new_stats(x), _new_stats(x)
 
 
-@torch.library.custom_op("ganblocks::instance_norm_act_grad", mutates_args=())
-def _instance_norm_act_grad_op(
-    dy: torch.Tensor,
-    x: torch.Tensor,
-    scale: Optional[torch.Tensor],
-    bias: Optional[torch.Tensor],
-    mean: torch.Tensor,
-    rstd: torch.Tensor,
-    eps: float,
-    act: int,
-    alpha: float,
-    gain: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from .._kernels.instance_norm_act import instance_norm_act_backward
-
-    # eps is already in rstd; it is an argument for the second-order formula, which recomputes the stats.
-    return instance_norm_act_backward(dy, x, scale, bias, mean, rstd, act=act, alpha=alpha, gain=gain)
-
-
-@_instance_norm_act_grad_op.register_fake
-def _(
-    dy: torch.Tensor,
-    x: torch.Tensor,
-    scale: Optional[torch.Tensor],
-    bias: Optional[torch.Tensor],
-    mean: torch.Tensor,
-    rstd: torch.Tensor,
-    eps: float,
-    act: int,
-    alpha: float,
-    gain: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return torch.empty_like(x), _new_stats(x), _new_stats(x)
+# Forward: (y, mean, rstd) per (n, c) plane. Backward: (dx, dscale, dbias) per plane; eps is already in
+# rstd there, and is an argument for the second-order formula, which recomputes the statistics.
+_instance_norm_act_op = fused_op(
+    "instance_norm_act",
+    "(Tensor x, Tensor? scale, Tensor? bias, float eps, int act, float alpha, float gain) "
+    "-> (Tensor, Tensor, Tensor)",
+    lambda *args: _kernels().instance_norm_act_forward(*args),
+    fake=_fake_outputs,
+)
+_instance_norm_act_grad_op = fused_op(
+    "instance_norm_act_grad",
+    "(Tensor dy, Tensor x, Tensor? scale, Tensor? bias, Tensor mean, Tensor rstd, float eps, int act, "
+    "float alpha, float gain) -> (Tensor, Tensor, Tensor)",
+    lambda dy, x, scale, bias, mean, rstd, eps, *rest: _kernels().instance_norm_act_backward(
+        dy, x, scale, bias, mean, rstd, *rest
+    ),
+    fake=lambda dy, x, *_: _fake_outputs(x),
+)
 
 
 def _to_param(per_plane: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -129,7 +95,7 @@ def _grad_reference(
     gain: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What the backward kernel computes, in differentiable PyTorch: ``(dx, dscale, dbias)`` per plane."""
-    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    acc = accumulation_dtype(x.dtype)
     xa = x.to(acc)
     dims = tuple(range(2, x.ndim))
     var, mean = torch.var_mean(xa, dim=dims, keepdim=True, correction=0)
@@ -147,7 +113,7 @@ def _grad_reference(
     (dz,) = act_vjp(dy.to(acc) * gain)
     dzx = dz * xhat
     dx = k * (dz - dz.mean(dim=dims, keepdim=True) - xhat * dzx.mean(dim=dims, keepdim=True))
-    stats = _stats_dtype(x.dtype)
+    stats = accumulation_dtype(x.dtype)
     return dx.to(x.dtype), dzx.sum(dim=dims).to(stats), dz.sum(dim=dims).to(stats)
 
 

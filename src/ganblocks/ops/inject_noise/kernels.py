@@ -13,9 +13,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .activations import act_forward
-from .common import acc_dtype
-from .planar import planar, tiles
+from .._triton.activations import act_forward
+from .._triton.common import acc_dtype
+from .._triton.planar import planar, tiles
 
 
 @triton.jit
@@ -57,7 +57,6 @@ def inject_noise_forward(
     strength: torch.Tensor,
     noise: torch.Tensor,
     b: Optional[torch.Tensor],
-    *,
     act: int,
     alpha: float,
     gain: float,

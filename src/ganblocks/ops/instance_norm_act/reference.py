@@ -4,7 +4,8 @@ from typing import Optional
 
 import torch
 
-from ..activations import ActSpec, apply_activation
+from ..._precision import upcast
+from .._activations import ActSpec, apply_activation
 
 
 def _per_sample(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -24,7 +25,7 @@ def instance_norm_act_reference(
     gain: float,
 ) -> torch.Tensor:
     """``gain * act(scale * (x - mean) / sqrt(var + eps) + bias)``, biased variance over dims 2 and up."""
-    acc = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    acc = upcast(x)
     dims = tuple(range(2, x.ndim))
     var, mean = torch.var_mean(acc, dim=dims, keepdim=True, correction=0)
     y = (acc - mean) * torch.rsqrt(var + eps)

@@ -17,38 +17,39 @@ broadcast over the stat channels. Both are written in differentiable PyTorch, so
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Optional
 
 import torch
 
-from .._ref.minibatch_stddev import output_memory_format
+from ..._precision import accumulation_dtype
+from .._library import fused_op
+from .reference import output_memory_format
 
 
-@torch.library.custom_op("ganblocks::minibatch_stddev", mutates_args=())
-def _minibatch_stddev_op(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
-    from .._kernels.minibatch_stddev import minibatch_stddev_forward
+def _kernels() -> ModuleType:
+    from . import kernels  # imports Triton: on the first eager call only
 
-    return minibatch_stddev_forward(x, group_size=group_size, num_channels=num_channels)
+    return kernels
 
 
-@_minibatch_stddev_op.register_fake
-def _(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
+def _fake_forward(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
     n, c, h, w = x.shape
     return x.new_empty((n, c + num_channels, h, w)).contiguous(memory_format=output_memory_format(x))
 
 
-@torch.library.custom_op("ganblocks::minibatch_stddev_grad", mutates_args=())
-def _minibatch_stddev_grad_op(
-    dout: torch.Tensor, x: torch.Tensor, group_size: int, num_channels: int
-) -> torch.Tensor:
-    from .._kernels.minibatch_stddev import minibatch_stddev_backward
-
-    return minibatch_stddev_backward(dout, x, group_size=group_size, num_channels=num_channels)
-
-
-@_minibatch_stddev_grad_op.register_fake
-def _(dout: torch.Tensor, x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
-    return torch.empty_like(x)
+_minibatch_stddev_op = fused_op(
+    "minibatch_stddev",
+    "(Tensor x, int group_size, int num_channels) -> Tensor",
+    lambda *args: _kernels().minibatch_stddev_forward(*args),
+    fake=_fake_forward,
+)
+_minibatch_stddev_grad_op = fused_op(
+    "minibatch_stddev_grad",
+    "(Tensor dout, Tensor x, int group_size, int num_channels) -> Tensor",
+    lambda *args: _kernels().minibatch_stddev_backward(*args),
+    fake=lambda dout, x, *_: torch.empty_like(x),
+)
 
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -77,7 +78,7 @@ def _grad_backward(ctx: Any, gamma: torch.Tensor) -> tuple[Optional[torch.Tensor
     g, f = ctx.args
     n, c, h, w = x.shape
     m, k = n // g, (c // f) * h * w
-    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    acc = accumulation_dtype(x.dtype)
     grouped = (g, m, f, c // f, h, w)
     xg = x.to(acc).reshape(grouped)
     dev = xg - xg.mean(dim=0)

@@ -6,9 +6,9 @@ from typing import Optional
 
 import torch
 
-from ._backend import Backend, use_triton
-from ._checks import check_floating, check_ndim, check_positive, check_tensor, normalize_dim
-from ._ref.pixel_norm import pixel_norm_reference
+from ..._checks import check_floating, check_ndim, check_positive, check_tensor, normalize_dim
+from .._backend import Backend, use_triton
+from .reference import pixel_norm_reference
 
 
 def pixel_norm(
@@ -43,7 +43,7 @@ def pixel_norm(
     check_positive("eps", eps, allow_zero=True)
     d = normalize_dim("dim", dim, x.ndim)
     if use_triton(backend, x, op="pixel_norm"):
-        from ._autograd.pixel_norm import pixel_norm_triton
+        from .custom_op import pixel_norm_triton
 
         return pixel_norm_triton(x, eps=eps, dim=d)
     return pixel_norm_reference(x, eps=eps, dim=d)

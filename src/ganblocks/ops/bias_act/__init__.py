@@ -6,10 +6,10 @@ from typing import Optional
 
 import torch
 
-from ._backend import Backend, use_triton
-from ._checks import check_floating, check_ndim, check_tensor, normalize_dim
-from ._ref.bias_act import bias_act_reference
-from .activations import Activation, resolve_activation
+from ..._checks import check_floating, check_ndim, check_tensor, normalize_dim
+from .._activations import Activation, resolve_activation
+from .._backend import Backend, use_triton
+from .reference import bias_act_reference
 
 
 def bias_act(
@@ -68,7 +68,7 @@ def bias_act(
     if clamp is not None and not clamp >= 0:
         raise ValueError(f"clamp must be None or >= 0, got {clamp}")
     if use_triton(backend, x, op="bias_act"):
-        from ._autograd.bias_act import bias_act_triton
+        from .custom_op import bias_act_triton
 
         return bias_act_triton(x, b, spec=spec, alpha=a, gain=g, clamp=clamp, dim=d)
     return bias_act_reference(x, b, spec=spec, alpha=a, gain=g, clamp=clamp, dim=d)

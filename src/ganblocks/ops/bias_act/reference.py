@@ -4,7 +4,7 @@ from typing import Optional
 
 import torch
 
-from ..activations import ActSpec, apply_activation
+from .._activations import ActSpec, apply_activation
 
 
 def bias_act_reference(

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import torch
 
+from ..._precision import upcast
+
 
 def output_memory_format(x: torch.Tensor) -> torch.memory_format:
     """The layout of the output: channels_last for a channels_last ``x`` (not also contiguous), else contiguous.
@@ -20,7 +22,7 @@ def minibatch_stddev_stats_reference(x: torch.Tensor, *, group_size: int, num_ch
     """
     n, c, h, w = x.shape
     g, f = group_size, num_channels
-    acc = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    acc = upcast(x)
     y = acc.reshape(g, n // g, f, c // f, h, w)
     y = y - y.mean(dim=0)
     y = y.square().mean(dim=0)

@@ -4,8 +4,8 @@ from typing import Optional
 
 import torch
 
-from ..activations import ActSpec
-from .bias_act import bias_act_reference
+from .._activations import ActSpec
+from ..bias_act.reference import bias_act_reference
 
 
 def inject_noise_reference(

@@ -10,16 +10,16 @@ The backward recomputes the pre-activation from ``x`` and the saved per-plane me
 from __future__ import annotations
 
 import math
-import os
 from typing import Optional
 
 import torch
 import triton
 import triton.language as tl
 
-from .activations import act_forward, act_grad_from_input
-from .common import acc_dtype, is_dense, like
-from .stats import rsqrt
+from ..._precision import accumulation_dtype
+from .._triton.activations import act_forward, act_grad_from_input
+from .._triton.common import acc_dtype, dense, like, tile_budget
+from .._triton.stats import rsqrt
 
 
 @triton.jit
@@ -162,8 +162,7 @@ def _planar(x: torch.Tensor) -> tuple[torch.Tensor, int, bool]:
     the fake kernels (``empty_like``) predict under torch.compile. Only a dense layout whose spatial dims
     are interleaved with the batch or channel dim gets a contiguous copy; its result is copied back.
     """
-    if not is_dense(x):
-        x = torch.empty_like(x).copy_(x)
+    x = dense(x)
     stride = _spatial_stride(x)
     if stride is None:
         return x.contiguous(), 1, True
@@ -175,9 +174,7 @@ def _restore_layout(t: torch.Tensor, x: torch.Tensor, relaid: bool) -> torch.Ten
 
 
 def _launch_config(hw: int) -> tuple[int, int]:
-    interpret = os.environ.get("TRITON_INTERPRET") == "1"
-    # The interpreter runs a program as one numpy step: one tile per plane is fastest there.
-    cap = 1 << 16 if interpret else 4096
+    cap = tile_budget(4096)
     block = min(triton.next_power_of_2(hw), cap)
     return block, 8 if block >= 2048 else 4
 
@@ -190,15 +187,10 @@ def _affine(p: Optional[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, i
     return p, (p.shape[1] if p.ndim == 2 else 0)
 
 
-def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def instance_norm_act_forward(
     x: torch.Tensor,
     scale: Optional[torch.Tensor],
     bias: Optional[torch.Tensor],
-    *,
     eps: float,
     act: int,
     alpha: float,
@@ -208,9 +200,9 @@ def instance_norm_act_forward(
     n, c, hw = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     if x.numel() == 0:
         # The statistics of empty planes are undefined and never read; only their shape matters.
-        zeros = x.new_zeros((n, c), dtype=_stats_dtype(x.dtype))
+        zeros = x.new_zeros((n, c), dtype=accumulation_dtype(x.dtype))
         return torch.empty_like(x), zeros, zeros.clone()
-    mean = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
+    mean = x.new_empty((n, c), dtype=accumulation_dtype(x.dtype))
     rstd = torch.empty_like(mean)
     x_in = x
     x, sxs, relaid = _planar(x)
@@ -234,7 +226,6 @@ def instance_norm_act_backward(
     bias: Optional[torch.Tensor],
     mean: torch.Tensor,
     rstd: torch.Tensor,
-    *,
     act: int,
     alpha: float,
     gain: float,
@@ -243,13 +234,13 @@ def instance_norm_act_backward(
     n, c, hw = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     if x.numel() == 0:
         # Sums over empty planes.
-        zeros = x.new_zeros((n, c), dtype=_stats_dtype(x.dtype))
+        zeros = x.new_zeros((n, c), dtype=accumulation_dtype(x.dtype))
         return torch.empty_like(x), zeros, zeros.clone()
     x_in = x
     x, sxs, relaid = _planar(x)
     dy = like(dy, x)
     dx = torch.empty_like(x)
-    dscale = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
+    dscale = x.new_empty((n, c), dtype=accumulation_dtype(x.dtype))
     dbias = torch.empty_like(dscale)
     scale_t, stride_sn = _affine(scale, x)
     bias_t, stride_bn = _affine(bias, x)

@@ -12,8 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .activations import act_forward, act_grad_from_input, act_grad_from_output
-from .common import acc_dtype, dense, elementwise_block, like
+from .._triton.activations import act_forward, act_grad_from_input, act_grad_from_output
+from .._triton.common import acc_dtype, dense, elementwise_block, like
 
 
 @triton.jit
@@ -67,7 +67,6 @@ def _channel_layout(x: torch.Tensor, dim: int) -> tuple[int, int]:
 def bias_act_forward(
     x: torch.Tensor,
     b: Optional[torch.Tensor],
-    *,
     act: int,
     alpha: float,
     gain: float,
@@ -94,7 +93,6 @@ def bias_act_backward(
     dy: torch.Tensor,
     ref: torch.Tensor,
     b: Optional[torch.Tensor],
-    *,
     act: int,
     alpha: float,
     gain: float,

@@ -8,33 +8,33 @@ respect to :math:`x` is written in differentiable PyTorch, so any order works.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Optional
 
 import torch
 
-
-@torch.library.custom_op("ganblocks::pixel_norm", mutates_args=())
-def _pixel_norm_op(x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
-    from .._kernels.pixel_norm import pixel_norm_forward
-
-    return pixel_norm_forward(x, eps=eps, dim=dim)
+from ..._precision import accumulation_dtype
+from .._library import fused_op, like_first
 
 
-@_pixel_norm_op.register_fake
-def _(x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
-    return torch.empty_like(x)
+def _kernels() -> ModuleType:
+    from . import kernels  # imports Triton: on the first eager call only
+
+    return kernels
 
 
-@torch.library.custom_op("ganblocks::pixel_norm_grad", mutates_args=())
-def _pixel_norm_grad_op(dy: torch.Tensor, x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
-    from .._kernels.pixel_norm import pixel_norm_backward
-
-    return pixel_norm_backward(dy, x, eps=eps, dim=dim)
-
-
-@_pixel_norm_grad_op.register_fake
-def _(dy: torch.Tensor, x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
-    return torch.empty_like(x)
+_pixel_norm_op = fused_op(
+    "pixel_norm",
+    "(Tensor x, float eps, int dim) -> Tensor",
+    lambda *args: _kernels().pixel_norm_forward(*args),
+    fake=like_first,
+)
+_pixel_norm_grad_op = fused_op(
+    "pixel_norm_grad",
+    "(Tensor dy, Tensor x, float eps, int dim) -> Tensor",
+    lambda *args: _kernels().pixel_norm_backward(*args),
+    fake=lambda dy, x, *_: torch.empty_like(x),
+)
 
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -64,7 +64,7 @@ def _grad_x(g: torch.Tensor, dy: torch.Tensor, x: torch.Tensor, eps: float, dim:
     With :math:`G_1 = \sum g\,dy`, :math:`G_2 = \sum g\,x` and :math:`a = \overline{dy\,x}`:
     :math:`r^3 (3 r^2 a G_2 - G_1)\,x / C - r^3 G_2\,dy / C - r^3 a\,g`.
     """
-    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    acc = accumulation_dtype(x.dtype)
     g, dy, xa = g.to(acc), dy.to(acc), x.to(acc)
     num_c = x.shape[dim]
     r = torch.rsqrt(xa.square().mean(dim=dim, keepdim=True) + eps)

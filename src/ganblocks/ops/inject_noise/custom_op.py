@@ -16,51 +16,35 @@ differentiable ops, the second-order gradient with respect to ``u`` reaches ``x`
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Optional
 
 import torch
 
-from ..activations import ActSpec
-from .bias_act import _bias_act_grad_op, _reduce_to_bias, _saves_output
+from ..._precision import accumulation_dtype
+from .._activations import ActSpec
+from .._library import fused_op, like_first
+from ..bias_act.custom_op import _bias_act_grad_op, _reduce_to_bias, _saves_output
 
 
-@torch.library.custom_op("ganblocks::inject_noise", mutates_args=())
-def _inject_noise_op(
-    x: torch.Tensor,
-    strength: torch.Tensor,
-    noise: torch.Tensor,
-    b: Optional[torch.Tensor],
-    act: int,
-    alpha: float,
-    gain: float,
-    clamp: Optional[float],
-) -> torch.Tensor:
-    from .._kernels.inject_noise import inject_noise_forward
+def _kernels() -> ModuleType:
+    from . import kernels  # imports Triton: on the first eager call only
 
-    return inject_noise_forward(x, strength, noise, b, act=act, alpha=alpha, gain=gain, clamp=clamp)
+    return kernels
 
 
-@_inject_noise_op.register_fake
-def _(
-    x: torch.Tensor,
-    strength: torch.Tensor,
-    noise: torch.Tensor,
-    b: Optional[torch.Tensor],
-    act: int,
-    alpha: float,
-    gain: float,
-    clamp: Optional[float],
-) -> torch.Tensor:
-    return torch.empty_like(x)
+_inject_noise_op = fused_op(
+    "inject_noise",
+    "(Tensor x, Tensor strength, Tensor noise, Tensor? b, int act, float alpha, float gain, float? clamp) "
+    "-> Tensor",
+    lambda *args: _kernels().inject_noise_forward(*args),
+    fake=like_first,
+)
 
 
 def _per_channel(s: torch.Tensor) -> torch.Tensor:
     """``s`` shaped to broadcast against ``(N, C, H, W)``: ``(C, 1, 1)`` or a scalar."""
     return s.reshape(-1, 1, 1) if s.ndim == 1 else s
-
-
-def _acc(dtype: torch.dtype) -> Optional[torch.dtype]:
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else None
 
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -86,7 +70,7 @@ def _backward(ctx: Any, dy: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
         dz = dy * gain
     else:
         dz = _bias_act_grad_op(dy, ref, None, act, alpha, gain, clamp, 1, False)
-    acc = _acc(dz.dtype)
+    acc = accumulation_dtype(dz.dtype)
     ds = dnoise = db = None
     if ctx.needs_input_grad[1]:
         t = dz * noise.to(dz.dtype)

@@ -19,9 +19,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .._ref.minibatch_stddev import output_memory_format
-from .common import acc_dtype
-from .planar import planar, tiles
+from ..._precision import accumulation_dtype
+from .._triton.common import acc_dtype
+from .._triton.planar import planar, tiles
+from .reference import output_memory_format
 
 
 @triton.jit
@@ -110,7 +111,7 @@ def _grid(x: torch.Tensor, group_size: int, num_channels: int, channel_stride: i
     return n // group_size, c_per_f, num_p, num_cb, num_chunks, block_c, block_p
 
 
-def minibatch_stddev_forward(x: torch.Tensor, *, group_size: int, num_channels: int) -> torch.Tensor:
+def minibatch_stddev_forward(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
     """``cat([x, stats broadcast to (N, F, H, W)], dim=1)`` with strided groups of ``group_size``."""
     n, c, h, w = x.shape
     f = num_channels
@@ -120,7 +121,7 @@ def minibatch_stddev_forward(x: torch.Tensor, *, group_size: int, num_channels: 
     x, (sx_n, sx_c, sx_p) = planar(x)
     _, (so_n, so_c, so_p) = planar(out)
     num_m, c_per_f, num_p, num_cb, num_chunks, block_c, block_p = _grid(x, group_size, f, sx_c)
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    acc = accumulation_dtype(x.dtype)
     partial = torch.zeros((num_m * f, num_chunks), dtype=acc, device=x.device)
     if x.numel() > 0:  # with no channels the mean over none is nan, as in the reference
         _mbstd_fwd_kernel[(num_m * f * num_chunks,)](
@@ -147,7 +148,7 @@ def minibatch_stddev_backward(
     dout, (sd_n, sd_c, sd_p) = planar(dout)
     dx_out, (sdx_n, sdx_c, sdx_p) = planar(dx)
     num_m, c_per_f, num_p, num_cb, num_chunks, block_c, block_p = _grid(x, group_size, f, sx_c)
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    acc = accumulation_dtype(x.dtype)
     d_stat = dout[:, c:].sum(dim=(2, 3), dtype=acc).reshape(group_size, num_m * f).sum(dim=0)
     coef = d_stat.div_(c_per_f * num_p * group_size).contiguous()
     _mbstd_bwd_kernel[(num_m * f * num_chunks,)](

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
+from ..._precision import accumulation_dtype
+from .._backend import interpreting
+
 
 def acc_dtype(dtype: torch.dtype) -> tl.dtype:
     """float64 stays float64 (gradcheck runs the kernels themselves); everything else accumulates in float32."""
-    return tl.float64 if dtype == torch.float64 else tl.float32
+    return tl.float64 if accumulation_dtype(dtype) == torch.float64 else tl.float32
 
 
 def is_dense(x: torch.Tensor) -> bool:
@@ -45,8 +46,13 @@ def like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(ref).copy_(t)
 
 
+def tile_budget(gpu: int) -> int:
+    """Elements per program: ``gpu`` when compiled; many more under the interpreter, which runs each
+    program as one vectorized numpy step, so few large programs are faster there."""
+    return 1 << 16 if interpreting() else gpu
+
+
 def elementwise_block(numel: int) -> int:
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        # The interpreter runs each program as one vectorized numpy step: few large programs are faster.
-        return int(max(16, min(triton.next_power_of_2(numel), 1 << 16)))
+    if interpreting():
+        return int(max(16, min(triton.next_power_of_2(numel), tile_budget(1024))))
     return 1024

@@ -7,75 +7,38 @@ backward saves only the output) and written in differentiable PyTorch for the ot
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Optional
 
 import torch
 
-from ..activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE, ActSpec, apply_activation
+from ..._precision import accumulation_dtype
+from .._activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE, ActSpec, apply_activation
+from .._library import fused_op, like_first
 
 _BY_CODE = {spec.code: spec for spec in ACTIVATIONS.values()}
 
 
-@torch.library.custom_op("ganblocks::bias_act", mutates_args=())
-def _bias_act_op(
-    x: torch.Tensor,
-    b: Optional[torch.Tensor],
-    act: int,
-    alpha: float,
-    gain: float,
-    clamp: Optional[float],
-    dim: int,
-) -> torch.Tensor:
-    from .._kernels.bias_act import bias_act_forward
+def _kernels() -> ModuleType:
+    from . import kernels  # imports Triton: on the first eager call only
 
-    return bias_act_forward(x, b, act=act, alpha=alpha, gain=gain, clamp=clamp, dim=dim)
+    return kernels
 
 
-@_bias_act_op.register_fake
-def _(
-    x: torch.Tensor,
-    b: Optional[torch.Tensor],
-    act: int,
-    alpha: float,
-    gain: float,
-    clamp: Optional[float],
-    dim: int,
-) -> torch.Tensor:
-    return torch.empty_like(x)
-
-
-@torch.library.custom_op("ganblocks::bias_act_grad", mutates_args=())
-def _bias_act_grad_op(
-    dy: torch.Tensor,
-    ref: torch.Tensor,
-    b: Optional[torch.Tensor],
-    act: int,
-    alpha: float,
-    gain: float,
-    clamp: Optional[float],
-    dim: int,
-    ref_is_input: bool,
-) -> torch.Tensor:
-    from .._kernels.bias_act import bias_act_backward
-
-    return bias_act_backward(
-        dy, ref, b, act=act, alpha=alpha, gain=gain, clamp=clamp, dim=dim, ref_is_input=ref_is_input
-    )
-
-
-@_bias_act_grad_op.register_fake
-def _(
-    dy: torch.Tensor,
-    ref: torch.Tensor,
-    b: Optional[torch.Tensor],
-    act: int,
-    alpha: float,
-    gain: float,
-    clamp: Optional[float],
-    dim: int,
-    ref_is_input: bool,
-) -> torch.Tensor:
-    return torch.empty_like(ref)
+_bias_act_op = fused_op(
+    "bias_act",
+    "(Tensor x, Tensor? b, int act, float alpha, float gain, float? clamp, int dim) -> Tensor",
+    lambda *args: _kernels().bias_act_forward(*args),
+    fake=like_first,
+)
+# ``ref`` is the output y when ``ref_is_input`` is False (piecewise-linear activations), else the input x.
+_bias_act_grad_op = fused_op(
+    "bias_act_grad",
+    "(Tensor dy, Tensor ref, Tensor? b, int act, float alpha, float gain, float? clamp, int dim, "
+    "bool ref_is_input) -> Tensor",
+    lambda *args: _kernels().bias_act_backward(*args),
+    fake=lambda dy, ref, *_: torch.empty_like(ref),
+)
 
 
 def _saves_output(act: int, gain: float) -> bool:
@@ -91,9 +54,7 @@ def _bias_shape(ndim: int, dim: int) -> list[int]:
 
 def _reduce_to_bias(t: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
     dims = [d for d in range(t.ndim) if d != dim]
-    return t.sum(dim=dims, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None).to(
-        dtype
-    )
+    return t.sum(dim=dims, dtype=accumulation_dtype(t.dtype)).to(dtype)
 
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -163,7 +124,7 @@ def _grad_backward(ctx: Any, g: torch.Tensor) -> tuple[Optional[torch.Tensor], .
     g_ref = g_b = None
     spec = _BY_CODE[act]
     if ref_is_input and not spec.grad_from_output and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
-        acc = torch.float32 if ref.dtype in (torch.float16, torch.bfloat16) else ref.dtype
+        acc = accumulation_dtype(ref.dtype)
         z = ref.to(acc)
         if b is not None:
             z = z + b.to(acc).reshape(_bias_shape(ref.ndim, dim))

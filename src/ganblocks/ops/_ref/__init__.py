@@ -1,1 +1,0 @@
-"""Pure-PyTorch references: the specification of every fused op, differentiable to any order."""
