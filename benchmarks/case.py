@@ -16,7 +16,6 @@ gradients are reset to None before each repetition, as ``optimizer.zero_grad()``
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -32,19 +31,6 @@ BASELINE = "plain"
 
 class Skip(Exception):
     """A provider or mode that cannot run here; the message is recorded as the reason."""
-
-
-def require(module: str, *names: str) -> Any:
-    """Import ``module`` and return the named attributes, or raise :class:`Skip` saying what is missing."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise Skip(f"{module} is not available: {exc}") from exc
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise Skip(f"{module} has no {', '.join(missing)} (not implemented yet)")
-    values = [getattr(mod, n) for n in names]
-    return values[0] if len(values) == 1 else tuple(values)
 
 
 @dataclass
@@ -83,7 +69,8 @@ class Case:
         name: the block.
         params: size, dtype, layout, ... (recorded as they are).
         modes: modes to time.
-        providers: provider name -> factory building its workload (may raise :class:`Skip`).
+        providers: provider name -> factory building its workload (may raise :class:`Skip`); see
+            :mod:`benchmarks.providers`.
         budget: timing budget overriding the suite's, for heavy cases.
         note: one line shown under the tables.
     """

@@ -1,8 +1,10 @@
 """Discriminators against their published plain formulations.
 
-- ``patch``: ``PatchDiscriminator(3)`` vs pix2pixHD's ``NLayerDiscriminator`` (instance norm, features on).
-- ``multiscale``: ``MultiScaleDiscriminator(3)`` (3 scales) vs pix2pixHD's ``MultiscaleDiscriminator``.
-- ``msg``: ``MSGDiscriminator(3, resolution=R)`` vs MSG-GAN's discriminator with the same configuration.
+- ``patch``: ``ganblocks.PatchDiscriminator(3)`` vs pix2pixHD's ``NLayerDiscriminator`` (instance norm,
+  features on).
+- ``multiscale``: ``ganblocks.MultiScaleDiscriminator(3)`` (3 scales) vs pix2pixHD's ``MultiscaleDiscriminator``.
+- ``msg``: ``ganblocks.MSGDiscriminator(3, resolution=R)`` vs MSG-GAN's discriminator with the same
+  configuration.
 - ``style``: an equalized-LR discriminator with minibatch stddev assembled from ganblocks layers vs the
   same network in stylegan2-pytorch's formulation.
 
@@ -13,72 +15,33 @@ with respect to the input images, then the backward of its squared norm.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
-from torch import nn
 
-from .blocks import make_tensor, module_provider
-from .case import Case, Skip, require
-from .composed import style_discriminator
+import ganblocks
+
+from .case import Case
+from .composed import MSG_CPU, MSG_FULL, MSG_QUICK, msg_pair, multiscale_pair, style_pair
+from .config import Config
 from .harness import Budget
-from .plain import msggan, pix2pixhd
-from .plain import stylegan2 as sg2
+from .plain import pix2pixhd
+from .providers import image_inputs, module_case, msg_pyramid, network_reference_skip
 
-if TYPE_CHECKING:
-    from .runner import Config
-
+AREA = "discriminators"
 MODES = ("forward", "backward", "forward+backward", "double_backward")
-
-
-def _nested_logits(out: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-    return [scale[-1] for scale in out]
 
 
 def _with_features(m: Any, ins: list[torch.Tensor]) -> Any:
     return m(ins[0], return_features=True)
 
 
-def _call_list(m: Any, ins: list[torch.Tensor]) -> Any:
-    return m(list(ins))
-
-
 def _call1(m: Any, ins: list[torch.Tensor]) -> Any:
     return m(ins[0])
 
 
-def _providers(
-    cfg: Config,
-    ours: Callable[[], nn.Module],
-    plain: Callable[[], nn.Module],
-    inputs: Callable[[torch.Generator], list[torch.Tensor]],
-    call_ours: Callable[[Any, list[torch.Tensor]], Any],
-    call_plain: Callable[[Any, list[torch.Tensor]], Any],
-    *,
-    dtype: str,
-    layout: str,
-) -> dict[str, Callable[[], Any]]:
-    def reference() -> Any:
-        if not cfg.cuda:
-            raise Skip(
-                "on CPU ganblocks (auto) runs the reference path: same numbers as the ganblocks column"
-            )
-        return module_provider(cfg, ours, inputs, call_ours, backend="torch", dtype=dtype, layout=layout)()
-
-    return {
-        "ganblocks": module_provider(
-            cfg, ours, inputs, call_ours, backend="auto", dtype=dtype, layout=layout
-        ),
-        "reference": reference,
-        "plain": module_provider(cfg, plain, inputs, call_plain, dtype=dtype, layout=layout),
-        "compile": module_provider(cfg, plain, inputs, call_plain, dtype=dtype, layout=layout, compiled=True),
-    }
-
-
-def _image_inputs(
-    cfg: Config, shape: tuple[int, ...], layout: str
-) -> Callable[[torch.Generator], list[torch.Tensor]]:
-    return lambda g: [make_tensor(cfg, shape, g, layout=layout, requires_grad=True)]
+def _scale_logits(m: Any, ins: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [scale[-1] for scale in m(ins[0])]
 
 
 def multiscale_case(
@@ -90,24 +53,19 @@ def multiscale_case(
     budget: Optional[Budget] = None,
     modes: tuple[str, ...] = MODES,
 ) -> Case:
-    def ours() -> nn.Module:
-        return require("ganblocks.discriminators", "MultiScaleDiscriminator")(shape[1], num_scales=3)
-
-    return Case(
-        "discriminators",
+    ours, plain = multiscale_pair(shape, features=True)
+    return module_case(
+        cfg,
+        AREA,
         "multiscale",
         {"shape": list(shape), "dtype": dtype, "layout": layout, "num_scales": 3},
         modes,
-        _providers(
-            cfg,
-            ours,
-            lambda: pix2pixhd.MultiscaleDiscriminator(shape[1], num_d=3),
-            _image_inputs(cfg, shape, layout),
-            _with_features,
-            lambda m, ins: _nested_logits(m(ins[0])),
-            dtype=dtype,
-            layout=layout,
-        ),
+        ours=ours,
+        plain=plain,
+        inputs=image_inputs(cfg, shape, layout),
+        call=_with_features,
+        call_plain=_scale_logits,
+        reference_skip=network_reference_skip(cfg),
         budget=budget,
         note="plain = pix2pixHD MultiscaleDiscriminator(num_D=3, n_layers=3, InstanceNorm, getIntermFeat=True)",
     )
@@ -116,45 +74,21 @@ def multiscale_case(
 def patch_case(
     cfg: Config, shape: tuple[int, ...], dtype: str = "float32", layout: str = "contiguous"
 ) -> Case:
-    def ours() -> nn.Module:
-        return require("ganblocks.discriminators", "PatchDiscriminator")(shape[1])
-
-    return Case(
-        "discriminators",
+    c = shape[1]
+    return module_case(
+        cfg,
+        AREA,
         "patch",
         {"shape": list(shape), "dtype": dtype, "layout": layout},
         MODES,
-        _providers(
-            cfg,
-            ours,
-            lambda: pix2pixhd.NLayerDiscriminator(shape[1]),
-            _image_inputs(cfg, shape, layout),
-            _with_features,
-            lambda m, ins: m(ins[0])[-1],
-            dtype=dtype,
-            layout=layout,
-        ),
+        ours=lambda: ganblocks.PatchDiscriminator(c),
+        plain=lambda: pix2pixhd.NLayerDiscriminator(c),
+        inputs=image_inputs(cfg, shape, layout),
+        call=_with_features,
+        call_plain=lambda m, ins: m(ins[0])[-1],
+        reference_skip=network_reference_skip(cfg),
         note="plain = pix2pixHD NLayerDiscriminator(n_layers=3, InstanceNorm, getIntermFeat=True)",
     )
-
-
-def msg_pyramid(
-    cfg: Config, shape: tuple[int, ...], layout: str
-) -> Callable[[torch.Generator], list[torch.Tensor]]:
-    """The generator's multi-scale output stand-in: every level requires grad."""
-
-    def make(g: torch.Generator) -> list[torch.Tensor]:
-        r = shape[2]
-        levels = msggan.image_pyramid(torch.randn(shape, generator=g), r.bit_length() - 2)
-        out = []
-        for t in levels:
-            t = t.to(cfg.device)
-            if layout == "channels_last":
-                t = t.contiguous(memory_format=torch.channels_last)
-            out.append(t.requires_grad_(True))
-        return out
-
-    return make
 
 
 def msg_case(
@@ -163,31 +97,21 @@ def msg_case(
     dtype: str = "float32",
     layout: str = "contiguous",
     combine: str = "simple",
-    channel_base: int = 16384,
-    max_channels: int = 512,
+    widths: dict[str, int] = MSG_FULL,
 ) -> Case:
-    c, r = shape[1], shape[2]
-    widths = {"channel_base": channel_base, "max_channels": max_channels}
-
-    def ours() -> nn.Module:
-        cls = require("ganblocks.discriminators", "MSGDiscriminator")
-        return cls(c, resolution=r, combine=combine, **widths)
-
-    return Case(
-        "discriminators",
+    ours, plain = msg_pair(shape, widths, combine)
+    return module_case(
+        cfg,
+        AREA,
         "msg",
         {"shape": list(shape), "dtype": dtype, "layout": layout, "combine": combine, **widths},
         MODES,
-        _providers(
-            cfg,
-            ours,
-            lambda: msggan.Discriminator(r, c, combine=combine, **widths),
-            msg_pyramid(cfg, shape, layout),
-            lambda m, ins: m(list(ins), return_features=True),
-            _call_list,
-            dtype=dtype,
-            layout=layout,
-        ),
+        ours=ours,
+        plain=plain,
+        inputs=msg_pyramid(cfg, shape, layout),
+        call=lambda m, ins: m(list(ins), return_features=True),
+        call_plain=lambda m, ins: m(list(ins)),
+        reference_skip=network_reference_skip(cfg),
         note="plain = MSG-GAN (BMSG-GAN) discriminator, equalized convs, same channels/combine as ganblocks",
     )
 
@@ -195,22 +119,18 @@ def msg_case(
 def style_case(
     cfg: Config, shape: tuple[int, ...], dtype: str = "float32", layout: str = "contiguous"
 ) -> Case:
-    c, r = shape[1], shape[2]
-    return Case(
-        "discriminators",
+    ours, plain = style_pair(shape)
+    return module_case(
+        cfg,
+        AREA,
         "style",
         {"shape": list(shape), "dtype": dtype, "layout": layout},
         MODES,
-        _providers(
-            cfg,
-            lambda: style_discriminator(r, c),
-            lambda: sg2.StyleDiscriminator(r, c),
-            _image_inputs(cfg, shape, layout),
-            _call1,
-            _call1,
-            dtype=dtype,
-            layout=layout,
-        ),
+        ours=ours,
+        plain=plain,
+        inputs=image_inputs(cfg, shape, layout),
+        call=_call1,
+        reference_skip=network_reference_skip(cfg),
         note="equalized-LR D + minibatch stddev; ganblocks = EqualConv2d/MinibatchStdDev/EqualLinear, "
         "plain = stylegan2-pytorch ConvLayer/EqualLinear",
     )
@@ -221,7 +141,7 @@ def cases(cfg: Config) -> list[Case]:
         return [
             patch_case(cfg, (2, 3, 32, 32)),
             multiscale_case(cfg, (2, 3, 32, 32)),
-            msg_case(cfg, (4, 3, 16, 16), channel_base=512, max_channels=64),
+            msg_case(cfg, (4, 3, 16, 16), widths=MSG_QUICK),
             style_case(cfg, (4, 3, 16, 16)),
         ]
     if cfg.cuda:
@@ -249,6 +169,6 @@ def cases(cfg: Config) -> list[Case]:
         ),
         multiscale_case(cfg, (2, 3, 128, 128)),
         patch_case(cfg, (2, 3, 128, 128)),
-        msg_case(cfg, (4, 3, 64, 64), channel_base=2048, max_channels=256),
+        msg_case(cfg, (4, 3, 64, 64), widths=MSG_CPU),
         style_case(cfg, (4, 3, 64, 64)),
     ]

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import torch
 
+import ganblocks
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,15 +42,6 @@ def _git(*args: str) -> Optional[str]:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
-
-
-def _ganblocks_version() -> Optional[str]:
-    try:
-        import ganblocks
-
-        return str(ganblocks.__version__)
-    except ImportError:
-        return None
 
 
 def _gpu(device: torch.device) -> Optional[dict[str, Any]]:
@@ -83,7 +76,7 @@ def collect(device: torch.device) -> dict[str, Any]:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "triton": _version("triton"),
-            "ganblocks": _ganblocks_version(),
+            "ganblocks": ganblocks.__version__,
         },
         "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None},
     }

@@ -1,28 +1,31 @@
 """Losses against pix2pixHD's formulations.
 
-- ``adversarial``: ``AdversarialLoss("lsgan")(pred, True)`` vs pix2pixHD's ``GANLoss(use_lsgan=True)`` on the
-  three logits maps of a 3-scale discriminator.
+- ``adversarial``: ``ganblocks.AdversarialLoss("lsgan")(pred, True)`` vs pix2pixHD's
+  ``GANLoss(use_lsgan=True)`` on the three logits maps of a 3-scale discriminator.
 - ``feature_matching``: ``FeatureMatchingLoss.pix2pixhd(3, 3)`` vs the loop in ``Pix2PixHDModel.forward``,
-  on the features a 3-scale pix2pixHD discriminator produces (4 maps per scale).
+  on the features a 3-scale pix2pixHD discriminator produces (4 maps per scale; ganblocks reads them
+  through ``DiscriminatorOutput.from_nested``).
 - ``vgg``: ``VGGLoss.pix2pixhd(weights=None)`` (random weights: speed does not depend on them) vs
   pix2pixHD's ``VGGLoss``; ``batched`` runs input and target as one batch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .blocks import make_tensor, module_provider
-from .case import Case, Skip, require
+import ganblocks
+
+from .case import Case
+from .config import Config
 from .plain import pix2pixhd
+from .providers import Call, make_tensor, module_case, network_reference_skip
 
-if TYPE_CHECKING:
-    from .runner import Config
-
+AREA = "losses"
 MODES = ("forward", "forward+backward")
+NO_FUSED_OP = "no fused op on this path: same as ganblocks"
 
 
 def pix2pixhd_feature_shapes(n: int, h: int, w: int, num_scales: int = 3) -> list[list[tuple[int, ...]]]:
@@ -63,62 +66,22 @@ class _Fn(nn.Module):
         return self.fn(*args)
 
 
-def _providers(
-    cfg: Config,
-    ours: Callable[[], nn.Module],
-    plain: Callable[[], nn.Module],
-    inputs: Callable[[torch.Generator], list[torch.Tensor]],
-    call_ours: Callable[[Any, list[torch.Tensor]], Any],
-    call_plain: Callable[[Any, list[torch.Tensor]], Any],
-    *,
-    dtype: str = "float32",
-    layout: str = "contiguous",
-    reference: bool = True,
-) -> dict[str, Callable[[], Any]]:
-    def ref() -> Any:
-        if not cfg.cuda:
-            raise Skip(
-                "on CPU ganblocks (auto) runs the reference path: same numbers as the ganblocks column"
-            )
-        if not reference:
-            raise Skip("no fused op on this path: same as ganblocks")
-        return module_provider(cfg, ours, inputs, call_ours, backend="torch", dtype=dtype, layout=layout)()
-
-    return {
-        "ganblocks": module_provider(
-            cfg, ours, inputs, call_ours, backend="auto", dtype=dtype, layout=layout
-        ),
-        "reference": ref,
-        "plain": module_provider(cfg, plain, inputs, call_plain, dtype=dtype, layout=layout),
-        "compile": module_provider(cfg, plain, inputs, call_plain, dtype=dtype, layout=layout, compiled=True),
-    }
-
-
 def adversarial_case(cfg: Config, image: tuple[int, int, int]) -> Case:
     n, h, w = image
     shapes = [scale[-1] for scale in pix2pixhd_feature_shapes(n, h, w)]
-
-    def inputs(g: torch.Generator) -> list[torch.Tensor]:
-        return [make_tensor(cfg, s, g, requires_grad=True) for s in shapes]
-
-    def ours() -> nn.Module:
-        return require("ganblocks.losses", "AdversarialLoss")("lsgan")
-
     gan = pix2pixhd.GANLoss()
-    return Case(
-        "losses",
+    return module_case(
+        cfg,
+        AREA,
         "adversarial",
         {"kind": "lsgan", "image": [n, 3, h, w], "num_scales": 3},
         MODES,
-        _providers(
-            cfg,
-            ours,
-            lambda: _Fn(lambda *ls: gan([[t] for t in ls], True)),
-            inputs,
-            lambda m, ins: m(list(ins), True),
-            lambda m, ins: m(*ins),
-            reference=False,
-        ),
+        ours=lambda: ganblocks.AdversarialLoss("lsgan"),
+        plain=lambda: _Fn(lambda *ls: gan([[t] for t in ls], True)),
+        inputs=lambda g: [make_tensor(cfg, s, g, requires_grad=True) for s in shapes],
+        call=lambda m, ins: m(list(ins), True),
+        call_plain=lambda m, ins: m(*ins),
+        reference_skip=network_reference_skip(cfg, NO_FUSED_OP),
         note="plain = pix2pixHD GANLoss(use_lsgan=True) over the 3 scales' logits",
     )
 
@@ -134,27 +97,28 @@ def feature_matching_case(cfg: Config, image: tuple[int, int, int]) -> Case:
         real = [make_tensor(cfg, s, g) for s in flat_shapes]
         return fake + real
 
-    def split(ins: list[torch.Tensor]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
-        k = len(ins) // 2
-        return _nest(ins[:k], counts), _nest(ins[k:], counts)
+    def nested(wrap: Callable[[list[list[torch.Tensor]]], Any]) -> Call:
+        """Calls the loss on (fake, real), each as pix2pixHD's nested lists passed through ``wrap``."""
 
-    def ours() -> nn.Module:
-        return require("ganblocks.losses", "FeatureMatchingLoss").pix2pixhd(3, 3)
+        def call(m: Any, ins: list[torch.Tensor]) -> Any:
+            k = len(ins) // 2
+            return m(wrap(_nest(ins[:k], counts)), wrap(_nest(ins[k:], counts)))
 
-    return Case(
-        "losses",
+        return call
+
+    return module_case(
+        cfg,
+        AREA,
         "feature_matching",
         {"image": [n, 3, h, w], "num_scales": 3, "maps": len(flat_shapes) - 3},
         MODES,
-        _providers(
-            cfg,
-            ours,
-            lambda: _Fn(lambda fake, real: pix2pixhd.feature_matching_loss(fake, real)),
-            inputs,
-            lambda m, ins: m(*split(ins)),
-            lambda m, ins: m(*split(ins)),
-            reference=False,
-        ),
+        ours=lambda: ganblocks.FeatureMatchingLoss.pix2pixhd(3, 3),
+        plain=lambda: _Fn(lambda fake, real: pix2pixhd.feature_matching_loss(fake, real)),
+        inputs=inputs,
+        # Features come from the discriminator's output; pix2pixHD's lists say which maps are features.
+        call=nested(ganblocks.DiscriminatorOutput.from_nested),
+        call_plain=nested(lambda lists: lists),
+        reference_skip=network_reference_skip(cfg, NO_FUSED_OP),
         note="plain = pix2pixHD's loss_G_GAN_Feat loop (L1 per map, weights 4/(n_layers+1) / num_D, x10)",
     )
 
@@ -166,33 +130,22 @@ def vgg_case(
     layout: str = "contiguous",
     batched: bool = True,
 ) -> Case:
-    def ours() -> nn.Module:
-        return require("ganblocks.losses", "VGGLoss").pix2pixhd(weights=None, batched=batched)
-
     def inputs(g: torch.Generator) -> list[torch.Tensor]:
         x = make_tensor(cfg, shape, g, layout=layout, requires_grad=True)
         y = make_tensor(cfg, shape, g, layout=layout)
         return [x, y]
 
-    def call(m: Any, ins: list[torch.Tensor]) -> Any:
-        return m(ins[0], ins[1])
-
-    return Case(
-        "losses",
+    return module_case(
+        cfg,
+        AREA,
         "vgg",
         {"shape": list(shape), "dtype": dtype, "layout": layout, "batched": batched},
         MODES,
-        _providers(
-            cfg,
-            ours,
-            lambda: pix2pixhd.VGGLoss(pix2pixhd.vgg19_features()),
-            inputs,
-            call,
-            call,
-            dtype=dtype,
-            layout=layout,
-            reference=False,
-        ),
+        ours=lambda: ganblocks.VGGLoss.pix2pixhd(weights=None, batched=batched),
+        plain=lambda: pix2pixhd.VGGLoss(pix2pixhd.vgg19_features()),
+        inputs=inputs,
+        call=lambda m, ins: m(ins[0], ins[1]),
+        reference_skip=network_reference_skip(cfg, NO_FUSED_OP),
         note="plain = pix2pixHD VGGLoss (Vgg19 slices to relu5_1, L1, weights 1/32..1); random weights",
     )
 

@@ -7,17 +7,19 @@ and ``compile`` (``torch.compile`` of ``plain``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from .case import Case, Skip, Workload
-from .plain import stylegan2 as sg2
+import ganblocks.functional as gf
 
-if TYPE_CHECKING:
-    from .runner import Config
+from .case import Case, Workload
+from .config import Config
+from .plain import stylegan2 as sg2
+from .providers import Factory, provider_set, to_layout
 
 Tensors = dict[str, torch.Tensor]
 
@@ -36,7 +38,10 @@ def _plain_instance_norm_lrelu(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class OpSpec:
-    """One fused op: how to make its inputs, call it through ganblocks, and write it plainly."""
+    """One fused op: how to make its inputs, call it through the public API, and write it plainly.
+
+    ``ganblocks(tensors, backend)`` calls the ``ganblocks.functional`` function with ``backend=``.
+    """
 
     name: str
     make: Callable[[tuple[int, ...], torch.Generator], Tensors]
@@ -47,38 +52,31 @@ class OpSpec:
     out_channels_extra: int = 0
 
 
-def _gb(name: str) -> Any:
-    try:
-        import ganblocks.functional as gf
-    except ImportError as exc:
-        raise Skip(f"ganblocks.functional is not importable: {exc}") from exc
-    fn = getattr(gf, name, None)
-    if fn is None:
-        raise Skip(f"ganblocks.functional.{name} is not available")
-    return fn
+def _x_only(s: tuple[int, ...], g: torch.Generator) -> Tensors:
+    return {"x": _randn(s, g)}
 
 
 OPS: dict[str, OpSpec] = {
     "bias_act": OpSpec(
         "bias_act",
         lambda s, g: {"x": _randn(s, g), "b": _randn((s[1],), g, 0.1)},
-        lambda t, be: _gb("bias_act")(t["x"], t["b"], act="lrelu", backend=be),
+        lambda t, be: gf.bias_act(t["x"], t["b"], act="lrelu", backend=be),
         lambda x, b: sg2.fused_leaky_relu(x, b),
         "StyleGAN2 bias_act reference: leaky_relu(x + b, 0.2) * sqrt(2)",
         True,
     ),
     "pixel_norm": OpSpec(
         "pixel_norm",
-        lambda s, g: {"x": _randn(s, g)},
-        lambda t, be: _gb("pixel_norm")(t["x"], backend=be),
+        _x_only,
+        lambda t, be: gf.pixel_norm(t["x"], backend=be),
         lambda x: sg2.pixel_norm(x),
         "ProGAN PixelNorm: x * rsqrt(mean(x**2, 1) + 1e-8)",
         False,
     ),
     "instance_norm_act": OpSpec(
         "instance_norm_act",
-        lambda s, g: {"x": _randn(s, g)},
-        lambda t, be: _gb("instance_norm_act")(t["x"], act="lrelu", gain=1.0, backend=be),
+        _x_only,
+        lambda t, be: gf.instance_norm_act(t["x"], act="lrelu", gain=1.0, backend=be),
         lambda x: _plain_instance_norm_lrelu(x),
         "pix2pixHD InstanceNorm2d(affine=False) + LeakyReLU(0.2, inplace=True)",
         True,
@@ -86,7 +84,7 @@ OPS: dict[str, OpSpec] = {
     "adain": OpSpec(
         "adain",
         lambda s, g: {"x": _randn(s, g), "scale": 1 + _randn(s[:2], g, 0.1), "bias": _randn(s[:2], g, 0.1)},
-        lambda t, be: _gb("adain")(t["x"], t["scale"], t["bias"], backend=be),
+        lambda t, be: gf.adain(t["x"], t["scale"], t["bias"], backend=be),
         lambda x, scale, bias: sg2.adain(x, scale, bias),
         "StyleGAN AdaIN: gamma * InstanceNorm2d(x) + beta",
         False,
@@ -99,7 +97,7 @@ OPS: dict[str, OpSpec] = {
             "noise": _randn((s[0], 1, *s[2:]), g),
             "bias": _randn((s[1],), g, 0.1),
         },
-        lambda t, be: _gb("inject_noise")(
+        lambda t, be: gf.inject_noise(
             t["x"], t["strength"], t["noise"], bias=t["bias"], act="lrelu", backend=be
         ),
         lambda x, strength, noise, bias: sg2.noise_bias_act(x, strength, noise, bias),
@@ -108,8 +106,8 @@ OPS: dict[str, OpSpec] = {
     ),
     "minibatch_stddev": OpSpec(
         "minibatch_stddev",
-        lambda s, g: {"x": _randn(s, g)},
-        lambda t, be: _gb("minibatch_stddev")(t["x"], backend=be),
+        _x_only,
+        lambda t, be: gf.minibatch_stddev(t["x"], backend=be),
         lambda x: sg2.minibatch_stddev(x),
         "StyleGAN2 (stylegan2-pytorch) minibatch stddev, group 4, 1 channel",
         True,
@@ -132,12 +130,6 @@ def _io_bytes(spec: OpSpec, shape: tuple[int, ...], dtype: torch.dtype) -> dict[
     return {"forward": fwd, "backward": bwd, "forward+backward": fwd + bwd}
 
 
-def _to_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
-    if layout == "channels_last" and t.ndim == 4:
-        return t.contiguous(memory_format=torch.channels_last)
-    return t
-
-
 _compiled: dict[str, Callable[..., torch.Tensor]] = {}
 
 
@@ -155,50 +147,34 @@ def op_case(
     *,
     layout: str = "contiguous",
     modes: tuple[str, ...] = FWD_MODES,
-    compile_reason: Optional[str] = None,
+    compile_reason: str = "",
     group: str = "",
 ) -> Case:
     """A case timing ``spec`` at ``shape`` / ``dtype`` / ``layout`` on every provider."""
-    device = cfg.device
-
-    def tensors() -> Tensors:
-        gen = torch.Generator().manual_seed(0)
-        made = spec.make(shape, gen)
-        out = {}
-        for k, v in made.items():
-            v = _to_layout(v.to(device=device, dtype=dtype), layout)
-            out[k] = v.requires_grad_(k in DIFFERENTIABLE)
-        return out
-
     io = _io_bytes(spec, shape, dtype)
 
-    def workload(t: Tensors, forward: Callable[[], Any], compiled: bool = False) -> Workload:
+    def workload(forward: Callable[[Tensors], Any], compiled: bool = False) -> Workload:
+        made = spec.make(shape, torch.Generator().manual_seed(0))
+        t = {
+            k: to_layout(v.to(device=cfg.device, dtype=dtype), layout).requires_grad_(k in DIFFERENTIABLE)
+            for k, v in made.items()
+        }
         return Workload(
-            forward=forward,
+            forward=functools.partial(forward, t),
             inputs=[v for v in t.values() if v.requires_grad],
             compiled=compiled,
             io_bytes=io,
         )
 
-    def ganblocks(backend: str) -> Callable[[], Workload]:
+    def public(backend: str) -> Factory:
+        return lambda: workload(lambda t: spec.ganblocks(t, backend))
+
+    def plain(compiled: bool) -> Factory:
         def factory() -> Workload:
-            t = tensors()
-            fn = spec.ganblocks
-            fn(t, backend)  # raises Skip early if the op is missing
-            return workload(t, lambda: fn(t, backend))
+            fn = _compiled_plain(spec) if compiled else spec.plain
+            return workload(lambda t: fn(**t), compiled)
 
         return factory
-
-    def plain() -> Workload:
-        t = tensors()
-        return workload(t, lambda: spec.plain(**t))
-
-    def compiled() -> Workload:
-        if compile_reason:
-            raise Skip(compile_reason)
-        t = tensors()
-        fn = _compiled_plain(spec)
-        return workload(t, lambda: fn(**t), compiled=True)
 
     params: dict[str, Any] = {
         "shape": list(shape),
@@ -212,12 +188,7 @@ def op_case(
         name=spec.name,
         params=params,
         modes=modes,
-        providers={
-            "ganblocks": ganblocks("auto"),
-            "reference": ganblocks("torch"),
-            "plain": plain,
-            "compile": compiled,
-        },
+        providers=provider_set(public, plain, compile_skip=compile_reason),
         note=f"plain = {spec.plain_source}",
     )
 

@@ -12,65 +12,47 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
-from torch import nn
 
-from .blocks import make_tensor, module_provider
-from .case import Case, Skip, require
-from .composed import style_discriminator
-from .discriminators import msg_pyramid
-from .plain import msggan, pix2pixhd
+import ganblocks.functional as gf
+
+from .case import Case
+from .composed import MSG_CPU, MSG_FULL, MSG_QUICK, Builder, msg_pair, multiscale_pair, style_pair
+from .config import Config
+from .plain import msggan
 from .plain import stylegan2 as sg2
+from .providers import (
+    NO_DOUBLE_BACKWARD,
+    Step,
+    image_inputs,
+    module_case,
+    msg_pyramid,
+    network_reference_skip,
+)
 
-if TYPE_CHECKING:
-    from .runner import Config
-
+AREA = "penalties"
 GAMMA = 10.0
-COMPILE_REASON = "torch.compile cannot run a double backward (AOTAutograd raises)"
 
 
-def _providers(
-    cfg: Config,
-    ours: Callable[[], nn.Module],
-    plain: Callable[[], nn.Module],
-    inputs: Callable[[torch.Generator], list[torch.Tensor]],
-    step_ours: Callable[[Any, list[torch.Tensor], Callable[[], Any]], Any],
-    step_plain: Callable[[Any, list[torch.Tensor], Callable[[], Any]], Any],
-    *,
-    dtype: str,
-    layout: str,
-) -> dict[str, Callable[[], Any]]:
-    def unused(m: Any, ins: list[torch.Tensor]) -> Any:
-        raise Skip("penalties are timed as whole steps")
-
-    def reference() -> Any:
-        if not cfg.cuda:
-            raise Skip(
-                "on CPU ganblocks (auto) runs the reference path: same numbers as the ganblocks column"
-            )
-        return module_provider(
-            cfg, ours, inputs, unused, backend="torch", dtype=dtype, layout=layout, step=step_ours
-        )()
-
-    def compiled() -> Any:
-        raise Skip(COMPILE_REASON)
-
-    return {
-        "ganblocks": module_provider(
-            cfg, ours, inputs, unused, backend="auto", dtype=dtype, layout=layout, step=step_ours
-        ),
-        "reference": reference,
-        "plain": module_provider(cfg, plain, inputs, unused, dtype=dtype, layout=layout, step=step_plain),
-        "compile": compiled,
-    }
+def _penalty_case(cfg: Config, name: str, params: dict[str, Any], **kw: Any) -> Case:
+    """A penalty timed as one whole step; ``kw`` are :func:`module_case`'s (networks, inputs, steps, note)."""
+    return module_case(
+        cfg,
+        AREA,
+        name,
+        params,
+        ("step",),
+        reference_skip=network_reference_skip(cfg),
+        compile_skip=NO_DOUBLE_BACKWARD,
+        **kw,
+    )
 
 
 def _r1_ours(d: Any, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    r1_penalty = require("ganblocks.penalties", "r1_penalty")
     with amp():
-        penalty = r1_penalty(d, ins[0], gamma=GAMMA)
+        penalty = gf.r1_penalty(d, ins[0], gamma=GAMMA)
     penalty.backward()
 
 
@@ -92,59 +74,43 @@ def _r1_plain_pix2pixhd(d: Any, ins: list[torch.Tensor], amp: Callable[[], Any])
     penalty.backward()
 
 
-def r1_style_case(
-    cfg: Config, shape: tuple[int, ...], dtype: str = "float32", layout: str = "contiguous"
+# network -> (ganblocks and plain builders from the image shape, R1 written plainly, note)
+R1_NETWORKS: dict[str, tuple[Callable[[tuple[int, ...]], tuple[Builder, Builder]], Step, str]] = {
+    "style": (
+        style_pair,
+        _r1_plain_stylegan,
+        "plain = stylegan2-pytorch d_r1_loss through its ConvLayer/EqualLinear discriminator",
+    ),
+    "multiscale": (
+        lambda shape: multiscale_pair(shape, features=False),
+        _r1_plain_pix2pixhd,
+        "plain = R1 written by hand through pix2pixHD's MultiscaleDiscriminator",
+    ),
+}
+
+
+def r1_case(
+    cfg: Config, network: str, shape: tuple[int, ...], dtype: str = "float32", layout: str = "contiguous"
 ) -> Case:
-    c, r = shape[1], shape[2]
-    return Case(
-        "penalties",
-        "r1/style",
+    pair, step_plain, note = R1_NETWORKS[network]
+    ours, plain = pair(shape)
+    return _penalty_case(
+        cfg,
+        f"r1/{network}",
         {"shape": list(shape), "dtype": dtype, "layout": layout},
-        ("step",),
-        _providers(
-            cfg,
-            lambda: style_discriminator(r, c),
-            lambda: sg2.StyleDiscriminator(r, c),
-            lambda g: [make_tensor(cfg, shape, g, layout=layout)],
-            _r1_ours,
-            _r1_plain_stylegan,
-            dtype=dtype,
-            layout=layout,
-        ),
-        note="plain = stylegan2-pytorch d_r1_loss through its ConvLayer/EqualLinear discriminator",
-    )
-
-
-def r1_multiscale_case(
-    cfg: Config, shape: tuple[int, ...], dtype: str = "float32", layout: str = "contiguous"
-) -> Case:
-    def ours() -> nn.Module:
-        return require("ganblocks.discriminators", "MultiScaleDiscriminator")(shape[1], num_scales=3)
-
-    return Case(
-        "penalties",
-        "r1/multiscale",
-        {"shape": list(shape), "dtype": dtype, "layout": layout},
-        ("step",),
-        _providers(
-            cfg,
-            ours,
-            lambda: pix2pixhd.MultiscaleDiscriminator(shape[1], num_d=3, get_interm_feat=False),
-            lambda g: [make_tensor(cfg, shape, g, layout=layout)],
-            _r1_ours,
-            _r1_plain_pix2pixhd,
-            dtype=dtype,
-            layout=layout,
-        ),
-        note="plain = R1 written by hand through pix2pixHD's MultiscaleDiscriminator",
+        ours=ours,
+        plain=plain,
+        inputs=image_inputs(cfg, shape, layout, requires_grad=False),
+        step=_r1_ours,
+        step_plain=step_plain,
+        note=note,
     )
 
 
 def _gp_ours(d: Any, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    gradient_penalty = require("ganblocks.penalties", "gradient_penalty")
     k = len(ins) // 2
     with amp():
-        penalty = gradient_penalty(d, ins[:k], ins[k:], weight=10.0)
+        penalty = gf.gradient_penalty(d, ins[:k], ins[k:], weight=10.0)
     penalty.backward()
 
 
@@ -160,34 +126,19 @@ def gp_msg_case(
     shape: tuple[int, ...],
     dtype: str = "float32",
     layout: str = "contiguous",
-    channel_base: int = 16384,
-    max_channels: int = 512,
+    widths: dict[str, int] = MSG_FULL,
 ) -> Case:
-    c, r = shape[1], shape[2]
-    widths = {"channel_base": channel_base, "max_channels": max_channels}
+    ours, plain = msg_pair(shape, widths)
     pyramid = msg_pyramid(cfg, shape, layout)
-
-    def inputs(g: torch.Generator) -> list[torch.Tensor]:
-        return [t.detach() for t in pyramid(g) + pyramid(g)]
-
-    def ours() -> nn.Module:
-        return require("ganblocks.discriminators", "MSGDiscriminator")(c, resolution=r, **widths)
-
-    return Case(
-        "penalties",
+    return _penalty_case(
+        cfg,
         "gradient_penalty/msg",
         {"shape": list(shape), "dtype": dtype, "layout": layout, **widths},
-        ("step",),
-        _providers(
-            cfg,
-            ours,
-            lambda: msggan.Discriminator(r, c, **widths),
-            inputs,
-            _gp_ours,
-            _gp_plain,
-            dtype=dtype,
-            layout=layout,
-        ),
+        ours=ours,
+        plain=plain,
+        inputs=lambda g: [t.detach() for t in pyramid(g) + pyramid(g)],
+        step=_gp_ours,
+        step_plain=_gp_plain,
         note="plain = MSG-GAN's WGAN-GP (one epsilon per sample for all scales) through its discriminator",
     )
 
@@ -195,21 +146,21 @@ def gp_msg_case(
 def cases(cfg: Config) -> list[Case]:
     if cfg.quick:
         return [
-            r1_style_case(cfg, (4, 3, 16, 16)),
-            r1_multiscale_case(cfg, (2, 3, 32, 32)),
-            gp_msg_case(cfg, (4, 3, 16, 16), channel_base=512, max_channels=64),
+            r1_case(cfg, "style", (4, 3, 16, 16)),
+            r1_case(cfg, "multiscale", (2, 3, 32, 32)),
+            gp_msg_case(cfg, (4, 3, 16, 16), widths=MSG_QUICK),
         ]
     if cfg.cuda:
         out = []
         for dtype, layout in (("float32", "contiguous"), ("bfloat16", "channels_last")):
             out += [
-                r1_style_case(cfg, (16, 3, 256, 256), dtype, layout),
-                r1_multiscale_case(cfg, (4, 3, 512, 512), dtype, layout),
+                r1_case(cfg, "style", (16, 3, 256, 256), dtype, layout),
+                r1_case(cfg, "multiscale", (4, 3, 512, 512), dtype, layout),
                 gp_msg_case(cfg, (16, 3, 128, 128), dtype, layout),
             ]
         return out
     return [
-        r1_style_case(cfg, (4, 3, 64, 64)),
-        r1_multiscale_case(cfg, (2, 3, 128, 128)),
-        gp_msg_case(cfg, (4, 3, 64, 64), channel_base=2048, max_channels=256),
+        r1_case(cfg, "style", (4, 3, 64, 64)),
+        r1_case(cfg, "multiscale", (2, 3, 128, 128)),
+        gp_msg_case(cfg, (4, 3, 64, 64), widths=MSG_CPU),
     ]

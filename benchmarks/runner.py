@@ -20,16 +20,15 @@ import time
 import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
 import torch
 
-from . import env
+from . import discriminators, dispatch, env, layers, losses, ops, penalties, targets, training
 from .case import BASELINE, Case, Skip, Workload, flatten_outputs, mode_callables, output_grads
+from .config import Config, default_budget
 from .harness import (
-    Budget,
     SavedCounter,
     Timing,
     copy_bandwidth_gbs,
@@ -38,72 +37,26 @@ from .harness import (
     saved_bytes,
     time_interleaved,
 )
+from .plots import render_plots
+from .tables import render_markdown
 
 SCHEMA = "ganblocks-benchmarks/1"
-AREAS = ("dispatch", "ops", "layers", "discriminators", "losses", "penalties", "training")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-@dataclass(frozen=True)
-class Config:
-    """Suite settings every area reads to pick its sizes.
-
-    Attributes:
-        device: where the cases run.
-        quick: tiny sizes and short timing (CI smoke run).
-        compile: ``auto`` (everything on CUDA; ops and layers on CPU; nothing in a quick CPU run),
-            ``all`` or ``none``.
-        budget: default timing budget.
-    """
-
-    device: torch.device
-    quick: bool
-    compile: str
-    budget: Budget
-
-    @property
-    def cuda(self) -> bool:
-        return self.device.type == "cuda"
-
-    def compile_skip_reason(self, area: str) -> Optional[str]:
-        """Why the ``compile`` provider does not run in ``area``, or None when it does."""
-        if self.compile == "all":
-            return None
-        if self.compile == "none":
-            return "torch.compile disabled (--compile none)"
-        if self.cuda:
-            return None
-        if self.quick:
-            return "torch.compile skipped in --quick on CPU (compiling on CPU takes minutes)"
-        if area in ("ops", "layers"):
-            return None
-        return "torch.compile skipped on CPU for whole networks to keep the CPU suite short (--compile all runs it)"
-
-
-def default_budget(device: torch.device, quick: bool) -> Budget:
-    if quick:
-        return Budget(warmup=1, min_reps=3, max_reps=20, seconds=0.05)
-    if device.type == "cuda":
-        return Budget(warmup=3, min_reps=10, max_reps=200, seconds=0.5)
-    return Budget(warmup=1, min_reps=7, max_reps=100, seconds=1.5)
+AREAS = {
+    "dispatch": dispatch,
+    "ops": ops,
+    "layers": layers,
+    "discriminators": discriminators,
+    "losses": losses,
+    "penalties": penalties,
+    "training": training,
+}
 
 
 def collect_cases(cfg: Config) -> list[Case]:
-    from . import discriminators, dispatch, layers, losses, ops, penalties, training
-
-    modules = {
-        "dispatch": dispatch,
-        "ops": ops,
-        "layers": layers,
-        "discriminators": discriminators,
-        "losses": losses,
-        "penalties": penalties,
-        "training": training,
-    }
-    cases: list[Case] = []
-    for area in AREAS:
-        cases.extend(modules[area].cases(cfg))
-    return cases
+    return [case for module in AREAS.values() for case in module.cases(cfg)]
 
 
 def matches(case_id: str, patterns: Sequence[str]) -> bool:
@@ -285,8 +238,6 @@ def _summary_line(case: Case, records: list[dict[str, Any]]) -> str:
 
 def run_suite(cfg: Config, patterns: Sequence[str], log: TextIO = sys.stderr) -> dict[str, Any]:
     """Run every matching case and return the results document (not yet written)."""
-    from . import targets
-
     start = time.perf_counter()
     torch.manual_seed(0)
     cases = [c for c in collect_cases(cfg) if matches(c.id, patterns)]
@@ -391,8 +342,6 @@ def _run(args: argparse.Namespace, device: torch.device) -> int:
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
     if not args.no_markdown:
-        from .render import render_markdown, render_plots
-
         md = out.with_suffix(".md")
         plots = render_plots(doc, out.parent, out.stem) if args.plots else None
         md.write_text(render_markdown(doc, plots=plots, md_path=md))

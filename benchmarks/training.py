@@ -15,23 +15,26 @@ so the numbers are the discriminator, losses, penalties and optimizer part of a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 
-from .blocks import make_tensor, module_provider
-from .case import Case, Skip, require
-from .composed import style_discriminator
-from .discriminators import msg_pyramid
+import ganblocks
+import ganblocks.functional as gf
+
+from .case import Case
+from .composed import MSG_CPU, MSG_FULL, MSG_QUICK, msg_pair, multiscale_pair, style_pair
+from .config import Config
 from .harness import Budget
 from .plain import msggan, pix2pixhd
 from .plain import stylegan2 as sg2
+from .providers import Step, make_tensor, module_case, msg_pyramid, network_reference_skip, real_fake_inputs
 
-if TYPE_CHECKING:
-    from .runner import Config
-
+AREA = "training"
 LAZY_R1_EVERY = 16
+DRIFT = 0.001
 
 
 class Bundle(nn.Module):
@@ -50,54 +53,34 @@ class Bundle(nn.Module):
         return self.opt
 
     def compiled(self) -> Bundle:
+        """The ``compile`` provider's compiler: each network through ``torch.compile``, the step eager."""
         self.d = torch.compile(self.d)  # type: ignore[assignment]
         if self.vgg is not None:
             self.vgg = torch.compile(self.vgg)  # type: ignore[assignment]
         return self
 
 
-def _unused(m: Any, ins: list[torch.Tensor]) -> Any:
-    raise Skip("training steps are timed as whole steps")
-
-
-def _providers(
+def _training_case(
     cfg: Config,
+    name: str,
+    params: dict[str, Any],
     ours: Callable[[], Bundle],
     plain: Callable[[], Bundle],
-    inputs: Callable[[torch.Generator], list[torch.Tensor]],
-    step_ours: Callable[[Any, list[torch.Tensor], Callable[[], Any]], Any],
-    step_plain: Callable[[Any, list[torch.Tensor], Callable[[], Any]], Any],
-    *,
-    dtype: str,
-    layout: str,
-    compile_reason: str = "",
-) -> dict[str, Callable[[], Any]]:
-    def reference() -> Any:
-        if not cfg.cuda:
-            raise Skip(
-                "on CPU ganblocks (auto) runs the reference path: same numbers as the ganblocks column"
-            )
-        return module_provider(
-            cfg, ours, inputs, _unused, backend="torch", dtype=dtype, layout=layout, step=step_ours
-        )()
-
-    def compiled() -> Any:
-        if compile_reason:
-            raise Skip(compile_reason)
-        wl = module_provider(
-            cfg, lambda: plain().compiled(), inputs, _unused, dtype=dtype, layout=layout, step=step_plain
-        )()
-        wl.compiled = True
-        return wl
-
-    return {
-        "ganblocks": module_provider(
-            cfg, ours, inputs, _unused, backend="auto", dtype=dtype, layout=layout, step=step_ours
-        ),
-        "reference": reference,
-        "plain": module_provider(cfg, plain, inputs, _unused, dtype=dtype, layout=layout, step=step_plain),
-        "compile": compiled,
-    }
+    **kw: Any,
+) -> Case:
+    """A training step timed whole; ``kw`` are :func:`module_case`'s (inputs, steps, skips, budget, note)."""
+    return module_case(
+        cfg,
+        AREA,
+        name,
+        params,
+        ("step",),
+        ours=ours,
+        plain=plain,
+        reference_skip=network_reference_skip(cfg),
+        compiler=Bundle.compiled,
+        **kw,
+    )
 
 
 def _zero(b: Bundle, fakes: list[torch.Tensor]) -> None:
@@ -109,57 +92,27 @@ def _zero(b: Bundle, fakes: list[torch.Tensor]) -> None:
 # pix2pixHD ---------------------------------------------------------------------------------------------
 
 
-def _p2p_ours_bundle() -> Bundle:
-    msd = require("ganblocks.discriminators", "MultiScaleDiscriminator")
-    vgg = require("ganblocks.losses", "VGGLoss").pix2pixhd(weights=None)
-    return Bundle(msd(3, num_scales=3, return_features=True), vgg)
+def _p2p_step(gan: Callable[[Any, bool], torch.Tensor], fm: Callable[[Any, Any], torch.Tensor]) -> Step:
+    """pix2pixHD's ``Pix2PixHDModel.forward`` order with the LSGAN loss ``gan`` and feature matching ``fm``."""
 
+    def step(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
+        assert b.vgg is not None
+        real, fake = ins
+        with amp():
+            pred_fake_pool = b.d(fake.detach())
+            loss_d_fake = gan(pred_fake_pool, False)
+            pred_real = b.d(real)
+            loss_d_real = gan(pred_real, True)
+            pred_fake = b.d(fake)
+            loss_g = gan(pred_fake, True) + fm(pred_fake, pred_real) + b.vgg(fake, real) * 10.0
+            loss_d = (loss_d_fake + loss_d_real) * 0.5
+        _zero(b, [fake])
+        loss_g.backward()
+        b.optimizer().zero_grad(set_to_none=True)
+        loss_d.backward()
+        b.optimizer().step()
 
-def _p2p_plain_bundle() -> Bundle:
-    return Bundle(
-        pix2pixhd.MultiscaleDiscriminator(3, num_d=3), pix2pixhd.VGGLoss(pix2pixhd.vgg19_features())
-    )
-
-
-def _p2p_step_ours(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    adversarial, fm_loss = require("ganblocks.losses", "AdversarialLoss", "FeatureMatchingLoss")
-    gan = adversarial("lsgan")
-    fm = fm_loss.pix2pixhd(3, 3)
-    real, fake = ins
-    with amp():
-        pred_fake_pool = b.d(fake.detach())
-        loss_d_fake = gan(pred_fake_pool, False)
-        pred_real = b.d(real)
-        loss_d_real = gan(pred_real, True)
-        pred_fake = b.d(fake)
-        loss_g = gan(pred_fake, True) + fm(pred_fake, pred_real) + b.vgg(fake, real) * 10.0
-        loss_d = (loss_d_fake + loss_d_real) * 0.5
-    _zero(b, [fake])
-    loss_g.backward()
-    b.optimizer().zero_grad(set_to_none=True)
-    loss_d.backward()
-    b.optimizer().step()
-
-
-def _p2p_step_plain(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    gan = pix2pixhd.GANLoss()
-    real, fake = ins
-    with amp():
-        pred_fake_pool = b.d(fake.detach())
-        loss_d_fake = gan(pred_fake_pool, False)
-        pred_real = b.d(real)
-        loss_d_real = gan(pred_real, True)
-        pred_fake = b.d(fake)
-        loss_g_gan = gan(pred_fake, True)
-        loss_g_feat = pix2pixhd.feature_matching_loss(pred_fake, pred_real)
-        loss_g_vgg = b.vgg(fake, real) * 10.0
-        loss_g = loss_g_gan + loss_g_feat + loss_g_vgg
-        loss_d = (loss_d_fake + loss_d_real) * 0.5
-    _zero(b, [fake])
-    loss_g.backward()
-    b.optimizer().zero_grad(set_to_none=True)
-    loss_d.backward()
-    b.optimizer().step()
+    return step
 
 
 def pix2pixhd_case(
@@ -169,75 +122,85 @@ def pix2pixhd_case(
     layout: str = "contiguous",
     budget: Optional[Budget] = None,
 ) -> Case:
-    def inputs(g: torch.Generator) -> list[torch.Tensor]:
-        return [
-            make_tensor(cfg, shape, g, layout=layout),
-            make_tensor(cfg, shape, g, layout=layout, requires_grad=True),
-        ]
-
-    return Case(
-        "training",
+    d_ours, d_plain = multiscale_pair(shape, features=True)
+    return _training_case(
+        cfg,
         "pix2pixhd",
         {"shape": list(shape), "dtype": dtype, "layout": layout},
-        ("step",),
-        _providers(
-            cfg,
-            _p2p_ours_bundle,
-            _p2p_plain_bundle,
-            inputs,
-            _p2p_step_ours,
-            _p2p_step_plain,
-            dtype=dtype,
-            layout=layout,
-        ),
+        lambda: Bundle(d_ours(), ganblocks.VGGLoss.pix2pixhd(weights=None)),
+        lambda: Bundle(d_plain(), pix2pixhd.VGGLoss(pix2pixhd.vgg19_features())),
+        inputs=real_fake_inputs(cfg, shape, layout),
+        step=_p2p_step(ganblocks.AdversarialLoss("lsgan"), ganblocks.FeatureMatchingLoss.pix2pixhd(3, 3)),
+        step_plain=_p2p_step(pix2pixhd.GANLoss(), pix2pixhd.feature_matching_loss),
         budget=budget,
         note="3-scale D + LSGAN + feature matching + VGG (random weights); plain = pix2pixHD modules and loop",
     )
 
 
-# MSG-GAN -----------------------------------------------------------------------------------------------
-
-DRIFT = 0.001
+# A D step then a G step (D frozen): MSG-GAN and StyleGAN -----------------------------------------------
 
 
-def _msg_step_ours(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    adversarial = require("ganblocks.losses", "AdversarialLoss")
-    gradient_penalty = require("ganblocks.penalties", "gradient_penalty")
-    image_pyramid = require("ganblocks.discriminators", "image_pyramid")
-    wgan = adversarial("wgan")
-    real_image, fakes = ins[0], ins[1:]
-    real = image_pyramid(real_image, len(fakes))
-    with amp():
-        real_out = b.d(real)
-        fake_out = b.d([f.detach() for f in fakes])
-        loss_d = wgan.d_loss(real_out, fake_out) + DRIFT * real_out.logits[0].float().square().mean()
-        loss_d = loss_d + gradient_penalty(b.d, real, [f.detach() for f in fakes], weight=10.0)
-    _zero(b, fakes)
-    loss_d.backward()
-    b.optimizer().step()
-    b.d.requires_grad_(False)
-    with amp():
-        loss_g = wgan.g_loss(b.d(list(fakes)))
-    loss_g.backward()
-    b.d.requires_grad_(True)
+@dataclass(frozen=True)
+class Formulation:
+    """One side's losses for :func:`_d_then_g_step`.
+
+    Attributes:
+        split: the step's inputs -> (real, fake) as the discriminator takes them.
+        d_loss: ``d_loss(D, real, detached fake)``, the whole discriminator loss.
+        g_loss: ``g_loss(D(fake))``, the generator loss.
+    """
+
+    split: Callable[[list[torch.Tensor]], tuple[Any, Any]]
+    d_loss: Callable[[nn.Module, Any, Any], torch.Tensor]
+    g_loss: Callable[[Any], torch.Tensor]
 
 
-def _msg_step_plain(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    real_image, fakes = ins[0], ins[1:]
-    real = msggan.image_pyramid(real_image, len(fakes))
-    with amp():
-        r_preds = b.d(real)
-        f_preds = b.d([f.detach() for f in fakes])
-        loss_d = torch.mean(f_preds) - torch.mean(r_preds) + DRIFT * torch.mean(r_preds.float() ** 2)
-        loss_d = loss_d + msggan.gradient_penalty(b.d, real, [f.detach() for f in fakes], reg_lambda=10.0)
-    _zero(b, fakes)
-    loss_d.backward()
-    b.optimizer().step()
-    b.d.requires_grad_(False)
-    with amp():
-        loss_g = -torch.mean(b.d(list(fakes)))
-    loss_g.backward()
-    b.d.requires_grad_(True)
+def _leaves(fake: Any) -> list[torch.Tensor]:
+    return list(fake) if isinstance(fake, list) else [fake]
+
+
+def _detached(fake: Any) -> Any:
+    return [f.detach() for f in fake] if isinstance(fake, list) else fake.detach()
+
+
+def _d_then_g_step(f: Formulation) -> Step:
+    def step(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
+        real, fake = f.split(ins)
+        with amp():
+            loss_d = f.d_loss(b.d, real, _detached(fake))
+        _zero(b, _leaves(fake))
+        loss_d.backward()
+        b.optimizer().step()
+        b.d.requires_grad_(False)
+        with amp():
+            loss_g = f.g_loss(b.d(fake))
+        loss_g.backward()
+        b.d.requires_grad_(True)
+
+    return step
+
+
+def _msg_formulations() -> tuple[Formulation, Formulation]:
+    """WGAN + WGAN-GP + MSG-GAN's drift term: ganblocks' public API, and MSG-GAN's code."""
+    wgan = ganblocks.AdversarialLoss("wgan")
+
+    def d_ours(d: nn.Module, real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+        real_out = d(real)
+        loss = wgan.d_loss(real_out, d(fake)) + DRIFT * real_out.logits[0].float().square().mean()
+        return loss + gf.gradient_penalty(d, real, fake, weight=10.0)
+
+    def d_plain(d: nn.Module, real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+        r_preds = d(real)
+        loss = torch.mean(d(fake)) - torch.mean(r_preds) + DRIFT * torch.mean(r_preds.float() ** 2)
+        return loss + msggan.gradient_penalty(d, real, fake, reg_lambda=10.0)
+
+    ours = Formulation(lambda ins: (gf.image_pyramid(ins[0], len(ins) - 1), ins[1:]), d_ours, wgan.g_loss)
+    plain = Formulation(
+        lambda ins: (msggan.image_pyramid(ins[0], len(ins) - 1), ins[1:]),
+        d_plain,
+        lambda pred: -torch.mean(pred),
+    )
+    return ours, plain
 
 
 def msg_case(
@@ -245,80 +208,46 @@ def msg_case(
     shape: tuple[int, ...],
     dtype: str = "float32",
     layout: str = "contiguous",
-    channel_base: int = 16384,
-    max_channels: int = 512,
+    widths: dict[str, int] = MSG_FULL,
 ) -> Case:
-    c, r = shape[1], shape[2]
-    widths = {"channel_base": channel_base, "max_channels": max_channels}
+    d_ours, d_plain = msg_pair(shape, widths)
     pyramid = msg_pyramid(cfg, shape, layout)
-
-    def inputs(g: torch.Generator) -> list[torch.Tensor]:
-        return [make_tensor(cfg, shape, g, layout=layout), *pyramid(g)]
-
-    def ours() -> Bundle:
-        return Bundle(require("ganblocks.discriminators", "MSGDiscriminator")(c, resolution=r, **widths))
-
-    return Case(
-        "training",
+    ours, plain = _msg_formulations()
+    return _training_case(
+        cfg,
         "msg",
         {"shape": list(shape), "dtype": dtype, "layout": layout, **widths},
-        ("step",),
-        _providers(
-            cfg,
-            ours,
-            lambda: Bundle(msggan.Discriminator(r, c, **widths)),
-            inputs,
-            _msg_step_ours,
-            _msg_step_plain,
-            dtype=dtype,
-            layout=layout,
-            compile_reason="torch.compile cannot run the WGAN-GP double backward",
-        ),
+        lambda: Bundle(d_ours()),
+        lambda: Bundle(d_plain()),
+        inputs=lambda g: [make_tensor(cfg, shape, g, layout=layout), *pyramid(g)],
+        step=_d_then_g_step(ours),
+        step_plain=_d_then_g_step(plain),
+        compile_skip="torch.compile cannot run the WGAN-GP double backward",
         note="MSG D + WGAN + WGAN-GP + drift; plain = MSG-GAN (BMSG-GAN) discriminator and loss",
     )
 
 
-# StyleGAN ----------------------------------------------------------------------------------------------
+def _pair(ins: list[torch.Tensor]) -> tuple[Any, Any]:
+    return ins[0], ins[1]
 
 
-def _style_step_ours(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    loss = require("ganblocks.losses", "AdversarialLoss")("non_saturating")
-    real, fake = ins
-    with amp():
-        loss_d = loss.d_loss(b.d(real), b.d(fake.detach()))
-    _zero(b, [fake])
-    loss_d.backward()
-    b.optimizer().step()
-    b.d.requires_grad_(False)
-    with amp():
-        loss_g = loss.g_loss(b.d(fake))
-    loss_g.backward()
-    b.d.requires_grad_(True)
-
-
-def _style_step_plain(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    real, fake = ins
-    with amp():
-        fake_pred = b.d(fake.detach())
-        real_pred = b.d(real)
-        loss_d = sg2.d_logistic_loss(real_pred.float(), fake_pred.float())
-    _zero(b, [fake])
-    loss_d.backward()
-    b.optimizer().step()
-    b.d.requires_grad_(False)
-    with amp():
-        loss_g = sg2.g_nonsaturating_loss(b.d(fake).float())
-    loss_g.backward()
-    b.d.requires_grad_(True)
+def _style_formulations() -> tuple[Formulation, Formulation]:
+    """The non-saturating logistic loss: ganblocks' public API, and stylegan2-pytorch's functions."""
+    loss = ganblocks.AdversarialLoss("non_saturating")
+    ours = Formulation(_pair, lambda d, real, fake: loss.d_loss(d(real), d(fake)), loss.g_loss)
+    plain = Formulation(
+        _pair,
+        lambda d, real, fake: sg2.d_logistic_loss(d(real).float(), d(fake).float()),
+        lambda pred: sg2.g_nonsaturating_loss(pred.float()),
+    )
+    return ours, plain
 
 
 def _style_r1_ours(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) -> None:
-    lazy_cls, r1_penalty = require("ganblocks.penalties", "LazyRegularizer", "r1_penalty")
-    lazy = lazy_cls(r1_penalty, every=LAZY_R1_EVERY)
-    real = ins[0]
+    lazy = ganblocks.LazyRegularizer(gf.r1_penalty, every=LAZY_R1_EVERY)
     _zero(b, [])
     with amp():
-        penalty = lazy(0, b.d, real, gamma=10.0)
+        penalty = lazy(0, b.d, ins[0], gamma=10.0)
     assert penalty is not None
     penalty.backward()
     b.optimizer().step()
@@ -337,45 +266,32 @@ def _style_r1_plain(b: Bundle, ins: list[torch.Tensor], amp: Callable[[], Any]) 
 def stylegan_cases(
     cfg: Config, shape: tuple[int, ...], dtype: str = "float32", layout: str = "contiguous"
 ) -> list[Case]:
-    c, r = shape[1], shape[2]
-
-    def inputs(g: torch.Generator) -> list[torch.Tensor]:
-        return [
-            make_tensor(cfg, shape, g, layout=layout),
-            make_tensor(cfg, shape, g, layout=layout, requires_grad=True),
-        ]
-
+    d_ours, d_plain = style_pair(shape)
+    ours, plain = _style_formulations()
     params = {"shape": list(shape), "dtype": dtype, "layout": layout}
-    ours = lambda: Bundle(style_discriminator(r, c))  # noqa: E731
-    plain = lambda: Bundle(sg2.StyleDiscriminator(r, c))  # noqa: E731
+    inputs = real_fake_inputs(cfg, shape, layout)
+    bundles = (lambda: Bundle(d_ours()), lambda: Bundle(d_plain()))
     return [
-        Case(
-            "training",
+        _training_case(
+            cfg,
             "stylegan",
             params,
-            ("step",),
-            _providers(
-                cfg, ours, plain, inputs, _style_step_ours, _style_step_plain, dtype=dtype, layout=layout
-            ),
+            *bundles,
+            inputs=inputs,
+            step=_d_then_g_step(ours),
+            step_plain=_d_then_g_step(plain),
             note="equalized-LR D + minibatch stddev, non-saturating loss (D step + G step); "
             "plain = stylegan2-pytorch formulation",
         ),
-        Case(
-            "training",
+        _training_case(
+            cfg,
             "stylegan_r1",
             params,
-            ("step",),
-            _providers(
-                cfg,
-                ours,
-                plain,
-                inputs,
-                _style_r1_ours,
-                _style_r1_plain,
-                dtype=dtype,
-                layout=layout,
-                compile_reason="torch.compile cannot run the R1 double backward",
-            ),
+            *bundles,
+            inputs=inputs,
+            step=_style_r1_ours,
+            step_plain=_style_r1_plain,
+            compile_skip="torch.compile cannot run the R1 double backward",
             note=f"lazy R1 step (every {LAZY_R1_EVERY}: gamma/2 * R1 * {LAZY_R1_EVERY}) + Adam step",
         ),
     ]
@@ -385,7 +301,7 @@ def cases(cfg: Config) -> list[Case]:
     if cfg.quick:
         return [
             pix2pixhd_case(cfg, (1, 3, 32, 32)),
-            msg_case(cfg, (4, 3, 16, 16), channel_base=512, max_channels=64),
+            msg_case(cfg, (4, 3, 16, 16), widths=MSG_QUICK),
             *stylegan_cases(cfg, (4, 3, 16, 16)),
         ]
     if cfg.cuda:
@@ -397,6 +313,6 @@ def cases(cfg: Config) -> list[Case]:
         return out
     return [
         pix2pixhd_case(cfg, (1, 3, 128, 128), budget=Budget(warmup=1, min_reps=4, max_reps=20, seconds=1.0)),
-        msg_case(cfg, (4, 3, 64, 64), channel_base=2048, max_channels=256),
+        msg_case(cfg, (4, 3, 64, 64), widths=MSG_CPU),
         *stylegan_cases(cfg, (4, 3, 64, 64)),
     ]

@@ -16,11 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.case import Skip, require  # noqa: E402
+from benchmarks.composed import style_discriminator  # noqa: E402
+from benchmarks.dispatch import DIRECT, tensors  # noqa: E402
 from benchmarks.harness import count_flops, quantile, saved_bytes  # noqa: E402
-from benchmarks.render import size_label  # noqa: E402
+from benchmarks.ops import OPS  # noqa: E402
+from benchmarks.plain import msggan, pix2pixhd  # noqa: E402
+from benchmarks.plain import stylegan2 as sg2  # noqa: E402
 from benchmarks.runner import SCHEMA, main, matches  # noqa: E402
+from benchmarks.tables import size_label  # noqa: E402
 from benchmarks.targets import Row  # noqa: E402
+from helpers import assert_close  # noqa: E402
+
+import ganblocks  # noqa: E402
 
 STATUSES = {"ok", "skipped", "error"}
 TARGET_STATUSES = {"met", "missed", "within noise", "not measurable on this device", "not measured"}
@@ -174,11 +181,7 @@ def test_saved_bytes_and_flops_are_exact() -> None:
     assert count_flops(lambda: None, lambda _: a @ b) == 2 * 4 * 5 * 6
 
 
-def test_require_and_size_label() -> None:
-    with pytest.raises(Skip, match="has no NoSuchBlock"):
-        require("ganblocks.ops", "NoSuchBlock")
-    with pytest.raises(Skip, match="not available"):
-        require("ganblocks.no_such_module", "x")
+def test_size_label() -> None:
     label = size_label(
         {"shape": [4, 3, 64, 64], "dtype": "bfloat16", "layout": "channels_last", "combine": "simple"}
     )
@@ -192,9 +195,6 @@ def test_require_and_size_label() -> None:
     "name", ["bias_act", "pixel_norm", "instance_norm_act", "adain", "inject_noise", "minibatch_stddev"]
 )
 def test_plain_ops_match_ganblocks(name: str) -> None:
-    from benchmarks.ops import OPS
-    from helpers import assert_close
-
     spec = OPS[name]
     made = spec.make((4, 6, 5, 7), torch.Generator().manual_seed(0))
     t = {k: v.double() for k, v in made.items()}
@@ -204,14 +204,9 @@ def test_plain_ops_match_ganblocks(name: str) -> None:
 
 
 def test_plain_pix2pixhd_matches_multiscale_discriminator() -> None:
-    from benchmarks.plain import pix2pixhd
-    from helpers import assert_close
-
-    from ganblocks.discriminators import MultiScaleDiscriminator, convert_pix2pixhd_state_dict
-
     plain = pix2pixhd.MultiscaleDiscriminator(3, num_d=3).double()
-    ours = MultiScaleDiscriminator(3, num_scales=3, return_features=True).double()
-    ours.load_state_dict(convert_pix2pixhd_state_dict(plain.state_dict(), num_scales=3))
+    ours = ganblocks.MultiScaleDiscriminator(3, num_scales=3, return_features=True).double()
+    ours.load_pix2pixhd_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 37, 29, dtype=torch.float64)
     expected = ours(x).to_nested()
     actual = plain(x)
@@ -223,17 +218,13 @@ def test_plain_pix2pixhd_matches_multiscale_discriminator() -> None:
 
 
 def test_plain_networks_have_the_same_parameters() -> None:
-    from benchmarks.composed import style_discriminator
-    from benchmarks.plain import msggan
-    from benchmarks.plain import stylegan2 as sg2
-
-    from ganblocks.discriminators import MSGDiscriminator
-
     def count(m: torch.nn.Module) -> int:
         return sum(p.numel() for p in m.parameters())
 
     for combine in ("simple", "lin_cat", "cat_lin"):
-        ours = MSGDiscriminator(3, resolution=32, combine=combine, channel_base=512, max_channels=64)
+        ours = ganblocks.MSGDiscriminator(
+            3, resolution=32, combine=combine, channel_base=512, max_channels=64
+        )
         assert count(ours) == count(
             msggan.Discriminator(32, 3, combine=combine, channel_base=512, max_channels=64)
         )
@@ -241,14 +232,18 @@ def test_plain_networks_have_the_same_parameters() -> None:
 
 
 def test_plain_vgg_matches_vgg_loss() -> None:
-    from benchmarks.plain import pix2pixhd
-    from helpers import assert_close
-
-    from ganblocks.losses import VGGLoss
-
     features = pix2pixhd.vgg19_features().double()
     plain = pix2pixhd.VGGLoss(features)
     state = {f"features.{k}": v for k, v in features.state_dict().items()}
-    ours = VGGLoss.pix2pixhd(weights=state).double()
+    ours = ganblocks.VGGLoss.pix2pixhd(weights=state).double()
     x, y = torch.randn(2, 1, 3, 32, 32, dtype=torch.float64)
     assert_close(plain(x, y), ours(x, y))
+
+
+# The dispatch zero point writes out the reference path's arithmetic: it must compute what backend="torch" does.
+
+
+@pytest.mark.parametrize("name", sorted(DIRECT))
+def test_dispatch_direct_matches_public_torch(name: str) -> None:
+    t = tensors(name)
+    assert_close(DIRECT[name](t), OPS[name].ganblocks(t, "torch"))
