@@ -5,9 +5,9 @@ Paired image-to-image translation with pix2pixHD's recipe, shrunk to run on CPU:
 * task: grayscale → colour on 32×32 crops of the colour photographs bundled with scikit-image (astronaut,
   coffee, chelsea, rocket, motorcycle, immunohistochemistry; nothing is downloaded). The left 75% of every
   photo gives the training crops, the right 25% the held-out crops;
-* generator: a small pix2pixHD "global generator" (7×7 conv, two stride-2 convs, residual blocks, two
-  upsampling convs, 7×7 conv + tanh, instance norm + ReLU) that predicts the colour offset from the
-  grayscale input;
+* generator: ``GlobalGenerator`` (pix2pixHD's G1: 7×7 conv, two stride-2 convs, residual blocks, two
+  transposed convs, 7×7 conv + tanh, instance norm + ReLU) in miniature, predicting the colour offset
+  from the grayscale input;
 * discriminator: ``MultiScaleDiscriminator`` (2 scales of PatchGANs, conditional: it sees the grayscale
   input concatenated to the colour image), LSGAN loss (``AdversarialLoss("lsgan")``);
 * ``full``: adversarial + ``FeatureMatchingLoss.pix2pixhd`` + ``VGGLoss`` × 10 (pix2pixHD's generator
@@ -46,7 +46,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ganblocks import AdversarialLoss, FeatureMatchingLoss, MultiScaleDiscriminator, VGGLoss
+from ganblocks import AdversarialLoss, FeatureMatchingLoss, GlobalGenerator, MultiScaleDiscriminator, VGGLoss
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "immunohistochemistry")
 PIX2PIXHD_VGG = {"relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0}
@@ -100,54 +100,16 @@ class Crops:
 
 
 # =============================================================================================== generator
-class ResBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(channels, channels, 3),
-            nn.InstanceNorm2d(channels),
-            nn.ReLU(True),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(channels, channels, 3),
-            nn.InstanceNorm2d(channels),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 class Colorizer(nn.Module):
-    """pix2pixHD's GlobalGenerator in miniature, predicting the colour offset from the grayscale input.
+    """``GlobalGenerator`` in miniature, predicting the colour offset from the grayscale input.
 
-    7×7 conv, two stride-2 convs, ``n_blocks`` residual blocks (pix2pixHD: four downsamplings and nine
-    blocks), two 2× upsamplings + 3×3 convs (pix2pixHD uses transposed convs, whose checkerboard artifacts
-    take long to train away), 7×7 conv + tanh; instance norm + ReLU throughout. The output is the input
+    Two downsamplings and ``n_blocks`` residual blocks (pix2pixHD: four and nine). The output is the input
     replicated to RGB plus that offset, so an untrained generator starts from the grayscale image.
     """
 
     def __init__(self, ngf: int = 16, n_blocks: int = 3) -> None:
         super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(1, ngf, 7),
-            nn.InstanceNorm2d(ngf),
-            nn.ReLU(True),
-        ]
-        for i in range(2):
-            c = ngf * 2**i
-            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
-        layers += [ResBlock(ngf * 4) for _ in range(n_blocks)]
-        for i in range(2, 0, -1):
-            c = ngf * 2**i
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(c, c // 2, 3, padding=1),
-                nn.InstanceNorm2d(c // 2),
-                nn.ReLU(True),
-            ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = GlobalGenerator(1, 3, base_channels=ngf, n_downsampling=2, n_blocks=n_blocks)
 
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
         return gray.expand(-1, 3, -1, -1) + self.net(gray)
@@ -160,6 +122,7 @@ class Settings:
     batch_size: int = 8
     crop: int = 32
     ngf: int = 16
+    n_blocks: int = 3
     ndf: int = 32
     num_scales: int = 2
     n_layers: int = 2
@@ -179,7 +142,7 @@ def train_variant(
     progress: bool,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     torch.manual_seed(seed)
-    G = Colorizer(ngf=s.ngf).to(device)
+    G = Colorizer(ngf=s.ngf, n_blocks=s.n_blocks).to(device)
     # Conditional: D sees the grayscale input (1 channel) concatenated to the colour image (3).
     D = MultiScaleDiscriminator(
         1 + 3, num_scales=s.num_scales, n_layers=s.n_layers, base_channels=s.ndf, return_features=True
@@ -249,19 +212,28 @@ def save_comparison(rows: list[torch.Tensor], path: Path, *, zoom: int = 3) -> N
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=Settings.steps)
-    parser.add_argument("--variants", default="gan_only,full", help="comma-separated: gan_only,full")
-    parser.add_argument("--vgg-weights", type=Path, default=None, help="torchvision vgg19 state dict (.pth)")
-    parser.add_argument(
-        "--vgg-layers", default=",".join(Settings.vgg_layers), help="comma-separated, or 'all'"
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/pix2pixhd_mini"))
+    parser.add_argument("--steps", type=int, default=Settings.steps, help="training steps per variant")
+    parser.add_argument("--variants", default="gan_only,full", help="comma-separated: gan_only,full")
+    parser.add_argument(
+        "--vgg-weights",
+        type=Path,
+        default=None,
+        help="torchvision vgg19 state dict (.pth); None: random VGG19 weights",
+    )
+    parser.add_argument(
+        "--vgg-layers",
+        default=",".join(Settings.vgg_layers),
+        help="VGG19 layers of the perceptual loss: comma-separated names, or 'all' (relu1_1 ... relu5_1)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of models, crops and batches")
+    parser.add_argument("--out", type=Path, default=Path("runs/pix2pixhd_mini"), help="output folder")
     parser.add_argument("--smoke", action="store_true", help="a few steps of tiny models (seconds)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (None: PyTorch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -269,7 +241,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     layers = tuple(PIX2PIXHD_VGG) if args.vgg_layers == "all" else tuple(args.vgg_layers.split(","))
     s = Settings(steps=args.steps, vgg_layers=layers)
     if args.smoke:
-        s = Settings(steps=3, batch_size=4, ngf=4, ndf=8, vgg_layers=("relu1_1",))
+        s = Settings(steps=3, batch_size=4, ngf=4, n_blocks=1, ndf=8, vgg_layers=("relu1_1",))
     device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     variants = [v for v in args.variants.split(",") if v]

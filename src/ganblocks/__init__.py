@@ -12,6 +12,7 @@ from .discriminators import (
     MultiScaleDiscriminator,
     PatchDiscriminator,
 )
+from .generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, ResnetBlock
 from .layers import (
     AdaIN,
     BiasAct,
@@ -37,11 +38,14 @@ __all__ = [
     "DiscriminatorOutput",
     "EqualConv2d",
     "EqualLinear",
+    "FeatureEncoder",
     "FeatureMatchingLoss",
     "FusedLeakyReLU",
+    "GlobalGenerator",
     "GradientPenalty",
     "ImagePyramid",
     "LazyRegularizer",
+    "LocalEnhancer",
     "MSGDiscriminator",
     "MSGGeneratorHeads",
     "MinibatchStdDev",
@@ -51,6 +55,7 @@ __all__ = [
     "PixelNorm",
     "R1Penalty",
     "R2Penalty",
+    "ResnetBlock",
     "VGGLoss",
     "__version__",
     "equalized_lr",

@@ -1,10 +1,13 @@
 """Every public function of ganblocks, in one namespace (like ``torch.nn.functional``)."""
 
 from .discriminators import image_pyramid
+from .generators import encoder_feature_clusters, instance_features, kmeans, sample_cluster_features
+from .labels import instance_boundary_map, one_hot_labels
 from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
 from .ops._activations import ACTIVATION_NAMES, Activation
 from .ops.bias_act import bias_act
 from .ops.inject_noise import inject_noise
+from .ops.instance_avg_pool import instance_avg_pool
 from .ops.instance_norm_act import adain, instance_norm_act
 from .ops.minibatch_stddev import minibatch_stddev
 from .ops.pixel_norm import pixel_norm
@@ -24,17 +27,24 @@ __all__ = [
     "adversarial_loss",
     "bias_act",
     "d_loss",
+    "encoder_feature_clusters",
     "feature_matching_loss",
     "g_loss",
     "gradient_penalty",
     "image_pyramid",
     "inject_noise",
+    "instance_avg_pool",
+    "instance_boundary_map",
+    "instance_features",
     "instance_norm_act",
+    "kmeans",
     "lazy_optimizer_kwargs",
     "minibatch_stddev",
+    "one_hot_labels",
     "pixel_norm",
     "r1_penalty",
     "r1_penalty_from_outputs",
     "r2_penalty",
     "r2_penalty_from_outputs",
+    "sample_cluster_features",
 ]
