@@ -16,18 +16,23 @@ from .generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, ResnetBl
 from .layers import (
     AdaIN,
     BiasAct,
+    Blur,
+    Downsample2d,
     EqualConv2d,
     EqualLinear,
     FusedLeakyReLU,
     MinibatchStdDev,
+    ModulatedConv2d,
     NoiseInjection,
     PixelNorm,
+    ToRGB,
+    Upsample2d,
     equalized_lr,
     remove_equalized_lr,
 )
 from .losses import AdversarialLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
-from .penalties import GradientPenalty, LazyRegularizer, R1Penalty, R2Penalty
+from .penalties import GradientPenalty, LazyRegularizer, PathLengthPenalty, R1Penalty, R2Penalty
 
 __version__ = "0.1.0"
 
@@ -35,7 +40,9 @@ __all__ = [
     "AdaIN",
     "AdversarialLoss",
     "BiasAct",
+    "Blur",
     "DiscriminatorOutput",
+    "Downsample2d",
     "EqualConv2d",
     "EqualLinear",
     "FeatureEncoder",
@@ -49,13 +56,17 @@ __all__ = [
     "MSGDiscriminator",
     "MSGGeneratorHeads",
     "MinibatchStdDev",
+    "ModulatedConv2d",
     "MultiScaleDiscriminator",
     "NoiseInjection",
     "PatchDiscriminator",
+    "PathLengthPenalty",
     "PixelNorm",
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",
+    "ToRGB",
+    "Upsample2d",
     "VGGLoss",
     "__version__",
     "equalized_lr",

@@ -3,6 +3,8 @@
 from .discriminators import image_pyramid
 from .generators import encoder_feature_clusters, instance_features, kmeans, sample_cluster_features
 from .labels import instance_boundary_map, one_hot_labels
+from .layers.modulated import modulated_conv2d
+from .layers.resample import downsample2d, filter2d, setup_filter, upsample2d
 from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
 from .ops._activations import ACTIVATION_NAMES, Activation
 from .ops.bias_act import bias_act
@@ -11,9 +13,12 @@ from .ops.instance_avg_pool import instance_avg_pool
 from .ops.instance_norm_act import adain, instance_norm_act
 from .ops.minibatch_stddev import minibatch_stddev
 from .ops.pixel_norm import pixel_norm
+from .ops.upfirdn2d import upfirdn2d
 from .penalties import (
     gradient_penalty,
     lazy_optimizer_kwargs,
+    path_length_penalty,
+    path_lengths,
     r1_penalty,
     r1_penalty_from_outputs,
     r2_penalty,
@@ -27,8 +32,10 @@ __all__ = [
     "adversarial_loss",
     "bias_act",
     "d_loss",
+    "downsample2d",
     "encoder_feature_clusters",
     "feature_matching_loss",
+    "filter2d",
     "g_loss",
     "gradient_penalty",
     "image_pyramid",
@@ -40,11 +47,17 @@ __all__ = [
     "kmeans",
     "lazy_optimizer_kwargs",
     "minibatch_stddev",
+    "modulated_conv2d",
     "one_hot_labels",
+    "path_length_penalty",
+    "path_lengths",
     "pixel_norm",
     "r1_penalty",
     "r1_penalty_from_outputs",
     "r2_penalty",
     "r2_penalty_from_outputs",
     "sample_cluster_features",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
 ]

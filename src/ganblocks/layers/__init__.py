@@ -4,21 +4,29 @@ from .activation import BiasAct, FusedLeakyReLU
 from .equalized import EqualConv2d, EqualLinear
 from .equalized_hook import EqualizedLR, equalized_lr, remove_equalized_lr
 from .minibatch_std import MinibatchStdDev
+from .modulated import ModulatedConv2d, ToRGB
 from .noise import NOISE_MODES, NoiseInjection, NoiseMode
 from .norm import AdaIN, PixelNorm
+from .resample import Blur, Downsample2d, Upsample2d, setup_filter
 
 __all__ = [
     "NOISE_MODES",
     "AdaIN",
     "BiasAct",
+    "Blur",
+    "Downsample2d",
     "EqualConv2d",
     "EqualLinear",
     "EqualizedLR",
     "FusedLeakyReLU",
     "MinibatchStdDev",
+    "ModulatedConv2d",
     "NoiseInjection",
     "NoiseMode",
     "PixelNorm",
+    "ToRGB",
+    "Upsample2d",
     "equalized_lr",
     "remove_equalized_lr",
+    "setup_filter",
 ]
