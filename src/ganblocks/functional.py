@@ -2,8 +2,11 @@
 
 from .discriminators import image_pyramid
 from .generators import encoder_feature_clusters, instance_features, kmeans, sample_cluster_features
+from .generators.mapping import style_mixing
 from .labels import instance_boundary_map, one_hot_labels
+from .layers.minibatch_discrimination import minibatch_discrimination
 from .layers.modulated import modulated_conv2d
+from .layers.progressive import fade_in, fade_in_input
 from .layers.resample import downsample2d, filter2d, setup_filter, upsample2d
 from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
 from .ops._activations import ACTIVATION_NAMES, Activation
@@ -34,6 +37,8 @@ __all__ = [
     "d_loss",
     "downsample2d",
     "encoder_feature_clusters",
+    "fade_in",
+    "fade_in_input",
     "feature_matching_loss",
     "filter2d",
     "g_loss",
@@ -46,6 +51,7 @@ __all__ = [
     "instance_norm_act",
     "kmeans",
     "lazy_optimizer_kwargs",
+    "minibatch_discrimination",
     "minibatch_stddev",
     "modulated_conv2d",
     "one_hot_labels",
@@ -58,6 +64,7 @@ __all__ = [
     "r2_penalty_from_outputs",
     "sample_cluster_features",
     "setup_filter",
+    "style_mixing",
     "upfirdn2d",
     "upsample2d",
 ]

@@ -8,21 +8,29 @@ from .feature_clusters import (
     kmeans,
     sample_cluster_features,
 )
+from .mapping import MappingNetwork, style_mixing
 from .pix2pixhd import GlobalGenerator, LocalEnhancer, LocalEnhancerBranch
 from .resnet_block import ResnetBlock
+from .synthesis import ConstantInput, StyleLayer, SynthesisBlock, SynthesisInput
 
 __all__ = [
     "GENERATOR_NORMS",
+    "ConstantInput",
     "ConvNormAct",
     "FeatureEncoder",
     "GeneratorNorm",
     "GlobalGenerator",
     "LocalEnhancer",
     "LocalEnhancerBranch",
+    "MappingNetwork",
     "OutputConv",
     "ResnetBlock",
+    "StyleLayer",
+    "SynthesisBlock",
+    "SynthesisInput",
     "encoder_feature_clusters",
     "instance_features",
     "kmeans",
     "sample_cluster_features",
+    "style_mixing",
 ]

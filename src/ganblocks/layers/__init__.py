@@ -3,10 +3,12 @@
 from .activation import BiasAct, FusedLeakyReLU
 from .equalized import EqualConv2d, EqualLinear
 from .equalized_hook import EqualizedLR, equalized_lr, remove_equalized_lr
+from .minibatch_discrimination import MinibatchDiscrimination
 from .minibatch_std import MinibatchStdDev
 from .modulated import ModulatedConv2d, ToRGB
 from .noise import NOISE_MODES, NoiseInjection, NoiseMode
 from .norm import AdaIN, PixelNorm
+from .progressive import FadeInSchedule, FadeInState
 from .resample import Blur, Downsample2d, Upsample2d, setup_filter
 
 __all__ = [
@@ -18,7 +20,10 @@ __all__ = [
     "EqualConv2d",
     "EqualLinear",
     "EqualizedLR",
+    "FadeInSchedule",
+    "FadeInState",
     "FusedLeakyReLU",
+    "MinibatchDiscrimination",
     "MinibatchStdDev",
     "ModulatedConv2d",
     "NoiseInjection",
