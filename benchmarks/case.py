@@ -16,6 +16,7 @@ gradients are reset to None before each repetition, as ``optimizer.zero_grad()``
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -25,7 +26,10 @@ import torch
 from .harness import Budget
 
 MODES = ("forward", "backward", "forward+backward", "double_backward", "step", "call")
-PROVIDERS = ("ganblocks", "reference", "plain", "compile")
+# ``compile`` is torch.compile of ``plain``; ``compile(ganblocks)`` of the ganblocks side (on CUDA: does
+# the custom op, opaque to inductor, cost the fusion that compile finds in the plain formulation?).
+COMPILED = ("compile", "compile(ganblocks)")
+PROVIDERS = ("ganblocks", "reference", "plain", *COMPILED)
 BASELINE = "plain"
 
 
@@ -73,6 +77,8 @@ class Case:
             :mod:`benchmarks.providers`.
         budget: timing budget overriding the suite's, for heavy cases.
         note: one line shown under the tables.
+        copy_like: ``(shape, dtype)`` of the op's input: the case also times ``dst.copy_(src)`` at that size
+            and dtype, the bandwidth its ``io_bytes`` figures are compared with.
     """
 
     area: str
@@ -82,11 +88,27 @@ class Case:
     providers: dict[str, Callable[[], Workload]]
     budget: Optional[Budget] = None
     note: str = ""
+    copy_like: Optional[tuple[tuple[int, ...], torch.dtype]] = None
 
     @property
     def id(self) -> str:
         inside = ",".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
         return f"{self.area}/{self.name}[{inside}]"
+
+
+def matches(case_id: str, patterns: Sequence[str]) -> bool:
+    """Substring match, or a glob when the pattern has ``*`` or ``?`` (``[`` is literal: case ids have it);
+    any pattern may match."""
+    if not patterns:
+        return True
+    for p in patterns:
+        if "*" in p or "?" in p:
+            glob = p.replace("[", "[[]")
+            if fnmatch.fnmatchcase(case_id, glob) or fnmatch.fnmatchcase(case_id, f"*{glob}*"):
+                return True
+        elif p in case_id:
+            return True
+    return False
 
 
 def _fmt(v: Any) -> str:

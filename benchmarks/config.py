@@ -23,12 +23,14 @@ class Config:
         compile: ``auto`` (everything on CUDA; ops and layers on CPU; nothing in a quick CPU run),
             ``all`` or ``none``.
         budget: default timing budget.
+        case_timeout_s: wall-clock seconds per case (None: unbounded), checked between repetitions.
     """
 
     device: torch.device
     quick: bool
     compile: str
     budget: Budget
+    case_timeout_s: Optional[float] = None
 
     @property
     def cuda(self) -> bool:
@@ -55,3 +57,9 @@ def default_budget(device: torch.device, quick: bool) -> Budget:
     if device.type == "cuda":
         return Budget(warmup=3, min_reps=10, max_reps=200, seconds=0.5)
     return Budget(warmup=1, min_reps=7, max_reps=100, seconds=1.5)
+
+
+def default_case_timeout(device: torch.device, quick: bool) -> float:
+    if quick:
+        return 120.0
+    return 300.0 if device.type == "cuda" else 900.0

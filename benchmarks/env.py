@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import subprocess
@@ -22,6 +23,12 @@ def _version(dist: str) -> Optional[str]:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _origin(module: str) -> Optional[str]:
+    """Where a module was imported from (which checkout or install the numbers are of)."""
+    spec = importlib.util.find_spec(module)
+    return None if spec is None or spec.origin is None else str(Path(spec.origin).parent)
 
 
 def _cpu_name() -> str:
@@ -79,4 +86,5 @@ def collect(device: torch.device) -> dict[str, Any]:
             "ganblocks": ganblocks.__version__,
         },
         "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None},
+        "ganblocks_path": _origin("ganblocks"),
     }

@@ -1,8 +1,15 @@
-"""Measurement: interleaved timing loops, peak memory, bytes saved for backward, FLOPs, copy bandwidth.
+"""Timing: interleaved timing loops, L2 flushes, deadlines, peak memory, copy bandwidth.
+
+The exact, noise-free metrics (saved bytes, FLOPs, parameter-gradient bytes) are :mod:`benchmarks.counting`.
 
 Everything here is independent of what is measured: a benchmark hands over pairs of callables
 ``(prepare, run)``; only ``run`` is timed, ``prepare`` does the untimed set-up of one repetition (for the
 ``backward`` mode it runs the forward pass).
+
+On CUDA every timed repetition starts from a cold L2 cache: a buffer larger than L2 is written between
+``prepare`` and the start event (:class:`L2Flush`), so neither the flush nor ``prepare`` is timed and no
+repetition reads what the previous one left in the cache. A ``deadline`` (``time.perf_counter()`` value)
+stops a timing loop between repetitions (no signals): the result is marked ``timed_out``.
 """
 
 from __future__ import annotations
@@ -12,11 +19,9 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, ClassVar, Optional, Union
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
 
 Prepare = Callable[[], Any]
 Run = Callable[[Any], Any]
@@ -52,8 +57,9 @@ class Timing:
     min_ms: float
     reps: int
     first_call_s: Optional[float]
+    timed_out: bool = False
 
-    def to_json(self) -> dict[str, Union[float, int, None]]:
+    def to_json(self) -> dict[str, Union[float, int, bool, None]]:
         return {
             "median": round(self.median_ms, 6),
             "p20": round(self.p20_ms, 6),
@@ -61,6 +67,7 @@ class Timing:
             "min": round(self.min_ms, 6),
             "reps": self.reps,
             "first_call_s": None if self.first_call_s is None else round(self.first_call_s, 4),
+            "timed_out": self.timed_out,
         }
 
 
@@ -77,14 +84,53 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class _Clock:
-    """Times one call of ``run``: CUDA events on GPU (device time), ``perf_counter`` on CPU."""
+L2_FLUSH_BYTES = 256 << 20
 
-    def __init__(self, device: torch.device) -> None:
+
+class L2Flush:
+    """Writes a buffer larger than the GPU's L2 cache (256 MiB; an H100/H200 has 50-60 MiB of L2).
+
+    Called right before a repetition's start event: the write is queued ahead of the event on the same
+    stream, so it evicts the cache without being timed. Allocated on first use and kept (one per device).
+    """
+
+    _cache: ClassVar[dict[str, L2Flush]] = {}
+
+    def __init__(self, device: torch.device, nbytes: int = L2_FLUSH_BYTES) -> None:
         self.device = device
+        self.nbytes = nbytes
+        self.buffer: Optional[torch.Tensor] = None
+        self.calls = 0
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> Optional[L2Flush]:
+        """The shared flush of a CUDA device; None elsewhere (no flush between CPU repetitions)."""
+        if device.type != "cuda":
+            return None
+        key = str(device)
+        if key not in cls._cache:
+            cls._cache[key] = cls(device)
+        return cls._cache[key]
+
+    def __call__(self) -> None:
+        if self.buffer is None:
+            self.buffer = torch.empty(self.nbytes, dtype=torch.int8, device=self.device)
+        self.buffer.zero_()
+        self.calls += 1
+
+
+class _Clock:
+    """Times one call of ``run``: CUDA events on GPU (device time, after an untimed L2 flush),
+    ``perf_counter`` on CPU."""
+
+    def __init__(self, device: torch.device, flush: Optional[L2Flush] = None) -> None:
+        self.device = device
+        self.flush = flush
 
     def time_ms(self, run: Run, state: Any) -> float:
         if self.device.type == "cuda":
+            if self.flush is not None:
+                self.flush()
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
             start.record()
@@ -97,6 +143,14 @@ class _Clock:
         return (time.perf_counter() - t0) * 1e3
 
 
+# Timing past the deadline still collects this many rounds, so a case cut short has a median to report.
+ROUNDS_PAST_DEADLINE = 3
+
+
+def _past(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.perf_counter() >= deadline
+
+
 def time_interleaved(
     group: dict[str, tuple[Prepare, Run]],
     device: torch.device,
@@ -104,6 +158,8 @@ def time_interleaved(
     *,
     inner: Optional[dict[str, int]] = None,
     warmed: Iterable[str] = (),
+    deadline: Optional[float] = None,
+    flush_l2: bool = True,
 ) -> dict[str, Union[Timing, BaseException]]:
     """Time every provider of ``group``, one repetition of each in turn, so that machine noise hits all alike.
 
@@ -113,11 +169,14 @@ def time_interleaved(
         budget: warm-up, repetition and time limits.
         inner: provider -> how many operations one ``run`` performs; times are divided by it.
         warmed: providers that already ran one repetition (one warm-up fewer for them).
+        deadline: ``time.perf_counter()`` value after which a provider gets one warm-up at most and timing
+            ends once :data:`ROUNDS_PAST_DEADLINE` rounds are done; such results are marked ``timed_out``.
+        flush_l2: on CUDA, flush the L2 cache before every timed repetition (untimed).
 
     Returns:
         provider -> its :class:`Timing`, or the exception it raised (the others go on).
     """
-    clock = _Clock(device)
+    clock = _Clock(device, L2Flush.for_device(device) if flush_l2 else None)
     inner = inner or {}
     samples: dict[str, list[float]] = {name: [] for name in group}
     first: dict[str, float] = {}
@@ -127,6 +186,8 @@ def time_interleaved(
         try:
             count = budget.warmup - 1 if name in already else max(1, budget.warmup)
             for i in range(max(0, count)):
+                if _past(deadline) and (i > 0 or name in already):
+                    break  # past the deadline one warm-up is enough
                 state = prepare()
                 synchronize(device)
                 t0 = time.perf_counter()
@@ -140,6 +201,7 @@ def time_interleaved(
     live = [name for name in group if name not in failed]
     start = time.perf_counter()
     rounds = 0
+    timed_out = False
     while live and rounds < budget.max_reps:
         # Rotate the order so that no provider always runs right after the same neighbour.
         order = live[rounds % len(live) :] + live[: rounds % len(live)]
@@ -156,6 +218,9 @@ def time_interleaved(
         rounds += 1
         if rounds >= budget.min_reps and time.perf_counter() - start >= budget.seconds:
             break
+        if rounds >= ROUNDS_PAST_DEADLINE and _past(deadline):
+            timed_out = True
+            break
     out: dict[str, Union[Timing, BaseException]] = dict(failed)
     for name in live:
         values = samples[name]
@@ -166,6 +231,7 @@ def time_interleaved(
             min_ms=min(values),
             reps=len(values),
             first_call_s=first.get(name),
+            timed_out=timed_out,
         )
     return out
 
@@ -186,125 +252,33 @@ def peak_memory_bytes(prepare: Prepare, run: Run, device: torch.device) -> Optio
     return int(peak)
 
 
-def _storage_key(t: torch.Tensor) -> tuple[str, int]:
-    return (str(t.device), t.untyped_storage().data_ptr())
-
-
-def _storage_bytes(t: torch.Tensor) -> int:
-    try:
-        return int(t.untyped_storage().nbytes())
-    except (RuntimeError, NotImplementedError):
-        return t.numel() * t.element_size()
-
-
-@dataclass(frozen=True)
-class SavedBytes:
-    """Bytes that autograd keeps alive for the backward pass, counted once per storage.
-
-    Attributes:
-        total: every distinct storage saved for backward.
-        activations: the same, without the storages of the inputs and parameters (memory the forward
-            pass adds; inputs and parameters exist anyway).
-        tensors: how many tensors were saved (a storage saved twice counts twice here).
-    """
-
-    total: int
-    activations: int
-    tensors: int
-
-
-def saved_bytes(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> SavedBytes:
-    """Run ``fn`` under ``torch.autograd.graph.saved_tensors_hooks`` and count what its graph saves.
-
-    Exact on every device and independent of timing noise. ``exclude`` lists tensors (inputs,
-    parameters) whose storages are reported in ``total`` but not in ``activations``.
-    """
-    with SavedCounter(exclude) as counter:
-        out = fn()
-    del out
-    return counter.result()
-
-
-class SavedCounter:
-    """Context manager behind :func:`saved_bytes`, for counting around code that also does other things."""
-
-    def __init__(self, exclude: Iterable[torch.Tensor] = ()) -> None:
-        self.excluded = {_storage_key(t) for t in exclude}
-        self.seen: dict[tuple[str, int], int] = {}
-        self.count = 0
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
-
-    def _pack(self, t: torch.Tensor) -> torch.Tensor:
-        self.count += 1
-        try:
-            key = _storage_key(t)
-        except (RuntimeError, NotImplementedError):
-            key = ("opaque", id(t))
-        self.seen.setdefault(key, _storage_bytes(t))
-        return t
-
-    @staticmethod
-    def _unpack(t: torch.Tensor) -> torch.Tensor:
-        return t
-
-    def __enter__(self) -> SavedCounter:
-        self._hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._hooks.__exit__(*exc)
-
-    def result(self) -> SavedBytes:
-        total = sum(self.seen.values())
-        activations = sum(v for k, v in self.seen.items() if k not in self.excluded)
-        return SavedBytes(total=total, activations=activations, tensors=self.count)
-
-
-class _FlopCounter(TorchDispatchMode):
-    """``FlopCounterMode``'s arithmetic without its module tracker, whose backward hooks break
-    ``torch.autograd.grad`` on leaf inputs (every penalty)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.total = 0
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        count = flop_registry.get(func._overloadpacket)
-        if count is not None:
-            self.total += int(count(*args, **kwargs, out_val=out))
-        return out
-
-
-def count_flops(prepare: Prepare, run: Run) -> int:
-    """FLOPs of ``run`` (matmuls and convolutions, forward and backward; elementwise ops count 0), with
-    ``torch.utils.flop_counter``'s formulas."""
-    return instrumented_run(prepare, run)[0]
-
-
-def instrumented_run(
-    prepare: Prepare, run: Run, exclude: Iterable[torch.Tensor] = ()
-) -> tuple[int, SavedBytes]:
-    """One repetition of ``run`` that counts its FLOPs and the bytes its graph saves for backward.
-
-    The benchmarks use it as the first warm-up repetition, so the exact metrics cost no extra run.
-    """
-    state = prepare()
-    with _FlopCounter() as flops, SavedCounter(exclude) as saved:
-        run(state)
-    del state
-    return flops.total, saved.result()
-
-
-def copy_bandwidth_gbs(device: torch.device, *, megabytes: int = 256, reps: int = 10) -> float:
-    """Measured device-to-device copy bandwidth, counting the bytes read plus the bytes written."""
-    n = megabytes * (1 << 20) // 4
-    src = torch.empty(n, dtype=torch.float32, device=device).uniform_()
+def copy_time_ms(
+    device: torch.device, numel: int, dtype: torch.dtype = torch.float32, *, reps: int = 10
+) -> float:
+    """Median time of ``dst.copy_(src)`` for ``numel`` elements of ``dtype``, timed like the benchmarks (CUDA
+    events after an untimed L2 flush on GPU)."""
+    src = torch.zeros(numel, dtype=dtype, device=device)
     dst = torch.empty_like(src)
-    clock = _Clock(device)
+    clock = _Clock(device, L2Flush.for_device(device))
     dst.copy_(src)
     synchronize(device)
     times = [clock.time_ms(lambda _: dst.copy_(src), None) for _ in range(reps)]
-    seconds = quantile(times, 0.5) / 1e3
-    return 2 * src.numel() * src.element_size() / seconds / 1e9
+    return quantile(times, 0.5)
+
+
+def copy_bandwidth_gbs(
+    device: torch.device,
+    *,
+    megabytes: int = 256,
+    numel: Optional[int] = None,
+    dtype: torch.dtype = torch.float32,
+    reps: int = 10,
+) -> float:
+    """Measured device-to-device copy bandwidth, counting the bytes read plus the bytes written.
+
+    ``numel`` elements of ``dtype`` (an op's own input size and dtype), or ``megabytes`` of them.
+    """
+    size = torch.empty((), dtype=dtype).element_size()
+    n = numel if numel is not None else megabytes * (1 << 20) // size
+    seconds = max(copy_time_ms(device, n, dtype, reps=reps), 1e-6) / 1e3
+    return 2 * n * size / seconds / 1e9

@@ -1,8 +1,9 @@
 """Fused ops against the formulations users write today.
 
 Providers: ``ganblocks`` (``backend="auto"``: Triton on CUDA, the reference on CPU), ``reference``
-(``backend="torch"``), ``plain`` (StyleGAN2 / pix2pixHD formulation, :mod:`benchmarks.plain.stylegan2`)
-and ``compile`` (``torch.compile`` of ``plain``).
+(``backend="torch"``), ``plain`` (StyleGAN2 / pix2pixHD formulation, :mod:`benchmarks.plain.stylegan2`),
+``compile`` (``torch.compile`` of ``plain``) and ``compile(ganblocks)`` (``torch.compile`` of the public
+call). Each case also times a copy of its input (same size and dtype): the bandwidth reference.
 """
 
 from __future__ import annotations
@@ -139,6 +140,17 @@ def _compiled_plain(spec: OpSpec) -> Callable[..., torch.Tensor]:
     return _compiled[spec.name]
 
 
+def _compiled_public(spec: OpSpec, backend: str) -> Callable[[Tensors], torch.Tensor]:
+    key = f"{spec.name}:ganblocks:{backend}"
+    if key not in _compiled:
+
+        def call(t: Tensors) -> torch.Tensor:
+            return spec.ganblocks(t, backend)
+
+        _compiled[key] = torch.compile(call, dynamic=False)
+    return _compiled[key]
+
+
 def op_case(
     cfg: Config,
     spec: OpSpec,
@@ -166,8 +178,10 @@ def op_case(
             io_bytes=io,
         )
 
-    def public(backend: str) -> Factory:
-        return lambda: workload(lambda t: spec.ganblocks(t, backend))
+    def public(backend: str, compiled: bool) -> Factory:
+        if not compiled:
+            return lambda: workload(lambda t: spec.ganblocks(t, backend))
+        return lambda: workload(_compiled_public(spec, backend), compiled=True)
 
     def plain(compiled: bool) -> Factory:
         def factory() -> Workload:
@@ -190,6 +204,7 @@ def op_case(
         modes=modes,
         providers=provider_set(public, plain, compile_skip=compile_reason),
         note=f"plain = {spec.plain_source}",
+        copy_like=(shape, dtype),
     )
 
 

@@ -5,9 +5,10 @@
 - ``reference``: the same public call under ``use_backend("torch")``.
 - ``plain``: the formulation users write today (:mod:`benchmarks.plain`).
 - ``compile``: ``torch.compile`` of ``plain``.
+- ``compile(ganblocks)``: ``torch.compile`` of the ganblocks side (``backend="auto"``).
 
-:func:`provider_set` assembles the four from two factories (the public side for a backend, the plain side
-compiled or not); :func:`module_case` does it for modules, the rest of the areas, and
+:func:`provider_set` assembles the five from two factories (the public side for a backend, compiled or not;
+the plain side compiled or not); :func:`module_case` does it for modules, the rest of the areas, and
 :func:`module_provider` builds one module workload: build, move, set the layout, pick the backend,
 autocast, compile.
 """
@@ -62,25 +63,27 @@ def skipped(reason: str) -> Factory:
 
 
 def provider_set(
-    public: Callable[[str], Factory],
+    public: Callable[[str, bool], Factory],
     plain: Callable[[bool], Factory],
     *,
     reference_skip: str = "",
     compile_skip: str = "",
 ) -> dict[str, Factory]:
-    """The four providers of a case.
+    """The five providers of a case.
 
     Args:
-        public: ``public(backend)`` times the public API under ``backend`` (``"auto"`` or ``"torch"``).
+        public: ``public(backend, compiled)`` times the public API under ``backend`` (``"auto"`` or
+            ``"torch"``), through ``torch.compile`` when ``compiled``.
         plain: ``plain(compiled)`` times the plain formulation, through ``torch.compile`` when ``compiled``.
         reference_skip: why the ``reference`` provider does not run here ("" when it does).
-        compile_skip: why the ``compile`` provider does not run here ("" when it does).
+        compile_skip: why the two compiled providers do not run here ("" when they do).
     """
     return {
-        "ganblocks": public("auto"),
-        "reference": skipped(reference_skip) if reference_skip else public("torch"),
+        "ganblocks": public("auto", False),
+        "reference": skipped(reference_skip) if reference_skip else public("torch", False),
         "plain": plain(False),
         "compile": skipped(compile_skip) if compile_skip else plain(True),
+        "compile(ganblocks)": skipped(compile_skip) if compile_skip else public("auto", True),
     }
 
 
@@ -236,9 +239,17 @@ def module_case(
     """
     dtype, layout = params.get("dtype", "float32"), params.get("layout", "contiguous")
 
-    def public(backend: str) -> Factory:
+    def public(backend: str, compiled: bool) -> Factory:
         return module_provider(
-            cfg, ours, inputs, call, backend=backend, dtype=dtype, layout=layout, step=step
+            cfg,
+            ours,
+            inputs,
+            call,
+            backend=backend,
+            dtype=dtype,
+            layout=layout,
+            compiler=compiler if compiled else None,
+            step=step,
         )
 
     def plain_side(compiled: bool) -> Factory:

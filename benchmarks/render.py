@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.render benchmarks/results/cpu-2026-01-01.json                 # -> .md beside it
     python -m benchmarks.render RESULTS.json --out docs/x.md --plots --heading-level 2
     python -m benchmarks.render --docs docs/benchmarks.md RESULTS.json [MORE.json]     # the docs page
+    python -m benchmarks.render RESULTS.partial.jsonl                                  # what a killed run kept
 
 The tables are :mod:`benchmarks.tables`, the plots :mod:`benchmarks.plots`.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from .plots import render_plots, summary_png
+from .sink import PARTIAL_SUFFIX, load_partial
 from .tables import AREAS, Record, mib, render_markdown, size_label
 
 
@@ -78,6 +80,7 @@ files in `benchmarks/results/`, each with a markdown rendering beside it.
 | reference | the same with `backend="torch"` (pure PyTorch reference path); on CPU it is what ganblocks runs, so whole networks skip it there |
 | plain | the formulation written from the published code: pix2pixHD's `NLayerDiscriminator`, `MultiscaleDiscriminator`, `GANLoss`, feature-matching loop and `VGGLoss`; StyleGAN2's `bias_act` reference, `EqualConv2d`/`EqualLinear`/`FusedLeakyReLU`, noise injection, minibatch stddev, R1; StyleGAN's `PixelNorm`/`AdaptiveInstanceNorm`; MSG-GAN's discriminator and WGAN-GP (`benchmarks/plain/`) |
 | compile | `torch.compile` of the plain formulation, where it applies (not for double backward, which AOTAutograd cannot run) |
+| compile(ganblocks) | `torch.compile` of the ganblocks side, where `compile` runs (on CUDA: does the fused custom op, opaque to inductor, lose the fusion that compile finds around the plain formulation?) |
 
 Modes (all with autograd recording, as in training): `forward`; `backward` alone (the forward runs untimed);
 `forward+backward`; `double_backward` (gradient with respect to the inputs with `create_graph=True`, then the
@@ -85,10 +88,11 @@ backward of its squared norm: what R1 and WGAN-GP do); `step` for whole loss, pe
 Every provider starts from the same output gradients and inputs.
 
 Metrics: median time with the 20th and 80th percentiles (providers are timed in turn, repetition by repetition,
-so noise hits all alike; CUDA is timed with events after a synchronize); peak memory on CUDA; bytes saved for
-backward (through `torch.autograd.graph.saved_tensors_hooks`, exact on every device); FLOPs of matmuls and
-convolutions (`torch.utils.flop_counter` formulas); on GPU, achieved bandwidth as a fraction of a measured
-device-to-device copy; the CPU cost of the public entry points (argument checks and backend choice) against
+so noise hits all alike; CUDA is timed with events after a synchronize, each repetition starting from an L2
+cache flushed by writing 256 MiB, untimed); peak memory on CUDA; bytes saved for backward (through
+`torch.autograd.graph.saved_tensors_hooks`, exact on every device); the bytes of parameter gradients a step
+produces; FLOPs of matmuls and convolutions (`torch.utils.flop_counter` formulas); achieved bandwidth of the
+fused ops as a fraction of a copy of the op's own input (same size and dtype, timed the same way); the CPU cost of the public entry points (argument checks and backend choice) against
 the arithmetic of the reference path they end in, written out in the benchmark (`reference-direct`).
 Everything is timed through the public API only (`ganblocks.<Module>`, `ganblocks.functional`,
 `ganblocks.ops.use_backend`), never through private modules.
@@ -107,6 +111,11 @@ python -m benchmarks --device cuda             # GPU suite (add --plots for per-
 python -m benchmarks --filter 'ops/bias_act*' --list
 python -m benchmarks.render --docs docs/benchmarks.md benchmarks/results/cpu-DATE.json [benchmarks/results/cuda-DATE.json]
 ```
+
+Each case's records are appended to `<out>.partial.jsonl` as soon as it finishes (a killed run keeps them:
+`python -m benchmarks.render X.partial.jsonl`), and each case has a wall-clock budget (`--case-timeout`) after
+which what is left is recorded as timed out. `python -m benchmarks.gpu_check` is the one-shot GPU check: the
+CUDA correctness tests and the GPU targets in under eight minutes (`--dry-run` rehearses it on CPU).
 
 `--filter` takes substrings or globs of case ids (`area/name[params]`); `--threads` sets torch's CPU threads
 (default 1 on CPU, which keeps ratios steady on a shared machine); `--compile all|none` overrides where
@@ -129,7 +138,8 @@ python -m benchmarks --device cuda
 ```
 
 which writes `benchmarks/results/cuda-<date>.json` and `.md` (with the target table); one area at a time works
-too (`--filter 'ops/*'`, `--filter 'discriminators/*'`, ...). Then regenerate this page with both result files
+too (`--filter 'ops/*'`, `--filter 'discriminators/*'`, ...). `python -m benchmarks.gpu_check` checks the
+GPU targets alone, with the CUDA correctness tests, in under eight minutes. Then regenerate this page with both result files
 (last command above).
 """
 
@@ -173,7 +183,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = p.parse_args(argv)
     docs = []
     for path in args.results:
-        doc = json.loads(path.read_text())
+        doc = load_partial(path) if path.name.endswith(PARTIAL_SUFFIX) else json.loads(path.read_text())
         doc["_path"] = str(path)
         docs.append(doc)
         if args.plots:

@@ -1,5 +1,8 @@
 """The benchmark runner: collect cases, filter them, time every mode of every provider, write JSON + markdown.
 
+Each case's records are appended to ``<out>.partial.jsonl`` as soon as the case finishes (removed once the
+whole JSON is written), and every case has a wall-clock budget (``--case-timeout``).
+
 Usage (from the repository root)::
 
     python -m benchmarks --device cpu --quick                # CI smoke run, under two minutes
@@ -12,35 +15,23 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import fnmatch
-import gc
-import json
 import sys
 import time
-import warnings
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Optional, TextIO
 
 import torch
 
 from . import discriminators, dispatch, env, layers, losses, ops, penalties, targets, training
-from .case import BASELINE, Case, Skip, Workload, flatten_outputs, mode_callables, output_grads
-from .config import Config, default_budget
-from .harness import (
-    SavedCounter,
-    Timing,
-    copy_bandwidth_gbs,
-    instrumented_run,
-    peak_memory_bytes,
-    saved_bytes,
-    time_interleaved,
-)
+from .case import Case, matches
+from .config import Config, default_budget, default_case_timeout
+from .harness import copy_bandwidth_gbs
+from .measure import run_case, safe, summary_line
 from .plots import render_plots
+from .sink import SCHEMA, Sink
 from .tables import render_markdown
 
-SCHEMA = "ganblocks-benchmarks/1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -59,189 +50,18 @@ def collect_cases(cfg: Config) -> list[Case]:
     return [case for module in AREAS.values() for case in module.cases(cfg)]
 
 
-def matches(case_id: str, patterns: Sequence[str]) -> bool:
-    """Substring match, or a glob when the pattern has ``*`` or ``?`` (``[`` is literal: case ids have it);
-    any pattern may match."""
-    if not patterns:
-        return True
-    for p in patterns:
-        if "*" in p or "?" in p:
-            glob = p.replace("[", "[[]")
-            if fnmatch.fnmatchcase(case_id, glob) or fnmatch.fnmatchcase(case_id, f"*{glob}*"):
-                return True
-        elif p in case_id:
-            return True
-    return False
-
-
-def _record(
-    case: Case, mode: str, provider: str, status: str, reason: Optional[str] = None
+def run_suite(
+    cfg: Config, patterns: Sequence[str], log: TextIO = sys.stderr, out: Optional[Path] = None
 ) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "area": case.area,
-        "case": case.name,
-        "params": case.params,
-        "mode": mode,
-        "provider": provider,
-        "status": status,
-        "reason": reason,
-        "time_ms": None,
-        "speedup_vs_plain": None,
-        "peak_memory_bytes": None,
-        "saved_bytes": None,
-        "saved_bytes_activations": None,
-        "saved_tensors": None,
-        "flops": None,
-        "io_bytes": None,
-        "bandwidth_gbs": None,
-        "bandwidth_fraction_of_copy": None,
-    }
+    """Run every matching case and return the results document.
 
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _safe(fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except Exception:  # a metric that cannot be taken is left empty, the timing still counts
-        return None
-
-
-NEEDS_GRADS = ("backward", "forward+backward", "double_backward")
-
-
-def _prepare_workloads(
-    case: Case, cfg: Config
-) -> tuple[
-    dict[str, Workload], dict[str, tuple[str, str]], dict[str, list[Optional[torch.Tensor]]], dict[str, Any]
-]:
-    """Build every provider's workload; run one forward for the output gradients (and, eagerly, count
-    what it saves for backward on the way)."""
-    workloads: dict[str, Workload] = {}
-    unavailable: dict[str, tuple[str, str]] = {}
-    grads: dict[str, list[Optional[torch.Tensor]]] = {}
-    forward_saved: dict[str, Any] = {}
-    needs_grads = any(m in NEEDS_GRADS for m in case.modes)
-    for provider, factory in case.providers.items():
-        reason = cfg.compile_skip_reason(case.area) if provider == "compile" else None
-        if reason is not None:
-            unavailable[provider] = ("skipped", reason)
-            continue
-        try:
-            torch.manual_seed(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                wl = factory()
-            if needs_grads:
-                # Compiling under saved-tensor hooks would trace them; count a compiled forward later.
-                counter = SavedCounter((*wl.inputs, *wl.params)) if not wl.compiled else nullcontext()
-                with counter:
-                    outs = flatten_outputs(wl.forward())
-                if isinstance(counter, SavedCounter):
-                    forward_saved[provider] = counter.result()
-                grads[provider] = output_grads(outs)
-                del outs
-            workloads[provider] = wl
-        except Skip as exc:
-            unavailable[provider] = ("skipped", str(exc))
-        except Exception as exc:
-            unavailable[provider] = ("error", _describe(exc))
-    return workloads, unavailable, grads, forward_saved
-
-
-def run_case(case: Case, cfg: Config, copy_gbs: Optional[float]) -> list[dict[str, Any]]:
-    """Time every mode of every provider of ``case``; one record per (mode, provider)."""
-    budget = case.budget or cfg.budget
-    if cfg.quick and case.budget is not None:
-        budget = cfg.budget
-    records: list[dict[str, Any]] = []
-    workloads, unavailable, grads, forward_saved = _prepare_workloads(case, cfg)
-    for mode in case.modes:
-        group = {}
-        mode_records: dict[str, dict[str, Any]] = {}
-        for provider in case.providers:
-            rec = _record(case, mode, provider, "ok")
-            mode_records[provider] = rec
-            if provider in unavailable:
-                rec["status"], rec["reason"] = unavailable[provider]
-                continue
-            try:
-                group[provider] = mode_callables(workloads[provider], mode, grads.get(provider, []))
-            except Skip as exc:
-                rec["status"], rec["reason"] = "skipped", str(exc)
-        # The first warm-up repetition of each eager provider counts FLOPs and saved bytes.
-        exact: dict[str, tuple[Optional[int], Any]] = {}
-        for provider, (prepare, run) in group.items():
-            wl = workloads[provider]
-            if mode != "call" and not wl.compiled:
-                exact[provider] = _safe(instrumented_run, prepare, run, (*wl.inputs, *wl.params)) or (
-                    None,
-                    None,
-                )
-        warmed = [p for p, (flops, _) in exact.items() if flops is not None]
-        inner = {p: workloads[p].inner for p in group}
-        timings = time_interleaved(group, cfg.device, budget, inner=inner, warmed=warmed) if group else {}
-        for provider, result in timings.items():
-            rec = mode_records[provider]
-            if not isinstance(result, Timing):
-                rec["status"], rec["reason"] = "error", _describe(result)
-                continue
-            wl = workloads[provider]
-            prepare, run = group[provider]
-            rec["time_ms"] = result.to_json()
-            if mode != "call":
-                rec["peak_memory_bytes"] = _safe(peak_memory_bytes, prepare, run, cfg.device)
-                flops, saved = exact.get(provider, (None, None))
-                rec["flops"] = flops
-                if mode in ("forward", "backward", "forward+backward"):
-                    saved = forward_saved.get(provider)
-                    if saved is None and wl.compiled:
-                        saved = _safe(saved_bytes, wl.forward, (*wl.inputs, *wl.params))
-                if saved is not None:
-                    rec["saved_bytes"] = saved.total
-                    rec["saved_bytes_activations"] = saved.activations
-                    rec["saved_tensors"] = saved.tensors
-            io = wl.io_bytes.get(mode)
-            if io:
-                rec["io_bytes"] = io
-                gbs = io / (result.median_ms / 1e3) / 1e9
-                rec["bandwidth_gbs"] = round(gbs, 2)
-                if copy_gbs:
-                    rec["bandwidth_fraction_of_copy"] = round(gbs / copy_gbs, 3)
-            wl.reset_grads()
-        base = mode_records.get(BASELINE)
-        if base is not None and base["time_ms"] is not None:
-            for rec in mode_records.values():
-                if rec["time_ms"] is not None:
-                    rec["speedup_vs_plain"] = round(base["time_ms"]["median"] / rec["time_ms"]["median"], 4)
-        records.extend(mode_records.values())
-    del workloads, grads
-    gc.collect()
-    if cfg.cuda:
-        torch.cuda.empty_cache()
-    return records
-
-
-def _summary_line(case: Case, records: list[dict[str, Any]]) -> str:
-    parts = []
-    for rec in records:
-        if rec["time_ms"] is not None:
-            parts.append(f"{rec['mode']}/{rec['provider']} {rec['time_ms']['median']:.3g}ms")
-        elif rec["status"] != "ok":
-            parts.append(f"{rec['mode']}/{rec['provider']} {rec['status']}")
-    return "; ".join(parts)
-
-
-def run_suite(cfg: Config, patterns: Sequence[str], log: TextIO = sys.stderr) -> dict[str, Any]:
-    """Run every matching case and return the results document (not yet written)."""
+    With ``out``, each case's records go to ``out``'s partial JSON-lines file as soon as the case finishes
+    (:mod:`benchmarks.sink`) and the whole document is written to ``out`` at the end.
+    """
     start = time.perf_counter()
     torch.manual_seed(0)
     cases = [c for c in collect_cases(cfg) if matches(c.id, patterns)]
-    copy_gbs = None if cfg.quick and not cfg.cuda else _safe(copy_bandwidth_gbs, cfg.device)
+    copy_gbs = None if cfg.quick and not cfg.cuda else safe(copy_bandwidth_gbs, cfg.device)
     meta = env.collect(cfg.device)
     meta.update(
         {
@@ -250,22 +70,29 @@ def run_suite(cfg: Config, patterns: Sequence[str], log: TextIO = sys.stderr) ->
             "compile": cfg.compile,
             "filter": list(patterns),
             "budget": cfg.budget.__dict__,
+            "case_timeout_s": cfg.case_timeout_s,
             "copy_bandwidth_gbs": round(copy_gbs, 2) if copy_gbs else None,
             "argv": sys.argv[1:],
         }
     )
+    sink = Sink(out, meta) if out is not None else None
     results: list[dict[str, Any]] = []
     for i, case in enumerate(cases, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(cases)}] {case.id}", file=log, flush=True)
-        records = run_case(case, cfg, copy_gbs)
+        deadline = t0 + cfg.case_timeout_s if cfg.case_timeout_s else None
+        records = run_case(case, cfg, copy_gbs, deadline=deadline)
         results.extend(records)
-        print(f"    {time.perf_counter() - t0:.1f}s  {_summary_line(case, records)}", file=log, flush=True)
+        if sink is not None:
+            sink.case(case.id, records, case.note)
+        print(f"    {time.perf_counter() - t0:.1f}s  {summary_line(records)}", file=log, flush=True)
     meta["duration_s"] = round(time.perf_counter() - start, 1)
     notes = {c.id: c.note for c in cases if c.note}
     doc = {"schema": SCHEMA, "meta": meta, "results": results, "notes": notes}
     doc["targets"] = targets.evaluate(doc)
     doc["derived"] = targets.derived(doc)
+    if sink is not None and out is not None:
+        sink.finish(doc, out)
     return doc
 
 
@@ -307,6 +134,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         default=None,
         help="torch CPU threads; default 1 on CPU (steady ratios on a shared machine), torch's choice on CUDA; 0 = torch's choice",
     )
+    p.add_argument(
+        "--case-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="wall-clock seconds per case, checked between repetitions (default: 120 quick, 900 CPU, 300 CUDA;"
+        " 0: none); what it cuts is recorded as timed_out",
+    )
     p.add_argument("--list", action="store_true", help="list the matching case ids and exit")
     return p.parse_args(argv)
 
@@ -328,18 +163,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace, device: torch.device) -> int:
+    timeout = args.case_timeout if args.case_timeout is not None else default_case_timeout(device, args.quick)
     cfg = Config(
-        device=device, quick=args.quick, compile=args.compile, budget=default_budget(device, args.quick)
+        device=device,
+        quick=args.quick,
+        compile=args.compile,
+        budget=default_budget(device, args.quick),
+        case_timeout_s=timeout or None,
     )
     if args.list:
         for case in collect_cases(cfg):
             if matches(case.id, args.filter):
                 print(case.id)
         return 0
-    doc = run_suite(cfg, args.filter)
     out = args.out or default_out(cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    doc = run_suite(cfg, args.filter, out=out)
     print(f"wrote {out}", file=sys.stderr)
     if not args.no_markdown:
         md = out.with_suffix(".md")

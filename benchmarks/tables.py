@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from . import targets
-
-Record = dict[str, Any]
+from .case import PROVIDERS
+from .rows import Record, size_label
 
 AREAS = ("ops", "layers", "discriminators", "losses", "penalties", "training", "dispatch")
-PROVIDERS = ("ganblocks", "reference", "plain", "compile")
 DISPATCH_PROVIDERS = ("public(torch)", "public(auto)", "reference-direct")
 AREA_TITLES = {
     "ops": "Fused ops",
@@ -23,8 +22,7 @@ AREA_TITLES = {
     "training": "Training steps",
     "dispatch": "Dispatch overhead (CPU, per call)",
 }
-DTYPE_SHORT = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
-HIDDEN_PARAMS = {"shape", "dtype", "layout", "group", "image", "tensor_device"}
+CELL_STATUS = {"skipped": "skip", "error": "error", "timed_out": "timed out"}
 STATUS_MARK = {
     "met": "met",
     "missed": "**missed**",
@@ -32,22 +30,6 @@ STATUS_MARK = {
     "not measurable on this device": "not measurable here",
     "not measured": "not measured",
 }
-
-
-def size_label(params: dict[str, Any]) -> str:
-    """``4×64×64×64 f32`` plus the layout when not contiguous and any other parameter."""
-    parts = []
-    shape = params.get("shape") or params.get("image")
-    if shape:
-        parts.append("×".join(str(s) for s in shape))
-    if "dtype" in params:
-        parts.append(DTYPE_SHORT.get(params["dtype"], params["dtype"]))
-    if params.get("layout") == "channels_last":
-        parts.append("channels_last")
-    for k, v in params.items():
-        if k not in HIDDEN_PARAMS:
-            parts.append(f"{k}={v}")
-    return " ".join(parts)
 
 
 def _ms(t: Optional[Record], scale: float = 1.0, unit: str = "") -> str:
@@ -93,7 +75,7 @@ def _group(results: list[Record], area: str) -> dict[tuple[str, str], dict[str, 
     return rows
 
 
-def _skips(results: list[Record], area: str) -> list[str]:
+def skips(results: list[Record], area: str) -> list[str]:
     reasons: dict[tuple[str, str, str], int] = defaultdict(int)
     for r in results:
         if r["area"] == area and r["status"] != "ok":
@@ -101,7 +83,7 @@ def _skips(results: list[Record], area: str) -> list[str]:
     return [f"- {p} {s} ({n}×): {why}" for (p, s, why), n in sorted(reasons.items())]
 
 
-def _time_table(results: list[Record], area: str) -> list[str]:
+def time_table(results: list[Record], area: str) -> list[str]:
     if area == "dispatch":
         lines = [
             "| op | public(torch) µs | public(auto) µs | reference-direct µs | overhead of public(torch) µs (p20) |",
@@ -118,8 +100,9 @@ def _time_table(results: list[Record], area: str) -> list[str]:
             lines.append(f"| {any_rec['case']} | {' | '.join(cells)} | {over} |")
         return lines
     lines = [
-        "| case | size | mode | ganblocks ms | reference ms | plain ms | compile ms | ganblocks vs plain | compile vs plain |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | size | mode | ganblocks ms | reference ms | plain ms | compile ms | compile(ganblocks) ms "
+        "| ganblocks vs plain | compile vs plain | compile(ganblocks) vs plain |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (_, mode), provs in _group(results, area).items():
         any_rec = next(iter(provs.values()))
@@ -129,19 +112,22 @@ def _time_table(results: list[Record], area: str) -> list[str]:
             if r is None:
                 cells.append("")
             elif r.get("time_ms"):
-                cells.append(_ms(r["time_ms"]))
+                cells.append(_ms(r["time_ms"]) + (" (cut)" if r["time_ms"].get("timed_out") else ""))
             else:
-                cells.append("skip" if r["status"] == "skipped" else "error")
+                cells.append(CELL_STATUS.get(r["status"], r["status"]))
+        speedups = " | ".join(_speedup(provs.get(p)) for p in ("ganblocks", "compile", "compile(ganblocks)"))
         lines.append(
-            f"| {any_rec['case']} | {size_label(any_rec['params'])} | {mode} | {' | '.join(cells)} | "
-            f"{_speedup(provs.get('ganblocks'))} | {_speedup(provs.get('compile'))} |"
+            f"| {any_rec['case']} | {size_label(any_rec['params'])} | {mode} | {' | '.join(cells)} | {speedups} |"
         )
     return lines
 
 
-def _memory_table(results: list[Record], area: str, cuda: bool) -> list[str]:
-    head = "| case | size | mode | saved activations MiB (ganblocks / plain) | GFLOP (ganblocks / plain) |"
-    sep = "|---|---|---|---|---|"
+def memory_table(results: list[Record], area: str, cuda: bool) -> list[str]:
+    head = (
+        "| case | size | mode | saved activations MiB (ganblocks / plain) | parameter gradients MiB "
+        "(ganblocks / plain) | GFLOP (ganblocks / plain) |"
+    )
+    sep = "|---|---|---|---|---|---|"
     if cuda:
         head += " peak memory MiB (ganblocks / plain) |"
         sep += "---|"
@@ -156,6 +142,7 @@ def _memory_table(results: list[Record], area: str, cuda: bool) -> list[str]:
         row = (
             f"| {any_rec['case']} | {size_label(any_rec['params'])} | {mode} | "
             f"{mib(g.get('saved_bytes_activations'))} / {mib(p.get('saved_bytes_activations'))} | "
+            f"{mib(g.get('param_grad_bytes'))} / {mib(p.get('param_grad_bytes'))} | "
             f"{_gflop(g.get('flops'))} / {_gflop(p.get('flops'))} |"
         )
         if cuda:
@@ -164,21 +151,21 @@ def _memory_table(results: list[Record], area: str, cuda: bool) -> list[str]:
     return lines
 
 
-def _bandwidth_table(results: list[Record]) -> list[str]:
+def bandwidth_table(results: list[Record]) -> list[str]:
     rows = [
         r for r in results if r["area"] == "ops" and r.get("bandwidth_gbs") and r["provider"] != "reference"
     ]
     if not rows:
         return []
     lines = [
-        "| case | size | mode | provider | GB/s | of copy |",
-        "|---|---|---|---|---|---|",
+        "| case | size | mode | provider | GB/s | copy of the input GB/s | of copy |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        frac = r.get("bandwidth_fraction_of_copy")
+        frac, copy = r.get("bandwidth_fraction_of_copy"), r.get("copy_bandwidth_gbs")
         lines.append(
-            f"| {r['case']} | {size_label(r['params'])} | {r['mode']} | {r['provider']} | {r['bandwidth_gbs']:.0f} | "
-            f"{'–' if frac is None else f'{frac * 100:.0f}%'} |"
+            f"| {r['case']} | {size_label(r['params'])} | {r['mode']} | {r['provider']} | {num(r['bandwidth_gbs'])} | "
+            f"{'–' if copy is None else num(copy)} | {'–' if frac is None else f'{frac * 100:.0f}%'} |"
         )
     return lines
 
@@ -219,8 +206,12 @@ def render_markdown(
         "Times are medians with the 20th–80th percentile range, in milliseconds; every provider of a case is timed "
         "in turn, repetition by repetition, so machine noise hits all alike. *ganblocks vs plain* is plain's "
         "median over ganblocks' (above 1: ganblocks is faster). *Saved activations* are the bytes autograd keeps "
-        "for the backward pass beyond the inputs and parameters (exact, noise-free); GFLOP counts matmuls and "
-        "convolutions only.",
+        "for the backward pass beyond the inputs and parameters (exact, noise-free); *parameter gradients* are the "
+        "bytes of the `.grad` tensors one step produces (each a reduction over the batch); GFLOP counts matmuls "
+        "and convolutions only. On CUDA every timed repetition starts with a flushed L2 cache; bandwidth is "
+        "compared with a copy of the op's own input (same size and dtype, timed the same way). "
+        "*compile(ganblocks)* is `torch.compile` of the ganblocks side; *(cut)* marks a timing the case's time "
+        "budget stopped early.",
         "",
         f"{h}# Speed targets",
         "",
@@ -244,19 +235,19 @@ def render_markdown(
             target = plots[area]
             rel = os.path.relpath(target, md_path.parent) if md_path else target.name
             lines += [f"![{AREA_TITLES[area]} speedups]({rel})", ""]
-        lines += _time_table(results, area)
+        lines += time_table(results, area)
         if area != "dispatch":
-            lines += ["", *_memory_table(results, area, cuda)]
+            lines += ["", *memory_table(results, area, cuda)]
         if area == "ops":
-            bw = _bandwidth_table(results)
+            bw = bandwidth_table(results)
             if bw:
                 lines += ["", "Achieved bandwidth (least-traffic bytes / median time):", "", *bw]
         notes = sorted({doc.get("notes", {}).get(r["id"], "") for r in results if r["area"] == area} - {""})
-        skips = _skips(results, area)
-        if notes or skips:
+        skipped = skips(results, area)
+        if notes or skipped:
             lines += [""]
             lines += [f"- {n}" for n in notes]
-            lines += skips
+            lines += skipped
     derived = doc.get("derived") or []
     if derived:
         lines += ["", f"{h}# Derived", "", "| figure | provider | ms | vs plain |", "|---|---|---|---|"]

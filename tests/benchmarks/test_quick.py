@@ -17,19 +17,21 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.composed import style_discriminator  # noqa: E402
+from benchmarks.counting import count_flops, saved_bytes  # noqa: E402
 from benchmarks.dispatch import DIRECT, tensors  # noqa: E402
-from benchmarks.harness import count_flops, quantile, saved_bytes  # noqa: E402
+from benchmarks.harness import quantile  # noqa: E402
 from benchmarks.ops import OPS  # noqa: E402
 from benchmarks.plain import msggan, pix2pixhd  # noqa: E402
 from benchmarks.plain import stylegan2 as sg2  # noqa: E402
 from benchmarks.runner import SCHEMA, main, matches  # noqa: E402
+from benchmarks.sink import partial_path  # noqa: E402
 from benchmarks.tables import size_label  # noqa: E402
 from benchmarks.targets import Row  # noqa: E402
 from helpers import assert_close  # noqa: E402
 
 import ganblocks  # noqa: E402
 
-STATUSES = {"ok", "skipped", "error"}
+STATUSES = {"ok", "skipped", "error", "timed_out"}
 TARGET_STATUSES = {"met", "missed", "within noise", "not measurable on this device", "not measured"}
 RECORD_KEYS = {
     "id",
@@ -46,11 +48,14 @@ RECORD_KEYS = {
     "saved_bytes",
     "saved_bytes_activations",
     "saved_tensors",
+    "param_grad_bytes",
     "flops",
     "io_bytes",
     "bandwidth_gbs",
+    "copy_bandwidth_gbs",
     "bandwidth_fraction_of_copy",
 }
+TIME_KEYS = {"median", "p20", "p80", "min", "reps", "first_call_s", "timed_out"}
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +71,15 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
             "ops/bias_act[",
             "--filter",
             "dispatch/pixel_norm",
+            "--filter",
+            "layers/equal_linear",
             "--out",
             str(out),
         ]
     )
     assert rc == 0
     assert torch.get_num_threads() == threads, "the runner must restore the thread count"
+    assert not partial_path(out).exists(), "the partial results file goes once the whole JSON is written"
     return json.loads(out.read_text()), out
 
 
@@ -80,7 +88,8 @@ def test_meta(quick_run: tuple[dict, Path]) -> None:
     assert doc["schema"] == SCHEMA
     meta = doc["meta"]
     assert meta["device"] == "cpu" and meta["quick"] is True
-    assert meta["filter"] == ["ops/bias_act[", "dispatch/pixel_norm"]
+    assert meta["filter"] == ["ops/bias_act[", "dispatch/pixel_norm", "layers/equal_linear"]
+    assert meta["case_timeout_s"] == 120.0
     assert meta["versions"]["torch"] == torch.__version__
     assert meta["versions"]["ganblocks"]
     assert "triton" in meta["versions"]
@@ -94,7 +103,7 @@ def test_records(quick_run: tuple[dict, Path]) -> None:
     doc, _ = quick_run
     results = doc["results"]
     cases = {r["case"] for r in results}
-    assert cases == {"bias_act", "pixel_norm"}, cases
+    assert cases == {"bias_act", "pixel_norm", "equal_linear"}, cases
     modes = {r["mode"] for r in results if r["area"] == "ops"}
     assert modes == {"forward", "backward", "forward+backward", "double_backward"}
     for r in results:
@@ -105,7 +114,8 @@ def test_records(quick_run: tuple[dict, Path]) -> None:
             assert r["time_ms"] is None
             continue
         t = r["time_ms"]
-        assert t["reps"] >= 3
+        assert set(t) == TIME_KEYS
+        assert t["reps"] >= 3 and t["timed_out"] is False
         assert t["min"] <= t["p20"] <= t["median"] <= t["p80"]
     ops = [r for r in results if r["area"] == "ops"]
     by_provider = {(r["mode"], r["provider"]): r for r in ops}
@@ -113,15 +123,28 @@ def test_records(quick_run: tuple[dict, Path]) -> None:
         for provider in ("ganblocks", "reference", "plain"):
             assert by_provider[(mode, provider)]["status"] == "ok", by_provider[(mode, provider)]
         assert by_provider[(mode, "plain")]["speedup_vs_plain"] == 1.0
-        # compile is skipped in --quick on CPU, with the reason recorded
-        assert by_provider[(mode, "compile")]["status"] == "skipped"
-        assert "quick" in by_provider[(mode, "compile")]["reason"]
+        # both compiled providers are skipped in --quick on CPU, with the reason recorded
+        for provider in ("compile", "compile(ganblocks)"):
+            assert by_provider[(mode, provider)]["status"] == "skipped"
+            assert "quick" in by_provider[(mode, provider)]["reason"]
     # bias_act on (4, 8, 16, 16) float32 with lrelu saves one input-sized tensor in every formulation
     for provider in ("ganblocks", "reference", "plain"):
         rec = by_provider[("forward", provider)]
         assert rec["saved_bytes_activations"] == 4 * 8 * 16 * 16 * 4
         assert rec["flops"] == 0
         assert rec["io_bytes"] == 2 * 4 * 8 * 16 * 16 * 4
+        # compared with a copy of the op's own input (same size and dtype), measured in this case
+        assert rec["copy_bandwidth_gbs"] > 0
+        assert rec["bandwidth_fraction_of_copy"] == pytest.approx(
+            rec["bandwidth_gbs"] / rec["copy_bandwidth_gbs"], rel=0.01, abs=1e-3
+        )
+        assert rec["param_grad_bytes"] is None  # an op case has no parameters
+    # Parameter gradients: EqualLinear(512, 512) produces a weight and a bias gradient per step.
+    layer = {(r["mode"], r["provider"]): r for r in results if r["case"] == "equal_linear"}
+    for provider in ("ganblocks", "reference", "plain"):
+        assert layer[("forward", provider)]["param_grad_bytes"] is None
+        for mode in ("backward", "forward+backward", "double_backward"):
+            assert layer[(mode, provider)]["param_grad_bytes"] == (512 * 512 + 512) * 4
     dispatch = [r for r in results if r["area"] == "dispatch"]
     assert {r["provider"] for r in dispatch} == {"public(torch)", "public(auto)", "reference-direct"}
     assert all(r["status"] == "ok" and r["mode"] == "call" for r in dispatch)
@@ -141,6 +164,7 @@ def test_targets_and_markdown(quick_run: tuple[dict, Path]) -> None:
     assert len(by_key["ops-reference-vs-plain-cpu"]["rows"]) == 1
     md = out.with_suffix(".md").read_text()
     assert "## Speed targets" in md and "bias_act" in md and "## Dispatch overhead" in md
+    assert "compile(ganblocks) ms" in md and "parameter gradients MiB" in md
 
 
 def test_filter_matching() -> None:
