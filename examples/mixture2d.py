@@ -1,4 +1,4 @@
-"""Mode coverage on 2D Gaussian mixtures: plain GAN vs WGAN-GP vs R1 vs minibatch stddev.
+"""Mode coverage on 2D Gaussian mixtures: every GAN training remedy of ganblocks, one configuration each.
 
 The standard mode-collapse test of the VEEGAN, Unrolled-GAN and PacGAN papers:
 
@@ -6,18 +6,35 @@ The standard mode-collapse test of the VEEGAN, Unrolled-GAN and PacGAN papers:
 * ``grid``: 25 Gaussians at ``{-4, -2, 0, 2, 4}²``, standard deviation 0.05.
 
 Generator (2-d Gaussian latent, 3 × 128 ReLU) and discriminator (3 × 128 leaky ReLU) are small MLPs
-trained with Adam (lr 1e-3 decaying linearly to 0, betas (0.5, 0.9), batch 512) for 4,000 steps on the
-ring and 8,000 on the grid; samples come from an exponential moving average of the generator. Only the
-objective changes between configurations:
+trained with Adam (lr 1e-3 decaying linearly to 0, betas (0.5, 0.9), batch 512) for 4,000 generator steps
+on the ring and 8,000 on the grid; samples come from ``ganblocks.training.ModelEMA`` of the generator
+(half-life 35.3k samples: a per-step β of 0.99). One training loop serves every configuration: a
+:class:`Config` (the table ``CONFIGS``) switches remedies on, and :func:`make_hooks` turns them into hooks
+of the loop (fakes for D, D penalties, after-D-step, G penalties, after-G-step, G logits):
 
 * ``gan``: non-saturating loss, nothing else;
-* ``wgan-gp``: WGAN loss + gradient penalty, λ = 0.1 (``ganblocks.functional.gradient_penalty``), one
-  critic step per generator step like every other configuration;
-* ``r1``: non-saturating loss + R1 penalty on real samples, γ = 0.01 (``ganblocks.functional.r1_penalty``;
-  γ is small because the modes are: 10 would forbid the sharp discriminator that 0.02-wide modes need);
-* ``mbstd``: non-saturating loss, the discriminator's last hidden layer gets the minibatch standard
-  deviation (``ganblocks.functional.minibatch_stddev`` on an ``(N, F, 1, 1)`` view, groups of 4);
-* ``r1-mbstd``: both.
+* ``label-smoothing``: one-sided, ``AdversarialLoss("non_saturating", real_label=0.9)``;
+* ``image-pool``: ``ganblocks.training.ImagePool`` (5,120 points): half of D's fakes are past ones;
+* ``bcr``: balanced consistency regularization (``consistency_regularization``, λ = 10 on real and fake),
+  the augmentation a Gaussian jitter of one mode σ (DiffAugment is for images);
+* ``dragan``: ``dragan_penalty`` (λ = 10, c = 0.5);
+* ``historical-averaging``: ``HistoricalAveraging`` of G and D (λ = 1e-3);
+* ``wgan-clip``: WGAN loss, ``clip_weights_`` (c = 0.01), 5 critic steps per generator step, RMSProp with
+  lr 5e-5 (the WGAN paper);
+* ``wgan-gp``: WGAN loss + ``gradient_penalty`` (λ = 0.1, the WGAN-GP paper's toy setting), 5 critic
+  steps per generator step, Adam betas (0, 0.9) (the WGAN-GP paper);
+* ``unrolled``: the generator's loss through 5 differentiable SGD steps (lr 0.01) of the discriminator
+  (``ganblocks.training.unrolled_discriminator``, Metz et al.);
+* ``r1``: non-saturating loss + R1 penalty on real samples, γ = 0.01 (``r1_penalty``; γ is small because
+  the modes are: 10 would forbid the sharp discriminator that 0.02-wide modes need);
+* ``mbstd``: the discriminator's last hidden layer gets the minibatch standard deviation
+  (``minibatch_stddev`` on an ``(N, F, 1, 1)`` view, groups of 4);
+* ``r1-mbstd``: both;
+* ``r1-sharpen``: R1 with γ scaled by the squared mode width, γ = 0.01 (σ / 0.05)² (0.01 on the grid,
+  0.0016 on the ring: a discriminator sharp at the modes' scale has gradients ~ 1/σ), for the first 70% of
+  training, then no penalty: a sharpening phase at the low end of the learning-rate decay (R1 spreads the
+  generator over every mode, the free discriminator then pulls the samples into them);
+* ``no-ema``: ``r1`` sampled from the generator itself (the EMA ablation).
 
 Metrics, on 2,500 samples:
 
@@ -25,20 +42,22 @@ Metrics, on 2,500 samples:
 * **modes covered**: modes that receive at least 20% of their fair share (``N / K``) of high-quality
   samples: 62 samples for a ring mode, 20 for a grid mode.
 
-Run ``python examples/mixture2d.py`` (every configuration on both datasets, ~20 minutes on one CPU core),
-``--configs r1`` for the best one alone (~4 minutes), or ``--smoke`` for a seconds-long check. Outputs in
-``--out`` (default ``runs/mixture2d``): ``results.json``, ``results.md`` (the table) and ``scatter.png``.
+Run ``python examples/mixture2d.py`` (every configuration on both datasets: an hour or more of one CPU
+core, ``unrolled`` and the 5-critic-step WGANs cost 3-8× a plain GAN), ``--configs r1-sharpen`` for the
+best one alone (~5 minutes of one idle core), ``--configs gan r1`` (or ``gan,r1``) for a subset, or
+``--smoke`` for a seconds-long check. Outputs in ``--out`` (default ``runs/mixture2d``):
+``results.json``, ``results.md`` (the table) and ``scatter.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -48,14 +67,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
+from torch.func import functional_call
 from tqdm import tqdm
 
 from ganblocks import AdversarialLoss
-from ganblocks.functional import gradient_penalty, minibatch_stddev, r1_penalty
+from ganblocks.functional import (
+    clip_weights_,
+    consistency_regularization,
+    dragan_penalty,
+    gradient_penalty,
+    minibatch_stddev,
+    r1_penalty,
+    unrolled_discriminator,
+)
+from ganblocks.penalties import HistoricalAveraging
+from ganblocks.training import ImagePool, ModelEMA
 
-CONFIGS = ("gan", "wgan-gp", "r1", "mbstd", "r1-mbstd")
 DATASETS = ("ring", "grid")
 STEPS = {"ring": 4000, "grid": 8000}  # default training steps; the grid needs more to cover 25 modes
+CPU = torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -131,6 +161,92 @@ def mode_metrics(samples: torch.Tensor, mixture: Mixture, *, min_share: float = 
     }
 
 
+# ----------------------------------------------------------------------------------------------- configurations
+@dataclass(frozen=True)
+class Config:
+    """One configuration: the objective and the remedies that the one training loop switches on.
+
+    ``None`` optimizer fields take the shared :class:`Settings`; every other field's default is "off".
+    """
+
+    about: str  # one line for the docs table
+    loss: str = "non_saturating"  # AdversarialLoss kind
+    real_label: Optional[float] = None  # one-sided label smoothing: 0.9
+    n_critic: int = 1  # discriminator steps per generator step
+    optimizer: str = "adam"  # or "rmsprop" (WGAN)
+    lr: Optional[float] = None
+    betas: Optional[tuple[float, float]] = None
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty λ
+    r1_gamma: float = 0.0  # R1 γ
+    r1_sigma: Optional[float] = (
+        None  # set: γ = r1_gamma × (mode σ / r1_sigma)², γ scales with the mode width²
+    )
+    r1_until: float = 1.0  # share of training with R1 on; after it a penalty-free sharpening phase
+    dragan_weight: float = 0.0  # DRAGAN λ (c = 0.5)
+    bcr_weight: float = 0.0  # bCR λ_real = λ_fake; augmentation: Gaussian jitter of bcr_jitter × the mode σ
+    bcr_jitter: float = 1.0
+    ha_weight: float = 0.0  # historical averaging λ, on both networks
+    clip: Optional[float] = None  # WGAN weight clipping bound c
+    mbstd: bool = False  # minibatch stddev feature in the discriminator
+    pool_size: int = 0  # ImagePool of past fakes for the discriminator (0: off)
+    unroll: int = 0  # unrolled discriminator steps for the generator's loss
+    unroll_lr: float = 1e-2  # SGD step of the unrolling
+    ema: bool = True  # sample from ModelEMA(G) (else from G)
+    ema_half_life_kimg: Optional[float] = None
+    steps_scale: float = 1.0  # × the dataset's steps
+    batch_size: Optional[int] = None
+
+
+CONFIGS: dict[str, Config] = {
+    "gan": Config("non-saturating loss"),
+    "label-smoothing": Config(
+        "one-sided label smoothing: `AdversarialLoss(..., real_label=0.9)`", real_label=0.9
+    ),
+    "image-pool": Config(
+        "`ImagePool(5120)`: the discriminator sees half its fakes from a pool of past ones", pool_size=5120
+    ),
+    "bcr": Config(
+        "`consistency_regularization` (bCR, λ = 10 real and fake), augmentation: Gaussian jitter of σ",
+        bcr_weight=10.0,
+    ),
+    "dragan": Config("`dragan_penalty` (λ = 10, c = 0.5)", dragan_weight=10.0),
+    "historical-averaging": Config("`HistoricalAveraging` on G and D (λ = 1e-3)", ha_weight=1e-3),
+    "wgan-clip": Config(
+        "WGAN loss, `clip_weights_(D, 0.01)`, 5 critic steps, RMSProp lr 5e-5 (the WGAN paper)",
+        loss="wgan",
+        clip=0.01,
+        n_critic=5,
+        optimizer="rmsprop",
+        lr=5e-5,
+    ),
+    "wgan-gp": Config(
+        "WGAN loss + `gradient_penalty` (λ = 0.1), 5 critic steps, Adam betas (0, 0.9) (the WGAN-GP paper)",
+        loss="wgan",
+        gp_weight=0.1,
+        n_critic=5,
+        betas=(0.0, 0.9),
+    ),
+    "unrolled": Config(
+        "the generator's loss through 5 unrolled SGD steps of D (`unrolled_discriminator`, Metz et al.)",
+        unroll=5,
+    ),
+    "r1": Config("`r1_penalty` (γ = 0.01)", r1_gamma=0.01),
+    "mbstd": Config(
+        "the discriminator's last hidden layer gets `minibatch_stddev` (an `(N, F, 1, 1)` view, groups of 4)",
+        mbstd=True,
+    ),
+    "r1-mbstd": Config("`r1` and `mbstd`", r1_gamma=0.01, mbstd=True),
+    "r1-sharpen": Config(
+        "`r1_penalty` with γ = 0.01 × (σ / 0.05)² (0.01 on the grid, 0.0016 on the ring) for the first 70% "
+        "of training, then none: a sharpening phase at the low end of the lr decay",
+        r1_gamma=0.01,
+        r1_sigma=0.05,
+        r1_until=0.7,
+    ),
+    "no-ema": Config("`r1`, sampled from G itself instead of its EMA", r1_gamma=0.01, ema=False),
+}
+
+
 # ----------------------------------------------------------------------------------------------- training
 @dataclass
 class Settings:
@@ -141,75 +257,174 @@ class Settings:
     depth: int = 3
     lr: float = 1e-3  # decays linearly to 0 over training
     betas: tuple[float, float] = (0.5, 0.9)
-    gp_weight: float = 0.1
-    r1_gamma: float = 0.01
     mbstd_group: int = 4
-    ema_beta: float = 0.99
+    ema_half_life_kimg: float = 35.3  # 69 steps of 512: a per-step β of 0.99
     eval_samples: int = 2500
 
 
-def train(config: str, mixture: Mixture, s: Settings, *, seed: int, progress: bool) -> tuple[nn.Module, dict]:
+@dataclass
+class Hooks:
+    """What the remedies add to the one training loop; :func:`make_hooks` fills it from a :class:`Config`."""
+
+    d_fakes: list[Callable[[torch.Tensor], torch.Tensor]] = field(default_factory=list)  # fakes → D's fakes
+    d_penalties: list[Callable[..., torch.Tensor]] = field(default_factory=list)  # (real, fake, logits…, t)
+    after_d_step: list[Callable[[], None]] = field(default_factory=list)
+    g_penalties: list[Callable[[], torch.Tensor]] = field(default_factory=list)
+    after_g_step: list[Callable[[], None]] = field(default_factory=list)
+    g_logits: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None  # (real, fake) → logits
+
+
+def make_hooks(c: Config, G: nn.Module, D: nn.Module, loss: AdversarialLoss, mixture: Mixture) -> Hooks:
+    h = Hooks()
+    if c.pool_size:
+        pool = ImagePool(c.pool_size)
+        h.d_fakes.append(pool.query)
+    if c.gp_weight:
+        h.d_penalties.append(
+            lambda real, fake, rl, fl, t: gradient_penalty(D, real, fake, weight=c.gp_weight)
+        )
+    if c.r1_gamma:
+        # A discriminator sharp at the scale of the modes has gradients ~ 1/σ: its R1 penalty grows ~ 1/σ².
+        gamma = c.r1_gamma if c.r1_sigma is None else c.r1_gamma * (mixture.std / c.r1_sigma) ** 2
+        h.d_penalties.append(
+            lambda real, fake, rl, fl, t: (
+                r1_penalty(D, real, gamma=gamma) if t < c.r1_until else real.new_zeros(())
+            )
+        )
+    if c.dragan_weight:
+        h.d_penalties.append(lambda real, fake, rl, fl, t: dragan_penalty(D, real, weight=c.dragan_weight))
+    if c.bcr_weight:
+        sigma = c.bcr_jitter * mixture.std
+
+        def jitter(x: torch.Tensor) -> torch.Tensor:
+            return x + sigma * torch.randn_like(x)
+
+        h.d_penalties.append(
+            lambda real, fake, rl, fl, t: consistency_regularization(
+                D,
+                real,
+                fake,
+                augment=jitter,
+                weight_real=c.bcr_weight,
+                weight_fake=c.bcr_weight,
+                real_pred=rl,
+                fake_pred=fl,
+            )
+        )
+    if c.clip is not None:
+        h.after_d_step.append(lambda: clip_weights_(D, c.clip))
+    if c.ha_weight:
+        ha_d, ha_g = HistoricalAveraging(D, weight=c.ha_weight), HistoricalAveraging(G, weight=c.ha_weight)
+        h.d_penalties.append(lambda real, fake, rl, fl, t: ha_d.penalty())
+        h.after_d_step.append(ha_d.update)
+        h.g_penalties.append(ha_g.penalty)
+        h.after_g_step.append(ha_g.update)
+    if c.unroll:
+
+        def unrolled_logits(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+            params = unrolled_discriminator(D, None, loss.d_loss, real, fake, steps=c.unroll, lr=c.unroll_lr)
+            return functional_call(D, params, (fake,))
+
+        h.g_logits = unrolled_logits
+    return h
+
+
+def make_optimizer(c: Config, s: Settings, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    lr = s.lr if c.lr is None else c.lr
+    if c.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=s.betas if c.betas is None else c.betas)
+
+
+def train(
+    config: str,
+    mixture: Mixture,
+    s: Settings,
+    *,
+    seed: int,
+    progress: bool,
+    device: torch.device = CPU,
+) -> tuple[nn.Module, dict]:
+    c = CONFIGS[config]
+    s = dataclasses.replace(
+        s,
+        steps=max(1, round(s.steps * c.steps_scale)),
+        batch_size=c.batch_size or s.batch_size,
+        ema_half_life_kimg=c.ema_half_life_kimg or s.ema_half_life_kimg,
+    )
     torch.manual_seed(seed)
-    uses_mbstd = config in ("mbstd", "r1-mbstd")
-    G = generator(s)
-    D = Discriminator(s.width, s.depth, mbstd=uses_mbstd, group_size=s.mbstd_group)
-    G_ema = copy.deepcopy(G).requires_grad_(False)
-    loss = AdversarialLoss("wgan" if config == "wgan-gp" else "non_saturating")
-    opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=s.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=s.lr, betas=s.betas)
+    G = generator(s).to(device)
+    D = Discriminator(s.width, s.depth, mbstd=c.mbstd, group_size=s.mbstd_group).to(device)
+    G_ema = ModelEMA(G, half_life_kimg=s.ema_half_life_kimg, rampup=None)
+    loss = AdversarialLoss(c.loss, real_label=c.real_label)
+    opt_g, opt_d = make_optimizer(c, s, G.parameters()), make_optimizer(c, s, D.parameters())
     # A linear decay of the learning rate to 0 lets both networks settle: the modes get sharp.
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / s.steps) for opt in (opt_g, opt_d)]
     data = torch.Generator().manual_seed(seed + 1)
+    hooks = make_hooks(c, G, D, loss, mixture)
 
     history: list[dict[str, float]] = []
     for step in tqdm(
         range(1, s.steps + 1), desc=f"{mixture.name}/{config}", disable=not progress, leave=False
     ):
-        real = mixture.sample(s.batch_size, data)
-        fake = G(torch.randn(s.batch_size, s.z_dim))
+        t = (step - 1) / s.steps  # share of training done
+        for _ in range(c.n_critic):
+            real = mixture.sample(s.batch_size, data).to(device)
+            fake = G(torch.randn(s.batch_size, s.z_dim, device=device))
+            d_fake = fake.detach()
+            for hook in hooks.d_fakes:
+                d_fake = hook(d_fake)
+            real_logits, fake_logits = D(real), D(d_fake)
+            d_loss = loss.d_loss(real_logits, fake_logits)
+            for penalty in hooks.d_penalties:
+                d_loss = d_loss + penalty(real, d_fake, real_logits, fake_logits, t)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            for hook in hooks.after_d_step:
+                hook()
 
-        d_loss = loss.d_loss(D(real), D(fake.detach()))
-        if config == "wgan-gp":
-            d_loss = d_loss + gradient_penalty(D, real, fake.detach(), weight=s.gp_weight)
-        elif config.startswith("r1"):
-            d_loss = d_loss + r1_penalty(D, real, gamma=s.r1_gamma)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-
-        g_loss = loss.g_loss(D(fake))
+        g_loss = loss.g_loss(D(fake) if hooks.g_logits is None else hooks.g_logits(real, fake))
+        for penalty in hooks.g_penalties:
+            g_loss = g_loss + penalty()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        for hook in hooks.after_g_step:
+            hook()
         for schedule in schedules:
             schedule.step()
+        G_ema.update(G, batch_size=s.batch_size)
 
-        with torch.no_grad():
-            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-                p_ema.lerp_(p, 1 - s.ema_beta)
         if step % max(1, s.steps // 10) == 0 or step == s.steps:
-            history.append({"step": step, **evaluate(G_ema, mixture, s, seed=seed)})
-    return G_ema, {"history": history, **history[-1]}
+            sampler = G_ema.module if c.ema else G
+            history.append({"step": step, **evaluate(sampler, mixture, s, seed=seed, device=device)})
+    return (G_ema.module if c.ema else G), {"history": history, **history[-1]}
 
 
 @torch.no_grad()
-def evaluate(G: nn.Module, mixture: Mixture, s: Settings, *, seed: int) -> dict[str, float]:
+def evaluate(
+    G: nn.Module, mixture: Mixture, s: Settings, *, seed: int, device: torch.device = CPU
+) -> dict[str, float]:
     z = torch.randn(s.eval_samples, s.z_dim, generator=torch.Generator().manual_seed(seed + 2))
-    return mode_metrics(G(z), mixture)
+    return mode_metrics(G(z.to(device)).cpu(), mixture)
 
 
 # ----------------------------------------------------------------------------------------------- report
 def markdown_table(results: dict[str, dict[str, dict]]) -> str:
     lines = [
-        "| configuration | ring: modes (of 8) | ring: high-quality | grid: modes (of 25) | grid: high-quality |",
-        "|---|---|---|---|---|",
+        "| configuration | ring: modes (of 8) | ring: high-quality | grid: modes (of 25) | grid: high-quality "
+        "| CPU time (ring + grid) |",
+        "|---|---|---|---|---|---|",
     ]
     configs = list(dict.fromkeys(c for per in results.values() for c in per))
     for c in configs:
-        cells = []
+        cells, times = [], []
         for d in DATASETS:
             r = results.get(d, {}).get(c)
             cells += ["–", "–"] if r is None else [f"{r['modes']}", f"{r['high_quality']:.1f}%"]
+            times.append("–" if r is None else f"{r.get('cpu_seconds', r['seconds']):.0f} s")
+        cells.append(" + ".join(times))
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -234,26 +449,28 @@ def scatter_plot(samples: dict[str, dict[str, torch.Tensor]], path: Path) -> Non
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated: ring,grid")
     parser.add_argument(
-        "--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ",".join(CONFIGS)
+        "--configs", nargs="+", default=list(CONFIGS), help="configurations (space- or comma-separated)"
     )
-    parser.add_argument(
-        "--steps", type=int, default=None, help="training steps (default: ring 4000, grid 8000)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/mixture2d"))
+    parser.add_argument("--steps", type=int, default=None, help="training steps (None: ring 4000, grid 8000)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of models, data and latents")
+    parser.add_argument("--out", type=Path, default=Path("runs/mixture2d"), help="output folder")
     parser.add_argument("--smoke", action="store_true", help="a few steps of every configuration")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (tiny MLPs run best on one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
     base = Settings(steps=20, batch_size=64, width=32, eval_samples=500) if args.smoke else Settings()
     args.out.mkdir(parents=True, exist_ok=True)
     datasets = [d for d in args.datasets.split(",") if d]
-    configs = [c for c in args.configs.split(",") if c]
+    configs = [c for arg in args.configs for c in arg.split(",") if c]
     for c in configs:
         if c not in CONFIGS:
             parser.error(f"unknown configuration {c!r}; choose from {', '.join(CONFIGS)}")
@@ -264,19 +481,22 @@ def main(argv: Optional[list[str]] = None) -> dict:
         mixture = make_mixture(dname)
         settings = base if args.smoke else dataclasses.replace(base, steps=args.steps or STEPS[dname])
         for config in configs:
-            start = time.perf_counter()
-            G, metrics = train(config, mixture, settings, seed=args.seed, progress=not args.no_progress)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            G, metrics = train(
+                config, mixture, settings, seed=args.seed, progress=not args.no_progress, device=device
+            )
             metrics["seconds"] = round(time.perf_counter() - start, 1)
+            metrics["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
             metrics["steps"] = settings.steps
             results.setdefault(dname, {})[config] = metrics
             with torch.no_grad():
                 z = torch.randn(
                     settings.eval_samples, settings.z_dim, generator=torch.Generator().manual_seed(7)
                 )
-                samples.setdefault(dname, {})[config] = G(z)
+                samples.setdefault(dname, {})[config] = G(z.to(device)).cpu()
             print(
-                f"{dname:>4} {config:>8}: {metrics['modes']}/{metrics['num_modes']} modes, "
-                f"{metrics['high_quality']:.1f}% high-quality ({metrics['seconds']} s)"
+                f"{dname:>4} {config:>20}: {metrics['modes']}/{metrics['num_modes']} modes, "
+                f"{metrics['high_quality']:.1f}% high-quality ({metrics['seconds']} s, {metrics['cpu_seconds']} s CPU)"
             )
 
     table = markdown_table(results)

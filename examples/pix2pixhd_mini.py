@@ -42,11 +42,13 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
 from ganblocks import AdversarialLoss, FeatureMatchingLoss, GlobalGenerator, MultiScaleDiscriminator, VGGLoss
+from ganblocks.functional import instance_norm_act
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "immunohistochemistry")
 PIX2PIXHD_VGG = {"relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0}
@@ -100,16 +102,43 @@ class Crops:
 
 
 # =============================================================================================== generator
+class ResizeConv(nn.Module):
+    """2× nearest-neighbour upsampling, reflection pad 1, 3×3 conv, instance norm + ReLU.
+
+    A drop-in for ``GlobalGenerator``'s upsampling layers (3×3 transposed conv, stride 2, + instance norm +
+    ReLU) without their checkerboard artefacts: a stride-2 transposed 3×3 conv gives neighbouring output
+    pixels different numbers of kernel taps (uneven overlap), which leaves a 2-pixel grid pattern in the
+    output; upsampling first and convolving at the output resolution treats every pixel alike (Odena et
+    al., "Deconvolution and Checkerboard Artifacts", Distill 2016).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, bias=False)  # instance norm removes a bias
+        nn.init.normal_(self.conv.weight, 0.0, 0.02)  # pix2pixHD's initialisation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1), mode="reflect")
+        return instance_norm_act(self.conv(x), act="relu", gain=1.0)
+
+
 class Colorizer(nn.Module):
     """``GlobalGenerator`` in miniature, predicting the colour offset from the grayscale input.
 
     Two downsamplings and ``n_blocks`` residual blocks (pix2pixHD: four and nine). The output is the input
-    replicated to RGB plus that offset, so an untrained generator starts from the grayscale image.
+    replicated to RGB plus that offset, so an untrained generator starts from the grayscale image. With
+    ``upsample="resize"`` (the default) the generator's transposed-conv upsampling layers are replaced by
+    :class:`ResizeConv` layers (``GlobalGenerator`` has no option for it; its ``up`` layers are swapped
+    here); ``"transposed"`` keeps pix2pixHD's transposed convs, checkerboard artefacts included.
     """
 
-    def __init__(self, ngf: int = 16, n_blocks: int = 3) -> None:
+    def __init__(self, ngf: int = 16, n_blocks: int = 3, upsample: str = "resize") -> None:
         super().__init__()
-        self.net = GlobalGenerator(1, 3, base_channels=ngf, n_downsampling=2, n_blocks=n_blocks)
+        n_down = 2
+        self.net = GlobalGenerator(1, 3, base_channels=ngf, n_downsampling=n_down, n_blocks=n_blocks)
+        if upsample == "resize":
+            channels = [ngf * 2**i for i in range(n_down, 0, -1)]  # ngf·2^n → ... → ngf
+            self.net.up = nn.ModuleList(ResizeConv(c, c // 2) for c in channels)
 
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
         return gray.expand(-1, 3, -1, -1) + self.net(gray)
@@ -128,6 +157,7 @@ class Settings:
     n_layers: int = 2
     lr: float = 2e-4
     lambda_feat: float = 10.0
+    upsample: str = "resize"
     vgg_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1")
 
 
@@ -142,7 +172,7 @@ def train_variant(
     progress: bool,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     torch.manual_seed(seed)
-    G = Colorizer(ngf=s.ngf, n_blocks=s.n_blocks).to(device)
+    G = Colorizer(ngf=s.ngf, n_blocks=s.n_blocks, upsample=s.upsample).to(device)
     # Conditional: D sees the grayscale input (1 channel) concatenated to the colour image (3).
     D = MultiScaleDiscriminator(
         1 + 3, num_scales=s.num_scales, n_layers=s.n_layers, base_channels=s.ndf, return_features=True
@@ -197,8 +227,13 @@ def l1_psnr(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     return {"l1": float((p - t).abs().mean()), "psnr": 10 * math.log10(1 / max(mse, 1e-12))}
 
 
-def save_comparison(rows: list[torch.Tensor], path: Path, *, zoom: int = 3) -> None:
-    """Images side by side: one row per tensor (N, C, H, W) in [-1, 1], grayscale rows repeated to RGB."""
+def save_comparison(rows: list[torch.Tensor], labels: list[str], path: Path, *, zoom: int = 3) -> None:
+    """Images side by side, one labelled row per tensor (N, C, H, W) in [-1, 1]; grayscale rows shown as RGB."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     rows = [r.expand(-1, 3, -1, -1) if r.shape[1] == 1 else r for r in rows]
     n, _, h, w = rows[0].shape
     grid = torch.ones(3, len(rows) * (h + 2) + 2, n * (w + 2) + 2)
@@ -208,7 +243,21 @@ def save_comparison(rows: list[torch.Tensor], path: Path, *, zoom: int = 3) -> N
                 im.clamp(-1, 1) + 1
             ) / 2
     array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    Image.fromarray(array).resize((array.shape[1] * zoom, array.shape[0] * zoom), Image.NEAREST).save(path)
+    dpi, margin = 100, 1.3  # inches for the row labels
+    width, height = array.shape[1] * zoom / dpi, array.shape[0] * zoom / dpi
+    fig = plt.figure(figsize=(width + margin, height), dpi=dpi)
+    ax = fig.add_axes((margin / (width + margin), 0, width / (width + margin), 1))
+    ax.imshow(array, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([2 + i * (h + 2) + h / 2 for i in range(len(rows))], labels, fontsize=11)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+ROW_LABELS = {"gan_only": "GAN only", "full": "full loss\n(+FM +VGG)"}
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
@@ -228,6 +277,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
         default=",".join(Settings.vgg_layers),
         help="VGG19 layers of the perceptual loss: comma-separated names, or 'all' (relu1_1 ... relu5_1)",
     )
+    parser.add_argument(
+        "--upsample",
+        choices=("resize", "transposed"),
+        default=Settings.upsample,
+        help="generator upsampling: resize (nearest 2x + 3x3 conv, no checkerboard) or transposed "
+        "(pix2pixHD's transposed convs)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
     parser.add_argument("--seed", type=int, default=0, help="random seed of models, crops and batches")
     parser.add_argument("--out", type=Path, default=Path("runs/pix2pixhd_mini"), help="output folder")
@@ -239,9 +295,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
         torch.set_num_threads(args.threads)
 
     layers = tuple(PIX2PIXHD_VGG) if args.vgg_layers == "all" else tuple(args.vgg_layers.split(","))
-    s = Settings(steps=args.steps, vgg_layers=layers)
+    s = Settings(steps=args.steps, vgg_layers=layers, upsample=args.upsample)
     if args.smoke:
-        s = Settings(steps=3, batch_size=4, ngf=4, n_blocks=1, ndf=8, vgg_layers=("relu1_1",))
+        s = Settings(
+            steps=3, batch_size=4, ngf=4, n_blocks=1, ndf=8, vgg_layers=("relu1_1",), upsample=args.upsample
+        )
     device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     variants = [v for v in args.variants.split(",") if v]
@@ -287,7 +345,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
     # 16 held-out crops spread over the photos: input, each variant, ground truth.
     pick = torch.linspace(0, len(test) - 1, 16).round().long()
     save_comparison(
-        [to_gray(test[pick]), *[outputs[v][pick] for v in variants], test[pick]], args.out / "comparison.png"
+        [to_gray(test[pick]), *[outputs[v][pick] for v in variants], test[pick]],
+        ["input\n(grayscale)", *[ROW_LABELS[v] for v in variants], "target\n(colour)"],
+        args.out / "comparison.png",
     )
     table = ["| variant | held-out L1 ↓ | held-out PSNR (dB) ↑ |", "|---|---|---|"]
     table += [f"| {k} | {r['l1']:.4f} | {r['psnr']:.2f} |" for k, r in results.items()]

@@ -40,9 +40,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,24 +60,26 @@ from torch import nn
 from tqdm import tqdm
 
 from ganblocks import (
-    AdaIN,
     AdversarialLoss,
-    EqualConv2d,
+    ConstantInput,
     EqualLinear,
-    FusedLeakyReLU,
     LazyRegularizer,
+    MappingNetwork,
     MSGDiscriminator,
     MSGGeneratorHeads,
-    NoiseInjection,
-    PixelNorm,
+    StyleLayer,
 )
 from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs, r1_penalty
+from ganblocks.training import ModelEMA
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shape_classifier.py, next to this file
+from shape_classifier import shape_scores, train_classifier
 
 RESOLUTION = 32
 
 
 # =============================================================================================== data
-def draw_shapes(n: int, g: torch.Generator) -> torch.Tensor:
+def draw_shapes(n: int, g: torch.Generator, *, return_labels: bool = False):
     """``n`` images in [-1, 1] of shape (n, 3, 32, 32): one anti-aliased shape on a dark shaded background.
 
     Each image has a disc, a square or an upright triangle of random colour, size and position on a
@@ -96,9 +98,10 @@ def draw_shapes(n: int, g: torch.Generator) -> torch.Tensor:
     kind = torch.randint(3, (n, 1, 1), generator=g)
     sdf = torch.where(kind == 0, disc, torch.where(kind == 1, square, triangle))
     alpha = (0.5 - sdf * (RESOLUTION / 2)).clamp(0, 1).unsqueeze(1)  # one-pixel anti-aliased edge
-    color = 0.35 + 0.65 * torch.rand(n, 3, 1, 1, generator=g)
-    background = 0.35 * torch.rand(n, 3, 1, 1, generator=g) * (1 - 0.5 * (ys + 1) / 2)
-    return torch.lerp(background, color, alpha) * 2 - 1
+    color = 0.5 + 0.5 * torch.rand(n, 3, 1, 1, generator=g)
+    background = 0.2 * torch.rand(n, 3, 1, 1, generator=g) * (1 - 0.5 * (ys + 1) / 2)
+    images = torch.lerp(background, color, alpha) * 2 - 1
+    return (images, kind.view(n)) if return_labels else images
 
 
 def load_folder(path: Path) -> torch.Tensor:
@@ -136,67 +139,57 @@ class ImageSource:
 
 
 # =============================================================================================== models
-class StyleLayer(nn.Module):
-    """[2× upsampling →] conv 3×3 → [noise →] bias + leaky ReLU → AdaIN(w): one StyleGAN synthesis layer."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, *, upsample: bool, noise: bool
-    ) -> None:
-        super().__init__()
-        self.upsample = upsample
-        self.conv = EqualConv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.noise = NoiseInjection(out_channels, mode="random" if noise else "none")
-        self.act = FusedLeakyReLU(out_channels)
-        self.style = AdaIN(out_channels, w_dim)
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        return self.style(self.act(self.noise(self.conv(x))), w)
-
-
 class Generator(nn.Module):
-    """Mapping network + style-modulated synthesis from 4×4 to 32×32; returns images finest first."""
+    """Mapping network + style-based synthesis from 4×4 to 32×32; returns MSG-GAN's images, finest first."""
 
     def __init__(
-        self, z_dim: int = 64, w_dim: int = 64, channels: tuple[int, ...] = (64, 64, 32, 16)
+        self,
+        z_dim: int = 64,
+        w_dim: int = 64,
+        channels: tuple[int, ...] = (128, 64, 32, 16),
+        layers: tuple[int, ...] = (1, 1, 1, 1),
+        upsample: str = "bilinear",
+        dense_input: bool = False,
     ) -> None:
         super().__init__()
         self.z_dim = z_dim
-        # StyleGAN's mapping network: normalised z, equalized layers with a 100× smaller learning rate.
-        self.mapping = nn.Sequential(
-            PixelNorm(),
-            EqualLinear(z_dim, w_dim, act="lrelu", lr_multiplier=0.01),
-            EqualLinear(w_dim, w_dim, act="lrelu", lr_multiplier=0.01),
-        )
-        self.const = nn.Parameter(torch.randn(1, channels[0], 4, 4))
-        # One style layer per resolution (4, 8, 16, 32), each after a 2× upsampling but the first.
-        # The shapes have no pixel-level stochastic detail, so the finest layer gets no noise.
-        self.layers = nn.ModuleList(
-            StyleLayer(channels[max(i - 1, 0)], c, w_dim, upsample=i > 0, noise=i < len(channels) - 1)
-            for i, c in enumerate(channels)
-        )
-        # One to-RGB head per resolution: MSG-GAN's generator outputs (finest first, tanh range).
+        self.upsample = upsample
+        self.mapping = MappingNetwork(z_dim, 0, w_dim, None, num_layers=2, w_avg_beta=None)
+        self.const = ConstantInput(channels[0])
+        self.dense = EqualLinear(w_dim, channels[0] * 16) if dense_input else None
+        self.blocks = nn.ModuleList()
+        cin = channels[0]
+        for i, (c, n) in enumerate(zip(channels, layers)):
+            noise = "random" if i < len(channels) - 1 else "none"
+            self.blocks.append(
+                nn.ModuleList(StyleLayer(cin if j == 0 else c, c, w_dim, noise_mode=noise) for j in range(n))
+            )
+            cin = c
         self.heads = MSGGeneratorHeads(list(channels[::-1]), 3, act="tanh")
 
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
         w = self.mapping(z)
-        x = self.const.expand(z.shape[0], -1, -1, -1)
+        x = self.const(z.shape[0])
+        if self.dense is not None:
+            x = x + self.dense(w).view(x.shape)
         features = []
-        for layer in self.layers:
-            x = layer(x, w)
+        for i, block in enumerate(self.blocks):
+            if i:
+                x = F.interpolate(x, scale_factor=2, mode=self.upsample)
+            for layer in block:
+                x = layer(x, w)
             features.append(x)
         return self.heads(features[::-1])
 
 
-def build_discriminator(channels: int) -> MSGDiscriminator:
+def build_discriminator(channels: int, max_channels: int) -> MSGDiscriminator:
     # MSG-GAN's channel rule: channel_base / r at resolution r, capped at max_channels.
     return MSGDiscriminator(
         3,
         resolution=RESOLUTION,
         combine="cat_lin",
         channel_base=channels * RESOLUTION,
-        max_channels=4 * channels,
+        max_channels=max_channels,
     )
 
 
@@ -267,9 +260,13 @@ def sliced_wasserstein_patches(
 
 
 @torch.no_grad()
-def evaluate(G: Generator, real: torch.Tensor, features: RandomFeatures, z: torch.Tensor) -> dict[str, float]:
-    fake = torch.cat([G(chunk)[0].clamp(-1, 1) for chunk in z.split(128)])
-    real, fake = real.float().cpu(), fake.float().cpu()
+def sample(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The finest output of ``G`` for every latent, in chunks, on the CPU."""
+    return torch.cat([G(chunk)[0].clamp(-1, 1).float().cpu() for chunk in z.split(256)])
+
+
+def distances(real: torch.Tensor, fake: torch.Tensor, features: RandomFeatures) -> dict[str, float]:
+    real = real.float().cpu()
     return {
         "fd_random": frechet_distance(features(real), features(fake)),
         "swd_patches": sliced_wasserstein_patches(real, fake),
@@ -290,15 +287,15 @@ def save_grid(images: torch.Tensor, path: Path, *, nrow: int = 8) -> None:
     ).save(path)
 
 
-def plot_curves(log: list[dict[str, float]], evals: list[dict[str, float]], path: Path) -> None:
+def plot_curves(log: list[dict], evals: list[dict], real: Optional[dict], path: Path) -> None:
+    """Losses; fd_random and swd_patches; the shape classifier's measures (when there are any)."""
+    shapes = real is not None
+    fig, axes = plt.subplots(1, 3 if shapes else 2, figsize=(16 if shapes else 11, 3.8))
     steps = [r["step"] for r in log]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 
     def smooth(v: list[float], k: int = 25) -> np.ndarray:
         v_arr = np.asarray(v, dtype=float)
-        if len(v_arr) < k:
-            return v_arr
-        return np.convolve(v_arr, np.ones(k) / k, mode="valid")
+        return v_arr if len(v_arr) < k else np.convolve(v_arr, np.ones(k) / k, mode="valid")
 
     for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
         values = smooth([r[key] for r in log])
@@ -308,17 +305,25 @@ def plot_curves(log: list[dict[str, float]], evals: list[dict[str, float]], path
         axes[0].plot(*zip(*r1), ".", ms=2, alpha=0.5, label="R1 (lazy, ×k)")
     axes[0].set(xlabel="step", title="losses (moving average)")
     axes[0].legend()
-    if evals:
-        es = [e["step"] for e in evals]
-        fd = axes[1].plot(es, [e["fd_random"] for e in evals], "o-", label="fd_random (left)")
-        axes[1].set(xlabel="step", ylabel="Fréchet distance, random features", yscale="log")
-        axes[1].set_title("quality of EMA samples (lower is better)")
-        twin = axes[1].twinx()
-        swd = twin.plot(
-            es, [e["swd_patches"] for e in evals], "s--", color="tab:orange", label="swd_patches (right)"
-        )
-        twin.set(ylabel="sliced Wasserstein ×1000, 7×7 patches", yscale="log")
-        axes[1].legend(handles=fd + swd)
+    es = [e["step"] for e in evals]
+    fd = axes[1].plot(es, [e["fd_random"] for e in evals], "o-", label="fd_random (left)")
+    axes[1].set(xlabel="step", ylabel="Fréchet distance, random features", yscale="log")
+    axes[1].set_title("distances to real images (lower is better)")
+    twin = axes[1].twinx()
+    swd = twin.plot(
+        es, [e["swd_patches"] for e in evals], "s--", color="tab:orange", label="swd_patches (right)"
+    )
+    twin.set(ylabel="sliced Wasserstein ×1000, 7×7 patches", yscale="log")
+    axes[1].legend(handles=fd + swd)
+    if real is not None:
+        for key, label, color in (
+            ("recognised", "recognised", "tab:green"),
+            ("balance", "balance", "tab:purple"),
+        ):
+            axes[2].plot(es, [e[key] for e in evals], "o-", color=color, label=label)
+            axes[2].axhline(real[key], color=color, ls=":", lw=1)
+        axes[2].set(xlabel="step", ylim=(0, 1.02), title="shape classifier on samples (dotted: real images)")
+        axes[2].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -330,79 +335,90 @@ class Settings:
     steps: int = 3000
     batch_size: int = 16
     lr: float = 0.002
+    lr_decay: float = 0.0  # fraction of the steps at the end over which both learning rates decay to 0
     r1_gamma: float = 0.2
     r1_every: int = 4
-    g_channels: tuple[int, ...] = (64, 64, 32, 16)  # at 4, 8, 16, 32 pixels
-    d_channels: int = 16  # at 32 pixels, doubling at every halving up to 64
-    ema_half_life: float = 50.0  # steps, reached after a ramp-up (StyleGAN2's ema_kimg with ramp)
-    eval_every: int = 250
+    g_channels: tuple[int, ...] = (128, 64, 32, 16)  # at 4, 8, 16, 32 pixels
+    g_layers: tuple[int, ...] = (1, 1, 1, 1)  # style layers at 4, 8, 16, 32 pixels
+    upsample: str = "bilinear"
+    dense_input: bool = False
+    d_channels: int = 16  # at 32 pixels, doubling at every halving up to d_max_channels
+    d_max_channels: int = 64
+    ema_kimg: float = 1.0  # half-life of the generator's average, thousands of images (after a ramp-up)
+    eval_every: int = 500
     sample_every: int = 500
     eval_samples: int = 512
+    classifier_steps: int = 300
 
 
-def main(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data", type=Path, default=None, help="folder of images (default: procedural shapes)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("runs/train"))
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    parser.add_argument("--steps", type=int, default=Settings.steps)
-    parser.add_argument("--batch-size", type=int, default=Settings.batch_size)
-    parser.add_argument("--r1-gamma", type=float, default=Settings.r1_gamma)
-    parser.add_argument("--r1-every", type=int, default=Settings.r1_every)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def train(
+    s: Settings,
+    *,
+    out: Path,
+    data: Optional[Path] = None,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+    quiet: bool = False,
+) -> dict:
+    cpu_start, start = time.process_time(), time.perf_counter()
+    torch.manual_seed(seed)
+    dev = torch.device(device)
+    out.mkdir(parents=True, exist_ok=True)
 
-    s = Settings(steps=args.steps, batch_size=args.batch_size, r1_gamma=args.r1_gamma, r1_every=args.r1_every)
-    if args.smoke:
-        s = Settings(
-            steps=6,
-            batch_size=8,
-            g_channels=(16, 16, 8, 8),
-            d_channels=8,
-            eval_every=3,
-            sample_every=3,
-            eval_samples=64,
-            r1_every=2,
+    source = ImageSource(data, seed=seed)
+    # The shape classifier (procedural data only): trained first, its time counts.
+    classifier = None
+    if data is None:
+        classifier = train_classifier(
+            lambda n, g: draw_shapes(n, g, return_labels=True), steps=s.classifier_steps, seed=seed + 3
         )
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    data = ImageSource(args.data, seed=args.seed)
-    G = Generator(channels=s.g_channels).to(device)
-    D = build_discriminator(s.d_channels).to(device)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    # channels_last: oneDNN's convolutions are faster on NHWC tensors with few channels.
+    G = Generator(channels=s.g_channels, layers=s.g_layers, upsample=s.upsample, dense_input=s.dense_input)
+    G = G.to(dev, memory_format=torch.channels_last)
+    D = build_discriminator(s.d_channels, s.d_max_channels).to(dev, memory_format=torch.channels_last)
+    ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
     loss = AdversarialLoss("non_saturating")
     r1 = LazyRegularizer(r1_penalty, every=s.r1_every)
     opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=(0.0, 0.99))
     # D gets lazy R1 on top of its loss every k-th step: StyleGAN2's lr/beta adjustment.
     opt_d = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(s.lr, (0.0, 0.99), every=s.r1_every))
+    decay_start = s.steps * (1 - s.lr_decay)
+    schedules = [
+        torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda i: min(1.0, (s.steps - i) / max(s.steps - decay_start, 1e-8))
+        )
+        for opt in (opt_g, opt_d)
+    ]
 
     # Fixed latents and real images for evaluation and sample grids.
-    g_eval = torch.Generator().manual_seed(args.seed + 1)
-    z_eval = torch.randn(s.eval_samples, G.z_dim, generator=g_eval).to(device)
-    real_eval = data.sample(s.eval_samples, torch.Generator().manual_seed(args.seed + 2))
+    g_eval = torch.Generator().manual_seed(seed + 1)
+    z_eval = torch.randn(s.eval_samples, G.z_dim, generator=g_eval).to(dev)
+    real_eval = source.sample(s.eval_samples, torch.Generator().manual_seed(seed + 2))
     features = RandomFeatures()
-    save_grid(real_eval[:64], args.out / "real.png")
+    save_grid(real_eval[:64], out / "real.png")
+    ceiling = None if classifier is None else shape_scores(classifier, real_eval)
 
-    print(
-        f"G: {sum(p.numel() for p in G.parameters()):,} parameters, D: {sum(p.numel() for p in D.parameters()):,}"
-    )
-    log: list[dict[str, float]] = []
-    evals: list[dict[str, float]] = [{"step": 0, **evaluate(G_ema, real_eval, features, z_eval)}]
-    start = time.perf_counter()
-    bar = tqdm(range(1, s.steps + 1), disable=args.no_progress, dynamic_ncols=True)
+    def evaluate_now(step: int) -> dict:
+        fake = sample(ema.module, z_eval)
+        result = {"step": step, **distances(real_eval, fake, features)}
+        if classifier is not None:
+            result.update(shape_scores(classifier, fake))
+        return result
+
+    if not quiet:
+        print(
+            f"G: {sum(p.numel() for p in G.parameters()):,} parameters, "
+            f"D: {sum(p.numel() for p in D.parameters()):,}"
+        )
+    log: list[dict] = []
+    evals: list[dict] = [evaluate_now(0)]
+    bar = tqdm(range(1, s.steps + 1), disable=not progress, dynamic_ncols=True)
     for step in bar:
         # ---- discriminator: logistic loss on real and fake pyramids (+ lazy R1 on the real pyramid)
-        real = image_pyramid(data.sample(s.batch_size).to(device), D.num_scales)
-        z = torch.randn(s.batch_size, G.z_dim, device=device)
+        real = source.sample(s.batch_size).to(dev, memory_format=torch.channels_last)
+        real = image_pyramid(real, D.num_scales)
+        z = torch.randn(s.batch_size, G.z_dim, device=dev)
         fake = G(z)
         d_loss = loss.d_loss(D(real), D([f.detach() for f in fake]))
         penalty = r1(step - 1, D, real, gamma=s.r1_gamma)  # every * R1 on every k-th step, else None
@@ -410,17 +426,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
         (d_loss if penalty is None else d_loss + penalty).backward()
         opt_d.step()
 
-        # ---- generator: non-saturating loss through every scale of its output
+        # ---- generator: non-saturating loss through every scale of its output (D's weights frozen)
+        D.requires_grad_(False)
         g_loss = loss.g_loss(D(fake))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-
-        # ---- EMA of the generator, half-life ramped up over the first steps
-        beta = 0.5 ** (1 / max(min(s.ema_half_life, step / 4), 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-                p_ema.lerp_(p, 1 - beta)
+        D.requires_grad_(True)
+        for schedule in schedules:
+            schedule.step()
+        ema.update(G, batch_size=s.batch_size)
 
         log.append(
             {
@@ -430,32 +445,89 @@ def main(argv: Optional[list[str]] = None) -> dict:
                 "r1": None if penalty is None else penalty.item(),
             }
         )
-        bar.set_postfix(d=f"{log[-1]['d_loss']:.3f}", g=f"{log[-1]['g_loss']:.3f}")
+        if progress:
+            bar.set_postfix(d=f"{log[-1]['d_loss']:.3f}", g=f"{log[-1]['g_loss']:.3f}")
         if step % s.sample_every == 0 or step == s.steps:
-            with torch.no_grad():
-                save_grid(G_ema(z_eval[:64])[0], args.out / f"samples_{step:06d}.png")
+            save_grid(sample(ema.module, z_eval[:64]), out / f"samples_{step:06d}.png")
         if step % s.eval_every == 0 or step == s.steps:
-            evals.append({"step": step, **evaluate(G_ema, real_eval, features, z_eval)})
-            tqdm.write(
-                f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in evals[-1].items() if k != "step")
-            )
+            evals.append(evaluate_now(step))
+            if not quiet:
+                tqdm.write(
+                    f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in evals[-1].items() if k != "step")
+                )
 
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        save_grid(G_ema(z_eval[:64])[0], args.out / "samples_final.png")
-    plot_curves(log, evals, args.out / "losses.png")
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    save_grid(sample(ema.module, z_eval[:64]), out / "samples_final.png")
+    plot_curves(log, evals, ceiling, out / "losses.png")
     metrics = {
-        "settings": {**asdict(s), "device": str(device), "data": str(args.data or "procedural shapes")},
+        "settings": {**asdict(s), "device": str(dev), "data": str(data or "procedural shapes")},
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
+        "threads": torch.get_num_threads(),
         "final": evals[-1],
         "initial": evals[0],
+        "real": ceiling,
         "evals": evals,
         "losses": log,
     }
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="folder of images (None: procedural shapes drawn in code)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument("--steps", type=int, default=Settings.steps, help="discriminator/generator steps")
+    parser.add_argument("--batch-size", type=int, default=Settings.batch_size, help="images per step")
+    parser.add_argument("--lr", type=float, default=Settings.lr, help="Adam learning rate of G and D")
+    parser.add_argument(
+        "--r1-gamma", type=float, default=Settings.r1_gamma, help="R1 weight gamma (on the real pyramid)"
+    )
+    parser.add_argument(
+        "--r1-every", type=int, default=Settings.r1_every, help="lazy R1: run it every this many steps"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed of models, data and latents")
+    parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (None: PyTorch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    s = Settings(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        r1_gamma=args.r1_gamma,
+        r1_every=args.r1_every,
+    )
+    if args.smoke:
+        s = Settings(
+            steps=6,
+            batch_size=8,
+            g_channels=(16, 16, 8, 8),
+            d_channels=8,
+            d_max_channels=16,
+            eval_every=3,
+            sample_every=3,
+            eval_samples=64,
+            r1_every=2,
+            classifier_steps=5,
+        )
+    metrics = train(
+        s, out=args.out, data=args.data, device=args.device, seed=args.seed, progress=not args.no_progress
+    )
+    first, last = metrics["initial"], metrics["final"]
     print(
-        f"done in {seconds:.0f} s: fd_random {evals[0]['fd_random']:.2f} -> {evals[-1]['fd_random']:.2f}, "
-        f"swd_patches {evals[0]['swd_patches']:.1f} -> {evals[-1]['swd_patches']:.1f}; outputs in {args.out}"
+        f"done in {metrics['seconds']:.0f} s ({metrics['cpu_seconds']:.0f} s CPU): "
+        + ", ".join(f"{k} {first[k]:.3g} -> {last[k]:.3g}" for k in last if k != "step")
+        + f"; outputs in {args.out}"
     )
     return metrics
 

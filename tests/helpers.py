@@ -1,16 +1,19 @@
-"""Shared test helpers: the tolerance table, the device for Triton tests, comparison helpers."""
+"""Shared test helpers: the tolerance table, where Triton runs, comparison helpers, every order of gradient."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from typing import Optional
+from collections.abc import Sequence
+from typing import Callable, Optional
 
 import pytest
 import torch
 
-HAS_TRITON = importlib.util.find_spec("triton") is not None
+from ganblocks.ops import triton_available
+
+HAS_TRITON = triton_available()
 TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TRITON_RUNS = HAS_TRITON and (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1")
 
 # One table for every comparison of a low-precision or fused result against its float64/float32
 # reference: (rtol, atol). Tests that need looser bounds say why at the call site.
@@ -20,11 +23,20 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.float16: (1e-3, 1e-3),
     torch.bfloat16: (2e-2, 2e-2),
 }
+# A float64 Triton kernel against the float64 reference: Triton passes Python floats (eps, alpha, gain,
+# clamp) to kernels as float32 scalars, so the results agree to ~1e-8, not to float64 precision.
+TRITON_FLOAT64: tuple[float, float] = (1e-6, 1e-6)
 
-requires_triton = pytest.mark.skipif(
-    not HAS_TRITON or (not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1"),
-    reason="needs triton, and CUDA or TRITON_INTERPRET=1",
-)
+requires_triton = pytest.mark.skipif(not TRITON_RUNS, reason="needs triton, and CUDA or TRITON_INTERPRET=1")
+# The marks of every Triton test, and the two backends as the ``backend`` fixture (tests/conftest.py) runs them;
+# a test that narrows the fixture (``indirect=["backend"]``) gives its Triton params these marks too.
+TRITON_MARKS = (pytest.mark.triton, requires_triton)
+BACKENDS = ("torch", pytest.param("triton", marks=TRITON_MARKS))
+
+
+def device_for(backend: str) -> torch.device:
+    """Where a test of ``backend`` puts its tensors: the Triton device for ``triton``, else the CPU."""
+    return torch.device(TRITON_DEVICE if backend == "triton" else "cpu")
 
 
 def assert_close(
@@ -32,4 +44,40 @@ def assert_close(
 ) -> None:
     """Compare with the tolerance of ``dtype`` (default: ``actual``'s dtype), loosened by ``scale``."""
     rtol, atol = TOLERANCES[dtype or actual.dtype]
-    torch.testing.assert_close(actual.double(), expected.double(), rtol=rtol * scale, atol=atol * scale)
+    torch.testing.assert_close(
+        actual.double().cpu(), expected.double().cpu(), rtol=rtol * scale, atol=atol * scale
+    )
+
+
+def assert_close_to_largest(
+    actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, *, scale: float = 1.0
+) -> None:
+    """Compare relative to the largest magnitude of ``expected`` (at least 1), with the tolerance of ``dtype``.
+
+    For gradients that reduce (channel and plane sums, a bias or strength summed over the batch): their
+    low-precision rounding error scales with the magnitudes of the rounded terms, not with each result,
+    and is unbounded relative to a result that cancels.
+    """
+    m = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0
+    assert_close(actual.double() / m, expected.double() / m, dtype, scale=scale)
+
+
+def _ramp(t: torch.Tensor) -> torch.Tensor:
+    return torch.linspace(-1, 1, t.numel(), dtype=torch.float32, device=t.device).reshape(t.shape)
+
+
+def all_orders(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``fn(*inputs)``, its gradient with respect to every input, and the gradient of that gradient.
+
+    The first-order loss weights the squared output with a ramp, so every element gets its own incoming
+    gradient (which depends on the input); the second-order loss weights each gradient with a ramp too
+    (linear, so that low-precision second-order results stay far from overflow). An input that the
+    second-order loss does not depend on gets a zero gradient.
+    """
+    leaves = [t.detach().requires_grad_() for t in inputs]
+    y = fn(*leaves)
+    grads = torch.autograd.grad((y.float() ** 2 * _ramp(y)).sum(), leaves, create_graph=True)
+    loss = torch.stack([(g.float() * _ramp(g)).sum() for g in grads]).sum()
+    second = torch.autograd.grad(loss, leaves, allow_unused=True)
+    second = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(second, leaves))
+    return [y.detach(), *(g.detach() for g in grads), *second]

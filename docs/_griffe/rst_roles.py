@@ -4,14 +4,14 @@ The docstrings are written for both ``help()`` and this site, so they use a few 
 that mkdocstrings would otherwise print verbatim:
 
 - ``:math:`x``` becomes inline math ``\\(x\\)`` and a ``.. math::`` block becomes display math, both
-  rendered by ``pymdownx.arithmatex`` + MathJax;
+  rendered by ``pymdownx.arithmatex`` + KaTeX;
 - ``:func:`~a.b.c```, ``:class:``, ``:meth:``, ``:mod:`` become optional cross-references (a link when
   the target is documented on this site, plain code otherwise);
 - the RST escape ``\\ `` (backslash-space, used as in ````torch.compile``\\ d``) is dropped;
 - RST simple tables become Markdown tables;
 - an ``Example:`` section title becomes ``Examples:``, which griffe renders as doctest code;
-- a re-export of a function that shares its module's name (``ganblocks.ops.bias_act.bias_act``) points
-  at the function, not the module.
+- a re-export of a function that shares its module's name (``ganblocks.penalties.gradient_penalty``,
+  defined in ``penalties/gradient_penalty.py``) points at the function, not the module.
 
 Loaded by ``mkdocs.yml`` (``plugins.mkdocstrings.handlers.python.options.extensions``).
 """
@@ -95,7 +95,8 @@ def _canonical(identifier: str, obj: griffe.Object | None) -> str:
         target = obj.modules_collection.get_member(identifier)
         name = identifier.rsplit(".", 1)[-1]
         if target.is_module and name in target.members:
-            # ganblocks.ops.bias_act is both a module and the function it defines: mean the function.
+            # ganblocks.penalties.gradient_penalty is both a module and the function it defines: mean the
+            # function.
             target = target.members[name]
         return str(target.canonical_path)
     except Exception:  # outside the package (torch.*) or unknown
@@ -123,8 +124,10 @@ def convert(text: str, obj: griffe.Object | None = None) -> str:
 def _retarget_shadowed_aliases(pkg: griffe.Module) -> None:
     """Point re-exports of a function named like its module at the function.
 
-    ``ganblocks/ops/__init__.py`` does ``from .bias_act import bias_act``: at run time the name is the
-    function, but griffe keeps the submodule, so ``ganblocks.functional.bias_act`` would document a module.
+    ``ganblocks/penalties/__init__.py`` does ``from .gradient_penalty import gradient_penalty``: at run time
+    the name is the function, but griffe keeps the submodule, so ``ganblocks.functional.gradient_penalty``
+    would document a module. (The fused ops live in packages ``ops/<op>/`` that ``ganblocks.ops`` does not
+    re-export, so they no longer need this.)
     """
     for module in [o for o in _walk(pkg) if o.is_module]:
         for name, member in list(module.members.items()):

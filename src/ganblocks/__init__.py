@@ -44,18 +44,32 @@ from .layers import (
 )
 from .losses import AdversarialLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
-from .penalties import GradientPenalty, LazyRegularizer, PathLengthPenalty, R1Penalty, R2Penalty
+from .penalties import (
+    ConsistencyRegularization,
+    DraganPenalty,
+    GradientPenalty,
+    HistoricalAveraging,
+    LazyRegularizer,
+    PathLengthPenalty,
+    R1Penalty,
+    R2Penalty,
+)
+from .training import AdaptiveAugmentProbability, DiffAugment, ImagePool, ModelEMA
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdaIN",
+    "AdaptiveAugmentProbability",
     "AdversarialLoss",
     "BiasAct",
     "Blur",
+    "ConsistencyRegularization",
     "ConstantInput",
+    "DiffAugment",
     "DiscriminatorOutput",
     "Downsample2d",
+    "DraganPenalty",
     "EqualConv2d",
     "EqualLinear",
     "FadeInSchedule",
@@ -64,6 +78,8 @@ __all__ = [
     "FusedLeakyReLU",
     "GlobalGenerator",
     "GradientPenalty",
+    "HistoricalAveraging",
+    "ImagePool",
     "ImagePyramid",
     "LazyRegularizer",
     "LocalEnhancer",
@@ -72,6 +88,7 @@ __all__ = [
     "MappingNetwork",
     "MinibatchDiscrimination",
     "MinibatchStdDev",
+    "ModelEMA",
     "ModulatedConv2d",
     "MultiScaleDiscriminator",
     "NoiseInjection",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Optional, TypeVar, Union
 
 import torch
+from torch import nn
 
 Number = Union[int, float]
 _Choice = TypeVar("_Choice", bound=str)
@@ -84,8 +85,21 @@ def check_nonnegative(name: str, value: object) -> float:
 
 
 def check_optional_clamp(name: str, value: Optional[float]) -> Optional[float]:
-    """None, or a finite number ``>= 0`` (an output clamp)."""
-    return None if value is None else check_positive(name, value, allow_zero=True)
+    """None, or a finite number ``>= 0`` (an output clamp; None, not inf, disables it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be None or a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be None or a finite number (None disables it), got {value}")
+    if value < 0:
+        raise ValueError(f"{name} must be None or >= 0, got {value}")
+    return float(value)
+
+
+def check_optional_finite(name: str, value: object) -> Optional[float]:
+    """None (use the default), or a finite number (an activation's ``alpha`` or ``gain``)."""
+    return None if value is None else check_finite(name, value)
 
 
 def check_probability(name: str, value: object) -> float:
@@ -146,3 +160,92 @@ def check_requires_autograd(what: str) -> None:
             "but it was called with gradients disabled (inside torch.no_grad() or torch.inference_mode()); "
             "call it outside that block"
         )
+
+
+def check_nonempty(name: str, x: torch.Tensor) -> None:
+    """``x`` holds at least one element: a mean over nothing is NaN (and a sum 0), never a loss."""
+    if x.numel() == 0:
+        raise ValueError(
+            f"{name} must hold at least one element, got an empty tensor of shape {tuple(x.shape)}; "
+            "skip the step for an empty batch"
+        )
+
+
+def check_same_dtype(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
+    """Two tensors that are combined elementwise have one dtype (torch.lerp and friends do not promote)."""
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"{a_name} and {b_name} must have the same dtype, got {a.dtype} and {b.dtype}; "
+            f"convert one of them (e.g. {b_name}.to({a_name}.dtype))"
+        )
+
+
+def check_input_dtype(name: str, x: torch.Tensor, module: nn.Module) -> None:
+    """``x`` has the dtype of ``module``'s floating-point parameters, unless autocast chooses the dtypes.
+
+    Every discriminator raises this one error instead of torch's "expected scalar type" from deep inside
+    (or, for equalized layers, silently computing in the input's dtype).
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        return
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{name} must have the dtype of {type(module).__name__}'s parameters ({dtype}), got {x.dtype}; "
+            f"convert the input ({name}.to({dtype})) or the module (.to({x.dtype})), or run under torch.autocast"
+        )
+
+
+def check_group_size(
+    n: int, group_size: Optional[int], *, arg: str, remedy: str = "", adjust: bool = False
+) -> int:
+    """The group ``min(group_size, n)`` (``n`` for None) when it divides the batch size ``n``, else an error
+    (or, with ``adjust``, the largest divisor of ``n`` below it).
+
+    ``arg`` is the caller's name for the group size and ``remedy`` the caller's own way out (an option
+    that exists where the error is raised), appended to the message after ``str.format`` with ``g`` (the
+    group size) and ``divisor`` (the largest divisor of ``n`` not above it).
+    """
+    if group_size is not None and (
+        isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1
+    ):
+        raise ValueError(f"{arg} must be None or a positive int, got {group_size!r}")
+    g = n if group_size is None else min(group_size, n)
+    if g > 0 and n % g != 0:
+        if adjust:
+            return largest_divisor_at_most(n, g)
+        hint = remedy.format(g=g, divisor=largest_divisor_at_most(n, g))
+        # g < n here, so g is group_size itself.
+        raise ValueError(
+            f"the batch size ({n}) must be divisible by the group size ({g}) of the minibatch standard "
+            f"deviation ({arg}={g}); {hint}"
+        )
+    return g
+
+
+def check_mbstd_batch(name: str, x: torch.Tensor, group_size: Optional[int]) -> None:
+    """The batch of a discriminator's input ``name`` suits its minibatch standard deviation layer.
+
+    Checked on the discriminator's input, so that the error names it and the constructor option
+    (``mbstd_group_size``) instead of an internal feature map and an option the discriminator lacks.
+    """
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError(
+            f"{name} must have a non-empty batch: the minibatch standard deviation of an empty batch is "
+            f"undefined, got shape {tuple(x.shape)}"
+        )
+    check_group_size(
+        n,
+        group_size,
+        arg="mbstd_group_size",
+        remedy=(
+            "pass a batch that is a multiple of {g}, or build the discriminator with mbstd_group_size={divisor} "
+            "(a divisor of the batch size) or mbstd_group_size=None (the whole batch)"
+        ),
+    )
+
+
+def largest_divisor_at_most(n: int, g: int) -> int:
+    """The largest divisor of ``n`` that is at most ``g`` (an alternative group size to suggest)."""
+    return next(d for d in range(min(g, n), 0, -1) if n % d == 0)

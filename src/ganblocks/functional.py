@@ -18,7 +18,11 @@ from .ops.minibatch_stddev import minibatch_stddev
 from .ops.pixel_norm import pixel_norm
 from .ops.upfirdn2d import upfirdn2d
 from .penalties import (
+    clip_weights_,
+    consistency_regularization,
+    dragan_penalty,
     gradient_penalty,
+    historical_averaging_penalty,
     lazy_optimizer_kwargs,
     path_length_penalty,
     path_lengths,
@@ -27,6 +31,7 @@ from .penalties import (
     r2_penalty,
     r2_penalty_from_outputs,
 )
+from .training import diff_augment, unrolled_discriminator
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -34,8 +39,12 @@ __all__ = [
     "adain",
     "adversarial_loss",
     "bias_act",
+    "clip_weights_",
+    "consistency_regularization",
     "d_loss",
+    "diff_augment",
     "downsample2d",
+    "dragan_penalty",
     "encoder_feature_clusters",
     "fade_in",
     "fade_in_input",
@@ -43,6 +52,7 @@ __all__ = [
     "filter2d",
     "g_loss",
     "gradient_penalty",
+    "historical_averaging_penalty",
     "image_pyramid",
     "inject_noise",
     "instance_avg_pool",
@@ -65,6 +75,7 @@ __all__ = [
     "sample_cluster_features",
     "setup_filter",
     "style_mixing",
+    "unrolled_discriminator",
     "upfirdn2d",
     "upsample2d",
 ]

@@ -76,6 +76,34 @@ def test_train_smoke(tmp_path: Path) -> None:
         assert_finite(entry["d_loss"], "d_loss")
         assert_finite(entry["g_loss"], "g_loss")
     assert any(entry["r1"] is not None for entry in metrics["losses"]), "the lazy R1 penalty never ran"
+    # The shape classifier's measures: on the samples at every evaluation and on real images (the ceiling).
+    shape_keys = ("recognised", "share_disc", "share_square", "share_triangle", "balance")
+    for entry in (metrics["initial"], metrics["final"], metrics["real"], *metrics["evals"]):
+        for key in shape_keys:
+            assert_finite(entry[key], key)
+            assert 0 <= entry[key] <= 1 + 1e-9, (key, entry[key])
+        shares = [entry[f"share_{c}"] for c in ("disc", "square", "triangle")]
+        assert math.isclose(sum(shares), 1.0, abs_tol=1e-6) or (entry["recognised"] == 0 and sum(shares) == 0)
+    for key in ("seconds", "cpu_seconds"):
+        assert_finite(metrics[key], key)
+
+
+def test_shape_classifier_recognises_real_shapes() -> None:
+    """A briefly trained classifier already tells the three shapes apart; the scores behave as documented."""
+    train = load_example("train")
+    classifier = load_example("shape_classifier")
+
+    def draw(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return train.draw_shapes(n, g, return_labels=True)
+
+    torch.set_num_threads(1)
+    model = classifier.train_classifier(draw, steps=60, seed=0)
+    images, labels = draw(256, torch.Generator().manual_seed(1))
+    assert classifier.accuracy(model, images, labels) > 0.8
+    real = classifier.shape_scores(model, images, threshold=0.0)
+    assert real["recognised"] == 1.0 and real["balance"] > 0.9
+    discs = classifier.shape_scores(model, images[labels == 0], threshold=0.0)
+    assert discs["balance"] < 0.5 and discs["share_disc"] > 0.8
 
 
 def test_train_folder_data(tmp_path: Path) -> None:

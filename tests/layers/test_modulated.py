@@ -2,79 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
+import formulas
 import pytest
 import torch
-import torch.nn.functional as F
-from helpers import TRITON_DEVICE, assert_close, requires_triton
+from helpers import TRITON_MARKS, assert_close
 
 from ganblocks import ModulatedConv2d, ToRGB
 from ganblocks.functional import modulated_conv2d, setup_filter
 from ganblocks.ops import use_backend
 
-BACKENDS = ["torch", pytest.param("triton", marks=requires_triton)]
 TAPS = [1.0, 2.0, 3.0, 1.0]  # asymmetric, so a flipped filter would show
-
-
-def _blur(x: torch.Tensor, taps: list[float], pad: tuple[int, int], gain: float) -> torch.Tensor:
-    """True 2-D convolution with outer(taps, taps) / sum**2 on a zero-padded input (F.conv2d correlates)."""
-    t = torch.tensor(taps, dtype=torch.float64)
-    f = torch.outer(t, t) / t.sum() ** 2 * gain
-    c = x.shape[1]
-    xp = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    return F.conv2d(xp, f.flip(0, 1).expand(c, 1, *f.shape), groups=c)
-
-
-def _upsample(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
-    """Zero insertion, then the blur with gain 4 and StyleGAN2's padding (K + 1) // 2, (K - 2) // 2."""
-    n, c, h, w = x.shape
-    z = x.new_zeros(n, c, 2 * h, 2 * w)
-    z[:, :, ::2, ::2] = x
-    k = len(taps)
-    return _blur(z, taps, ((k + 1) // 2, (k - 2) // 2), 4.0)
-
-
-def formula(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    styles: torch.Tensor,
-    *,
-    demodulate: bool,
-    up: int = 1,
-    down: int = 1,
-    padding: int = 0,
-) -> torch.Tensor:
-    """One sample at a time in float64: modulate, demodulate, then convolve as StyleGAN2-ADA defines it.
-
-    up=2: the full-plane true convolution of the zero-inserted input with the weight (StyleGAN2-ADA
-    passes flip_weight=False there) and with the FIR filter (gain 4), cropped from
-    (K - 1) + (k - 1) - (p + (K + 1) // 2) on; down=2: FIR with padding p + (K - 1) // 2, p + (K - 2) // 2,
-    then a strided correlation.
-    """
-    x, weight, styles = x.double(), weight.double(), styles.double()
-    out = []
-    for n in range(x.shape[0]):
-        w = weight * styles[n].reshape(1, -1, 1, 1)
-        if demodulate:
-            w = w / (w.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).sqrt()
-        xn = x[n : n + 1]
-        if up == 2:
-            h, wd, k, taps = xn.shape[2], xn.shape[3], w.shape[-1], len(TAPS)
-            z = xn.new_zeros(1, xn.shape[1], 2 * h, 2 * wd)
-            z[:, :, ::2, ::2] = xn
-            full = F.conv2d(F.pad(z, [k - 1] * 4), w.flip(2, 3))  # full true convolution with w
-            full = _blur(full, TAPS, (taps - 1, taps - 1), 4.0)  # full true convolution with the filter
-            off = (taps - 1) + (k - 1) - (padding + (taps + 1) // 2)
-            out.append(full[:, :, off : off + 2 * h, off : off + 2 * wd])
-        elif down == 2:
-            k = len(TAPS)
-            blurred = _blur(xn, TAPS, (padding + (k - 1) // 2, padding + (k - 2) // 2), 1.0)
-            out.append(F.conv2d(blurred, w, stride=2))
-        else:
-            out.append(F.conv2d(xn, w, padding=padding))
-    return torch.cat(out)
+formula = functools.partial(formulas.modulated_conv2d, taps=TAPS)
 
 
 # (kernel size, up, down, input size)
@@ -105,10 +47,10 @@ def test_known_values() -> None:
     assert_close(y, torch.full((1, 1, 1, 1), 8.0))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("k", "up", "down"), [(3, 2, 1), (3, 1, 2), (3, 1, 1)])
-def test_fused_and_per_sample_paths_agree(backend: str, k: int, up: int, down: int) -> None:
-    device = TRITON_DEVICE if backend == "triton" else "cpu"
+def test_fused_and_per_sample_paths_agree(
+    backend: str, device: torch.device, k: int, up: int, down: int
+) -> None:
     x = torch.randn(3, 4, 6, 6, device=device)
     weight, styles = torch.randn(5, 4, k, k, device=device), torch.randn(3, 4, device=device)
     f = setup_filter([1, 3, 3, 1], device=device)
@@ -126,12 +68,12 @@ def test_fused_and_per_sample_paths_agree(backend: str, k: int, up: int, down: i
     [
         ("torch", True),
         ("torch", False),
-        pytest.param("triton", True, marks=requires_triton),
+        pytest.param("triton", True, marks=TRITON_MARKS),
     ],  # interpreter: slow
+    indirect=["backend"],
 )
-def test_gradcheck_and_gradgradcheck(backend: str, fused: bool) -> None:
+def test_gradcheck_and_gradgradcheck(backend: str, device: torch.device, fused: bool) -> None:
     """Second order through the up path (transposed conv + upfirdn2d), as the path length penalty needs."""
-    device = TRITON_DEVICE if backend == "triton" else "cpu"
     n = 1 if backend == "triton" else 2  # the interpreter is slow; groups > 1 are checked on torch
     x = torch.randn(n, 2, 2, 2, dtype=torch.float64, device=device, requires_grad=True)
     weight = torch.randn(2, 2, 3, 3, dtype=torch.float64, device=device, requires_grad=True)
@@ -218,16 +160,18 @@ def test_to_rgb_matches_formula() -> None:
     rgb = formula(x, to_rgb.weight, styles, demodulate=False) + to_rgb.bias.reshape(1, 3, 1, 1)
     for fused in (True, False):
         assert_close(to_rgb(x, w, fused_modconv=fused), rgb)
-        assert_close(to_rgb(x, w, skip, fused_modconv=fused), rgb + _upsample(skip, TAPS))
+        k = len(TAPS)  # StyleGAN2's upsampling: padding (K + 1) // 2, (K - 2) // 2 and gain 4
+        up = formulas.resample2d(
+            skip, formulas.separable_filter(TAPS), up=2, pad=((k + 1) // 2, (k - 2) // 2), gain=4
+        )
+        assert_close(to_rgb(x, w, skip, fused_modconv=fused), rgb + up)
     assert {n for n, _ in to_rgb.named_parameters()} == {"weight", "bias", "affine.weight", "affine.bias"}
     clamped = ToRGB(4, w_dim=5, clamp=0.1, dtype=torch.float64)
     assert clamped(x, w).abs().max() <= 0.1
     assert "clamp=0.1" in repr(clamped)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_compiles_without_graph_break(backend: str) -> None:
-    device = TRITON_DEVICE if backend == "triton" else "cpu"
+def test_compiles_without_graph_break(backend: str, device: torch.device) -> None:
     conv = ModulatedConv2d(3, 4, 3, w_dim=5, up=2, device=device)
     to_rgb = ToRGB(4, w_dim=5, device=device)
     x, w = torch.randn(2, 3, 4, 4, device=device), torch.randn(2, 5, device=device)
@@ -236,7 +180,7 @@ def test_compiles_without_graph_break(backend: str) -> None:
     def fn(x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return to_rgb(conv(x, w, fused_modconv=True), w, skip, fused_modconv=False)
 
-    compiled = torch.compile(fn, fullgraph=True, backend="eager" if device == "cpu" else "inductor")
+    compiled = torch.compile(fn, fullgraph=True, backend="eager" if device.type == "cpu" else "inductor")
     with use_backend(backend):  # type: ignore[arg-type]
         assert_close(compiled(x, w, skip), fn(x, w, skip))
 

@@ -99,8 +99,44 @@ def test_input_forms_agree() -> None:
     expected = g_loss(logits, kind="lsgan")
     assert_close(g_loss(out, kind="lsgan"), expected)
     assert_close(g_loss(out.to_nested(), kind="lsgan"), expected)
-    assert_close(g_loss(tuple(logits), kind="lsgan"), expected)
+    assert_close(g_loss(DiscriminatorOutput.from_nested(out.to_nested()), kind="lsgan"), expected)
     assert_close(g_loss(logits[0], kind="lsgan"), hand_gen("lsgan", logits[0]))
+
+
+def test_ambiguous_structures_raise() -> None:
+    """A plain tuple or a list mixing tensors and lists could be scales or (logits, features): it raises."""
+    logits = torch.zeros(2, 1, 3, 3)
+    feats = [torch.zeros(2, 4, 6, 6), torch.zeros(2, 8, 3, 3)]
+    # (logits, features) read as two scales would count a feature map as logits.
+    with pytest.raises(TypeError, match=r"fake_pred is a tuple of 2 \(tensor\), which is ambiguous"):
+        g_loss((logits, feats[0]), kind="lsgan")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"DiscriminatorOutput\(\[logits\], \[features\]\)"):
+        g_loss((logits, feats), kind="lsgan")  # type: ignore[arg-type]
+    # Even a tuple of per-scale logits: the same type as (logits, features), so it is not guessed.
+    with pytest.raises(TypeError, match="pred is a tuple of 3"):
+        AdversarialLoss("hinge")(tuple(_scales(3)), True)  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"real_pred is a list of 2 \(list, tensor\), mixing tensors and lists"
+    ):
+        d_loss([logits, feats], [logits, feats], kind="hinge")  # type: ignore[arg-type]
+    # The unambiguous spellings of the same output give the one-scale loss.
+    expected = g_loss(logits, kind="lsgan")
+    assert_close(g_loss(DiscriminatorOutput([logits], [feats]), kind="lsgan"), expected)
+    assert_close(g_loss([[*feats, logits]], kind="lsgan"), expected)
+    assert_close(expected, torch.tensor(1.0))
+
+
+def test_empty_batch_raises() -> None:
+    empty = torch.zeros(0, 1, 3, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"real_pred must hold at least one element, got an empty tensor of shape \(0, 1, 3, 3\)",
+    ):
+        d_loss(empty, torch.zeros(2, 1, 3, 3), kind="hinge")
+    with pytest.raises(ValueError, match=r"fake_pred \(scale 1\) must hold at least one element"):
+        g_loss([torch.zeros(2, 1), torch.zeros(0, 1)], kind="wgan")
+    with pytest.raises(ValueError, match="pred must hold at least one element"):
+        AdversarialLoss("vanilla")(torch.zeros(0), True)
 
 
 def test_module_equals_function_and_repr() -> None:
@@ -162,5 +198,7 @@ def test_bad_inputs() -> None:
         g_loss(torch.zeros(2, 1, dtype=torch.long), kind="wgan")
     with pytest.raises(ValueError, match="at least one scale"):
         g_loss([], kind="wgan")
-    with pytest.raises(TypeError, match="fake_pred must be a Tensor, a list"):
+    with pytest.raises(
+        TypeError, match="fake_pred must be a DiscriminatorOutput, a tensor of logits, a list"
+    ):
         g_loss(3.0, kind="wgan")  # type: ignore[arg-type]

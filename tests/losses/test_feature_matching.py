@@ -20,6 +20,11 @@ def _nested(num_d: int, n_layers: int, dtype: torch.dtype = torch.float64) -> li
     return out
 
 
+def _out(nested: list[list[torch.Tensor]]) -> DiscriminatorOutput:
+    """pix2pixHD nested lists as feature matching takes them: through DiscriminatorOutput.from_nested."""
+    return DiscriminatorOutput.from_nested(nested)
+
+
 def pix2pixhd_reference(pred_fake, pred_real, num_d: int, n_layers_d: int, lambda_feat: float):  # type: ignore[no-untyped-def]
     """pix2pixHD's models/pix2pixHD_model.py loop, verbatim apart from names."""
     criterion_feat = torch.nn.L1Loss()
@@ -42,8 +47,10 @@ def test_pix2pixhd_preset_is_exact(num_d: int, n_layers: int) -> None:
     fake, real = _nested(num_d, n_layers), _nested(num_d, n_layers)
     loss = FeatureMatchingLoss.pix2pixhd(num_scales=num_d, n_layers=n_layers)
     expected = pix2pixhd_reference(fake, real, num_d, n_layers, 10.0)
-    assert_close(loss(fake, real), expected)
-    assert_close(loss(DiscriminatorOutput.from_nested(fake), DiscriminatorOutput.from_nested(real)), expected)
+    assert_close(loss(_out(fake), _out(real)), expected)
+    # The same output built field by field, as the discriminators here return it.
+    built = DiscriminatorOutput([s[-1] for s in fake], [s[:-1] for s in fake])
+    assert_close(loss(built, _out(real)), expected)
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2"])
@@ -57,21 +64,22 @@ def test_general_form(criterion: str) -> None:
         for j in range(3)
     )
     got = feature_matching_loss(
-        fake, real, layer_weights=lw, scale_weights=sw, criterion=criterion, weight=lam
+        _out(fake), _out(real), layer_weights=lw, scale_weights=sw, criterion=criterion, weight=lam
     )  # type: ignore[arg-type]
     assert_close(got, expected)
     # Defaults: layer weight 1, scale weight 1 / num_scales.
     expected_default = sum((fake[s][j] - real[s][j]).abs().mean() / 2 for s in range(2) for j in range(3))
-    assert_close(feature_matching_loss(fake, real), expected_default)
+    assert_close(feature_matching_loss(_out(fake), _out(real)), expected_default)
     assert_close(
-        feature_matching_loss(fake, real, layer_weights=2.0, scale_weights=1.0), 4 * expected_default
+        feature_matching_loss(_out(fake), _out(real), layer_weights=2.0, scale_weights=1.0),
+        4 * expected_default,
     )
 
 
 def test_real_is_detached_and_fake_gets_l1_gradient() -> None:
     fake = [[torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True), torch.zeros(2, 1)]]
     real = [[torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True), torch.zeros(2, 1)]]
-    feature_matching_loss(fake, real).backward()
+    feature_matching_loss(_out(fake), _out(real)).backward()
     assert real[0][0].grad is None
     expected = torch.sign(fake[0][0] - real[0][0]).detach() / fake[0][0].numel()
     assert_close(fake[0][0].grad, expected)  # type: ignore[arg-type]
@@ -83,7 +91,9 @@ def test_gradcheck() -> None:
     r = [torch.randn(2, 3, 3, 3, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)]
     for criterion in ("l1", "l2"):
         assert torch.autograd.gradcheck(
-            lambda a, b, c=criterion: feature_matching_loss([[a, b, b]], [[*r, b]], criterion=c),  # type: ignore[misc]
+            lambda a, b, c=criterion: feature_matching_loss(  # type: ignore[misc]
+                _out([[a, b, b]]), _out([[*r, b]]), criterion=c
+            ),
             (f, g),
         )
 
@@ -91,17 +101,21 @@ def test_gradcheck() -> None:
 def test_loop_fallback_equals_foreach(monkeypatch: pytest.MonkeyPatch) -> None:
     fake, real = _nested(2, 2), _nested(2, 2)
     for criterion in ("l1", "l2"):
-        fast = feature_matching_loss(fake, real, layer_weights=[1.0, 2.0, 3.0], criterion=criterion)  # type: ignore[arg-type]
+        fast = feature_matching_loss(
+            _out(fake), _out(real), layer_weights=[1.0, 2.0, 3.0], criterion=criterion
+        )  # type: ignore[arg-type]
         with monkeypatch.context() as m:
             m.setattr(_distance, "_has_foreach", lambda: False)
-            slow = feature_matching_loss(fake, real, layer_weights=[1.0, 2.0, 3.0], criterion=criterion)  # type: ignore[arg-type]
+            slow = feature_matching_loss(
+                _out(fake), _out(real), layer_weights=[1.0, 2.0, 3.0], criterion=criterion
+            )  # type: ignore[arg-type]
         assert_close(fast, slow)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_features_accumulate_in_float32(dtype: torch.dtype) -> None:
     fake, real = _nested(2, 1, dtype), _nested(2, 1, dtype)
-    got = FeatureMatchingLoss.pix2pixhd(2, 1)(fake, real)
+    got = FeatureMatchingLoss.pix2pixhd(2, 1)(_out(fake), _out(real))
     assert got.dtype == torch.float32
     ref = pix2pixhd_reference(
         [[t.double() for t in s] for s in fake], [[t.double() for t in s] for s in real], 2, 1, 10.0
@@ -112,7 +126,7 @@ def test_half_features_accumulate_in_float32(dtype: torch.dtype) -> None:
 def test_channels_last() -> None:
     fake, real = _nested(2, 1), _nested(2, 1)
     cl = [[t.contiguous(memory_format=torch.channels_last) for t in s] for s in fake]
-    assert_close(feature_matching_loss(cl, real), feature_matching_loss(fake, real))
+    assert_close(feature_matching_loss(_out(cl), _out(real)), feature_matching_loss(_out(fake), _out(real)))
 
 
 def test_compile_fullgraph() -> None:
@@ -121,13 +135,13 @@ def test_compile_fullgraph() -> None:
     # aot_eager: Dynamo must capture the whole graph (fullgraph) and AOTAutograd trace the foreach ops;
     # inductor's C++ codegen would add ~20 s on a CPU-only machine without testing anything of ours.
     compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
-    assert_close(compiled(fake, real), loss(fake, real))
+    assert_close(compiled(_out(fake), _out(real)), loss(_out(fake), _out(real)))
 
 
 def test_nan_propagates() -> None:
     fake, real = _nested(1, 1), _nested(1, 1)
     fake[0][1][0, 0, 0, 0] = float("nan")
-    assert torch.isnan(feature_matching_loss(fake, real))
+    assert torch.isnan(feature_matching_loss(_out(fake), _out(real)))
 
 
 def test_repr() -> None:
@@ -137,16 +151,17 @@ def test_repr() -> None:
 
 
 def test_bad_inputs() -> None:
-    fake, real = _nested(2, 1), _nested(2, 1)
+    fake_n, real_n = _nested(2, 1), _nested(2, 1)
+    fake, real = _out(fake_n), _out(real_n)
     with pytest.raises(ValueError, match="same number of scales, got 2 and 1"):
-        feature_matching_loss(fake, real[:1])
+        feature_matching_loss(fake, _out(real_n[:1]))
     with pytest.raises(ValueError, match="same number of feature maps at scale 1, got 2 and 1"):
-        feature_matching_loss(fake, [real[0], real[1][1:]])
-    bad = [real[0], [torch.zeros(2, 4, 3, 3, dtype=torch.float64), *real[1][1:]]]
+        feature_matching_loss(fake, _out([real_n[0], real_n[1][1:]]))
+    bad = [real_n[0], [torch.zeros(2, 4, 3, 3, dtype=torch.float64), *real_n[1][1:]]]
     with pytest.raises(
         ValueError, match=r"same shape at scale 1, layer 0, got \(2, 4, 4, 4\) and \(2, 4, 3, 3\)"
     ):
-        feature_matching_loss(fake, bad)
+        feature_matching_loss(fake, _out(bad))
     with pytest.raises(
         ValueError, match=r"layer_weights must have one weight per feature map at scale 0 \(2\), got 4"
     ):
@@ -161,3 +176,57 @@ def test_bad_inputs() -> None:
         FeatureMatchingLoss.pix2pixhd(3, 0)
     with pytest.raises(TypeError, match="layer_weights must be a number or a sequence"):
         feature_matching_loss(fake, real, layer_weights="1")  # type: ignore[arg-type]
+
+
+def test_nested_lists_must_be_wrapped() -> None:
+    """Per-scale lists do not say whether each scale ends with its logits: only from_nested decides."""
+    fake, real = _nested(2, 1), _nested(2, 1)
+    with pytest.raises(
+        TypeError, match=r"fake is a list of per-scale lists, which is ambiguous here.*from_nested"
+    ):
+        feature_matching_loss(fake, real)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"real is a list of per-scale lists, which is ambiguous here"):
+        FeatureMatchingLoss()(_out(fake), real)  # type: ignore[arg-type]
+    # A DiscriminatorOutput's own .features (logits excluded) passed bare would lose a layer: also refused.
+    with pytest.raises(TypeError, match="fake is a list of per-scale lists"):
+        feature_matching_loss(_out(fake).features, _out(real))  # type: ignore[arg-type]
+
+
+def test_ambiguous_structures_raise() -> None:
+    logits, feats = torch.zeros(2, 1, 3, 3), [torch.ones(2, 4, 6, 6), torch.ones(2, 8, 3, 3)]
+    with pytest.raises(
+        TypeError,
+        match=r"fake is a tuple of 2 \(list, tensor\), which is ambiguous.*DiscriminatorOutput\(\[logits\], \[features\]\)",
+    ):
+        feature_matching_loss((logits, feats), (logits, feats))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"fake is a list of 2 \(list, tensor\), mixing tensors and lists"):
+        feature_matching_loss([logits, feats], [logits, feats])  # type: ignore[arg-type]
+    # Wrapped, the features are compared and the logits left out: L1 of ones against zeros is 1 per map.
+    fake = DiscriminatorOutput([logits], [feats])
+    real = DiscriminatorOutput([logits + 5.0], [[torch.zeros_like(f) for f in feats]])
+    assert_close(feature_matching_loss(fake, real), torch.tensor(2.0))
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"weight": float("nan")}, ValueError, "weight must be a finite number, got nan"),
+    ({"weight": -1.0}, ValueError, "weight must be >= 0, got -1.0"),
+    ({"weight": "10"}, TypeError, "weight must be a number, got str"),
+    ({"layer_weights": float("inf")}, ValueError, "layer_weights must be a finite number, got inf"),
+    ({"layer_weights": [1.0, float("nan")]}, ValueError, r"layer_weights\[1\] must be a finite number, got nan"),
+    ({"scale_weights": [-0.5]}, ValueError, r"scale_weights\[0\] must be >= 0, got -0.5"),
+])  # fmt: skip
+def test_bad_weights(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        FeatureMatchingLoss(**kwargs)  # type: ignore[arg-type]
+    fake, real = _out(_nested(1, 1)), _out(_nested(1, 1))
+    with pytest.raises(error, match=match):
+        feature_matching_loss(fake, real, **kwargs)  # type: ignore[arg-type]
+
+
+def test_empty_batch_raises() -> None:
+    empty = DiscriminatorOutput([torch.zeros(0, 1)], [[torch.zeros(0, 4, 2, 2)]])
+    with pytest.raises(
+        ValueError,
+        match=r"fake \(scale 0, layer 0\) must hold at least one element, got an empty tensor of shape \(0, 4, 2, 2\)",
+    ):
+        feature_matching_loss(empty, empty)

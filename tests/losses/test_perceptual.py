@@ -310,3 +310,56 @@ def test_repr(state_dict: dict[str, torch.Tensor]) -> None:
         "layer_weights=(0.03125, 0.0625, 0.125, 0.25, 1.0), criterion='l1', weight=1.0, input_range='[-1,1]', "
         "normalize=False, batched=True\n  (features): Sequential("
     )
+
+
+@pytest.mark.parametrize(
+    ("layers", "minimum"),
+    [(["relu1_1"], 1), (["relu2_1"], 2), (["relu4_1", "relu1_1"], 8), (["relu5_1"], 16)],
+)
+def test_too_small_images_name_the_minimum_size(
+    state_dict: dict[str, torch.Tensor], layers: list[str], minimum: int
+) -> None:
+    loss = VGGLoss(layers, weights=state_dict)
+    assert loss.min_input_size == minimum
+    pools = minimum.bit_length() - 1
+    if minimum > 1:
+        small = torch.zeros(1, 3, minimum // 2, 2 * minimum)
+        with pytest.raises(
+            ValueError,
+            match=rf"input of spatial size {minimum // 2}×{2 * minimum} is too small .* comes after {pools} "
+            rf"2×2 max pools, so height and width must be at least {minimum}",
+        ):
+            loss(small, small)
+    # The minimum itself runs, and gives a finite loss that is zero for identical images.
+    x, y = _images(1, minimum)
+    assert torch.isfinite(loss(x, y))
+    assert loss(x, x).item() == 0.0
+
+
+def test_pix2pixhd_layers_on_8x8_say_16(state_dict: dict[str, torch.Tensor]) -> None:
+    x, y = _images(1, 8)
+    with pytest.raises(
+        ValueError, match=r"the deepest, relu5_1, comes after 4 2×2 max pools, .* at least 16"
+    ):
+        VGGLoss.pix2pixhd(weights=state_dict)(x, y)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"weight": float("nan")}, ValueError, "weight must be a finite number, got nan"),
+    ({"weight": -2.0}, ValueError, "weight must be >= 0, got -2.0"),
+    ({"layer_weights": [float("inf")]}, ValueError, r"layer_weights\[0\] must be a finite number, got inf"),
+    ({"layer_weights": ["1"]}, TypeError, r"layer_weights\[0\] must be a number, got str"),
+])  # fmt: skip
+def test_bad_weights(
+    state_dict: dict[str, torch.Tensor], kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        VGGLoss(["relu1_1"], weights=state_dict, **kwargs)  # type: ignore[arg-type]
+
+
+def test_empty_batch_raises(state_dict: dict[str, torch.Tensor]) -> None:
+    empty = torch.zeros(0, 3, 8, 8)
+    with pytest.raises(
+        ValueError, match=r"input must hold at least one element, got an empty tensor of shape \(0, 3, 8, 8\)"
+    ):
+        VGGLoss(["relu1_1"], weights=state_dict)(empty, empty)

@@ -138,6 +138,7 @@ def test_explicit_triton_without_triton_installed(monkeypatch: pytest.MonkeyPatc
     assert use_triton("auto", torch.zeros(1), op="bias_act") is False
 
 
+@pytest.mark.triton
 @requires_triton
 def test_env_var_selects_triton(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GANBLOCKS_BACKEND", "triton")

@@ -164,3 +164,55 @@ def test_bad_inputs() -> None:
         GradientPenalty(target=-1.0)
     with pytest.raises(ValueError, match="real must hold at least one tensor"):
         gradient_penalty(half_sq_norm, [], [])
+
+
+def test_mixed_dtypes_raise_like_shapes() -> None:
+    real, fake = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3)
+    with pytest.raises(
+        TypeError, match=r"real and fake must have the same dtype, got torch\.float64 and torch\.float32"
+    ):
+        GradientPenalty()(half_sq_norm, real, fake)
+    with pytest.raises(TypeError, match=r"real\[1\] and fake\[1\] must have the same dtype"):
+        gradient_penalty(lambda xs: xs[0].sum(1), [real, real], [real, fake])
+    # Converted, the same inputs give the formula: D = 1/2 ||x||^2 has gradient norm ||x_hat||.
+    gen = torch.Generator().manual_seed(3)
+    alpha = torch.rand(2, generator=torch.Generator().manual_seed(3), dtype=torch.float32).double()
+    x_hat = alpha[:, None] * real + (1 - alpha[:, None]) * fake.double()
+    expected = ((x_hat.norm(dim=1) - 1) ** 2).mean()
+    assert_close(gradient_penalty(half_sq_norm, real, fake.double(), weight=1.0, generator=gen), expected)
+
+
+def test_needs_autograd() -> None:
+    x = torch.randn(2, 3)
+    with (
+        torch.no_grad(),
+        pytest.raises(RuntimeError, match=r"gradient_penalty differentiates .* torch\.no_grad\(\)"),
+    ):
+        GradientPenalty()(half_sq_norm, x, x)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="needs autograd"):
+        gradient_penalty(half_sq_norm, x, x)
+
+
+def test_ambiguous_discriminator_output_raises() -> None:
+    x = torch.randn(2, 3)
+    with pytest.raises(
+        TypeError, match=r"discriminator output is a tuple of 2 \(list, tensor\), which is ambiguous"
+    ):
+        gradient_penalty(lambda t: (half_sq_norm(t), [t]), x, x)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"weight": float("nan")}, "weight must be a finite number, got nan"),
+    ({"weight": float("inf")}, "weight must be a finite number, got inf"),
+    ({"target": float("nan")}, "target must be a finite number, got nan"),
+])  # fmt: skip
+def test_non_finite_options_raise(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        GradientPenalty(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=match):
+        gradient_penalty(half_sq_norm, torch.randn(2, 3), torch.randn(2, 3), **kwargs)  # type: ignore[arg-type]
+
+
+def test_empty_batch_raises() -> None:
+    with pytest.raises(ValueError, match=r"real must have a non-empty batch dimension, got shape \(0, 3\)"):
+        gradient_penalty(half_sq_norm, torch.zeros(0, 3), torch.zeros(0, 3))

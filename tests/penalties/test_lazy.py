@@ -57,3 +57,16 @@ def test_bad_every() -> None:
         lazy_optimizer_kwargs(0.1, every=2.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="penalty must be callable"):
         LazyRegularizer(3.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"lr": float("nan")}, "lr must be a finite number, got nan"),
+    ({"lr": 0.0}, "lr must be > 0, got 0.0"),
+    ({"betas": (0.0, float("inf"))}, r"betas\[1\] must be a finite number, got inf"),
+    ({"betas": (1.5, 0.99)}, r"betas\[0\] must be in \[0, 1\], got 1.5"),
+    ({"betas": (0.9,)}, r"betas must be a pair of numbers in \[0, 1\], got \(0.9,\)"),
+])  # fmt: skip
+def test_bad_optimizer_settings(kwargs: dict[str, object], match: str) -> None:
+    settings: dict[str, object] = {"lr": 0.002, "betas": (0.0, 0.99), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        lazy_optimizer_kwargs(settings["lr"], settings["betas"], every=4)  # type: ignore[arg-type]

@@ -192,5 +192,59 @@ def test_bad_inputs() -> None:
     y = x.clone().requires_grad_()
     with pytest.raises(ValueError, match="output does not depend on inputs\\[0\\]"):
         r1_penalty_from_outputs(half_sq_norm(x.clone().requires_grad_()), y)
-    with pytest.raises(TypeError, match="discriminator output must be a Tensor, a list"):
+    with pytest.raises(
+        TypeError, match="discriminator output must be a DiscriminatorOutput, a tensor of logits"
+    ):
         r1_penalty(lambda t: {"logits": t}, x)
+
+
+def test_ambiguous_discriminator_output_raises() -> None:
+    """A discriminator returning (logits, features) must not have its features penalised as logits."""
+    x = torch.randn(2, 3)
+
+    def d_tuple(t: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return half_sq_norm(t), [t * 3.0]
+
+    with pytest.raises(
+        TypeError, match=r"discriminator output is a tuple of 2 \(list, tensor\), which is ambiguous"
+    ):
+        r1_penalty(d_tuple, x)
+    with pytest.raises(TypeError, match=r"discriminator output is a list of 2 .*mixing tensors and lists"):
+        r1_penalty(lambda t: list(d_tuple(t)), x)
+    with pytest.raises(TypeError, match=r"discriminator output is a tuple of 2 \(tensor\)"):
+        R1Penalty(gamma=1.0)(lambda t: (half_sq_norm(t), t.sum(1)), x)
+    # Wrapped, only the logits count: D(x) = 1/2 ||x||^2 gives gamma/2 * E||x||^2.
+    wrapped = r1_penalty(lambda t: DiscriminatorOutput(*map(list, zip(d_tuple(t)))), x, gamma=2.0)  # type: ignore[arg-type]
+    assert_close(wrapped, x.square().sum(1).mean())
+
+
+def test_needs_autograd() -> None:
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        with pytest.raises(RuntimeError, match=r"the R1/R2 penalty differentiates .* torch\.no_grad\(\)"):
+            R1Penalty()(half_sq_norm, x)
+        with pytest.raises(RuntimeError, match="needs autograd"):
+            r2_penalty(half_sq_norm, x)
+    y = x.clone().requires_grad_()
+    out = half_sq_norm(y)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        r1_penalty_from_outputs(out, y)
+
+
+@pytest.mark.parametrize("gamma", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_gamma_raises(gamma: float) -> None:
+    with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
+        R1Penalty(gamma)
+    with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
+        R2Penalty(gamma)
+    with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
+        r1_penalty(half_sq_norm, torch.randn(2, 3), gamma=gamma)
+
+
+def test_empty_batch_raises() -> None:
+    with pytest.raises(ValueError, match=r"real must have a non-empty batch dimension, got shape \(0, 3\)"):
+        r1_penalty(half_sq_norm, torch.zeros(0, 3))
+    with pytest.raises(
+        ValueError, match=r"fake\[1\] must have a non-empty batch dimension, got shape \(0, 2\)"
+    ):
+        r2_penalty(lambda xs: xs[0].sum(1), [torch.zeros(1, 3), torch.zeros(0, 2)])

@@ -109,3 +109,36 @@ def test_losses_take_multiscale_output() -> None:
     assert_close(loss, expected_fm)  # type: ignore[arg-type]
     loss.backward()
     assert fake.grad is not None and torch.isfinite(fake.grad).all()
+
+
+@pytest.mark.parametrize("builder", list(BUILDERS))
+def test_unpacked_output_is_refused_not_misread(builder: str) -> None:
+    """``logits, feats = D(x)`` re-packed as a tuple would count every feature map as a scale of logits."""
+    d, real, fake = BUILDERS[builder]()
+
+    def unpacked(x: Any) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        logits, feats = d(x, return_features=True)
+        return logits, feats
+
+    with pytest.raises(TypeError, match=r"discriminator output is a tuple of 2 \(list\), which is ambiguous"):
+        r1_penalty(unpacked, real)
+    with pytest.raises(TypeError, match=r"discriminator output is a tuple of 2 \(list\)"):
+        gradient_penalty(unpacked, real, fake)
+    with pytest.raises(TypeError, match=r"fake_pred is a tuple of 2 \(list\), which is ambiguous"):
+        AdversarialLoss("hinge").g_loss(unpacked(fake))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"fake is a tuple of 2 \(list\)"):
+        FeatureMatchingLoss()(unpacked(fake), unpacked(real))  # type: ignore[arg-type]
+    # The DiscriminatorOutput itself (what D returns) gives R1 of the logits only.
+    assert_close(r1_penalty(lambda x: d(x, return_features=True), real), r1_penalty(d, real))
+
+
+@pytest.mark.parametrize("builder", list(BUILDERS))
+def test_penalty_through_a_discriminator_of_another_dtype_names_both(builder: str) -> None:
+    d, real, _ = BUILDERS[builder]()  # float64 discriminators
+    real32 = real.float() if isinstance(real, torch.Tensor) else [t.float() for t in real]
+    with pytest.raises(
+        TypeError, match=r"must have the dtype of .*'s parameters \(torch\.float64\), got torch\.float32"
+    ):
+        r1_penalty(d, real32)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="needs autograd"):
+        r1_penalty(d, real)

@@ -10,14 +10,20 @@ from torch import nn
 
 from ..layers import EqualConv2d
 from ..ops._activations import Activation, resolve_activation
+from ..ops._backend import use_triton
 from ..ops.bias_act import bias_act
+from ..ops.bias_act.reference import activate_owned, folds_gain
 
 
 class ConvAct(nn.Conv2d):
     """``nn.Conv2d`` whose bias and activation run as one :func:`~ganblocks.functional.bias_act` pass.
 
-    The convolution itself runs without bias, so that the bias addition, the activation and the gain
-    touch the output once. With ``act="linear"`` and unit gain the plain convolution (with its bias) runs.
+    On the Triton path the convolution runs without bias, so that the bias addition, the activation and
+    the gain touch the output once, in the fused kernel. On the PyTorch path (CPU) the convolution adds the
+    bias itself (its kernel does so for free) and a ``linear``/``relu``/``lrelu`` activation with a positive
+    gain runs in place on its output, the gain folded into the weight and bias: one elementwise pass, and
+    autograd keeps only the activation's output, as pix2pixHD's ``Conv2d`` + ``LeakyReLU(inplace=True)``.
+    With ``act="linear"`` and unit gain the plain convolution (with its bias) runs.
     State-dict keys are those of ``nn.Conv2d``, so spectral norm and checkpoints treat it as one.
     """
 
@@ -39,12 +45,20 @@ class ConvAct(nn.Conv2d):
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, bias=bias, device=device, dtype=dtype
         )
-        _, self.alpha, self.gain = resolve_activation(act, alpha, gain)
+        spec, self.alpha, self.gain = resolve_activation(act, alpha, gain)
         self.act: Activation = act
+        self._spec = spec
+        self._in_place = folds_gain(spec, self.gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.act == "linear" and self.gain == 1.0:
             return super().forward(x)
+        if self._in_place and not use_triton(None, x, op="bias_act"):
+            w, b = self.weight, self.bias
+            if self.gain != 1.0:
+                w = w * self.gain
+                b = None if b is None else b * self.gain
+            return activate_owned(self._conv_forward(x, w, b), self._spec, self.alpha)
         y = F.conv2d(x, self.weight, None, self.stride, self.padding)
         # Under autocast the conv output is low precision while the bias stays float32.
         b = None if self.bias is None else self.bias.to(y.dtype)

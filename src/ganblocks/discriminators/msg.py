@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_images, check_int
+from .._checks import check_images, check_input_dtype, check_int, check_mbstd_batch
 from ..layers import EqualLinear
 from ..ops.minibatch_stddev import minibatch_stddev
 from ..outputs import DiscriminatorOutput
@@ -342,6 +342,10 @@ class MSGDiscriminator(nn.Module):
         n = images[0].shape[0]
         if any(t.shape[0] != n for t in images):
             raise ValueError(f"images must all have the same batch size, got {[t.shape[0] for t in images]}")
+        for j, t in enumerate(images):
+            check_input_dtype(f"images[{j}]", t, self)
+        if self.final.mbstd_num_channels > 0:
+            check_mbstd_batch("images[0]", images[0], self.final.mbstd_group_size)
 
     def forward(
         self, images: Sequence[torch.Tensor], *, return_features: Optional[bool] = None

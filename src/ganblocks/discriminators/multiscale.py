@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_images, check_int
+from .._checks import check_images, check_input_dtype, check_int
 from ..outputs import DiscriminatorOutput
 from .patch import PatchDiscriminator, PatchNorm
 
@@ -156,6 +156,7 @@ class MultiScaleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, *, return_features: Optional[bool] = None) -> DiscriminatorOutput:
         check_images("x", x, self.in_channels)
+        check_input_dtype("x", x, self)
         self._check_size(x.shape[-2], x.shape[-1])
         want = self.return_features if return_features is None else return_features
         logits: list[torch.Tensor] = []

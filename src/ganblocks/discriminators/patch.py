@@ -7,7 +7,7 @@ from typing import Literal, Optional
 import torch
 from torch import nn
 
-from .._checks import check_images, check_int
+from .._checks import check_images, check_input_dtype, check_int, check_mbstd_batch
 from ..ops._activations import Activation
 from ..ops.bias_act import bias_act
 from ..ops.instance_norm_act import instance_norm_act
@@ -253,6 +253,9 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, *, return_features: Optional[bool] = None) -> DiscriminatorOutput:
         check_images("x", x, self.in_channels)
+        check_input_dtype("x", x, self)
+        if self.minibatch_stddev:
+            check_mbstd_batch("x", x, self.mbstd_group_size)
         h, w = x.shape[-2], x.shape[-1]
         m = self.min_input_size
         if h < m or w < m:

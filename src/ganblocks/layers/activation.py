@@ -8,7 +8,15 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .._checks import check_int, check_optional_clamp, check_positive
+from .._checks import (
+    check_finite,
+    check_int,
+    check_optional_clamp,
+    check_optional_finite,
+    check_positive,
+    check_tensor,
+    normalize_dim,
+)
 from ..ops._activations import Activation, resolve_activation
 from ..ops.bias_act import bias_act
 
@@ -70,6 +78,8 @@ class BiasAct(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
+        check_optional_finite("alpha", alpha)
+        check_optional_finite("gain", gain)
         resolve_activation(act, alpha, gain)
         check_optional_clamp("clamp", clamp)
         check_positive("lr_multiplier", lr_multiplier)
@@ -81,7 +91,7 @@ class BiasAct(nn.Module):
         self.gain = gain
         self.clamp = clamp
         self.dim = dim
-        self.bias_init = float(bias_init)
+        self.bias_init = check_finite("bias_init", bias_init)
         self.lr_multiplier = float(lr_multiplier)
         if self.num_channels is None:
             self.register_parameter("bias", None)
@@ -96,6 +106,14 @@ class BiasAct(nn.Module):
                 self.bias.fill_(self.bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x)
+        d = normalize_dim("dim", self.dim, x.ndim)
+        # Checked here so the error names the module's setting, not the bias tensor bias_act receives.
+        if self.num_channels is not None and x.shape[d] != self.num_channels:
+            raise ValueError(
+                f"x must have num_channels = {self.num_channels} entries along dim={self.dim}, got shape "
+                f"{tuple(x.shape)} with {x.shape[d]}"
+            )
         b = None
         if self.bias is not None:
             b = self.bias.to(x.dtype)

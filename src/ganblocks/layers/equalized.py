@@ -17,10 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import (
+    check_finite,
     check_floating,
     check_int,
     check_ndim,
     check_optional_clamp,
+    check_optional_finite,
     check_pair,
     check_positive,
     check_tensor,
@@ -41,6 +43,8 @@ def _check_common(
 ) -> None:
     check_positive("lr_multiplier", lr_multiplier)
     check_positive("gain", gain)
+    check_optional_finite("act_alpha", act_alpha)
+    check_optional_finite("act_gain", act_gain)
     resolve_activation(act, act_alpha, act_gain)
     check_optional_clamp("clamp", clamp)
 
@@ -129,7 +133,7 @@ class EqualLinear(nn.Module):
         self.in_features = check_int("in_features", in_features)
         self.out_features = check_int("out_features", out_features)
         _check_common(lr_multiplier, gain, act, act_alpha, act_gain, clamp)
-        self.bias_init = float(bias_init)
+        self.bias_init = check_finite("bias_init", bias_init)
         self.lr_multiplier = float(lr_multiplier)
         self.gain = float(gain)
         self.act: Activation = act
@@ -204,7 +208,8 @@ class EqualConv2d(nn.Module):
         out_channels: output channels.
         kernel_size: an int or ``(k_h, k_w)``.
         stride: an int or a pair.
-        padding: an int or a pair (zero padding).
+        padding: an int or a pair (zero padding). These five may be given by position, in
+            :class:`torch.nn.Conv2d`'s order (``EqualConv2d(3, 8, 3, 1, 1)``); the rest are keyword-only.
         bias: learn an additive bias.
         bias_init: initial stored bias value.
         lr_multiplier: learning-rate multiplier :math:`\lambda`.
@@ -223,7 +228,7 @@ class EqualConv2d(nn.Module):
     Example:
         >>> import torch
         >>> from ganblocks.layers import EqualConv2d
-        >>> conv = EqualConv2d(4, 8, 3, padding=1, act="lrelu")
+        >>> conv = EqualConv2d(4, 8, 3, 1, 1, act="lrelu")  # like nn.Conv2d(4, 8, 3, 1, 1)
         >>> conv(torch.randn(2, 4, 5, 5)).shape
         torch.Size([2, 8, 5, 5])
         >>> round(conv.weight_gain, 4)
@@ -241,9 +246,9 @@ class EqualConv2d(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: IntOrPair,
-        *,
         stride: IntOrPair = 1,
         padding: IntOrPair = 0,
+        *,
         bias: bool = True,
         bias_init: float = 0.0,
         lr_multiplier: float = 1.0,
@@ -262,7 +267,7 @@ class EqualConv2d(nn.Module):
         self.stride = check_pair("stride", stride, minimum=1)
         self.padding = check_pair("padding", padding, minimum=0)
         _check_common(lr_multiplier, gain, act, act_alpha, act_gain, clamp)
-        self.bias_init = float(bias_init)
+        self.bias_init = check_finite("bias_init", bias_init)
         self.lr_multiplier = float(lr_multiplier)
         self.gain = float(gain)
         self.act: Activation = act

@@ -117,8 +117,14 @@ class NoiseInjection(nn.Module):
                 raise ValueError(f"mode must be one of {NOISE_MODES}, got {self.mode!r}")
         if noise is not None:
             check_tensor("noise", noise)
+            # Checked here, on the shape the caller passed: inject_noise would only see the expanded view.
+            if noise.ndim != 4 or noise.shape[0] not in (1, n) or tuple(noise.shape[1:]) != (1, h, w):
+                raise ValueError(
+                    f"noise must have shape (N, 1, H, W) = ({n}, 1, {h}, {w}), got {tuple(noise.shape)}; "
+                    f"a (1, 1, {h}, {w}) map is also accepted and shared by the batch"
+                )
             # A (1, 1, H, W) map is shared by the batch; a stride-0 view, no copy.
-            if noise.ndim == 4 and noise.shape[0] == 1 and n != 1:
+            if noise.shape[0] == 1 and n != 1:
                 noise = noise.expand(n, -1, -1, -1)
             noise = noise.to(x.dtype)
         return inject_noise(x, self.strength.to(x.dtype), noise)

@@ -23,7 +23,8 @@ class PixelNorm(nn.Module):
     network and on feature maps ``(N, C, H, W)`` in ProGAN's generator.
 
     Args:
-        eps: added to the mean square.
+        eps: added to the mean square; a finite number ``>= 0``. ``eps=0`` gives NaN for an all-zero
+            feature vector.
         dim: the feature dimension.
 
     Shape:
@@ -72,7 +73,7 @@ class AdaIN(nn.Module):
     Args:
         num_channels: channels :math:`C` of ``x``.
         style_dim: size of the style vector ``w``.
-        eps: added to the variance.
+        eps: added to the variance; a finite number ``>= 0``. ``eps=0`` gives NaN for a constant plane.
         lr_multiplier: learning-rate multiplier of the affine layer.
         device: device of the parameters.
         dtype: dtype of the parameters.

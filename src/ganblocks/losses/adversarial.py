@@ -3,12 +3,13 @@ r"""Adversarial losses on logits: non-saturating, vanilla (BCE), LSGAN, hinge an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Literal, Optional, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_finite, check_nonempty, check_probability
 from ..outputs import PredLike, as_logits, check_same_scales
 
 AdversarialKind = Literal["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
@@ -24,6 +25,26 @@ def _check_options(kind: str, scale_reduction: str) -> None:
         raise ValueError(f"scale_reduction must be one of {SCALE_REDUCTIONS}, got {scale_reduction!r}")
 
 
+# The kinds whose losses have targets (real/fake labels); hinge has margins and WGAN raw scores.
+LABEL_KINDS: tuple[str, ...] = ("non_saturating", "vanilla", "lsgan")
+
+
+def _check_labels(kind: str, **labels: Optional[float]) -> None:
+    """Label targets (None: the default 1 / 0) exist for the BCE kinds (in [0, 1]) and LSGAN (any number)."""
+    for name, value in labels.items():
+        if value is None:
+            continue
+        if kind not in LABEL_KINDS:
+            raise ValueError(
+                f"{name} applies to the kinds with targets {LABEL_KINDS}, but kind={kind!r} has none (hinge "
+                f"has margins, wgan raw scores); got {name}={value!r}, leave it None"
+            )
+        if kind == "lsgan":
+            check_finite(name, value)
+        else:
+            check_probability(name, value)
+
+
 def _float(x: torch.Tensor) -> torch.Tensor:
     # Half-precision logits are reduced in float32 so the loss (and a GradScaler's scaled loss) keeps
     # its precision; float32/float64 pass through without a copy.
@@ -32,9 +53,17 @@ def _float(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def _term(kind: str, x: torch.Tensor, target_is_real: bool, for_discriminator: bool) -> torch.Tensor:
-    """The mean loss of one scale's logits ``x`` pushed towards real (or fake)."""
+def _term(
+    kind: str, x: torch.Tensor, target_is_real: bool, for_discriminator: bool, label: Optional[float] = None
+) -> torch.Tensor:
+    """The mean loss of one scale's logits ``x`` pushed towards real (or fake), or towards ``label``."""
     x = _float(x)
+    if label is not None:  # a checked target of a LABEL_KINDS kind
+        if kind == "lsgan":
+            return (x - label).square().mean()
+        if kind == "vanilla":
+            return F.binary_cross_entropy_with_logits(x, torch.full_like(x, label))
+        return (label * F.softplus(-x) + (1.0 - label) * F.softplus(x)).mean()
     if kind == "non_saturating":
         return F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
     if kind == "vanilla":
@@ -55,6 +84,14 @@ def _term(kind: str, x: torch.Tensor, target_is_real: bool, for_discriminator: b
     return -x.mean() if target_is_real else x.mean()
 
 
+def _logits(name: str, pred: object) -> list[torch.Tensor]:
+    """The per-scale logits of ``pred``, each with at least one element (a mean over none is NaN)."""
+    logits = as_logits(name, pred)
+    for i, x in enumerate(logits):
+        check_nonempty(name if len(logits) == 1 else f"{name} (scale {i})", x)
+    return logits
+
+
 def _reduce(terms: Sequence[torch.Tensor], scale_reduction: str) -> torch.Tensor:
     total = terms[0]
     for t in terms[1:]:
@@ -69,6 +106,8 @@ def adversarial_loss(
     kind: AdversarialKind,
     for_discriminator: bool = True,
     scale_reduction: ScaleReduction = "sum",
+    real_label: Optional[float] = None,
+    fake_label: Optional[float] = None,
 ) -> torch.Tensor:
     r"""One side of an adversarial loss, in the form of pix2pixHD's and SPADE's ``GANLoss``.
 
@@ -84,17 +123,26 @@ def adversarial_loss(
     ``for_discriminator`` only matters for ``hinge`` (SPADE's semantics: the generator's hinge loss is
     :math:`-\mathrm{mean}(x)` and exists only for ``target_is_real=True``).
 
+    Label targets (pix2pixHD's ``target_real_label`` / ``target_fake_label``): with a target :math:`y`
+    (``real_label`` when ``target_is_real``, else ``fake_label``) the non-saturating and vanilla losses
+    are :math:`\mathrm{BCE}(x, y) = y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)` and
+    LSGAN's is :math:`(x - y)^2`. Hinge and WGAN have no targets: a label raises a ValueError.
+
     Args:
         pred: logits: a tensor, a list of per-scale tensors, pix2pixHD nested lists (the last entry of
-            each scale is used) or a :class:`~ganblocks.DiscriminatorOutput`.
+            each scale is used) or a :class:`~ganblocks.DiscriminatorOutput`. A plain tuple such as
+            ``(logits, features)``, or a list mixing tensors and lists, is ambiguous and raises.
         target_is_real: push ``pred`` towards "real" (True) or "fake" (False).
         kind: the loss family (see the table).
         for_discriminator: whether this is the discriminator's loss (hinge only).
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+        real_label: the target for ``target_is_real=True`` (None: 1); in [0, 1] for the BCE kinds.
+        fake_label: the target for ``target_is_real=False`` (None: 0).
 
     Returns:
         A scalar tensor; float32 for float16/bfloat16 logits. NaN in ``pred`` propagates to the loss
-        (nothing is checked, which would need a device synchronisation).
+        (nothing is checked, which would need a device synchronisation). Empty logits (a batch of 0)
+        raise a ValueError: the mean over no sample is undefined.
 
     Example:
         >>> import torch
@@ -108,8 +156,10 @@ def adversarial_loss(
         Normalization" (SPADE), CVPR 2019.
     """
     _check_options(kind, scale_reduction)
-    logits = as_logits("pred", pred)
-    terms = [_term(kind, x, bool(target_is_real), for_discriminator) for x in logits]
+    _check_labels(kind, real_label=real_label, fake_label=fake_label)
+    label = real_label if target_is_real else fake_label
+    logits = _logits("pred", pred)
+    terms = [_term(kind, x, bool(target_is_real), for_discriminator, label) for x in logits]
     return _reduce(terms, scale_reduction)
 
 
@@ -119,6 +169,8 @@ def d_loss(
     *,
     kind: AdversarialKind,
     scale_reduction: ScaleReduction = "sum",
+    real_label: Optional[float] = None,
+    fake_label: Optional[float] = None,
 ) -> torch.Tensor:
     r"""The discriminator's (critic's) loss on real and fake logits: the real term plus the fake term.
 
@@ -130,12 +182,19 @@ def d_loss(
     :math:`\max(0,1-r) + \max(0,1+f)`, WGAN :math:`f - r`. The sum over scales becomes a mean with
     ``scale_reduction="mean"``. pix2pixHD halves this sum in its training step; SPADE does not.
 
+    One-sided label smoothing (Salimans et al. 2016) is ``real_label=0.9`` here and nothing in
+    :func:`g_loss`: with targets :math:`y_r, y_f` the BCE kinds become
+    :math:`\mathrm{BCE}(r, y_r) + \mathrm{BCE}(f, y_f)` and LSGAN :math:`(r - y_r)^2 + (f - y_f)^2`
+    (Mao et al.'s :math:`b` and :math:`a`).
+
     Args:
         real_pred: logits on real samples (any form :func:`adversarial_loss` accepts).
         fake_pred: logits on fake samples, with the same number of scales and the same per-scale shape
             after the batch dimension (batch sizes may differ).
         kind: the loss family.
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+        real_label: the target of the real logits (None: 1); non_saturating, vanilla and lsgan only.
+        fake_label: the target of the fake logits (None: 0).
 
     Returns:
         A scalar tensor.
@@ -143,6 +202,8 @@ def d_loss(
     Example:
         >>> import torch
         >>> from ganblocks.losses import d_loss
+        >>> d_loss(torch.tensor([1.0]), torch.tensor([0.0]), kind="lsgan", real_label=0.9)  # 0.1^2 + 0
+        tensor(0.0100)
         >>> d_loss(torch.tensor([2.0]), torch.tensor([-0.5]), kind="hinge")
         tensor(0.5000)
 
@@ -152,10 +213,14 @@ def d_loss(
         et al., "Wasserstein GAN", ICML 2017.
     """
     _check_options(kind, scale_reduction)
-    real = as_logits("real_pred", real_pred)
-    fake = as_logits("fake_pred", fake_pred)
+    _check_labels(kind, real_label=real_label, fake_label=fake_label)
+    real = _logits("real_pred", real_pred)
+    fake = _logits("fake_pred", fake_pred)
     check_same_scales("real_pred", real, "fake_pred", fake, batch=False)
-    terms = [_term(kind, r, True, True) + _term(kind, f, False, True) for r, f in zip(real, fake)]
+    terms = [
+        _term(kind, r, True, True, real_label) + _term(kind, f, False, True, fake_label)
+        for r, f in zip(real, fake)
+    ]
     return _reduce(terms, scale_reduction)
 
 
@@ -164,6 +229,7 @@ def g_loss(
     *,
     kind: AdversarialKind,
     scale_reduction: ScaleReduction = "sum",
+    real_label: Optional[float] = None,
 ) -> torch.Tensor:
     r"""The generator's loss on the discriminator's logits for fake samples.
 
@@ -171,12 +237,15 @@ def g_loss(
         L_G = \sum_s \mathbb{E}[\ell_G(f_s)]
 
     non-saturating / vanilla :math:`\mathrm{softplus}(-f)`, LSGAN :math:`(f-1)^2`, hinge and WGAN
-    :math:`-f`.
+    :math:`-f`. With ``real_label`` :math:`y` the BCE kinds use :math:`\mathrm{BCE}(f, y)` and LSGAN
+    :math:`(f - y)^2` (Mao et al.'s :math:`c`).
 
     Args:
         fake_pred: logits on fake samples (any form :func:`adversarial_loss` accepts).
         kind: the loss family.
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+        real_label: the target the generator pushes its logits to (None: 1); non_saturating, vanilla
+            and lsgan only. Leave it None for one-sided label smoothing.
 
     Returns:
         A scalar tensor.
@@ -191,8 +260,9 @@ def g_loss(
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (the non-saturating loss).
     """
     _check_options(kind, scale_reduction)
-    fake = as_logits("fake_pred", fake_pred)
-    return _reduce([_term(kind, f, True, False) for f in fake], scale_reduction)
+    _check_labels(kind, real_label=real_label)
+    fake = _logits("fake_pred", fake_pred)
+    return _reduce([_term(kind, f, True, False, real_label) for f in fake], scale_reduction)
 
 
 class AdversarialLoss(nn.Module):
@@ -212,6 +282,13 @@ class AdversarialLoss(nn.Module):
         kind: ``"non_saturating"``, ``"vanilla"``, ``"lsgan"``, ``"hinge"`` or ``"wgan"``.
         scale_reduction: ``"sum"`` (pix2pixHD) or ``"mean"`` (SPADE) over the scales of a multi-scale
             discriminator.
+        real_label: the discriminator's target for real logits (None: 1), used by ``d_loss`` and by
+            ``forward`` with ``for_discriminator=True``; ``0.9`` is one-sided label smoothing (Salimans et
+            al. 2016). Only for ``"non_saturating"``, ``"vanilla"`` (in [0, 1]) and ``"lsgan"``.
+        fake_label: the discriminator's target for fake logits (None: 0).
+        generator_label: the generator's target (None: 1), used by ``g_loss`` and by ``forward`` with
+            ``for_discriminator=False``. pix2pixHD's ``GANLoss(target_real_label=y)`` uses one target for
+            both, i.e. ``real_label=y, generator_label=y``.
 
     Example:
         >>> import torch
@@ -221,21 +298,45 @@ class AdversarialLoss(nn.Module):
         tensor(1.3863)
         >>> loss(torch.zeros(4, 1), target_is_real=True, for_discriminator=False)
         tensor(0.6931)
+        >>> smoothed = AdversarialLoss("vanilla", real_label=0.9)  # one-sided label smoothing
+        >>> smoothed.d_loss(torch.zeros(4, 1), torch.zeros(4, 1))  # BCE(0, 0.9) + BCE(0, 0) = 2 log 2
+        tensor(1.3863)
     """
 
-    def __init__(self, kind: AdversarialKind, *, scale_reduction: ScaleReduction = "sum") -> None:
+    def __init__(
+        self,
+        kind: AdversarialKind,
+        *,
+        scale_reduction: ScaleReduction = "sum",
+        real_label: Optional[float] = None,
+        fake_label: Optional[float] = None,
+        generator_label: Optional[float] = None,
+    ) -> None:
         super().__init__()
         _check_options(kind, scale_reduction)
+        _check_labels(kind, real_label=real_label, fake_label=fake_label, generator_label=generator_label)
         self.kind: AdversarialKind = kind
         self.scale_reduction: ScaleReduction = scale_reduction
+        self.real_label = None if real_label is None else float(real_label)
+        self.fake_label = None if fake_label is None else float(fake_label)
+        self.generator_label = None if generator_label is None else float(generator_label)
 
     def d_loss(self, real_pred: PredLike, fake_pred: PredLike) -> torch.Tensor:
         """The discriminator's loss; see :func:`ganblocks.losses.d_loss`."""
-        return d_loss(real_pred, fake_pred, kind=self.kind, scale_reduction=self.scale_reduction)
+        return d_loss(
+            real_pred,
+            fake_pred,
+            kind=self.kind,
+            scale_reduction=self.scale_reduction,
+            real_label=self.real_label,
+            fake_label=self.fake_label,
+        )
 
     def g_loss(self, fake_pred: PredLike) -> torch.Tensor:
         """The generator's loss; see :func:`ganblocks.losses.g_loss`."""
-        return g_loss(fake_pred, kind=self.kind, scale_reduction=self.scale_reduction)
+        return g_loss(
+            fake_pred, kind=self.kind, scale_reduction=self.scale_reduction, real_label=self.generator_label
+        )
 
     def forward(self, pred: PredLike, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
         """One side of the loss; see :func:`ganblocks.losses.adversarial_loss`."""
@@ -245,7 +346,14 @@ class AdversarialLoss(nn.Module):
             kind=self.kind,
             for_discriminator=for_discriminator,
             scale_reduction=self.scale_reduction,
+            real_label=self.real_label if for_discriminator else self.generator_label,
+            fake_label=self.fake_label,
         )
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, scale_reduction={self.scale_reduction!r}"
+        s = f"kind={self.kind!r}, scale_reduction={self.scale_reduction!r}"
+        for name in ("real_label", "fake_label", "generator_label"):
+            value = getattr(self, name)
+            if value is not None:
+                s += f", {name}={value}"
+        return s

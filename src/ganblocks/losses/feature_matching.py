@@ -8,23 +8,34 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from .._checks import check_nonempty, check_nonnegative
 from ..outputs import PredLike, as_features
 from ._distance import Criterion, check_criterion, weighted_mean_distance
 
 Weights = Union[float, Sequence[float]]
 
 
-def _expand(name: str, weights: Optional[Weights], count: int, default: float, what: str) -> list[float]:
+def _check_weights(name: str, weights: Optional[Weights]) -> Optional[Weights]:
+    """None, one finite number ``>= 0``, or a tuple of them."""
     if weights is None:
-        return [default] * count
+        return None
     if isinstance(weights, (int, float)) and not isinstance(weights, bool):
-        return [float(weights)] * count
+        return check_nonnegative(name, weights)
     if isinstance(weights, Sequence) and not isinstance(weights, str):
-        values = [float(w) for w in weights]
-        if len(values) != count:
-            raise ValueError(f"{name} must have one weight per {what} ({count}), got {len(values)}")
-        return values
+        return tuple(check_nonnegative(f"{name}[{i}]", w) for i, w in enumerate(weights))
     raise TypeError(f"{name} must be a number or a sequence of numbers, got {type(weights).__name__}")
+
+
+def _expand(name: str, weights: Optional[Weights], count: int, default: float, what: str) -> list[float]:
+    checked = _check_weights(name, weights)
+    if checked is None:
+        return [default] * count
+    if isinstance(checked, float):
+        return [checked] * count
+    values = list(checked)
+    if len(values) != count:
+        raise ValueError(f"{name} must have one weight per {what} ({count}), got {len(values)}")
+    return values
 
 
 def feature_matching_loss(
@@ -44,32 +55,37 @@ def feature_matching_loss(
 
     with :math:`p = 1` (``"l1"``) or 2 (``"l2"``, the mean squared error), :math:`\operatorname{sg}` a
     stop-gradient (real features are detached), :math:`v_l` the layer weights, :math:`w_s` the scale
-    weights and :math:`\lambda` = ``weight``. Logits are not features: with pix2pixHD nested lists the
-    last entry of each scale is left out, as pix2pixHD's loop does. The sum runs as one multi-tensor
+    weights and :math:`\lambda` = ``weight``. Logits are not features: ``DiscriminatorOutput.from_nested``
+    takes the last entry of each pix2pixHD scale as its logits and leaves it out, as pix2pixHD's loop does. The sum runs as one multi-tensor
     reduction over every scale and layer (``torch._foreach_*``), not a loop of small kernels.
 
     pix2pixHD's weighting is :math:`v_l = 4/(n_\text{layers}+1)`, :math:`w_s = 1/n_\text{scales}`,
     :math:`\lambda = 10`; :meth:`FeatureMatchingLoss.pix2pixhd` builds it.
 
     Args:
-        fake: the discriminator's output on fake samples: a
-            :class:`~ganblocks.DiscriminatorOutput` with features, or pix2pixHD nested
-            lists (per scale ``[*features, logits]``).
+        fake: the discriminator's output on fake samples: a :class:`~ganblocks.DiscriminatorOutput`
+            with features, as the discriminators here return with ``return_features=True``. pix2pixHD's
+            nested lists (per scale ``[*features, logits]``) go through
+            ``DiscriminatorOutput.from_nested(...)``: a bare list of per-scale lists raises, since it does
+            not say whether each scale ends with its logits.
         real: the same on real samples; same number of scales and of layers, same shapes.
         layer_weights: one number for every layer, or one per layer (the same list at every scale);
-            None means 1.
+            None means 1. Finite and ``>= 0``.
         scale_weights: one number for every scale, or one per scale; None means ``1 / num_scales``.
+            Finite and ``>= 0``.
         criterion: ``"l1"`` or ``"l2"``.
-        weight: the overall factor :math:`\lambda`.
+        weight: the overall factor :math:`\lambda`, finite and ``>= 0``.
 
     Returns:
-        A scalar tensor (float32 for half-precision features). NaN in the features propagates.
+        A scalar tensor (float32 for half-precision features). NaN in the features propagates; an empty
+        feature map (a batch of 0) raises a ValueError.
 
     Example:
         >>> import torch
+        >>> from ganblocks import DiscriminatorOutput
         >>> from ganblocks.losses import feature_matching_loss
-        >>> fake = [[torch.ones(1, 2, 4, 4), torch.zeros(1, 1, 3, 3)]]
-        >>> real = [[torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 3, 3)]]
+        >>> fake = DiscriminatorOutput.from_nested([[torch.ones(1, 2, 4, 4), torch.zeros(1, 1, 3, 3)]])
+        >>> real = DiscriminatorOutput.from_nested([[torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 3, 3)]])
         >>> feature_matching_loss(fake, real, layer_weights=[2.0], weight=10.0)
         tensor(20.)
 
@@ -78,8 +94,7 @@ def feature_matching_loss(
         (pix2pixHD), CVPR 2018; Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
     """
     check_criterion(criterion)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise TypeError(f"weight must be a number, got {type(weight).__name__}")
+    check_nonnegative("weight", weight)
     fake_feats = as_features("fake", fake)
     real_feats = as_features("real", real)
     if len(fake_feats) != len(real_feats):
@@ -104,6 +119,7 @@ def feature_matching_loss(
                     f"fake and real must have the same shape at scale {s}, layer {j}, "
                     f"got {tuple(f.shape)} and {tuple(r.shape)}"
                 )
+            check_nonempty(f"fake (scale {s}, layer {j})", f)
             inputs.append(f)
             targets.append(r)
             coeffs.append(weight * s_weights[s] * l_weights[j])
@@ -139,18 +155,10 @@ class FeatureMatchingLoss(nn.Module):
     ) -> None:
         super().__init__()
         check_criterion(criterion)
-        self.layer_weights: Optional[Weights] = (
-            layer_weights
-            if layer_weights is None or isinstance(layer_weights, (int, float))
-            else tuple(layer_weights)
-        )
-        self.scale_weights: Optional[Weights] = (
-            scale_weights
-            if scale_weights is None or isinstance(scale_weights, (int, float))
-            else tuple(scale_weights)
-        )
+        self.layer_weights: Optional[Weights] = _check_weights("layer_weights", layer_weights)
+        self.scale_weights: Optional[Weights] = _check_weights("scale_weights", scale_weights)
         self.criterion: Criterion = criterion
-        self.weight = float(weight)
+        self.weight = check_nonnegative("weight", weight)
 
     @classmethod
     def pix2pixhd(

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Literal, Optional, cast, get_args
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_floating, check_ndim, check_tensor
+from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
 from ._distance import Criterion, check_criterion, weighted_mean_distance
 from .vgg import (
     IMAGENET_MEAN,
@@ -16,7 +17,9 @@ from .vgg import (
     TAPPABLE_LAYERS,
     VGG19_LAYERS,
     WeightsSpec,
+    features_input_half,
     load_vgg19_weights,
+    trunk_plan,
     vgg19_features,
 )
 
@@ -24,6 +27,29 @@ InputRange = Literal["[-1,1]", "[0,1]"]
 INPUT_RANGES: tuple[str, ...] = get_args(InputRange)
 PIX2PIXHD_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 PIX2PIXHD_LAYER_WEIGHTS: tuple[float, ...] = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def _distance(
+    inputs: Sequence[torch.Tensor],
+    targets: Sequence[torch.Tensor],
+    coeffs: Sequence[float],
+    criterion: Criterion,
+) -> torch.Tensor:
+    """``sum_k coeffs[k] * mean(|inputs[k] - targets[k]|^p)``, targets detached.
+
+    float32/float64 features: one ``l1_loss``/``mse_loss`` sum per layer, which saves the two feature maps
+    it compares (already kept by the trunk, or views of the batched trunk's output) and nothing else.
+    float16/bfloat16 features: :func:`weighted_mean_distance`, which accumulates in float32.
+    """
+    if any(x.dtype not in (torch.float32, torch.float64) for x in inputs):
+        return weighted_mean_distance(inputs, targets, coeffs, criterion=criterion)
+    fn = F.l1_loss if criterion == "l1" else F.mse_loss
+    total: Optional[torch.Tensor] = None
+    for x, t, c in zip(inputs, targets, coeffs):
+        term = fn(x, t.detach(), reduction="sum") * (c / max(x.numel(), 1))
+        total = term if total is None else total + term
+    assert total is not None
+    return total
 
 
 def _input_affine(input_range: str) -> tuple[list[float], list[float]]:
@@ -82,7 +108,9 @@ class VGGLoss(nn.Module):
         dtype: dtype of the VGG parameters.
 
     Shape:
-        - input, target: :math:`(N, 3, H, W)`, the same shape.
+        - input, target: :math:`(N, 3, H, W)`, the same shape, with :math:`N \ge 1` and :math:`H, W` at
+          least ``min_input_size``: :math:`2^p` for the :math:`p` max pools before the deepest layer
+          (16 for ``relu5_1``, 8 for ``relu4_1``, 1 for ``relu1_1``).
         - output: scalar.
 
     Example:
@@ -132,7 +160,11 @@ class VGGLoss(nn.Module):
                 )
         if len(set(names)) != len(names):
             raise ValueError(f"layers must not repeat a name, got {names}")
-        lw = [1.0] * len(names) if layer_weights is None else [float(w) for w in layer_weights]
+        lw = (
+            [1.0] * len(names)
+            if layer_weights is None
+            else [check_nonnegative(f"layer_weights[{i}]", w) for i, w in enumerate(layer_weights)]
+        )
         if len(lw) != len(names):
             raise ValueError(f"layer_weights must have one weight per layer ({len(names)}), got {len(lw)}")
         check_criterion(criterion)
@@ -143,7 +175,7 @@ class VGGLoss(nn.Module):
         self.layers: tuple[str, ...] = tuple(names)
         self.layer_weights: tuple[float, ...] = tuple(lw)
         self.criterion: Criterion = criterion
-        self.weight = float(weight)
+        self.weight = check_nonnegative("weight", weight)
         self.input_range: InputRange = cast(InputRange, normalized_range)
         self.normalize = bool(normalize)
         self.batched = bool(batched)
@@ -151,6 +183,10 @@ class VGGLoss(nn.Module):
         self._taps = frozenset(self._indices)
 
         self.features = vgg19_features(max(self._indices) + 1, device=device, dtype=dtype)
+        # Every 2x2 max pool before the deepest tap halves the size (rounding down): below 2**pools
+        # pixels the last one would produce an empty map.
+        pools = sum(isinstance(m, nn.MaxPool2d) for m in self.features)
+        self.min_input_size: int = 1 << pools
         load_vgg19_weights(self.features, weights, progress=progress)
         self.features.requires_grad_(False)
         self.features.eval()
@@ -209,6 +245,21 @@ class VGGLoss(nn.Module):
                 found[i] = x
         return [found[i] for i in self._indices]
 
+    def _extract_batched(self, input: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor]:
+        """The features of ``[input; target]`` as one batch, differentiable in the input half only.
+
+        The trunk runs as :class:`~ganblocks.losses.vgg._InputHalfTrunk`, whose backward covers the input
+        half alone; an unfrozen or modified trunk, or tracing by ``torch.compile``, runs it through autograd.
+        """
+        plan = None if torch.compiler.is_compiling() else trunk_plan(self.features)
+        if plan is None:
+            return self._extract(self._prepare(torch.cat([input, target.detach()])))
+        taps = tuple(sorted(self._taps))
+        with torch.no_grad():
+            tgt = self._prepare(target)
+        feats = dict(zip(taps, features_input_half(plan, self._prepare(input), tgt, taps)))
+        return [feats[i] for i in self._indices]
+
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``input`` (e.g. generated images) against ``target`` (e.g. real images)."""
         for name, t in (("input", input), ("target", target)):
@@ -221,9 +272,19 @@ class VGGLoss(nn.Module):
             raise ValueError(
                 f"input and target must have the same shape, got {tuple(input.shape)} and {tuple(target.shape)}"
             )
+        check_nonempty("input", input)
+        h, w = input.shape[-2], input.shape[-1]
+        m = self.min_input_size
+        if h < m or w < m:
+            deepest = self.layers[self._indices.index(max(self._indices))]
+            raise ValueError(
+                f"input of spatial size {h}×{w} is too small for the layers {self.layers}: the deepest, "
+                f"{deepest}, comes after {m.bit_length() - 1} 2×2 max pools, so height and width must be at "
+                f"least {m}"
+            )
         n = input.shape[0]
         if self.batched:
-            feats = self._extract(self._prepare(torch.cat([input, target.detach()])))
+            feats = self._extract_batched(input, target)
             inputs = [f[:n] for f in feats]
             targets = [f[n:] for f in feats]
         else:
@@ -231,7 +292,7 @@ class VGGLoss(nn.Module):
                 targets = self._extract(self._prepare(target))
             inputs = self._extract(self._prepare(input))
         coeffs = [self.weight * w for w in self.layer_weights]
-        return weighted_mean_distance(inputs, targets, coeffs, criterion=self.criterion)
+        return _distance(inputs, targets, coeffs, self.criterion)
 
     def extra_repr(self) -> str:
         return (

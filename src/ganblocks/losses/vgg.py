@@ -53,8 +53,14 @@ def _layout() -> tuple[dict[str, int], dict[int, tuple[int, int]]]:
     return names, convs
 
 
-#: Every named layer of VGG19's ``features`` with its index (``relu1_1`` is 1, ``relu5_1`` is 29).
-VGG19_LAYERS, _CONVS = _layout()
+_LAYERS, _CONVS = _layout()
+VGG19_LAYERS: dict[str, int] = _LAYERS
+"""Every named layer of VGG19's ``features`` with its index in torchvision's ``vgg19().features``.
+
+``conv{b}_{i}`` and ``relu{b}_{i}`` for block ``b`` (1–5) and conv ``i`` in the block, and ``pool{b}``:
+``conv1_1`` is 0, ``relu1_1`` 1, ``relu2_1`` 6, ``relu3_1`` 11, ``relu4_1`` 20, ``relu5_1`` 29 and
+``pool5`` 36. :class:`~ganblocks.losses.VGGLoss` taps layers by these names.
+"""
 #: The layers a :class:`~ganblocks.losses.VGGLoss` may tap: convolutions and ReLUs.
 TAPPABLE_LAYERS: tuple[str, ...] = tuple(n for n in VGG19_LAYERS if not n.startswith("pool"))
 VGG19_NUM_MODULES = len(_CONFIG) + len(_CONVS)  # 37
@@ -200,3 +206,168 @@ def load_vgg19_weights(features: nn.Sequential, weights: WeightsSpec, *, progres
     prefix = "features."
     own = {k[len(prefix) :]: v for k, v in state.items() if int(k.split(".")[1]) < n}
     features.load_state_dict(own, strict=True)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Input and target as one batch, differentiated in the input half only.
+
+# One step of the trunk: ("conv", param index of weight, of bias or -1, stride, padding),
+# ("relu",) or ("pool", kernel, stride).
+_Step = tuple[Any, ...]
+
+
+def trunk_plan(features: nn.Sequential) -> Optional[tuple[tuple[_Step, ...], list[torch.Tensor]]]:
+    """The steps of ``features`` and their parameters, or None when :class:`_InputHalfTrunk` cannot run it.
+
+    It runs VGG's own modules only (``Conv2d`` without groups or dilation, ``ReLU``, ``MaxPool2d`` without
+    padding) with frozen parameters; anything else (a replaced module, an unfrozen layer) takes the
+    ordinary autograd path.
+    """
+    steps: list[_Step] = []
+    params: list[torch.Tensor] = []
+    for m in features:
+        if type(m) is nn.Conv2d:
+            if (
+                m.groups != 1
+                or m.dilation != (1, 1)
+                or m.padding_mode != "zeros"
+                or isinstance(m.padding, str)
+            ):
+                return None
+            if m.weight.requires_grad or (m.bias is not None and m.bias.requires_grad):
+                return None
+            weight = len(params)
+            params.append(m.weight)
+            bias = -1
+            if m.bias is not None:
+                bias = len(params)
+                params.append(m.bias)
+            steps.append(("conv", weight, bias, m.stride, m.padding))
+        elif type(m) is nn.ReLU:
+            steps.append(("relu",))
+        elif type(m) is nn.MaxPool2d:
+            k, s = m.kernel_size, m.stride
+            if not (isinstance(k, int) and isinstance(s, int)):
+                return None
+            if m.padding != 0 or m.dilation != 1 or m.ceil_mode or m.return_indices:
+                return None
+            steps.append(("pool", k, s))
+        else:
+            return None
+    return tuple(steps), params
+
+
+class _InputHalfTrunk(torch.autograd.Function):
+    """VGG's trunk on ``[input; target]`` as one batch, with a backward over the input half only.
+
+    The forward runs every convolution once on both halves (one larger kernel per layer); autograd would
+    then also run the input-gradient convolutions over the target half, whose features are compared
+    detached and so get no gradient. Here the backward is written out: through each convolution the
+    gradient of its input (the weights are frozen, so nothing else is needed), each ReLU its mask, each
+    max pool its indices, all for the input half, and saved for that half only (boolean masks instead of
+    the ReLU outputs). Every step of the backward is linear in the incoming gradient and built from
+    differentiable PyTorch ops, so a double backward works (the network is piecewise linear in the input:
+    its second derivative is zero almost everywhere, as autograd's).
+
+    Outputs: the tapped activations of both halves, ``(2N, ...)`` each, in the order of ``taps``.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x_in: torch.Tensor,
+        x_target: torch.Tensor,
+        steps: tuple[_Step, ...],
+        taps: tuple[int, ...],
+        *params: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        n = x_in.shape[0]
+        tap_set = set(taps)
+        h = torch.cat([x_in, x_target])
+        found: dict[int, torch.Tensor] = {}
+        records: list[tuple[Any, ...]] = []
+        saved: list[torch.Tensor] = []
+        last = max(taps)
+        for i, step in enumerate(steps[: last + 1]):
+            kind = step[0]
+            if kind == "conv":
+                _, wi, bi, stride, padding = step
+                in_size = h.shape[-2:]
+                h = torch.nn.functional.conv2d(
+                    h, params[wi], params[bi] if bi >= 0 else None, stride, padding
+                )
+                # conv_transpose2d maps the output size back to the input size up to this remainder.
+                kh, kw = params[wi].shape[-2:]
+                extra = tuple(
+                    size - ((out - 1) * st + k - 2 * p)
+                    for size, out, st, k, p in zip(in_size, h.shape[-2:], stride, (kh, kw), padding)
+                )
+                records.append(("conv", wi, h.dtype, stride, padding, extra))
+            elif kind == "relu":
+                # A tapped conv output must survive the ReLU that follows it.
+                h = torch.relu(h) if (i - 1) in tap_set else h.relu_()
+                # One byte per element (bool as uint8, which multiplies a gradient faster than bool).
+                saved.append((h[:n] > 0).view(torch.uint8))
+                records.append(("relu", len(saved) - 1))
+            else:
+                _, k, s = step
+                in_shape = (n, *h.shape[1:])
+                h, idx = torch.nn.functional.max_pool2d(h, k, s, return_indices=True)
+                saved.append(idx[:n].clone())
+                records.append(("pool", len(saved) - 1, k, s, in_shape))
+            if i in tap_set:
+                found[i] = h
+        ctx.save_for_backward(*saved, *params)
+        ctx.records = records
+        ctx.num_saved = len(saved)
+        ctx.n = n
+        ctx.taps = taps
+        ctx.in_dtype = x_in.dtype
+        ctx.set_materialize_grads(False)
+        return tuple(found[i] for i in taps)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
+        saved = ctx.saved_tensors
+        masks, params = saved[: ctx.num_saved], saved[ctx.num_saved :]  # ReLU masks and pool indices
+        n = ctx.n
+        incoming: dict[int, list[torch.Tensor]] = {}
+        for i, g_tap in zip(ctx.taps, grads):
+            if g_tap is not None:
+                incoming.setdefault(i, []).append(g_tap[:n])
+        g: Optional[torch.Tensor] = None
+        for i in range(len(ctx.records) - 1, -1, -1):
+            for g_tap in incoming.get(i, ()):
+                g = g_tap if g is None else g + g_tap
+            if g is None:
+                continue
+            rec = ctx.records[i]
+            if rec[0] == "conv":
+                _, wi, dtype, stride, padding, extra = rec
+                g = torch.nn.functional.conv_transpose2d(
+                    g.to(dtype), params[wi].to(dtype), None, stride, padding, extra
+                )
+            elif rec[0] == "relu":
+                g = g * masks[rec[1]]
+            else:
+                # Max pooling's own backward; its input only gives the shape, so a broadcast stand-in does.
+                _, j, k, s, in_shape = rec
+                g = torch.ops.aten.max_pool2d_with_indices_backward(
+                    g, g.new_empty(()).expand(in_shape), [k, k], [s, s], [0, 0], [1, 1], False, masks[j]
+                )
+        g_in = None if g is None else g.to(ctx.in_dtype)
+        return (g_in, None, None, None, *([None] * len(params)))
+
+
+def features_input_half(
+    plan: tuple[tuple[_Step, ...], list[torch.Tensor]],
+    x_in: torch.Tensor,
+    x_target: torch.Tensor,
+    taps: tuple[int, ...],
+) -> tuple[torch.Tensor, ...]:
+    """The activations at ``taps`` of ``[x_in; x_target]``; gradients reach ``x_in`` only."""
+    steps, params = plan
+    out: tuple[torch.Tensor, ...] = _InputHalfTrunk.apply(  # type: ignore[no-untyped-call]
+        x_in, x_target.detach(), steps, taps, *params
+    )
+    return out

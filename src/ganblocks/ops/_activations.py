@@ -13,7 +13,10 @@ from typing import Literal, Optional, get_args
 import torch
 import torch.nn.functional as F
 
-Activation = Literal["linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"]
+Activation = Literal[
+    "linear", "relu", "lrelu", "leaky_relu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"
+]
+"""The names ``act=`` takes everywhere; ``"leaky_relu"`` (torch's name) is an alias of ``"lrelu"``."""
 ACTIVATION_NAMES: tuple[str, ...] = get_args(Activation)
 
 
@@ -48,6 +51,8 @@ ACTIVATIONS: dict[str, ActSpec] = {
     "softplus": ActSpec("softplus", 7, 0.0, 1.0, False),
     "swish": ActSpec("swish", 8, 0.0, math.sqrt(2), False),
 }
+# Aliases resolve to the same spec (same kernel code, defaults and gain).
+ACTIVATIONS["leaky_relu"] = ACTIVATIONS["lrelu"]
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805

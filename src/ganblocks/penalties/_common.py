@@ -34,7 +34,47 @@ def check_inputs(name: str, x: Inputs) -> tuple[list[torch.Tensor], bool]:
     return items, single
 
 
-def call(discriminator: Discriminator, inputs: list[torch.Tensor], single: bool) -> Any:
+def check_condition(
+    condition: Optional[Inputs], inputs: list[torch.Tensor], single: bool, name: str
+) -> Optional[list[torch.Tensor]]:
+    """The condition per scale, detached, in the inputs' dtype; None when there is none.
+
+    Each scale must be ``(N, C_cond, *spatial)`` with the input's batch size, spatial size and device, so
+    that it can be concatenated in front of the input along the channel dimension.
+    """
+    if condition is None:
+        return None
+    conds, cond_single = as_tensor_list("condition", condition)
+    if cond_single != single or len(conds) != len(inputs):
+        given = "a tensor" if cond_single else f"a list of {len(conds)} scales"
+        wanted = "a tensor" if single else f"a list of {len(inputs)} scales"
+        raise ValueError(f"condition must be {wanted} like {name}, got {given}")
+    out: list[torch.Tensor] = []
+    for i, (c, x) in enumerate(zip(conds, inputs)):
+        where = "condition" if single else f"condition[{i}]"
+        if x.ndim < 2 or c.ndim != x.ndim or c.shape[0] != x.shape[0] or c.shape[2:] != x.shape[2:]:
+            expected = (
+                f"(N, C_cond, *spatial) = ({x.shape[0]}, C_cond{''.join(f', {s}' for s in x.shape[2:])})"
+            )
+            raise ValueError(
+                f"{where} must have shape {expected} to be concatenated with {name} of shape "
+                f"{tuple(x.shape)} along dim 1, got {tuple(c.shape)}"
+            )
+        if c.device != x.device:
+            raise ValueError(f"{where} must be on {name}'s device {x.device}, got {c.device}")
+        out.append(c.detach().to(x.dtype))
+    return out
+
+
+def call(
+    discriminator: Discriminator,
+    inputs: list[torch.Tensor],
+    single: bool,
+    condition: Optional[list[torch.Tensor]] = None,
+) -> Any:
+    """D on the inputs, with the (checked) condition concatenated in front along the channels."""
+    if condition is not None:
+        inputs = [torch.cat([c, x], dim=1) for c, x in zip(condition, inputs)]
     return eager(discriminator)(inputs[0] if single else inputs)
 
 

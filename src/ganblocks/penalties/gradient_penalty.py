@@ -7,12 +7,13 @@ from typing import Literal, Optional, get_args
 import torch
 from torch import nn
 
-from .._checks import check_nonnegative, check_positive
+from .._checks import check_nonnegative, check_positive, check_requires_autograd, check_same_dtype
 from ..outputs import check_same_scales
 from ._common import (
     Discriminator,
     Inputs,
     call,
+    check_condition,
     check_inputs,
     input_gradients,
     keep_parameters_in_graph,
@@ -40,15 +41,18 @@ def gradient_penalty(
     norm: GradientNorm = "sample",
     target: float = 1.0,
     one_sided: bool = False,
+    condition: Optional[Inputs] = None,
     generator: Optional[torch.Generator] = None,
     scaler: Optional[torch.amp.GradScaler] = None,
 ) -> torch.Tensor:
     r"""WGAN-GP's penalty on the gradient norm at random points between real and fake samples.
 
     .. math::
-        \hat x = \alpha\, x_\text{real} + (1 - \alpha)\, x_\text{fake}, \quad \alpha \sim U[0, 1]
-        \text{ per sample}, \qquad
-        GP = \lambda\, \mathbb{E}\big[(\|\nabla_{\hat x} D(\hat x)\|_2 - t)^2\big]
+        \begin{aligned}
+        \hat x &= \alpha\, x_\text{real} + (1 - \alpha)\, x_\text{fake},
+            \qquad \alpha \sim U[0, 1] \text{ per sample}, \\
+        GP &= \lambda\, \mathbb{E}\big[(\|\nabla_{\hat x} D(\hat x)\|_2 - t)^2\big]
+        \end{aligned}
 
     with :math:`t` = ``target``; ``one_sided=True`` penalises only norms above the target,
     :math:`\max(0, \|\cdot\| - t)^2` (WGAN-LP, Petzka et al. 2018). :math:`D(\hat x)` is the sum of every
@@ -74,6 +78,12 @@ def gradient_penalty(
         norm: ``"sample"`` or ``"pixel"``.
         target: the target norm :math:`t` (1 in WGAN-GP; 0 gives a zero-centred penalty).
         one_sided: penalise only norms above ``target``.
+        condition: for a conditional discriminator that sees the condition concatenated with the image
+            along the channels: the condition ``(N, C_cond, *spatial)`` shared by the real and fake
+            samples (a list with one per scale for lists). D is called with
+            ``torch.cat([condition, x_hat], 1)``; the condition is not interpolated and not
+            differentiated, so the norm runs over the image channels only. Detached, and cast to the
+            inputs' dtype.
         generator: a ``torch.Generator`` for :math:`\alpha`, on the inputs' device.
         scaler: an enabled ``torch.amp.GradScaler`` to scale the inner gradient with, or None.
 
@@ -91,15 +101,20 @@ def gradient_penalty(
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
     """
     _check_options(weight, norm, target)
+    check_requires_autograd("gradient_penalty")
     reals, single = check_inputs("real", real)
     fakes, fake_single = check_inputs("fake", fake)
     if single != fake_single:
         raise ValueError("real and fake must both be tensors or both be lists of scales")
     check_same_scales("real", reals, "fake", fakes, batch=True)
+    for i, (r, f) in enumerate(zip(reals, fakes)):
+        # torch.lerp does not promote: a float64 real and a float32 fake would fail inside it.
+        check_same_dtype("real" if single else f"real[{i}]", r, "fake" if single else f"fake[{i}]", f)
     if norm == "pixel" and any(t.ndim < 3 for t in reals):
         raise ValueError(
             f"norm='pixel' needs inputs (N, C, *spatial), got shapes {[tuple(t.shape) for t in reals]}"
         )
+    conds = check_condition(condition, reals, single, "real")
     n = reals[0].shape[0]
     alpha = torch.rand(n, device=reals[0].device, generator=generator)
     points = [
@@ -108,7 +123,7 @@ def gradient_penalty(
         )
         for r, f in zip(reals, fakes)
     ]
-    total = logits_sum(call(discriminator, points, single))
+    total = logits_sum(call(discriminator, points, single, conds))
     grads = input_gradients(total, points, scaler=scaler, name="interpolate")
     if norm == "sample":
         norms = [torch.linalg.vector_norm(g, dim=sample_dims(g)) for g in grads]
@@ -170,6 +185,7 @@ class GradientPenalty(nn.Module):
         real: Inputs,
         fake: Inputs,
         *,
+        condition: Optional[Inputs] = None,
         generator: Optional[torch.Generator] = None,
         scaler: Optional[torch.amp.GradScaler] = None,
     ) -> torch.Tensor:
@@ -181,6 +197,7 @@ class GradientPenalty(nn.Module):
             norm=self.norm,
             target=self.target,
             one_sided=self.one_sided,
+            condition=condition,
             generator=generator,
             scaler=scaler,
         )

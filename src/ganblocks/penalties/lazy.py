@@ -6,6 +6,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .._checks import check_positive, check_probability
+
 
 def _check_every(every: int) -> None:
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -88,5 +90,10 @@ def lazy_optimizer_kwargs(
         "lazy regularization"; ``training/training_loop.py`` of stylegan2-ada-pytorch).
     """
     _check_every(every)
+    check_positive("lr", lr)
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair of numbers in [0, 1], got {betas!r}")
+    for i, beta in enumerate(betas):
+        check_probability(f"betas[{i}]", beta)
     c = every / (every + 1)
     return {"lr": lr * c, "betas": (betas[0] ** c, betas[1] ** c)}

@@ -7,12 +7,13 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .._checks import check_nonnegative
+from .._checks import check_nonnegative, check_requires_autograd
 from ..outputs import PredLike
 from ._common import (
     Discriminator,
     Inputs,
     call,
+    check_condition,
     check_inputs,
     input_gradients,
     keep_parameters_in_graph,
@@ -53,6 +54,8 @@ def r1_penalty_from_outputs(
         outputs: what the discriminator returned (tensor, list, nested lists or ``DiscriminatorOutput``);
             all logits of all scales are summed before differentiating.
         inputs: the tensor (or list of scales) the discriminator was called with; must require grad.
+            For a conditional discriminator called with ``torch.cat([c, x], 1)``, pass ``x`` alone
+            (the tensor that requires grad), so the condition's channels are not penalised.
         gamma: the weight :math:`\gamma`.
         scaler: an optional ``torch.amp.GradScaler`` used for the gradient (see :func:`r1_penalty`).
 
@@ -67,6 +70,7 @@ def r1_penalty_from_outputs(
         tensor(18., grad_fn=<AddBackward0>)
     """
     check_nonnegative("gamma", gamma)
+    check_requires_autograd("the R1/R2 penalty")
     items, _ = check_inputs("inputs", inputs)
     return _squared_norm_penalty(outputs, items, gamma=gamma, scaler=scaler, name="inputs")
 
@@ -85,6 +89,7 @@ def r2_penalty_from_outputs(
         tensor(1.5000, grad_fn=<AddBackward0>)
     """
     check_nonnegative("gamma", gamma)
+    check_requires_autograd("the R1/R2 penalty")
     items, _ = check_inputs("inputs", inputs)
     return _squared_norm_penalty(outputs, items, gamma=gamma, scaler=scaler, name="inputs")
 
@@ -96,11 +101,14 @@ def _penalty(
     gamma: float,
     scaler: Optional[torch.amp.GradScaler],
     name: str,
+    condition: Optional[Inputs] = None,
 ) -> torch.Tensor:
     check_nonnegative("gamma", gamma)
+    check_requires_autograd("the R1/R2 penalty")
     items, single = check_inputs(name, x)
+    conds = check_condition(condition, items, single, name)
     leaves = [t.detach().requires_grad_(True) for t in items]
-    outputs = call(discriminator, leaves, single)
+    outputs = call(discriminator, leaves, single, conds)
     return _squared_norm_penalty(outputs, leaves, gamma=gamma, scaler=scaler, name=name)
 
 
@@ -109,6 +117,7 @@ def r1_penalty(
     real: Inputs,
     *,
     gamma: float = 10.0,
+    condition: Optional[Inputs] = None,
     scaler: Optional[torch.amp.GradScaler] = None,
 ) -> torch.Tensor:
     r"""R1: the squared gradient norm of the discriminator on real samples.
@@ -139,9 +148,17 @@ def r1_penalty(
     Args:
         discriminator: a callable returning a tensor, a list of per-scale tensors or a
             ``DiscriminatorOutput``; called with ``real`` (a tensor, or the list when ``real`` is a list).
-            For a conditional discriminator pass a ``lambda x: d(x, c)`` around the eager module.
+            Called with ``torch.cat([condition, real], 1)`` when a ``condition`` is given. For a
+            discriminator that takes the condition as a second argument pass ``lambda x: d(x, c)``
+            around the eager module instead.
         real: real samples ``(N, ...)``, or a list of scales with one batch size.
         gamma: the weight :math:`\gamma` (10 in StyleGAN2 at 1024², often 0.1–10).
+        condition: for a conditional discriminator that sees the condition concatenated with the image
+            along the channels (pix2pixHD): the condition ``(N, C_cond, *spatial)``, or a list with one
+            per scale when ``real`` is a list. It is concatenated in front of ``real``
+            (``torch.cat([condition, real], 1)``) for the forward, but is **not** differentiated: the norm
+            runs over the image channels only, as in StyleGAN2-ADA, which penalises the gradient with
+            respect to the image and not the label. Detached, and cast to ``real``'s dtype.
         scaler: an enabled ``torch.amp.GradScaler`` to scale the inner gradient with, or None.
 
     Returns:
@@ -158,7 +175,7 @@ def r1_penalty(
         Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018;
         Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020.
     """
-    return _penalty(discriminator, real, gamma=gamma, scaler=scaler, name="real")
+    return _penalty(discriminator, real, gamma=gamma, scaler=scaler, name="real", condition=condition)
 
 
 def r2_penalty(
@@ -166,6 +183,7 @@ def r2_penalty(
     fake: Inputs,
     *,
     gamma: float = 10.0,
+    condition: Optional[Inputs] = None,
     scaler: Optional[torch.amp.GradScaler] = None,
 ) -> torch.Tensor:
     r"""R2: the squared gradient norm of the discriminator on fake samples.
@@ -184,7 +202,7 @@ def r2_penalty(
     Reference:
         Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018.
     """
-    return _penalty(discriminator, fake, gamma=gamma, scaler=scaler, name="fake")
+    return _penalty(discriminator, fake, gamma=gamma, scaler=scaler, name="fake", condition=condition)
 
 
 class R1Penalty(nn.Module):
@@ -206,9 +224,14 @@ class R1Penalty(nn.Module):
         self.gamma = float(gamma)
 
     def forward(
-        self, discriminator: Discriminator, real: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
+        self,
+        discriminator: Discriminator,
+        real: Inputs,
+        *,
+        condition: Optional[Inputs] = None,
+        scaler: Optional[torch.amp.GradScaler] = None,
     ) -> torch.Tensor:
-        return r1_penalty(discriminator, real, gamma=self.gamma, scaler=scaler)
+        return r1_penalty(discriminator, real, gamma=self.gamma, condition=condition, scaler=scaler)
 
     def from_outputs(
         self, outputs: PredLike, inputs: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
@@ -239,9 +262,14 @@ class R2Penalty(nn.Module):
         self.gamma = float(gamma)
 
     def forward(
-        self, discriminator: Discriminator, fake: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None
+        self,
+        discriminator: Discriminator,
+        fake: Inputs,
+        *,
+        condition: Optional[Inputs] = None,
+        scaler: Optional[torch.amp.GradScaler] = None,
     ) -> torch.Tensor:
-        return r2_penalty(discriminator, fake, gamma=self.gamma, scaler=scaler)
+        return r2_penalty(discriminator, fake, gamma=self.gamma, condition=condition, scaler=scaler)
 
     def from_outputs(
         self, outputs: PredLike, inputs: Inputs, *, scaler: Optional[torch.amp.GradScaler] = None

@@ -6,7 +6,14 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_ndim, check_tensor, normalize_dim
+from ..._checks import (
+    check_floating,
+    check_ndim,
+    check_optional_clamp,
+    check_optional_finite,
+    check_tensor,
+    normalize_dim,
+)
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .reference import bias_act_reference
@@ -28,9 +35,10 @@ def bias_act(
     .. math::
         y = \operatorname{clamp}\big(g \cdot \phi(x + b),\ -c,\ c\big)
 
-    with :math:`b` broadcast along ``dim``. Elements that were clamped get zero gradient. This is
-    StyleGAN2-ADA's ``bias_act``; the Triton backward saves only the output for ``linear``, ``relu`` and
-    ``lrelu`` and the input otherwise.
+    with :math:`b` broadcast along ``dim``. Elements that were clamped (beyond the bounds) get zero
+    gradient. NaN and infinity propagate as in PyTorch on both backends. This is StyleGAN2-ADA's
+    ``bias_act``; the Triton backward saves only the output for ``linear``, ``relu`` and ``lrelu`` without
+    a clamp, and the input otherwise.
 
     Args:
         x: input of any shape, floating point.
@@ -39,7 +47,8 @@ def bias_act(
             ``swish``.
         alpha: negative slope of ``lrelu`` (default 0.2) or scale of ``elu`` (default 1).
         gain: output scale; default √2 for ``relu``, ``lrelu`` and ``swish``, else 1.
-        clamp: clamp the output to ``[-clamp, clamp]``; None disables it.
+        clamp: clamp the output to ``[-clamp, clamp]``; None disables it. Its gradient is that of
+            ``torch.clamp``: 1 inside and on the bounds, 0 outside.
         dim: the dimension ``b`` runs along.
         backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
 
@@ -60,13 +69,14 @@ def bias_act(
     check_floating("x", x)
     check_ndim("x", x, minimum=1)
     d = normalize_dim("dim", dim, x.ndim)
+    check_optional_finite("alpha", alpha)
+    check_optional_finite("gain", gain)
     spec, a, g = resolve_activation(act, alpha, gain)
     if b is not None:
         check_tensor("b", b)
         if b.ndim != 1 or b.shape[0] != x.shape[d]:
             raise ValueError(f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}")
-    if clamp is not None and not clamp >= 0:
-        raise ValueError(f"clamp must be None or >= 0, got {clamp}")
+    check_optional_clamp("clamp", clamp)
     if use_triton(backend, x, op="bias_act"):
         from .custom_op import bias_act_triton
 

@@ -41,9 +41,11 @@ _bias_act_grad_op = fused_op(
 )
 
 
-def _saves_output(act: int, gain: float) -> bool:
-    # y determines f'(z) only for piecewise-linear activations with a positive gain (sign of y = sign of z).
-    return _BY_CODE[act].grad_from_output and gain > 0
+def _saves_output(act: int, gain: float, clamp: Optional[float]) -> bool:
+    # y determines f'(z) only for piecewise-linear activations with a positive gain (sign of y = sign of z),
+    # and only without a clamp: a clamped y == clamp hides whether |gain * f(z)| was exactly clamp (gradient
+    # 1, as torch.clamp) or above it (gradient 0).
+    return _BY_CODE[act].grad_from_output and gain > 0 and clamp is None
 
 
 def _bias_shape(ndim: int, dim: int) -> list[int]:
@@ -59,18 +61,21 @@ def _reduce_to_bias(t: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tens
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     x, b, act, alpha, gain, clamp, dim = inputs
+    ctx.set_materialize_grads(False)  # a gradient that never arrives runs no kernel
     ctx.args = (act, alpha, gain, clamp, dim)
     ctx.b_dtype = None if b is None else b.dtype
-    ctx.ref_is_input = not _saves_output(act, gain)
+    ctx.ref_is_input = not _saves_output(act, gain, clamp)
     if ctx.ref_is_input:
         ctx.save_for_backward(x, b)
-    elif act == 0 and clamp is None:
-        ctx.save_for_backward(None, None)  # dx = gain * dy needs nothing
+    elif act == 0:
+        ctx.save_for_backward(None, None)  # unclamped linear: dx = gain * dy needs nothing
     else:
         ctx.save_for_backward(output, None)
 
 
-def _backward(ctx: Any, dy: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+def _backward(ctx: Any, dy: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
+    if dy is None:
+        return (None,) * 7
     act, alpha, gain, clamp, dim = ctx.args
     ref, b = ctx.saved_tensors
     if ref is None:
@@ -109,11 +114,14 @@ def _second_derivative(z: torch.Tensor, spec: ActSpec, alpha: float) -> torch.Te
 
 def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     dy, ref, b, act, alpha, gain, clamp, dim, ref_is_input = inputs
+    ctx.set_materialize_grads(False)
     ctx.args = (act, alpha, gain, clamp, dim, ref_is_input)
     ctx.save_for_backward(dy, ref, b)
 
 
-def _grad_backward(ctx: Any, g: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+def _grad_backward(ctx: Any, g: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
+    if g is None:
+        return (None,) * 9
     act, alpha, gain, clamp, dim, ref_is_input = ctx.args
     dy, ref, b = ctx.saved_tensors
     g_dy = (
@@ -130,8 +138,9 @@ def _grad_backward(ctx: Any, g: torch.Tensor) -> tuple[Optional[torch.Tensor], .
             z = z + b.to(acc).reshape(_bias_shape(ref.ndim, dim))
         t = g.to(acc) * dy.to(acc) * (gain * _second_derivative(z, spec, alpha))
         if clamp is not None:
+            # torch.clamp's gradient mask: 1 on [-clamp, clamp], bounds included.
             y = gain * apply_activation(z, spec, alpha)
-            t = torch.where(y.abs() < clamp, t, torch.zeros_like(t))
+            t = torch.where(y.abs() <= clamp, t, torch.zeros_like(t))
         g_ref = t.to(ref.dtype) if ctx.needs_input_grad[1] else None
         if b is not None and ctx.needs_input_grad[2]:
             g_b = _reduce_to_bias(t, dim, b.dtype)

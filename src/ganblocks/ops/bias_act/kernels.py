@@ -12,16 +12,27 @@ import torch
 import triton
 import triton.language as tl
 
-from .._triton.activations import act_forward, act_grad_from_input, act_grad_from_output
+from .._triton.activations import (
+    act_forward,
+    act_grad_from_input,
+    act_grad_from_output,
+    clamp_grad,
+    clamp_symmetric,
+    scalar,
+)
 from .._triton.common import acc_dtype, dense, elementwise_block, like
 
 
+# alpha, gain and clamp are float64 arguments (float32 by default) so that float64 data sees them unrounded.
 @triton.jit
 def _bias_act_fwd_kernel(
-    x_ptr, b_ptr, y_ptr, numel, stride_c, num_c, alpha, gain, clamp,
+    x_ptr, b_ptr, y_ptr, numel, stride_c, num_c, alpha: tl.float64, gain: tl.float64, clamp: tl.float64,
     ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_CLAMP: tl.constexpr,
     ACC: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
+    alpha = scalar(alpha, ACC)
+    gain = scalar(gain, ACC)
+    clamp = scalar(clamp, ACC)
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < numel
     z = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
@@ -30,16 +41,23 @@ def _bias_act_fwd_kernel(
         z += tl.load(b_ptr + c, mask=mask, other=0.0).to(ACC)
     y = act_forward(z, alpha, ACT) * gain
     if HAS_CLAMP:
-        y = tl.minimum(tl.maximum(y, -clamp), clamp)
+        y = clamp_symmetric(y, clamp)
     tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _bias_act_bwd_kernel(
-    dy_ptr, ref_ptr, b_ptr, dx_ptr, numel, stride_c, num_c, alpha, gain, clamp,
+    dy_ptr, ref_ptr, b_ptr, dx_ptr, numel, stride_c, num_c, alpha: tl.float64, gain: tl.float64,
+    clamp: tl.float64,
     ACT: tl.constexpr, REF_IS_INPUT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_CLAMP: tl.constexpr,
     ACC: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
+    # With a clamp the autograd glue always passes the input: the output cannot tell |y| == clamp (gradient
+    # 1, as torch.clamp) from a clamped |y| > clamp (gradient 0). Called directly with the output and a
+    # clamp, the op treats |y| == clamp as clamped.
+    alpha = scalar(alpha, ACC)
+    gain = scalar(gain, ACC)
+    clamp = scalar(clamp, ACC)
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < numel
     dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(ACC)
@@ -51,12 +69,11 @@ def _bias_act_bwd_kernel(
             z += tl.load(b_ptr + c, mask=mask, other=0.0).to(ACC)
         d = act_grad_from_input(z, alpha, ACT) * gain
         if HAS_CLAMP:
-            y = act_forward(z, alpha, ACT) * gain
-            d = tl.where(tl.abs(y) < clamp, d, 0.0)
+            d = clamp_grad(d, act_forward(z, alpha, ACT) * gain, clamp)
     else:
         d = act_grad_from_output(ref, alpha, ACT) * gain
         if HAS_CLAMP:
-            d = tl.where(tl.abs(ref) < clamp, d, 0.0)
+            d = tl.where(tl.abs(ref) < clamp, d, d * 0.0)
     tl.store(dx_ptr + offs, (dy * d).to(dx_ptr.dtype.element_ty), mask=mask)
 
 

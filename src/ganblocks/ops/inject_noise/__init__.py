@@ -6,7 +6,13 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_ndim, check_tensor
+from ..._checks import (
+    check_floating,
+    check_ndim,
+    check_optional_clamp,
+    check_optional_finite,
+    check_tensor,
+)
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .reference import inject_noise_reference
@@ -83,8 +89,9 @@ def inject_noise(
         check_tensor("bias", bias)
         if tuple(bias.shape) != (c,):
             raise ValueError(f"bias must have shape (C,) = ({c},), got {tuple(bias.shape)}")
-    if clamp is not None and not clamp >= 0:
-        raise ValueError(f"clamp must be None or >= 0, got {clamp}")
+    check_optional_clamp("clamp", clamp)
+    check_optional_finite("alpha", alpha)
+    check_optional_finite("gain", gain)
     spec, a, g = resolve_activation(act, alpha, gain)
     if use_triton(backend, x, op="inject_noise"):
         from .custom_op import inject_noise_triton

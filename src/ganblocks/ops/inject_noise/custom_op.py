@@ -6,8 +6,8 @@ With ``z = x + s * noise + b`` and ``y = clamp(gain * act(z))``, the backward is
 strength) and ``dnoise = Σ_c dz * s``. Double backward goes through ``bias_act_grad``'s own autograd and
 these PyTorch reductions.
 
-What is saved: for ``linear``, ``relu`` and ``lrelu`` with a positive gain the output ``y`` (as ``bias_act``
-does; nothing for ``linear`` without clamp), plus ``s`` and ``noise``. For the other activations ``f'`` needs
+What is saved: for ``linear``, ``relu`` and ``lrelu`` with a positive gain and no clamp the output ``y`` (as
+``bias_act`` does; nothing for ``linear``), plus ``s`` and ``noise``. For the other activations ``f'`` needs
 the pre-activation, so ``x, s, noise, b`` are saved and the backward materializes ``u = x + s * noise``
 (one extra elementwise pass, in the dtype of ``x`` as the reference rounds it) and hands ``u`` and ``b`` to
 ``bias_act_grad``, whose kernel adds the bias itself; since ``u`` is built from the saved inputs by
@@ -49,18 +49,21 @@ def _per_channel(s: torch.Tensor) -> torch.Tensor:
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     x, s, noise, b, act, alpha, gain, clamp = inputs
+    ctx.set_materialize_grads(False)  # a gradient that never arrives runs no kernel
     ctx.args = (act, alpha, gain, clamp)
     ctx.b_dtype = None if b is None else b.dtype
-    ctx.ref_is_input = not _saves_output(act, gain)
+    ctx.ref_is_input = not _saves_output(act, gain, clamp)
     if ctx.ref_is_input:
         ctx.save_for_backward(x, s, noise, b)
-    elif act == 0 and clamp is None:
-        ctx.save_for_backward(None, s, noise, None)  # dz = gain * dy needs no activation state
+    elif act == 0:
+        ctx.save_for_backward(None, s, noise, None)  # unclamped linear: dz = gain * dy, no activation state
     else:
         ctx.save_for_backward(output, s, noise, None)
 
 
-def _backward(ctx: Any, dy: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+def _backward(ctx: Any, dy: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
+    if dy is None:
+        return (None,) * 8
     act, alpha, gain, clamp = ctx.args
     ref, s, noise, b = ctx.saved_tensors
     if ctx.ref_is_input:

@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._triton.activations import act_forward
+from .._triton.activations import act_forward, clamp_symmetric, scalar
 from .._triton.common import acc_dtype
 from .._triton.planar import planar, tiles
 
@@ -23,10 +23,14 @@ def _inject_noise_fwd_kernel(
     x_ptr, noise_ptr, s_ptr, b_ptr, y_ptr,
     num_c, num_p, num_cb, num_pb,
     sx_n, sx_c, sx_p, sy_n, sy_c, sy_p, sn_n, sn_p, s_stride,
-    alpha, gain, clamp,
+    alpha: tl.float64, gain: tl.float64, clamp: tl.float64,
     ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_CLAMP: tl.constexpr,
     ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
 ):  # fmt: skip
+    # float64 scalars converted to the accumulation dtype: float64 data sees them unrounded.
+    alpha = scalar(alpha, ACC)
+    gain = scalar(gain, ACC)
+    clamp = scalar(clamp, ACC)
     pid = tl.program_id(0)
     pb = pid % num_pb
     rest = pid // num_pb
@@ -48,7 +52,7 @@ def _inject_noise_fwd_kernel(
         z += tl.load(b_ptr + c64, mask=c_mask[:, None], other=0.0).to(ACC)
     y = act_forward(z, alpha, ACT) * gain
     if HAS_CLAMP:
-        y = tl.minimum(tl.maximum(y, -clamp), clamp)
+        y = clamp_symmetric(y, clamp)
     tl.store(y_ptr + (n * sy_n + c64 * sy_c + p64 * sy_p), y.to(y_ptr.dtype.element_ty), mask=mask)
 
 

@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 
 from .._activations import ActSpec
-from ..bias_act.reference import bias_act_reference
+from ..bias_act.reference import activate_owned, bias_act_reference, folds_gain
 
 
 def inject_noise_reference(
@@ -22,10 +22,41 @@ def inject_noise_reference(
     """``clamp(gain * act(x + strength * noise + bias))``; noise (N, 1, H, W), strength () or (C,).
 
     Parameters in another dtype (float32 strength with bfloat16 activations) are cast to ``x.dtype``, so
-    the result has the dtype of ``x``.
+    the result has the dtype of ``x``. A positive gain of a homogeneous activation is folded into the
+    passes that add the bias and the noise (see :mod:`ganblocks.ops.bias_act.reference`); a scalar
+    strength scales the ``(N, 1, H, W)`` noise before it is broadcast over the channels, so its gradient
+    reduces over the channels first, as the plain ``x + w * noise`` does. The activation runs in place on
+    the fresh sum, so autograd keeps only its output.
     """
-    s = strength.to(x.dtype)
-    s = s.reshape(-1, 1, 1) if s.ndim == 1 else s
-    return bias_act_reference(
-        x + s * noise.to(x.dtype), bias, spec=spec, alpha=alpha, gain=gain, clamp=clamp, dim=1
-    )
+    dt = x.dtype
+    if torch.compiler.is_compiling():
+        # The in-place and ``alpha=`` forms below are for eager speed; inductor fuses on its own and has
+        # traced ``add(..., alpha=)`` after a matmul to wrong values: trace the plain formula.
+        sv = strength.to(dt).reshape(-1, 1, 1) if strength.ndim == 1 else strength.to(dt)
+        u = x + sv * noise.to(dt)
+        return bias_act_reference(u, bias, spec=spec, alpha=alpha, gain=gain, clamp=clamp, dim=1)
+    s = strength if strength.dtype == dt else strength.to(dt)
+    n = noise if noise.dtype == dt else noise.to(dt)
+    fold = folds_gain(spec, gain)
+    g = gain if fold else 1.0
+    z: Optional[torch.Tensor] = None
+    if bias is not None:
+        bv = bias.view(-1, 1, 1) if bias.is_contiguous() else bias.reshape(-1, 1, 1)
+        if bv.dtype != dt:
+            bv = bv.to(dt)
+        # g * (x + b) in one pass as (g * b) + g * x.
+        z = torch.add(bv * g, x, alpha=g) if g != 1.0 else x + bv
+    elif g != 1.0:
+        z = x * g
+    if s.ndim == 1:
+        s = s.view(-1, 1, 1)
+        z = torch.addcmul(x, s, n) if z is None else z.addcmul_(s, n, value=g)
+    else:
+        sn = n * s
+        z = x + sn if z is None else z.add_(sn, alpha=g)
+    y = activate_owned(z, spec, alpha)
+    if not fold and gain != 1.0:
+        y = y * gain
+    if clamp is not None:
+        y = y.clamp(-clamp, clamp)
+    return y

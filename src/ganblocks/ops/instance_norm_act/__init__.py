@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_ndim, check_positive, check_tensor
+from ..._checks import check_floating, check_ndim, check_optional_finite, check_positive, check_tensor
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .reference import instance_norm_act_reference
@@ -54,7 +54,8 @@ def instance_norm_act(
         x: input of shape ``(N, C, *spatial)`` with at least one spatial dim.
         scale: per-channel ``(C,)`` or per-sample ``(N, C)`` scale, or None for 1.
         bias: per-channel ``(C,)`` or per-sample ``(N, C)`` shift, or None for 0.
-        eps: added to the variance.
+        eps: added to the variance; a finite number ``>= 0``. With ``eps=0`` a constant plane (zero
+            variance) gives NaN (0/0), so keep it positive unless no plane is constant.
         act: activation (see :func:`ganblocks.functional.bias_act`).
         alpha: activation slope; None for its default.
         gain: output gain; None for the activation's default.
@@ -79,6 +80,8 @@ def instance_norm_act(
     check_positive("eps", eps, allow_zero=True)
     _check_affine("scale", scale, x, per_sample_only=False)
     _check_affine("bias", bias, x, per_sample_only=False)
+    check_optional_finite("alpha", alpha)
+    check_optional_finite("gain", gain)
     spec, a, g = resolve_activation(act, alpha, gain)
     if use_triton(backend, x, op="instance_norm_act"):
         from .custom_op import instance_norm_act_triton
@@ -106,7 +109,7 @@ def adain(
         x: input of shape ``(N, C, *spatial)``.
         scale: style scale of shape ``(N, C)``.
         bias: style shift of shape ``(N, C)``.
-        eps: added to the variance.
+        eps: added to the variance; a finite number ``>= 0``. With ``eps=0`` a constant plane gives NaN.
         backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
 
     Returns:

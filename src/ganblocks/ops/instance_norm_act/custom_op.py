@@ -67,11 +67,18 @@ def _setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) 
     x, scale, bias, eps, act, alpha, gain = inputs
     _, mean, rstd = output
     ctx.mark_non_differentiable(mean, rstd)
+    # Gradients that never arrive stay None instead of becoming zero tensors (mean and rstd never get one;
+    # y gets none when only the statistics reach the loss): no kernel runs on all-zero gradients.
+    ctx.set_materialize_grads(False)
     ctx.args = (eps, act, alpha, gain)
     ctx.save_for_backward(x, scale, bias, mean, rstd)
 
 
-def _backward(ctx: Any, dy: torch.Tensor, _dmean: Any, _drstd: Any) -> tuple[Optional[torch.Tensor], ...]:
+def _backward(
+    ctx: Any, dy: Optional[torch.Tensor], _dmean: Any, _drstd: Any
+) -> tuple[Optional[torch.Tensor], ...]:
+    if dy is None:
+        return (None,) * 7
     eps, act, alpha, gain = ctx.args
     x, scale, bias, mean, rstd = ctx.saved_tensors
     dx, dscale, dbias = _instance_norm_act_grad_op(dy, x, scale, bias, mean, rstd, eps, act, alpha, gain)
@@ -119,6 +126,9 @@ def _grad_reference(
 
 def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
     dy, x, scale, bias, _mean, _rstd, eps, act, alpha, gain = inputs
+    # Of (dx, dscale, dbias) usually only dx is used (R1 through a discriminator without affine): the
+    # others' gradients stay None and their part of the vector-Jacobian product is not built at all.
+    ctx.set_materialize_grads(False)
     ctx.args = (eps, act, alpha, gain)
     ctx.save_for_backward(dy, x, scale, bias)
 
@@ -129,23 +139,21 @@ def _grad_backward(
     eps, act, alpha, gain = ctx.args
     dy, x, scale, bias = ctx.saved_tensors
     needs = ctx.needs_input_grad
-    if not any(needs[:4]):
+    incoming = (g_dx, g_dscale, g_dbias)
+    used = tuple(i for i, g in enumerate(incoming) if g is not None)
+    if not any(needs[:4]) or not used:
         return (None,) * 10
     params = tuple(p for p in (scale, bias) if p is not None)
 
-    def first_order(
-        dy: torch.Tensor, x: torch.Tensor, *ps: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def first_order(dy: torch.Tensor, x: torch.Tensor, *ps: torch.Tensor) -> tuple[torch.Tensor, ...]:
         it = iter(ps)
         s = next(it) if scale is not None else None
         b = next(it) if bias is not None else None
-        return _grad_reference(dy, x, s, b, eps=eps, spec=_BY_CODE[act], alpha=alpha, gain=gain)
+        out = _grad_reference(dy, x, s, b, eps=eps, spec=_BY_CODE[act], alpha=alpha, gain=gain)
+        return tuple(out[i] for i in used)
 
     outputs, vjp_fn = torch.func.vjp(first_order, dy, x, *params)[:2]
-    cotangents = tuple(
-        torch.zeros_like(o) if g is None else g.to(o.dtype)
-        for g, o in zip((g_dx, g_dscale, g_dbias), outputs)
-    )
+    cotangents = tuple(incoming[i].to(o.dtype) for i, o in zip(used, outputs))  # type: ignore[union-attr]
     g_dy, g_x, *g_params = vjp_fn(cotangents)
     g_it = iter(g_params)
     g_scale = next(g_it) if scale is not None else None

@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 
 from ..._precision import accumulation_dtype
-from .._triton.activations import act_forward, act_grad_from_input
+from .._triton.activations import act_forward, act_grad_from_input, scalar
 from .._triton.common import acc_dtype, dense, like, tile_budget
 from .._triton.stats import rsqrt
 
@@ -33,10 +33,14 @@ def _plane_affine(scale_ptr, bias_ptr, n, c, stride_sn, stride_bn, ACC: tl.const
 @triton.jit
 def _instance_norm_act_fwd_kernel(
     x_ptr, y_ptr, scale_ptr, bias_ptr, mean_ptr, rstd_ptr,
-    num_c, hw, sxn, sxc, sxs, stride_sn, stride_bn, eps, alpha, gain,
+    num_c, hw, sxn, sxc, sxs, stride_sn, stride_bn, eps: tl.float64, alpha: tl.float64, gain: tl.float64,
     ACT: tl.constexpr, HAS_SCALE: tl.constexpr, HAS_BIAS: tl.constexpr,
     ACC: tl.constexpr, BLOCK: tl.constexpr, SINGLE: tl.constexpr,
 ):  # fmt: skip
+    # float64 scalars converted to the accumulation dtype: float64 data sees them unrounded.
+    eps = scalar(eps, ACC)
+    alpha = scalar(alpha, ACC)
+    gain = scalar(gain, ACC)
     pid = tl.program_id(0).to(tl.int64)
     n = pid // num_c
     c = pid % num_c
@@ -60,7 +64,10 @@ def _instance_norm_act_fwd_kernel(
         s1 += d
         s2 += d * d
     d_mean = tl.sum(s1, axis=0) / hw
-    var = tl.maximum(tl.sum(s2, axis=0) / hw - d_mean * d_mean, 0.0)
+    var = tl.sum(s2, axis=0) / hw - d_mean * d_mean
+    # Rounding can leave a tiny negative variance; a where (not tl.maximum, which drops NaN on CUDA) keeps
+    # a NaN plane NaN, as in the reference.
+    var = tl.where(var < 0, 0.0, var)
     mean = shift + d_mean
     rstd = rsqrt(var + eps, ACC)
     tl.store(mean_ptr + pid, mean)
@@ -91,10 +98,12 @@ def _dz_xhat(xv, dyv, mean, rstd, s, b, alpha, gain, ACT: tl.constexpr):
 @triton.jit
 def _instance_norm_act_bwd_kernel(
     dy_ptr, x_ptr, dx_ptr, scale_ptr, bias_ptr, mean_ptr, rstd_ptr, dscale_ptr, dbias_ptr,
-    num_c, hw, sxn, sxc, sxs, stride_sn, stride_bn, alpha, gain,
+    num_c, hw, sxn, sxc, sxs, stride_sn, stride_bn, alpha: tl.float64, gain: tl.float64,
     ACT: tl.constexpr, HAS_SCALE: tl.constexpr, HAS_BIAS: tl.constexpr,
     ACC: tl.constexpr, BLOCK: tl.constexpr, SINGLE: tl.constexpr,
 ):  # fmt: skip
+    alpha = scalar(alpha, ACC)
+    gain = scalar(gain, ACC)
     # dz = dy * gain * act'(z), z = s * xhat + b. Per plane: dbias = sum(dz), dscale = sum(dz * xhat),
     # dx = rstd * s * (dz - mean(dz) - xhat * mean(dz * xhat)). dy and dx share x's strides.
     pid = tl.program_id(0).to(tl.int64)

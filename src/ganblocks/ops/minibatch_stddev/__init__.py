@@ -6,31 +6,23 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_ndim, check_tensor
+from ..._checks import check_floating, check_group_size, check_ndim, check_tensor
 from .._backend import Backend, use_triton
 from .reference import minibatch_stddev_reference
 
 
-def _largest_divisor_at_most(n: int, g: int) -> int:
-    return next(d for d in range(min(g, n), 0, -1) if n % d == 0)
-
-
 def resolve_group_size(n: int, group_size: Optional[int], *, adjust_group_size: bool) -> int:
     """The group size used for a batch of ``n``: ``min(group_size, n)``, or all of ``n`` for None."""
-    if group_size is not None and (
-        isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1
-    ):
-        raise ValueError(f"group_size must be None or a positive int, got {group_size!r}")
-    g = n if group_size is None else min(group_size, n)
-    if n % g != 0:
-        if not adjust_group_size:
-            raise ValueError(
-                f"the batch size ({n}) must be divisible by the group size ({g}); pass a batch that is a "
-                f"multiple of group_size, or adjust_group_size=True to use the largest divisor of the batch "
-                f"size not above group_size ({_largest_divisor_at_most(n, g)})"
-            )
-        g = _largest_divisor_at_most(n, g)
-    return g
+    return check_group_size(
+        n,
+        group_size,
+        arg="group_size",
+        adjust=adjust_group_size,
+        remedy=(
+            "pass a batch that is a multiple of {g}, or adjust_group_size=True to use the largest divisor of "
+            "the batch size not above it ({divisor})"
+        ),
+    )
 
 
 def minibatch_stddev(

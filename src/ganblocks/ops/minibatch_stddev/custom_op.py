@@ -54,11 +54,14 @@ _minibatch_stddev_grad_op = fused_op(
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     x, group_size, num_channels = inputs
+    ctx.set_materialize_grads(False)  # a gradient that never arrives runs no kernel
     ctx.args = (group_size, num_channels)
     ctx.save_for_backward(x)
 
 
-def _backward(ctx: Any, dout: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+def _backward(ctx: Any, dout: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
+    if dout is None:
+        return None, None, None
     (x,) = ctx.saved_tensors
     dx = _minibatch_stddev_grad_op(dout, x, *ctx.args) if ctx.needs_input_grad[0] else None
     return dx, None, None
@@ -69,11 +72,14 @@ _minibatch_stddev_op.register_autograd(_backward, setup_context=_setup)
 
 def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     dout, x, group_size, num_channels = inputs
+    ctx.set_materialize_grads(False)
     ctx.args = (group_size, num_channels)
     ctx.save_for_backward(dout, x)
 
 
-def _grad_backward(ctx: Any, gamma: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+def _grad_backward(ctx: Any, gamma: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
+    if gamma is None:
+        return None, None, None, None
     dout, x = ctx.saved_tensors
     g, f = ctx.args
     n, c, h, w = x.shape

@@ -136,7 +136,7 @@ def minibatch_stddev_forward(x: torch.Tensor, group_size: int, num_channels: int
 
 
 def minibatch_stddev_backward(
-    dout: torch.Tensor, x: torch.Tensor, *, group_size: int, num_channels: int
+    dout: torch.Tensor, x: torch.Tensor, group_size: int, num_channels: int
 ) -> torch.Tensor:
     """``dx`` from the gradient ``dout`` of the ``(N, C + F, H, W)`` output."""
     c = x.shape[1]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..._precision import upcast
@@ -15,6 +17,51 @@ def output_memory_format(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+# Below this many elements the statistics take the single-call torch.var path.
+_SMALL = 1024
+
+
+def _group_std_mean(y: torch.Tensor) -> torch.Tensor:
+    """``mean_{c,h,w} sqrt(var_g(y) + 1e-8)`` of the grouped view ``(G, M, F, C/F, H, W)``: shape (M, F)."""
+    acc = upcast(y)
+    dev = acc - acc.mean(dim=0)
+    std = (dev.square().mean(dim=0) + 1e-8).sqrt()
+    return std.mean(dim=(2, 3, 4))
+
+
+def _group_std_mean_grad(y: torch.Tensor, ds: torch.Tensor) -> torch.Tensor:
+    """The gradient of :func:`_group_std_mean` for the incoming ``ds`` (M, F), in differentiable PyTorch.
+
+    With ``d = y - mean_g y`` and ``std = sqrt(mean_g d² + 1e-8)``: ``dy = ds / (K G) * d / std``,
+    ``K = C/F * H * W`` (the variance's own derivative ``2 d / G`` needs no centring term, as ``Σ_g d = 0``).
+    """
+    g, m, f = y.shape[0], y.shape[1], y.shape[2]
+    k = y.shape[3] * y.shape[4] * y.shape[5]
+    acc = upcast(y)
+    dev = acc - acc.mean(dim=0)
+    std = (dev.square().mean(dim=0) + 1e-8).sqrt()
+    coef = ds.to(acc.dtype).reshape(m, f, 1, 1, 1) / (k * g)
+    return (dev * (coef / std)).to(y.dtype)
+
+
+class _GroupStdMean(torch.autograd.Function):
+    """:func:`_group_std_mean` with a backward that recomputes the statistics from the input.
+
+    Autograd keeps only the input (a view of ``x``), where the composite formula would keep the centred
+    copy of ``x``; the backward is differentiable PyTorch on the saved input, so every order works.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(y)
+        return _group_std_mean(y)
+
+    @staticmethod
+    def backward(ctx: Any, ds: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return _group_std_mean_grad(y, ds)
+
+
 def minibatch_stddev_stats_reference(x: torch.Tensor, *, group_size: int, num_channels: int) -> torch.Tensor:
     """Per group slot and channel group, the mean standard deviation: shape (N // group_size, F).
 
@@ -22,12 +69,14 @@ def minibatch_stddev_stats_reference(x: torch.Tensor, *, group_size: int, num_ch
     """
     n, c, h, w = x.shape
     g, f = group_size, num_channels
-    acc = upcast(x)
-    y = acc.reshape(g, n // g, f, c // f, h, w)
-    y = y - y.mean(dim=0)
-    y = y.square().mean(dim=0)
-    y = (y + 1e-8).sqrt()
-    return y.mean(dim=(2, 3, 4))
+    y = x.reshape(g, n // g, f, c // f, h, w)
+    if y.numel() <= _SMALL:
+        # A few hundred elements: torch.var (Welford, slow per element but one call) costs less host time
+        # than the custom function, and autograd saves only its input here too.
+        std = (torch.var(upcast(y), dim=0, correction=0) + 1e-8).sqrt()
+        return std.mean(dim=(2, 3, 4))
+    stats: torch.Tensor = _GroupStdMean.apply(y)  # type: ignore[no-untyped-call]
+    return stats
 
 
 def minibatch_stddev_reference(x: torch.Tensor, *, group_size: int, num_channels: int) -> torch.Tensor:

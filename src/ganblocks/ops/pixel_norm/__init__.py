@@ -21,9 +21,15 @@ def pixel_norm(
 
     Args:
         x: input of shape ``(N, C, *)`` (any number of trailing dims, or ``(N, C)`` for latents).
-        eps: added to the mean square; 1e-8 as in ProGAN and StyleGAN.
+        eps: added to the mean square; 1e-8 as in ProGAN and StyleGAN. A finite number ``>= 0``; with
+            ``eps=0`` an all-zero feature vector gives NaN (0/0), so keep it positive unless the input
+            never has one.
         dim: the feature dimension.
         backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
+
+    Values near the top of the dtype's range (float32 ``|x|`` above ``1.8e19``, whose square overflows)
+    are normalized correctly: each vector is divided by its largest ``|x|`` before squaring when that is
+    above 1. NaN or infinity in a vector makes the whole vector NaN.
 
     Returns:
         Tensor of the shape, dtype and memory format of ``x``.

@@ -15,6 +15,7 @@ import torch
 
 from ..._precision import accumulation_dtype
 from .._library import fused_op, like_first
+from .reference import pixel_scale
 
 
 def _kernels() -> ModuleType:
@@ -62,17 +63,21 @@ def _grad_x(g: torch.Tensor, dy: torch.Tensor, x: torch.Tensor, eps: float, dim:
     r"""Derivative of :math:`\langle g, dx(dy, x)\rangle` with respect to :math:`x`, in differentiable PyTorch.
 
     With :math:`G_1 = \sum g\,dy`, :math:`G_2 = \sum g\,x` and :math:`a = \overline{dy\,x}`:
-    :math:`r^3 (3 r^2 a G_2 - G_1)\,x / C - r^3 G_2\,dy / C - r^3 a\,g`.
+    :math:`r^3 (3 r^2 a G_2 - G_1)\,x / C - r^3 G_2\,dy / C - r^3 a\,g`. Evaluated with :math:`s = x / k`
+    (``k`` the detached per-pixel scale of the forward, see ``reference.pixel_scale``) so that no square
+    overflows: with :math:`r_s = k r`, :math:`a_s = a / k` and :math:`G_{2,s} = G_2 / k` it is
+    :math:`r_s^3 / k^2 \cdot \big((3 r_s^2 a_s G_{2,s} - G_1)\,s / C - G_{2,s}\,dy / C - a_s\,g\big)`.
     """
     acc = accumulation_dtype(x.dtype)
     g, dy, xa = g.to(acc), dy.to(acc), x.to(acc)
     num_c = x.shape[dim]
-    r = torch.rsqrt(xa.square().mean(dim=dim, keepdim=True) + eps)
-    r3 = r * r * r
-    a = (dy * xa).mean(dim=dim, keepdim=True)
+    k = pixel_scale(xa, dim)
+    s = xa / k
+    r = torch.rsqrt(s.square().mean(dim=dim, keepdim=True) + eps / k.square())
+    a = (dy * s).mean(dim=dim, keepdim=True)
     g1 = (g * dy).sum(dim=dim, keepdim=True)
-    g2 = (g * xa).sum(dim=dim, keepdim=True)
-    out = r3 * ((3.0 * r * r * a * g2 - g1) / num_c * xa - g2 / num_c * dy - a * g)
+    g2 = (g * s).sum(dim=dim, keepdim=True)
+    out = r * r * r / k.square() * ((3.0 * r * r * a * g2 - g1) / num_c * s - g2 / num_c * dy - a * g)
     return out.to(x.dtype)
 
 

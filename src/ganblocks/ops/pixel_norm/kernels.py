@@ -12,6 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._triton.activations import scalar
 from .._triton.common import acc_dtype, dense, like, tile_budget
 from .._triton.stats import rsqrt
 
@@ -24,10 +25,23 @@ def _pixel_offsets(pid, num_pixels, inner, num_c, BLOCK_P: tl.constexpr):
 
 
 @triton.jit
+def _scale(x):
+    """Per pixel (row of ``x``), ``max |x|`` where it exceeds 1, else 1: see ``reference.pixel_scale``.
+
+    ``tl.max`` may drop a NaN (it does on CUDA); the NaN then reaches the output through the sum of
+    squares, so both outcomes agree with the reference.
+    """
+    m = tl.max(tl.abs(x), axis=1)
+    return tl.where(m > 1.0, m, 1.0)
+
+
+@triton.jit
 def _pixel_norm_fwd_kernel(
-    x_ptr, y_ptr, num_pixels, inner, num_c, eps,
+    x_ptr, y_ptr, num_pixels, inner, num_c, eps: tl.float64,
     ACC: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, SINGLE: tl.constexpr,
 ):  # fmt: skip
+    # y = s * rsqrt(mean_c(s^2) + eps / k^2) with s = x / k: the squares cannot overflow (see _scale).
+    eps = scalar(eps, ACC)
     base, pmask = _pixel_offsets(tl.program_id(0), num_pixels, inner, num_c, BLOCK_P)
     cs = tl.arange(0, BLOCK_C).to(tl.int64)
     if SINGLE:
@@ -35,30 +49,42 @@ def _pixel_norm_fwd_kernel(
         offs = base[:, None] + cs[None, :] * inner
         mask = pmask[:, None] & (cs < num_c)[None, :]
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
-        r = rsqrt(tl.sum(x * x, axis=1) / num_c + eps, ACC)
-        tl.store(y_ptr + offs, (x * r[:, None]).to(y_ptr.dtype.element_ty), mask=mask)
+        k = _scale(x)
+        s = x / k[:, None]
+        r = rsqrt(tl.sum(s * s, axis=1) / num_c + eps / (k * k), ACC)
+        tl.store(y_ptr + offs, (s * r[:, None]).to(y_ptr.dtype.element_ty), mask=mask)
     else:
-        sq = tl.zeros([BLOCK_P, BLOCK_C], dtype=ACC)
+        # One pass for the statistics: the running sum of squares is rescaled whenever a larger |x| raises
+        # the pixel's k (the scaled sum of squares of LAPACK's nrm2).
+        k = tl.full([BLOCK_P], 1.0, ACC)
+        ssq = tl.zeros([BLOCK_P], dtype=ACC)
         for c0 in range(0, num_c, BLOCK_C):
             c = c0 + cs
             mask = pmask[:, None] & (c < num_c)[None, :]
             x = tl.load(x_ptr + base[:, None] + c[None, :] * inner, mask=mask, other=0.0).to(ACC)
-            sq += x * x
-        r = rsqrt(tl.sum(sq, axis=1) / num_c + eps, ACC)
+            k_new = tl.maximum(k, _scale(x))  # both finite or inf, never NaN
+            ratio = k / k_new
+            s = x / k_new[:, None]
+            ssq = ssq * (ratio * ratio) + tl.sum(s * s, axis=1)
+            k = k_new
+        r = rsqrt(ssq / num_c + eps / (k * k), ACC)
         for c0 in range(0, num_c, BLOCK_C):
             c = c0 + cs
             offs = base[:, None] + c[None, :] * inner
             mask = pmask[:, None] & (c < num_c)[None, :]
             x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
-            tl.store(y_ptr + offs, (x * r[:, None]).to(y_ptr.dtype.element_ty), mask=mask)
+            tl.store(y_ptr + offs, (x / k[:, None] * r[:, None]).to(y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _pixel_norm_bwd_kernel(
-    dy_ptr, x_ptr, dx_ptr, num_pixels, inner, num_c, eps,
+    dy_ptr, x_ptr, dx_ptr, num_pixels, inner, num_c, eps: tl.float64,
     ACC: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, SINGLE: tl.constexpr,
 ):  # fmt: skip
-    # dx = r * dy - x * r^3 * mean_c(dy * x), r = rsqrt(mean_c(x^2) + eps): r is recomputed, not saved.
+    # dx = r dy - x r^3 mean_c(dy x) with r = rsqrt(mean_c(x^2) + eps), written with s = x / k and
+    # r_s = rsqrt(mean_c(s^2) + eps / k^2) = k r so that nothing overflows:
+    # dx = (r_s / k) * (dy - s * r_s^2 * mean_c(dy s)). r_s is recomputed, not saved.
+    eps = scalar(eps, ACC)
     base, pmask = _pixel_offsets(tl.program_id(0), num_pixels, inner, num_c, BLOCK_P)
     cs = tl.arange(0, BLOCK_C).to(tl.int64)
     if SINGLE:
@@ -66,30 +92,37 @@ def _pixel_norm_bwd_kernel(
         mask = pmask[:, None] & (cs < num_c)[None, :]
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
         dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(ACC)
-        r = rsqrt(tl.sum(x * x, axis=1) / num_c + eps, ACC)
-        k = r * r * r * (tl.sum(dy * x, axis=1) / num_c)
-        dx = dy * r[:, None] - x * k[:, None]
+        k = _scale(x)
+        s = x / k[:, None]
+        r = rsqrt(tl.sum(s * s, axis=1) / num_c + eps / (k * k), ACC)
+        q = r * r * (tl.sum(dy * s, axis=1) / num_c)
+        dx = (r / k)[:, None] * (dy - s * q[:, None])
         tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
     else:
-        sq = tl.zeros([BLOCK_P, BLOCK_C], dtype=ACC)
-        dot = tl.zeros([BLOCK_P, BLOCK_C], dtype=ACC)
+        k = tl.full([BLOCK_P], 1.0, ACC)
+        ssq = tl.zeros([BLOCK_P], dtype=ACC)
+        dot = tl.zeros([BLOCK_P], dtype=ACC)
         for c0 in range(0, num_c, BLOCK_C):
             c = c0 + cs
             offs = base[:, None] + c[None, :] * inner
             mask = pmask[:, None] & (c < num_c)[None, :]
             x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
             dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(ACC)
-            sq += x * x
-            dot += dy * x
-        r = rsqrt(tl.sum(sq, axis=1) / num_c + eps, ACC)
-        k = r * r * r * (tl.sum(dot, axis=1) / num_c)
+            k_new = tl.maximum(k, _scale(x))
+            ratio = k / k_new
+            s = x / k_new[:, None]
+            ssq = ssq * (ratio * ratio) + tl.sum(s * s, axis=1)
+            dot = dot * ratio + tl.sum(dy * s, axis=1)
+            k = k_new
+        r = rsqrt(ssq / num_c + eps / (k * k), ACC)
+        q = r * r * (dot / num_c)
         for c0 in range(0, num_c, BLOCK_C):
             c = c0 + cs
             offs = base[:, None] + c[None, :] * inner
             mask = pmask[:, None] & (c < num_c)[None, :]
             x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
             dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(ACC)
-            dx = dy * r[:, None] - x * k[:, None]
+            dx = (r / k)[:, None] * (dy - x / k[:, None] * q[:, None])
             tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
 

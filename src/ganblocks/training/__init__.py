@@ -1,0 +1,24 @@
+"""Training remedies for mode collapse and stability: image pool, weight averaging, DiffAugment, ADA, unrolling.
+
+The penalties among the remedies (consistency regularization, DRAGAN, historical averaging, weight clipping)
+live in :mod:`ganblocks.penalties`.
+"""
+
+from .ada import AdaptiveAugmentProbability
+from .augment import AUGMENT_OPS, AugmentOp, DiffAugment, diff_augment
+from .ema import ModelEMA, ema_beta, unwrap_model
+from .image_pool import ImagePool
+from .unrolled import unrolled_discriminator
+
+__all__ = [
+    "AUGMENT_OPS",
+    "AdaptiveAugmentProbability",
+    "AugmentOp",
+    "DiffAugment",
+    "ImagePool",
+    "ModelEMA",
+    "diff_augment",
+    "ema_beta",
+    "unrolled_discriminator",
+    "unwrap_model",
+]

@@ -1,0 +1,290 @@
+"""Non-finite and extreme values: NaN/inf propagate alike on both backends, pixel_norm near the top of float32,
+float64 constants in the kernels, torch.clamp's gradient at the bound, eps=0 as documented.
+
+Every Triton case runs against the PyTorch reference of the same call (the reference is the specification),
+and against a hand formula where one exists.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import TRITON_DEVICE, assert_close, requires_triton
+
+from ganblocks.functional import bias_act, inject_noise, instance_norm_act, pixel_norm
+
+NAN, INF = float("nan"), float("inf")
+# The interpreter evaluates kernels with numpy, which warns on the NaN/inf arithmetic these tests are about.
+pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
+ACTS = ["linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"]
+BACKENDS = ["torch", pytest.param("triton", marks=requires_triton)]
+
+
+def _device(backend: str) -> str:
+    return TRITON_DEVICE if backend == "triton" else "cpu"
+
+
+def _same(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal values, NaN where the other has NaN, infinities with their sign."""
+    torch.testing.assert_close(actual.cpu(), expected.cpu(), rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def _specials(dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """NaN, ±inf, zero, the lrelu/elu branches, and values beyond a clamp of 1, as a (1, 12) row."""
+    return torch.tensor([[NAN, INF, -INF, 0.0, -0.0, 2.0, -2.0, 0.5, -0.5, 30.0, -30.0, 1e30]], dtype=dtype)
+
+
+# --- NaN and infinity: the Triton kernels agree with PyTorch --------------------------------------------------
+
+
+@requires_triton
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("clamp", [None, 1.0])
+@pytest.mark.parametrize("gain", [None, -0.5])
+def test_bias_act_nonfinite_forward_and_backward_agree(
+    act: str, clamp: float | None, gain: float | None
+) -> None:
+    z = _specials().to(TRITON_DEVICE)
+    outs, grads = [], []
+    for backend in ("triton", "torch"):
+        x = z.clone().requires_grad_()
+        y = bias_act(x, act=act, gain=gain, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+        (g,) = torch.autograd.grad(y, x, torch.ones_like(y))
+        outs.append(y.detach())
+        grads.append(g)
+    _same(outs[0], outs[1])
+    # NaN in the input stays NaN in the output (torch.relu, elu, selu and torch.clamp propagate it).
+    assert torch.isnan(outs[0][0, 0])
+    _same(grads[0], grads[1])
+
+
+@requires_triton
+@pytest.mark.parametrize("act", ["relu", "elu", "selu", "lrelu"])
+def test_bias_act_nan_bias_propagates(act: str) -> None:
+    x = torch.randn(2, 3, 4, dtype=torch.float64, device=TRITON_DEVICE)
+    b = torch.tensor([0.0, NAN, 1.0], dtype=torch.float64, device=TRITON_DEVICE)
+    y = bias_act(x, b, act=act, clamp=2.0, backend="triton")  # type: ignore[arg-type]
+    assert torch.isnan(y[:, 1]).all() and not torch.isnan(y[:, [0, 2]]).any()
+    _same(y, bias_act(x, b, act=act, clamp=2.0, backend="torch"))  # type: ignore[arg-type]
+
+
+@requires_triton
+@pytest.mark.parametrize("act", ["relu", "elu", "selu", "lrelu", "tanh"])
+@pytest.mark.parametrize("clamp", [None, 0.5])
+def test_inject_noise_nonfinite_agrees(act: str, clamp: float | None) -> None:
+    x = torch.randn(2, 3, 2, 6, dtype=torch.float64, device=TRITON_DEVICE)
+    x[0, 0, 0, :] = _specials()[0, :6]
+    noise = torch.randn(2, 1, 2, 6, dtype=torch.float64, device=TRITON_DEVICE)
+    noise[1, 0, 1, :] = _specials()[0, 6:]
+    strength = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, device=TRITON_DEVICE)
+    outs = [
+        inject_noise(x, strength, noise, act=act, clamp=clamp, backend=b)  # type: ignore[arg-type]
+        for b in ("triton", "torch")
+    ]
+    _same(outs[0], outs[1])
+    assert torch.isnan(outs[0][0, 0, 0, 0])
+
+
+@requires_triton
+@pytest.mark.parametrize("act", ["linear", "relu", "elu", "selu"])
+def test_instance_norm_act_nonfinite_planes_agree(act: str) -> None:
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64, device=TRITON_DEVICE)
+    x[0, 1, 1, 1] = NAN
+    x[1, 2, 0, 0] = INF
+    outs = [instance_norm_act(x, act=act, backend=b) for b in ("triton", "torch")]  # type: ignore[arg-type]
+    _same(outs[0], outs[1])
+    # A non-finite value spoils its own plane's statistics and nothing else.
+    bad = torch.zeros(2, 4, dtype=torch.bool)
+    bad[0, 1] = bad[1, 2] = True
+    assert torch.isnan(outs[0][bad]).all()
+    assert torch.isfinite(outs[0][~bad]).all()
+
+
+# --- pixel_norm of huge values ---------------------------------------------------------------------------------
+
+
+def _pixel_norm_formula(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """In float64, where 1e20 squared is far from overflowing."""
+    x = x.double()
+    return x * torch.rsqrt(x.square().mean(dim=dim, keepdim=True) + eps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("magnitude", [1e19, 1e20, 3e38])
+@pytest.mark.parametrize("channels", [3, 200])
+def test_pixel_norm_of_huge_float32_values_is_right(backend: str, magnitude: float, channels: int) -> None:
+    # x² overflows float32 from |x| ≈ 1.8e19; the unscaled formula gave exact zeros here.
+    x = torch.randn(2, channels, 3, 3, device=_device(backend))
+    x = (x / x.abs().amax() * magnitude).float()
+    y = pixel_norm(x, backend=backend)  # type: ignore[arg-type]
+    assert torch.isfinite(y).all()
+    assert_close(y, _pixel_norm_formula(x), torch.float32)
+    assert_close(y.double().square().mean(dim=1), torch.ones(2, 3, 3, dtype=torch.float64), torch.float32)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pixel_norm_huge_values_channels_last_and_other_dims(backend: str) -> None:
+    x = (torch.randn(2, 5, 4, 3, device=_device(backend)) * 1e25).contiguous(
+        memory_format=torch.channels_last
+    )
+    y = pixel_norm(x, backend=backend)  # type: ignore[arg-type]
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert_close(y, _pixel_norm_formula(x), torch.float32)
+    assert_close(pixel_norm(x, dim=2, backend=backend), _pixel_norm_formula(x, dim=2), torch.float32)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pixel_norm_small_values_are_not_rescaled(backend: str) -> None:
+    # Vectors whose largest |x| is <= 1 take the unscaled path bit for bit: eps dominates tiny inputs.
+    x = torch.tensor([[1e-30, -2e-30, 0.0], [0.5, -1.0, 0.25]], device=_device(backend))
+    y = pixel_norm(x, backend=backend)  # type: ignore[arg-type]
+    expected = x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8)
+    torch.testing.assert_close(y.cpu(), expected.cpu(), rtol=0, atol=0)
+    assert y[0, 0].item() == pytest.approx(1e-30 / math.sqrt(1e-8), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("magnitude", [1e100, 1e200])
+def test_pixel_norm_huge_values_gradients(backend: str, magnitude: float) -> None:
+    # float64 at 1e200 (x² overflows float64 there) and at 1e100 (k² = 1e200 still fits): the backward
+    # kernel and the double-backward formula, both in scaled form, match the scale-free formula.
+    base = torch.randn(2, 4, 2, dtype=torch.float64)
+    x = (base * magnitude).to(_device(backend)).requires_grad_()
+    y = pixel_norm(x, backend=backend)  # type: ignore[arg-type]
+    dy = torch.randn_like(y)
+    (g,) = torch.autograd.grad(y, x, dy, create_graph=True)
+    (gg,) = torch.autograd.grad(g, x, torch.ones_like(g))
+    # Without eps (1e-8 is nothing next to x²) pixel_norm is scale invariant: y(c x) = y(x), so
+    # g(c x) = g(x) / c and gg(c x) = gg(x) / c².
+    xb = base.clone().requires_grad_()
+    yb = _pixel_norm_formula(xb, eps=0.0)
+    (gb,) = torch.autograd.grad(yb, xb, dy.cpu(), create_graph=True)
+    (ggb,) = torch.autograd.grad(gb, xb, torch.ones_like(gb))
+    assert_close((g * magnitude).detach(), gb.detach())
+    if magnitude == 1e200:
+        # gg ~ 1e-400 underflows to 0; the unscaled formula gave NaN (0 * inf) here.
+        assert torch.isfinite(gg).all()
+    else:
+        assert_close(gg * magnitude * magnitude, ggb)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pixel_norm_gradgradcheck_across_the_scaling_threshold(backend: str) -> None:
+    # Pixels on both sides of max|x| = 1: the scale k is piecewise, its detach must not change derivatives.
+    x = torch.tensor([[0.3, -0.9], [1.7, 0.2], [-4.0, 3.0]], dtype=torch.float64, device=_device(backend))
+    f = lambda t: pixel_norm(t, eps=1e-3, backend=backend)  # type: ignore[arg-type]  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x.requires_grad_(),))
+    assert torch.autograd.gradgradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pixel_norm_nonfinite_vector_is_nan(backend: str) -> None:
+    x = torch.ones(3, 4, device=_device(backend))
+    x[0, 1], x[1, 2] = NAN, INF
+    y = pixel_norm(x, backend=backend)  # type: ignore[arg-type]
+    assert torch.isnan(y[:2]).all()
+    assert_close(y[2], torch.ones(4))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_eps_zero_is_exact_and_nan_on_a_zero_vector_as_documented(backend: str) -> None:
+    dev = _device(backend)
+    x = torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float64, device=dev)
+    y = pixel_norm(x, eps=0.0, backend=backend)  # type: ignore[arg-type]
+    assert_close(y[0], torch.tensor([3.0, 4.0], dtype=torch.float64) / math.sqrt(12.5))
+    assert torch.isnan(y[1]).all()
+    plane = torch.ones(1, 2, 2, 2, dtype=torch.float64, device=dev)
+    plane[0, 1] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    z = instance_norm_act(plane, eps=0.0, backend=backend)  # type: ignore[arg-type]
+    assert torch.isnan(z[0, 0]).all()  # the constant plane
+    assert_close(z[0, 1].flatten(), (torch.arange(1.0, 5.0, dtype=torch.float64) - 2.5) / math.sqrt(1.25))
+
+
+# --- float64 constants and the clamp bound -----------------------------------------------------------------
+
+
+@requires_triton
+@pytest.mark.parametrize(("act", "alpha"), [("lrelu", 0.2), ("lrelu", 0.1), ("elu", 0.3)])
+def test_float64_kernels_use_float64_constants(act: str, alpha: float) -> None:
+    x = torch.tensor([[-1.0, -0.25, 2.0]], dtype=torch.float64, device=TRITON_DEVICE, requires_grad=True)
+    gain = 1.0 / 3.0  # not a float32 number either
+    y = bias_act(x, act=act, alpha=alpha, gain=gain, clamp=0.7, backend="triton")  # type: ignore[arg-type]
+    (g,) = torch.autograd.grad(y.sum(), x)
+    ref_x = x.detach().clone().requires_grad_()
+    ref = bias_act(ref_x, act=act, alpha=alpha, gain=gain, clamp=0.7, backend="torch")  # type: ignore[arg-type]
+    (ref_g,) = torch.autograd.grad(ref.sum(), ref_x)
+    # Float32-rounded constants would be off by ~1e-9 (0.2 is 0.20000000298 in float32).
+    torch.testing.assert_close(y, ref, rtol=1e-15, atol=1e-15)
+    torch.testing.assert_close(g, ref_g, rtol=1e-15, atol=1e-15)
+    if act == "lrelu":
+        assert g[0, 0].item() == alpha * gain  # exactly, not float32(alpha)
+
+
+@requires_triton
+def test_float64_eps_is_not_rounded() -> None:
+    # With variance far below eps the result is x / sqrt(eps): eps rounded to float32 changes it by 1e-8.
+    # Compiled, an unannotated float argument is float32; the interpreter keeps Python floats exact, so
+    # on CPU this guards the conversion inside the kernels (scalar(), not tl.cast) rather than the launch.
+    x = torch.tensor([[[1e-9, -1e-9, 2e-9, 0.0]]], dtype=torch.float64, device=TRITON_DEVICE)
+    for eps in (1e-5, 0.1):
+        a = instance_norm_act(x, eps=eps, backend="triton")
+        b = instance_norm_act(x, eps=eps, backend="torch")
+        torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
+    p = torch.tensor([[1e-7, 3e-7]], dtype=torch.float64, device=TRITON_DEVICE)
+    torch.testing.assert_close(
+        pixel_norm(p, eps=0.1, backend="triton"), pixel_norm(p, eps=0.1, backend="torch"), rtol=1e-14, atol=0
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("act", ["linear", "lrelu", "relu", "tanh", "swish"])
+def test_clamp_gradient_is_one_on_the_bound_and_zero_beyond(backend: str, act: str) -> None:
+    # torch.clamp's gradient: 1 for -c <= y <= c, bounds included, 0 outside.
+    dev = _device(backend)
+    z = torch.tensor([[0.5, 1.0, 1.5, -0.5, -1.0, -3.0]], dtype=torch.float64, device=dev)
+    y0 = bias_act(z, act=act, gain=1.0, backend="torch")  # type: ignore[arg-type]
+    c = y0[0, 1].abs().item()  # the output at z = 1 is exactly on the bound
+    x = z.clone().requires_grad_()
+    y = bias_act(x, act=act, gain=1.0, clamp=c, backend=backend)  # type: ignore[arg-type]
+    (g,) = torch.autograd.grad(y.sum(), x)
+    ref_x = z.clone().requires_grad_()
+    ref = torch.clamp(bias_act(ref_x, act=act, gain=1.0, backend="torch"), -c, c)  # type: ignore[arg-type]
+    (ref_g,) = torch.autograd.grad(ref.sum(), ref_x)
+    assert_close(g, ref_g)
+    assert g[0, 1].item() != 0.0  # on the bound: the activation's derivative, not 0
+    inside = y0.abs() <= c
+    assert (g[~inside] == 0).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_clamp_second_order_on_the_bound(backend: str) -> None:
+    # The double-backward formula of a saved-input activation masks with the same bound as torch.clamp.
+    dev = _device(backend)
+    z = torch.tensor([[0.25, 1.0, 2.0]], dtype=torch.float64, device=dev)
+    c = math.tanh(1.0)
+
+    def second(fn):  # type: ignore[no-untyped-def]
+        x = z.clone().requires_grad_()
+        (g,) = torch.autograd.grad(fn(x).sum(), x, create_graph=True)
+        return torch.autograd.grad(g.sum(), x)[0]
+
+    got = second(lambda x: bias_act(x, act="tanh", clamp=c, backend=backend))  # type: ignore[arg-type]
+    expected = second(lambda x: torch.clamp(torch.tanh(x), -c, c))
+    assert_close(got, expected)
+    assert got[0, 1].item() != 0.0
+
+
+@requires_triton
+def test_inject_noise_clamp_bound_matches_reference() -> None:
+    x = torch.tensor([[[[0.5, 1.0, 2.0]]]], dtype=torch.float64, device=TRITON_DEVICE)
+    noise = torch.zeros(1, 1, 1, 3, dtype=torch.float64, device=TRITON_DEVICE)
+    strength = torch.zeros((), dtype=torch.float64, device=TRITON_DEVICE)
+    grads = []
+    for backend in ("triton", "torch"):
+        xx = x.clone().requires_grad_()
+        y = inject_noise(xx, strength, noise, act="lrelu", gain=1.0, clamp=1.0, backend=backend)  # type: ignore[arg-type]
+        grads.append(torch.autograd.grad(y.sum(), xx)[0])
+    assert grads[0].flatten().tolist() == [1.0, 1.0, 0.0]
+    _same(grads[0], grads[1])
