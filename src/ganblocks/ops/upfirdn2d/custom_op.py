@@ -29,20 +29,9 @@ def _kernels() -> ModuleType:
     return kernels
 
 
-def _fake(
-    x: torch.Tensor,
-    f: torch.Tensor,
-    upx: int,
-    upy: int,
-    downx: int,
-    downy: int,
-    padx0: int,
-    padx1: int,
-    pady0: int,
-    pady1: int,
-    flip_filter: bool,
-    gain: float,
-) -> torch.Tensor:
+def _fake(x: torch.Tensor, f: torch.Tensor, *geometry: Any) -> torch.Tensor:
+    # geometry: the schema's upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain.
+    upx, upy, downx, downy, padx0, padx1, pady0, pady1 = geometry[:8]
     n, c, h, w = x.shape
     out_h, out_w = output_size(h, w, f, (upx, upy), (downx, downy), (padx0, padx1, pady0, pady1))
     return x.new_empty((n, c, out_h, out_w)).contiguous(memory_format=output_memory_format(x))
