@@ -12,8 +12,9 @@ from typing import Optional, TypeVar, Union
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
-Number = Union[int, float]
+Number: TypeAlias = Union[int, float]
 _Choice = TypeVar("_Choice", bound=str)
 
 

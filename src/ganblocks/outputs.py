@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Union
 
 import torch
+from typing_extensions import TypeAlias
 
 
 class DiscriminatorOutput(NamedTuple):
@@ -80,7 +81,9 @@ class DiscriminatorOutput(NamedTuple):
 
 
 # Sequence covers lists of either level; DiscriminatorOutput is itself a (named) tuple, so it is tested first.
-PredLike = Union[torch.Tensor, DiscriminatorOutput, Sequence[torch.Tensor], Sequence[Sequence[torch.Tensor]]]
+PredLike: TypeAlias = Union[
+    torch.Tensor, DiscriminatorOutput, Sequence[torch.Tensor], Sequence[Sequence[torch.Tensor]]
+]
 
 _ACCEPTED = (
     "a DiscriminatorOutput, a tensor of logits, a list of per-scale logits, or pix2pixHD nested lists "

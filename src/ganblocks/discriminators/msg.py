@@ -8,6 +8,7 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_images, check_input_dtype, check_int, check_mbstd_batch
 from ..layers import EqualLinear
@@ -15,7 +16,7 @@ from ..ops.minibatch_stddev import minibatch_stddev
 from ..outputs import DiscriminatorOutput
 from ._conv import make_conv
 
-Combine = Literal["simple", "lin_cat", "cat_lin"]
+Combine: TypeAlias = Literal["simple", "lin_cat", "cat_lin"]
 COMBINE_MODES: tuple[str, ...] = ("simple", "lin_cat", "cat_lin")
 
 

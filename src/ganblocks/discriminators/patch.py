@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_images, check_input_dtype, check_int, check_mbstd_batch
 from ..ops._activations import Activation
@@ -15,7 +16,7 @@ from ..ops.minibatch_stddev import minibatch_stddev as mbstd_op
 from ..outputs import DiscriminatorOutput
 from ._conv import make_conv
 
-PatchNorm = Literal["instance", "instance_affine", "batch", "none"]
+PatchNorm: TypeAlias = Literal["instance", "instance_affine", "batch", "none"]
 PATCH_NORMS: tuple[str, ...] = ("instance", "instance_affine", "batch", "none")
 
 KERNEL_SIZE = 4

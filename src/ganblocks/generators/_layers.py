@@ -14,12 +14,13 @@ from typing import Literal, Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_choice
 from ..ops.bias_act import bias_act
 from ..ops.instance_norm_act import instance_norm_act
 
-GeneratorNorm = Literal["instance", "batch"]
+GeneratorNorm: TypeAlias = Literal["instance", "batch"]
 GENERATOR_NORMS: tuple[GeneratorNorm, ...] = ("instance", "batch")
 # pix2pixHD's weights_init: conv weights N(0, 0.02²), batch-norm weights N(1, 0.02²), batch-norm bias 0.
 INIT_STD = 0.02

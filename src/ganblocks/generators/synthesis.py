@@ -13,6 +13,7 @@ from typing import Literal, Optional, Union, get_args
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_choice, check_float_tensor, check_int, check_pair
 from ..layers.equalized import EqualConv2d
@@ -23,9 +24,9 @@ from ..ops._activations import Activation, resolve_activation
 from ..ops.bias_act import bias_act
 from ..ops.inject_noise import inject_noise
 
-UpsampleMode = Literal["fir", "nearest", "bilinear"]
+UpsampleMode: TypeAlias = Literal["fir", "nearest", "bilinear"]
 UPSAMPLE_MODES: tuple[UpsampleMode, ...] = get_args(UpsampleMode)
-Resolution = Union[int, tuple[int, int]]
+Resolution: TypeAlias = Union[int, tuple[int, int]]
 NoisePair = tuple[Optional[torch.Tensor], Optional[torch.Tensor]]
 
 

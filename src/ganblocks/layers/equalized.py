@@ -15,6 +15,7 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import (
     check_finite,
@@ -30,7 +31,7 @@ from .._checks import (
 from ..ops._activations import Activation, resolve_activation
 from ..ops.bias_act import bias_act
 
-IntOrPair = Union[int, tuple[int, int]]
+IntOrPair: TypeAlias = Union[int, tuple[int, int]]
 
 
 def _check_common(

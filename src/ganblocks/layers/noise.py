@@ -6,11 +6,12 @@ from typing import Literal, Optional, Union, get_args
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_int, check_ndim, check_pair, check_tensor
 from ..ops.inject_noise import inject_noise
 
-NoiseMode = Literal["random", "const", "none"]
+NoiseMode: TypeAlias = Literal["random", "const", "none"]
 NOISE_MODES: tuple[str, ...] = get_args(NoiseMode)
 
 

@@ -12,13 +12,14 @@ from typing import Any, Callable, Literal, NamedTuple, Optional, Union, get_args
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import TypeAlias
 
 from .._checks import check_choice, check_float_tensor, check_int, check_probability
 
-UpsampleMode = Literal["nearest", "bilinear"]
+UpsampleMode: TypeAlias = Literal["nearest", "bilinear"]
 FADE_UPSAMPLE_MODES: tuple[UpsampleMode, ...] = get_args(UpsampleMode)
-Phase = Literal["stabilize", "fade"]
-Alpha = Union[float, torch.Tensor]
+Phase: TypeAlias = Literal["stabilize", "fade"]
+Alpha: TypeAlias = Union[float, torch.Tensor]
 
 
 def _check_alpha(alpha: Alpha) -> Alpha:

@@ -14,12 +14,13 @@ from typing import Optional, Union
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_finite
 from ..ops._backend import Backend
 from ..ops.upfirdn2d import Padding, Scaling, filter_size, parse_padding, parse_scaling, upfirdn2d
 
-FilterLike = Union[torch.Tensor, float, Sequence[float], Sequence[Sequence[float]], None]
+FilterLike: TypeAlias = Union[torch.Tensor, float, Sequence[float], Sequence[Sequence[float]], None]
 BLUR_FILTER = (1.0, 3.0, 3.0, 1.0)
 
 

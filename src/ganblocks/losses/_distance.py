@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Literal, Optional, get_args
 
 import torch
+from typing_extensions import TypeAlias
 
-Criterion = Literal["l1", "l2"]
+Criterion: TypeAlias = Literal["l1", "l2"]
 CRITERIA: tuple[str, ...] = get_args(Criterion)
 _HALF = (torch.float16, torch.bfloat16)
 

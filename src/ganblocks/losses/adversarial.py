@@ -8,12 +8,13 @@ from typing import Literal, Optional, get_args
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_finite, check_nonempty, check_probability
 from ..outputs import PredLike, as_logits, check_same_scales
 
-AdversarialKind = Literal["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
-ScaleReduction = Literal["sum", "mean"]
+AdversarialKind: TypeAlias = Literal["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
+ScaleReduction: TypeAlias = Literal["sum", "mean"]
 KINDS: tuple[str, ...] = get_args(AdversarialKind)
 SCALE_REDUCTIONS: tuple[str, ...] = get_args(ScaleReduction)
 

@@ -7,12 +7,13 @@ from typing import Optional, Union
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_nonempty, check_nonnegative
 from ..outputs import PredLike, as_features
 from ._distance import Criterion, check_criterion, weighted_mean_distance
 
-Weights = Union[float, Sequence[float]]
+Weights: TypeAlias = Union[float, Sequence[float]]
 
 
 def _check_weights(name: str, weights: Optional[Weights]) -> Optional[Weights]:

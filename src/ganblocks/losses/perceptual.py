@@ -8,6 +8,7 @@ from typing import Literal, Optional, cast, get_args
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
 from ._distance import Criterion, check_criterion, weighted_mean_distance
@@ -23,7 +24,7 @@ from .vgg import (
     vgg19_features,
 )
 
-InputRange = Literal["[-1,1]", "[0,1]"]
+InputRange: TypeAlias = Literal["[-1,1]", "[0,1]"]
 INPUT_RANGES: tuple[str, ...] = get_args(InputRange)
 PIX2PIXHD_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 PIX2PIXHD_LAYER_WEIGHTS: tuple[float, ...] = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)

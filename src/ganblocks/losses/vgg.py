@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 IMAGENET_FILE_NAME = "vgg19-dcbb9e9d.pth"
@@ -29,7 +30,7 @@ _CONFIG: tuple[Union[int, str], ...] = (
     *(512, 512, 512, 512, "M"),
 )
 
-WeightsSpec = Union[Literal["imagenet"], str, os.PathLike[str], Mapping[str, torch.Tensor], None]
+WeightsSpec: TypeAlias = Union[Literal["imagenet"], str, os.PathLike[str], Mapping[str, torch.Tensor], None]
 
 
 def _layout() -> tuple[dict[str, int], dict[int, tuple[int, int]]]:

@@ -12,8 +12,9 @@ from typing import Literal, Optional, get_args
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import TypeAlias
 
-Activation = Literal[
+Activation: TypeAlias = Literal[
     "linear", "relu", "lrelu", "leaky_relu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"
 ]
 """The names ``act=`` takes everywhere; ``"leaky_relu"`` (torch's name) is an alias of ``"lrelu"``."""

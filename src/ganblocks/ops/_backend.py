@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Literal, Optional, cast
 
 import torch
+from typing_extensions import TypeAlias
 
-Backend = Literal["auto", "triton", "torch"]
+Backend: TypeAlias = Literal["auto", "triton", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 ENV_VAR = "GANBLOCKS_BACKEND"
 

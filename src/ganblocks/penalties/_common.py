@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 import torch
+from typing_extensions import TypeAlias
 
 from ..outputs import as_logits, as_tensor_list
 
 Discriminator = Callable[..., Any]
-Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
+Inputs: TypeAlias = Union[torch.Tensor, Sequence[torch.Tensor]]
 _HALF = (torch.float16, torch.bfloat16)
 
 

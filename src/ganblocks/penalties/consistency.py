@@ -6,11 +6,12 @@ from typing import Callable, Literal, Optional
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_float_tensor, check_nonnegative, check_requires_autograd
 from ..outputs import PredLike, as_logits, check_same_scales
 
-ScaleReduction = Literal["sum", "mean"]
+ScaleReduction: TypeAlias = Literal["sum", "mean"]
 Augment = Callable[[torch.Tensor], torch.Tensor]
 Discriminator = Callable[[torch.Tensor], PredLike]
 

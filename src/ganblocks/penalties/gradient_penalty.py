@@ -6,6 +6,7 @@ from typing import Literal, Optional, get_args
 
 import torch
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_nonnegative, check_positive, check_requires_autograd, check_same_dtype
 from ..outputs import check_same_scales
@@ -21,7 +22,7 @@ from ._common import (
     sample_dims,
 )
 
-GradientNorm = Literal["sample", "pixel"]
+GradientNorm: TypeAlias = Literal["sample", "pixel"]
 GRADIENT_NORMS: tuple[str, ...] = get_args(GradientNorm)
 
 

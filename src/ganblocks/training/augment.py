@@ -8,13 +8,14 @@ from typing import Literal, Optional, Union, get_args
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import TypeAlias
 
 from .._checks import check_choice, check_float_tensor, check_probability
 
-AugmentOp = Literal["color", "translation", "cutout"]
+AugmentOp: TypeAlias = Literal["color", "translation", "cutout"]
 AUGMENT_OPS: tuple[str, ...] = get_args(AugmentOp)
 DEFAULT_POLICY: tuple[AugmentOp, ...] = ("color", "translation", "cutout")
-Probability = Union[float, torch.Tensor]
+Probability: TypeAlias = Union[float, torch.Tensor]
 
 
 def _policy(policy: Union[str, Sequence[AugmentOp]]) -> tuple[AugmentOp, ...]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
+from typing_extensions import TypeAlias
 
 from ..._checks import check_finite, check_float_tensor, check_pair, check_tensor
 from .._backend import Backend, use_triton
 from .reference import filter_size, output_size, upfirdn2d_reference
 
-Scaling = Union[int, tuple[int, int]]
-Padding = Union[int, tuple[int, int], tuple[int, int, int, int]]
+Scaling: TypeAlias = Union[int, tuple[int, int]]
+Padding: TypeAlias = Union[int, tuple[int, int], tuple[int, int, int, int]]
 
 __all__ = ["Padding", "Scaling", "filter_size", "parse_padding", "parse_scaling", "upfirdn2d"]
 
