@@ -97,7 +97,7 @@ def test_shape_classifier_recognises_real_shapes() -> None:
         return train.draw_shapes(n, g, return_labels=True)
 
     torch.set_num_threads(1)
-    model = classifier.train_classifier(draw, steps=60, seed=0)
+    model = classifier.train_classifier(draw, steps=150, seed=0)
     images, labels = draw(256, torch.Generator().manual_seed(1))
     assert classifier.accuracy(model, images, labels) > 0.8
     real = classifier.shape_scores(model, images, threshold=0.0)
