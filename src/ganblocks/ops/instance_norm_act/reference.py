@@ -10,8 +10,9 @@ view with ``N*C`` groups; a positive gain of a homogeneous activation is folded 
 The activation then runs in place on group norm's output, so autograd keeps that output only
 (pix2pixHD's ``InstanceNorm2d`` + ``LeakyReLU(0.2, inplace=True)`` keeps exactly that too).
 
-Low precision on CPU: float16/bfloat16 inputs run with float32 weight, group norm's mixed-precision kernel,
-which computes in float32 and rounds once; the native low-precision kernel loses bits in the backward.
+Low precision on CPU: float16/bfloat16 inputs run with float32 parameters (a zero bias when there are none),
+group norm's mixed-precision kernel, which computes in float32 and rounds once; the native low-precision
+kernel loses bits in the backward.
 """
 
 from __future__ import annotations
@@ -77,9 +78,12 @@ def instance_norm_act_reference(
     weight = _param(scale, n, dtype, factor, planes)
     shift = _param(bias, n, dtype, factor, planes)
     channels = n * c if planes else c
-    if weight is None and (factor != 1.0 or mixed):
-        # The folded gain, or float32 parameters that select the accurate mixed-precision kernel.
-        weight = torch.full((channels,), factor, dtype=dtype, device=x.device)
+    if weight is None and factor != 1.0:
+        weight = torch.full((channels,), factor, dtype=dtype, device=x.device)  # the folded gain
+    elif weight is None and shift is None and mixed:
+        # A float32 parameter selects the accurate mixed-precision kernel; a zero bias does so without
+        # being saved for the backward (a weight would be).
+        shift = torch.zeros((channels,), dtype=dtype, device=x.device)
     groups = max(channels, 1)  # group_norm rejects 0 groups; an empty input has nothing to normalize
     if planes:
         y = torch.group_norm(x.reshape(1, channels, *x.shape[2:]), groups, weight, shift, eps)

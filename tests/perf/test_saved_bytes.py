@@ -1,0 +1,206 @@
+"""What autograd keeps for the backward: the PyTorch path of every block saves no more than the plain formulation.
+
+Bytes saved for backward are exact and deterministic (unlike timings, which no test asserts): each is the
+sum over the distinct storages that ``torch.autograd.graph.saved_tensors_hooks`` sees, without the inputs'
+and parameters' own storages (they exist anyway). The plain formulations are those users write today:
+pix2pixHD's ``InstanceNorm2d`` + in-place ``LeakyReLU``, its ``NLayerDiscriminator`` and ``VGGLoss``,
+StyleGAN2's ``fused_leaky_relu``, noise injection, AdaIN and minibatch standard deviation.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ganblocks
+import ganblocks.functional as gf
+from ganblocks.losses.vgg import VGG19_LAYERS, vgg19_features
+
+
+# float16/bfloat16: group norm keeps its per-plane mean and rstd in float32 where batch norm (plain
+# F.instance_norm) keeps them in the input dtype: 4 more bytes per (n, c) plane, 1/(H*W) of the activations.
+def stats_allowance(dtype: torch.dtype, planes: int) -> int:
+    return 4 * planes if dtype in (torch.float16, torch.bfloat16) else 0
+
+
+def saved_bytes(fn: Callable[[], Any], exclude: list[torch.Tensor]) -> int:
+    """Bytes of the distinct storages ``fn``'s graph saves for backward, ``exclude``'s storages left out."""
+    excluded = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in excluded:
+            seen.setdefault(storage.data_ptr(), storage.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    del out
+    return sum(seen.values())
+
+
+# ----------------------------------------------------------------------------------------------------- ops
+
+DTYPES = [torch.float32, torch.bfloat16]
+
+
+def _leaf(*shape: int, dtype: torch.dtype, scale: float = 1.0) -> torch.Tensor:
+    return (torch.randn(shape) * scale).to(dtype).requires_grad_(True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_instance_norm_act_saves_what_pix2pixhd_saves(dtype: torch.dtype) -> None:
+    x = _leaf(2, 8, 16, 16, dtype=dtype)
+    ours = saved_bytes(lambda: gf.instance_norm_act(x, act="lrelu", gain=1.0, backend="torch"), [x])
+    plain = saved_bytes(lambda: F.leaky_relu(F.instance_norm(x, eps=1e-5), 0.2, inplace=True), [x])
+    # The activation's output, in the dtype of x (no float32 copy), plus the per-plane statistics.
+    assert ours <= plain + stats_allowance(dtype, 2 * 8)
+    assert ours < 2 * x.numel() * x.element_size()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adain_saves_no_more_than_plain(dtype: torch.dtype) -> None:
+    x = _leaf(2, 8, 16, 16, dtype=dtype)
+    scale, bias = _leaf(2, 8, dtype=dtype), _leaf(2, 8, dtype=dtype)
+    ours = saved_bytes(lambda: gf.adain(x, scale, bias, backend="torch"), [x, scale, bias])
+    plain = saved_bytes(
+        lambda: scale[:, :, None, None] * F.instance_norm(x, eps=1e-5) + bias[:, :, None, None],
+        [x, scale, bias],
+    )
+    assert ours <= plain + stats_allowance(dtype, 2 * 8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_act_saves_no_more_than_plain(dtype: torch.dtype) -> None:
+    x, b = _leaf(2, 8, 16, 16, dtype=dtype), _leaf(8, dtype=dtype)
+    ours = saved_bytes(lambda: gf.bias_act(x, b, act="lrelu", backend="torch"), [x, b])
+    plain = saved_bytes(lambda: F.leaky_relu(x + b.view(1, -1, 1, 1), 0.2) * math.sqrt(2), [x, b])
+    assert ours <= plain
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inject_noise_saves_no_more_than_plain(dtype: torch.dtype) -> None:
+    x, b = _leaf(2, 8, 16, 16, dtype=dtype), _leaf(8, dtype=dtype)
+    s = _leaf(dtype=dtype, scale=0.1)
+    noise = torch.randn(2, 1, 16, 16).to(dtype)
+    leaves = [x, b, s, noise]
+    ours = saved_bytes(lambda: gf.inject_noise(x, s, noise, bias=b, act="lrelu", backend="torch"), leaves)
+    plain = saved_bytes(lambda: F.leaky_relu(x + s * noise + b.view(1, -1, 1, 1), 0.2) * math.sqrt(2), leaves)
+    assert ours <= plain
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_minibatch_stddev_saves_no_more_than_plain(dtype: torch.dtype) -> None:
+    x = _leaf(4, 32, 8, 8, dtype=dtype)
+
+    def plain() -> torch.Tensor:
+        std = torch.sqrt(x.view(4, -1, 1, 32, 8, 8).var(0, unbiased=False) + 1e-8)
+        std = std.mean([2, 3, 4], keepdim=True).squeeze(2).repeat(4, 1, 8, 8)
+        return torch.cat([x, std], 1)
+
+    ours = saved_bytes(lambda: gf.minibatch_stddev(x, backend="torch"), [x])
+    assert ours <= saved_bytes(plain, [x])
+
+
+# ------------------------------------------------------------------------------------------ discriminators
+
+
+def _plain_nlayer(input_nc: int, ndf: int = 64, n_layers: int = 3) -> nn.ModuleList:
+    """pix2pixHD's NLayerDiscriminator (instance norm, in-place LeakyReLU), one Sequential per layer."""
+    layers = [nn.Sequential(nn.Conv2d(input_nc, ndf, 4, 2, 2), nn.LeakyReLU(0.2, True))]
+    nf = ndf
+    for i in range(1, n_layers + 1):
+        nf_prev, nf = nf, min(nf * 2, 512)
+        layers.append(
+            nn.Sequential(
+                nn.Conv2d(nf_prev, nf, 4, 2 if i < n_layers else 1, 2),
+                nn.InstanceNorm2d(nf),
+                nn.LeakyReLU(0.2, True),
+            )
+        )
+    layers.append(nn.Sequential(nn.Conv2d(nf, 1, 4, 1, 2)))
+    return nn.ModuleList(layers)
+
+
+def _plain_multiscale(x: torch.Tensor, scales: list[nn.ModuleList]) -> list[torch.Tensor]:
+    out = []
+    for k, layers in enumerate(scales):
+        if k:
+            x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+        h = x
+        for layer in layers:
+            h = layer(h)
+        out.append(h)
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_multiscale_discriminator_saves_no_more_than_pix2pixhd(dtype: str) -> None:
+    ours = ganblocks.MultiScaleDiscriminator(3, num_scales=3, base_channels=16, return_features=True)
+    plain = [_plain_nlayer(3, 16) for _ in range(3)]
+    x = torch.randn(2, 3, 64, 64, requires_grad=True)
+    amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+
+    def run(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def inner() -> Any:
+            with amp:
+                return fn()
+
+        return inner
+
+    with ganblocks.ops.use_backend("torch"):
+        b_ours = saved_bytes(run(lambda: ours(x)), [x, *ours.parameters()])
+    b_plain = saved_bytes(
+        run(lambda: _plain_multiscale(x, plain)), [x, *(p for s in plain for p in s.parameters())]
+    )
+    # Instance norm after 3 convs per scale, channels 32, 64, 128 with base_channels=16, batch 2.
+    planes = 3 * 2 * (32 + 64 + 128)
+    assert b_ours <= b_plain + stats_allowance(
+        torch.bfloat16 if dtype == "bfloat16" else torch.float32, planes
+    )
+
+
+# ------------------------------------------------------------------------------------------------ VGG loss
+
+
+class _PlainVGGLoss(nn.Module):
+    """pix2pixHD's VGGLoss: both images through VGG19 up to relu5_1, L1 per tap, target features detached."""
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features.requires_grad_(False)
+        self.taps = [VGG19_LAYERS[n] for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")]
+
+    def _run(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, m in enumerate(self.features):
+            x = m(x)
+            if i in self.taps:
+                out.append(x)
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(())
+        for w, a, b in zip((1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), self._run(x), self._run(y)):
+            total = total + w * F.l1_loss(a, b.detach())
+        return total
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_vgg_loss_saves_no_more_than_pix2pixhd(batched: bool) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights
+        ours = ganblocks.VGGLoss.pix2pixhd(weights=None, batched=batched)
+    plain = _PlainVGGLoss(vgg19_features(VGG19_LAYERS["relu5_1"] + 1))
+    x = torch.randn(1, 3, 32, 32, requires_grad=True)
+    y = torch.randn(1, 3, 32, 32)
+    b_ours = saved_bytes(lambda: ours(x, y), [x, y, *ours.parameters()])
+    b_plain = saved_bytes(lambda: plain(x, y), [x, y, *plain.parameters()])
+    assert b_ours <= b_plain
