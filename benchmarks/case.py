@@ -69,7 +69,7 @@ class Case:
     """One block at one size, with the providers to compare.
 
     Attributes:
-        area: ops, layers, discriminators, losses, penalties, training or dispatch.
+        area: ops, layers, discriminators, generators, losses, penalties, training or dispatch.
         name: the block.
         params: size, dtype, layout, ... (recorded as they are).
         modes: modes to time.

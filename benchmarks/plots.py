@@ -98,10 +98,11 @@ def render_plots(doc: Record, out_dir: Path, stem: str) -> dict[str, Path]:
 
 
 def summary_png(doc: Record) -> Optional[bytes]:
-    """One compact PNG of the whole-network rows (discriminators, losses, penalties, training steps)."""
+    """One compact PNG of the whole-network rows (discriminators, generators, losses, penalties, training
+    steps)."""
     plt = _plt()
     rows = _speedup_rows(
-        doc, ("discriminators", "losses", "penalties", "training"), ("forward+backward", "step")
+        doc, ("discriminators", "generators", "losses", "penalties", "training"), ("forward+backward", "step")
     )
     if plt is None or not rows:
         return None

@@ -78,7 +78,7 @@ files in `benchmarks/results/`, each with a markdown rendering beside it.
 |---|---|
 | ganblocks | the public module or function with `backend="auto"` (Triton kernels on CUDA, the PyTorch reference on CPU) |
 | reference | the same with `backend="torch"` (pure PyTorch reference path); on CPU it is what ganblocks runs, so whole networks skip it there |
-| plain | the formulation written from the published code: pix2pixHD's `NLayerDiscriminator`, `MultiscaleDiscriminator`, `GANLoss`, feature-matching loop and `VGGLoss`; StyleGAN2's `bias_act` reference, `EqualConv2d`/`EqualLinear`/`FusedLeakyReLU`, noise injection, minibatch stddev, R1; StyleGAN's `PixelNorm`/`AdaptiveInstanceNorm`; MSG-GAN's discriminator and WGAN-GP (`benchmarks/plain/`) |
+| plain | the formulation written from the published code: pix2pixHD's `NLayerDiscriminator`, `MultiscaleDiscriminator`, `GANLoss`, feature-matching loop, `VGGLoss`, `GlobalGenerator` and the instance-pooling loop of its `Encoder`; StyleGAN2's `bias_act` and `_upfirdn2d_ref` references, `EqualConv2d`/`EqualLinear`/`FusedLeakyReLU`, `ModulatedConv2d` (stylegan2-pytorch, with `Blur`), noise injection, minibatch stddev, R1; StyleGAN's `PixelNorm`/`AdaptiveInstanceNorm`; MSG-GAN's discriminator and WGAN-GP (`benchmarks/plain/`) |
 | compile | `torch.compile` of the plain formulation, where it applies (not for double backward, which AOTAutograd cannot run) |
 | compile(ganblocks) | `torch.compile` of the ganblocks side, where `compile` runs (on CUDA: does the fused custom op, opaque to inductor, lose the fusion that compile finds around the plain formulation?) |
 
@@ -96,6 +96,11 @@ fused ops as a fraction of a copy of the op's own input (same size and dtype, ti
 the arithmetic of the reference path they end in, written out in the benchmark (`reference-direct`).
 Everything is timed through the public API only (`ganblocks.<Module>`, `ganblocks.functional`,
 `ganblocks.ops.use_backend`), never through private modules.
+
+Generator side: `upfirdn2d` (up=2 and down=2 with the [1, 3, 3, 1] filter, separable and 4×4) and
+`instance_avg_pool` among the fused ops (group `generator`, outside the foundation's op targets),
+`ModulatedConv2d` (grouped and per-sample paths, up=2) among the layers, and pix2pixHD's `GlobalGenerator`
+as a whole network, each against its plain formulation.
 
 Three end-to-end discriminator-side training steps run against their plain formulation: pix2pixHD-style
 (3-scale D, LSGAN, feature matching, VGG with random weights), MSG-style (MSG D, WGAN + WGAN-GP + drift) and

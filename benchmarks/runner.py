@@ -23,7 +23,7 @@ from typing import Any, Optional, TextIO
 
 import torch
 
-from . import discriminators, dispatch, env, layers, losses, ops, penalties, targets, training
+from . import discriminators, dispatch, env, generators, layers, losses, ops, penalties, targets, training
 from .case import Case, matches
 from .config import Config, default_budget, default_case_timeout
 from .harness import copy_bandwidth_gbs
@@ -40,6 +40,7 @@ AREAS = {
     "ops": ops,
     "layers": layers,
     "discriminators": discriminators,
+    "generators": generators,
     "losses": losses,
     "penalties": penalties,
     "training": training,

@@ -11,12 +11,13 @@ from . import targets
 from .case import PROVIDERS
 from .rows import Record, size_label
 
-AREAS = ("ops", "layers", "discriminators", "losses", "penalties", "training", "dispatch")
+AREAS = ("ops", "layers", "discriminators", "generators", "losses", "penalties", "training", "dispatch")
 DISPATCH_PROVIDERS = ("public(torch)", "public(auto)", "reference-direct")
 AREA_TITLES = {
     "ops": "Fused ops",
     "layers": "Layers",
     "discriminators": "Discriminators",
+    "generators": "Generators",
     "losses": "Losses",
     "penalties": "Penalties",
     "training": "Training steps",

@@ -1,16 +1,18 @@
-"""pix2pixHD's discriminators and losses as published (NVIDIA/pix2pixHD ``models/networks.py``).
+"""pix2pixHD's networks and losses as published (NVIDIA/pix2pixHD ``models/networks.py``).
 
 Written out here, line for line in behaviour: ``NLayerDiscriminator`` with instance norm (no affine) and
 in-place LeakyReLU(0.2), ``MultiscaleDiscriminator`` (coarsest-scale network stored as ``layer0``, inputs
 downsampled by ``AvgPool2d(3, 2, 1, count_include_pad=False)``), ``GANLoss`` (LSGAN: MSE against filled
-target tensors), the feature-matching loop of ``Pix2PixHDModel`` and ``VGGLoss`` on a VGG19 cut into five
-slices (torchvision's ``vgg19().features`` layout; random weights here, no download).
+target tensors), the feature-matching loop of ``Pix2PixHDModel``, ``VGGLoss`` on a VGG19 cut into five
+slices (torchvision's ``vgg19().features`` layout; random weights here, no download), ``GlobalGenerator``
+with its ``ResnetBlock`` (one ``nn.Sequential`` named ``model``, ``weights_init`` applied) and the
+instance-wise average pooling loop of ``Encoder.forward``.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -81,7 +83,7 @@ class MultiscaleDiscriminator(nn.Module):
                     setattr(self, f"scale{i}_layer{j}", getattr(net_d, "model" + str(j)))
             else:
                 setattr(self, f"layer{i}", net_d.model)
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=(1, 1), count_include_pad=False)
 
     def single_d_forward(self, model: list[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
         if self.get_interm_feat:
@@ -228,3 +230,112 @@ class VGGLoss(nn.Module):
         for i in range(len(x_vgg)):
             loss = loss + self.weights[i] * self.criterion(x_vgg[i], y_vgg[i].detach())
         return loss
+
+
+def weights_init(m: nn.Module) -> None:
+    """pix2pixHD's ``weights_init``: convolution weights ``N(0, 0.02²)``, batch-norm weights ``N(1, 0.02²)``."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)  # type: ignore[arg-type]
+    elif classname.find("BatchNorm2d") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)  # type: ignore[arg-type]
+        nn.init.zeros_(m.bias)  # type: ignore[arg-type]
+
+
+def instance_norm_layer(channels: int) -> nn.Module:
+    """pix2pixHD's ``get_norm_layer('instance')``: ``InstanceNorm2d(affine=False)``."""
+    return nn.InstanceNorm2d(channels, affine=False)
+
+
+class ResnetBlock(nn.Module):
+    """pix2pixHD's ``ResnetBlock`` with reflection padding: ``x + conv_block(x)``."""
+
+    def __init__(
+        self,
+        dim: int,
+        norm_layer: Callable[[int], nn.Module] = instance_norm_layer,
+        activation: Optional[nn.Module] = None,
+    ) -> None:
+        super().__init__()
+        act = nn.ReLU(True) if activation is None else activation
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0),
+            norm_layer(dim),
+            act,
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0),
+            norm_layer(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = x + self.conv_block(x)
+        return y
+
+
+class GlobalGenerator(nn.Module):
+    """pix2pixHD's ``GlobalGenerator``: one ``nn.Sequential`` of reflection pads, convs, instance norms,
+    ReLUs, residual blocks and transposed convs, ending in a 7×7 conv and tanh; ``weights_init`` applied."""
+
+    def __init__(
+        self,
+        input_nc: int,
+        output_nc: int,
+        ngf: int = 64,
+        n_downsampling: int = 3,
+        n_blocks: int = 9,
+        norm_layer: Callable[[int], nn.Module] = instance_norm_layer,
+    ) -> None:
+        super().__init__()
+        activation = nn.ReLU(True)
+        model: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
+            norm_layer(ngf),
+            activation,
+        ]
+        for i in range(n_downsampling):
+            mult = 2**i
+            model += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1),
+                norm_layer(ngf * mult * 2),
+                activation,
+            ]
+        mult = 2**n_downsampling
+        for _ in range(n_blocks):
+            model += [ResnetBlock(ngf * mult, norm_layer=norm_layer, activation=activation)]
+        for i in range(n_downsampling):
+            mult = 2 ** (n_downsampling - i)
+            model += [
+                nn.ConvTranspose2d(
+                    ngf * mult, int(ngf * mult / 2), kernel_size=3, stride=2, padding=1, output_padding=1
+                ),
+                norm_layer(int(ngf * mult / 2)),
+                activation,
+            ]
+        model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*model)
+        self.apply(weights_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.model(x)
+        return y
+
+
+def instance_avg_pool_loop(outputs: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+    """The instance-wise average pooling of pix2pixHD's ``Encoder.forward``, loop for loop.
+
+    For every instance id in the batch (``np.unique`` there; ``torch.unique(...).tolist()`` here, the same
+    host synchronization), every sample and every channel: gather the pixels of the id, take their mean and
+    scatter it back into a clone of the features.
+    """
+    outputs_mean = outputs.clone()
+    inst_list = torch.unique(inst).tolist()
+    for i in inst_list:
+        for b in range(outputs.size()[0]):
+            indices = (inst[b : b + 1] == int(i)).nonzero()  # n x 4
+            for j in range(outputs.size()[1]):
+                output_ins = outputs[indices[:, 0] + b, indices[:, 1] + j, indices[:, 2], indices[:, 3]]
+                mean_feat = torch.mean(output_ins).expand_as(output_ins)
+                outputs_mean[indices[:, 0] + b, indices[:, 1] + j, indices[:, 2], indices[:, 3]] = mean_feat
+    return outputs_mean
