@@ -136,23 +136,37 @@ def _call_bias_act_backward(launch: Callable[..., Any], case: Case) -> None:
     launch(torch.zeros_like(ref), ref, b, case["act"], 0.2, 1.5, clamp, 1, case["ref_is_input"])
 
 
-def _call_inject_noise_forward(launch: Callable[..., Any], case: Case) -> None:
+def _inject_noise_inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     x = _image(case)
     n, c, h, w = x.shape
     strength = torch.zeros((c,) if case["strength"] == "per_channel" else (), dtype=x.dtype)
-    noise = torch.zeros(n, 1, h, w, dtype=x.dtype)
-    b = _bias(case, x)
+    return x, strength, torch.zeros(n, 1, h, w, dtype=x.dtype), _bias(case, x)
+
+
+def _call_inject_noise_forward(launch: Callable[..., Any], case: Case) -> None:
+    x, strength, noise, b = _inject_noise_inputs(case)
     launch(x, strength, noise, b, case["act"], 0.2, 1.5, 256.0 if case["clamp"] else None)
 
 
-_PLANE = {"8x8": (8, 8), "128x128": (128, 128)}  # one tile (SINGLE), several tiles of the largest BLOCK
+def _call_inject_noise_backward(launch: Callable[..., Any], case: Case) -> None:
+    # Contiguous (2, 32, 8, 8) loops over channel blocks; channels_last holds all channels in a tile
+    # (SINGLE_C). The bias is read only with the input (ref_is_input), as the glue passes it.
+    x, strength, noise, b = _inject_noise_inputs(case)
+    clamp = 256.0 if case["clamp"] else None
+    launch(torch.zeros_like(x), x, strength, noise, b, case["act"], 0.2, 1.5, clamp, case["ref_is_input"])
+
+
+# (channels, h, w). 8x8: one tile per plane (SINGLE). 128x128 with 16 channels: few large planes, which
+# the launcher splits over several programs each. 128x128 with 512 channels: enough planes (1024 >= 4 per
+# SM) for one program per plane with several tiles.
+_PLANE = {"8x8": (16, 8, 8), "128x128": (16, 128, 128), "128x128/512c": (512, 128, 128)}
 
 
 def _instance_norm_inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    h, w = _PLANE[case["plane"]]
-    x = _image(case, n=2, c=16, h=h, w=w)
-    scale = torch.zeros(16, dtype=x.dtype) if case["scale"] else None
-    bias = torch.zeros(16, dtype=x.dtype) if case["bias"] else None
+    c, h, w = _PLANE[case["plane"]]
+    x = _image(case, n=2, c=c, h=h, w=w)
+    scale = torch.zeros(c, dtype=x.dtype) if case["scale"] else None
+    bias = torch.zeros(c, dtype=x.dtype) if case["bias"] else None
     return x, scale, bias
 
 
@@ -245,14 +259,17 @@ ROWS: tuple[Row, ...] = (
     Row("inject_noise", "inject_noise_forward", _call_inject_noise_forward,
         flags={"bias": ONOFF, "clamp": ONOFF},
         shapes={"layout": LAYOUTS, "strength": ("scalar", "per_channel")}),
+    Row("inject_noise", "inject_noise_backward", _call_inject_noise_backward,
+        act_flags={"ref_is_input": ONOFF}, flags={"bias": ONOFF, "clamp": ONOFF},
+        shapes={"layout": LAYOUTS, "strength": ("scalar", "per_channel")}, valid=_bias_act_backward_valid),
     Row("instance_avg_pool", "instance_avg_pool_forward", _call_instance_avg_pool_forward, takes_act=False,
         shapes={"layout": LAYOUTS, "channels": (64, 16)}),  # BLOCK_C: 32, or all channels when fewer
     Row("upfirdn2d", "upfirdn2d_forward", _call_upfirdn2d_forward, takes_act=False,
         shapes={"resample": tuple(_RESAMPLE), "filter": ("separable", "2d"), "layout": LAYOUTS}),
     Row("instance_norm_act", "instance_norm_act_forward", _call_instance_norm_act_forward,
-        flags={"scale": ONOFF, "bias": ONOFF}, shapes={"plane": ("128x128", "8x8"), "layout": LAYOUTS}),
+        flags={"scale": ONOFF, "bias": ONOFF}, shapes={"plane": ("128x128", "8x8", "128x128/512c"), "layout": LAYOUTS}),
     Row("instance_norm_act", "instance_norm_act_backward", _call_instance_norm_act_backward,
-        flags={"scale": ONOFF, "bias": ONOFF}, shapes={"plane": ("128x128", "8x8"), "layout": LAYOUTS}),
+        flags={"scale": ONOFF, "bias": ONOFF}, shapes={"plane": ("128x128", "8x8", "128x128/512c"), "layout": LAYOUTS}),
     Row("pixel_norm", "pixel_norm_forward", _call_pixel_norm_forward, takes_act=False,
         shapes={"tensor": _PIXEL_NORM_TENSORS}),
     Row("pixel_norm", "pixel_norm_backward", _call_pixel_norm_backward, takes_act=False,

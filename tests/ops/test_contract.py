@@ -211,6 +211,7 @@ def _opcheck_samples() -> dict[str, list[tuple[Any, ...]]]:
 
     lrelu, swish, tanh = _act("lrelu"), _act("swish"), _act("tanh")
     y = torch.randn(2, 3, 4)  # an output of lrelu: ref_is_input=False
+    y4 = torch.randn(2, 3, 2, 2)
     x4, s, b = t(2, 3, 2, 3, dtype=F64), t(3, dtype=F64), t(2, 3, dtype=F64)
     mean = x4.detach().mean(dim=(2, 3))
     rstd = torch.rsqrt(x4.detach().var(dim=(2, 3), correction=0) + 1e-5)
@@ -219,6 +220,7 @@ def _opcheck_samples() -> dict[str, list[tuple[Any, ...]]]:
         "bias_act_grad": [
             (t(2, 3, 4), y, t(3), *lrelu, 2.0, 1, False),
             (t(3, 2, dtype=F64), t(3, 2, dtype=F64), t(2, dtype=F64), *swish, None, 1, True),
+            (t(2, 3, 4), None, t(3), *_act("linear"), None, 1, False),  # unclamped linear reads no ref
         ],
         "pixel_norm": [(t(2, 3, 2, 2), 1e-8, 1)],
         "pixel_norm_grad": [(t(3, 4, dtype=F64), t(3, 4, dtype=F64), 1e-3, 0)],
@@ -227,6 +229,12 @@ def _opcheck_samples() -> dict[str, list[tuple[Any, ...]]]:
         "inject_noise": [
             (t(2, 3, 2, 2), t(3), t(2, 1, 2, 2), t(3), *lrelu, 1.0),
             (t(2, 3, 2, 2, dtype=F64), t(dtype=F64), t(2, 1, 2, 2, dtype=F64), None, *swish, None),
+        ],
+        "inject_noise_grad": [
+            (t(2, 3, 2, 2), y4, t(3), t(2, 1, 2, 2), None, *lrelu, None, False),
+            (t(2, 3, 2, 2, dtype=F64), t(2, 3, 2, 2, dtype=F64), t(dtype=F64), t(2, 1, 2, 2, dtype=F64), s, *swish, 1.0,
+             True),
+            (t(2, 3, 2, 2), None, t(3), t(2, 1, 2, 2), t(3), *_act("linear"), None, False),
         ],
         "minibatch_stddev": [(t(4, 2, 2, 2), 2, 1)],
         "minibatch_stddev_grad": [(t(6, 6, 1, 2, dtype=F64), t(6, 4, 1, 2, dtype=F64), 3, 2)],
@@ -240,7 +248,8 @@ def _opcheck_samples() -> dict[str, list[tuple[Any, ...]]]:
 
 CUSTOM_OP_NAMES = (
     "bias_act", "bias_act_grad", "pixel_norm", "pixel_norm_grad", "instance_norm_act", "instance_norm_act_grad",
-    "inject_noise", "minibatch_stddev", "minibatch_stddev_grad", "instance_avg_pool", "upfirdn2d",
+    "inject_noise", "inject_noise_grad", "minibatch_stddev", "minibatch_stddev_grad", "instance_avg_pool",
+    "upfirdn2d",
 )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """instance_norm_act and adain beyond the shared contract (``test_contract.py``): every affine kind,
 activation and spatial rank against the formula, every activation on Triton, the tiled-plane kernel path,
-the third order, 3-d channels_last, and each bad input's message."""
+the split-plane kernel path (the contract's Triton checks again), the third order, 3-d channels_last,
+and each bad input's message."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
+from ops import test_contract as contract
+from ops.cases import INSTANCE_NORM
 
 from ganblocks.functional import ACTIVATION_NAMES, adain, instance_norm_act
+from ganblocks.ops.instance_norm_act.launch import plan_splits
 
 AFFINES = ["none", "channel", "sample"]
 
@@ -86,6 +90,94 @@ def test_triton_tiled_planes(monkeypatch: pytest.MonkeyPatch, channels_last: boo
     ref = _orders((x, scale, bias), "torch", act="swish")
     for o, r in zip(out, ref):
         torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ split planes
+
+
+def test_plan_splits() -> None:
+    # 4 x 3 x 1024 x 1024 on 132 SMs (4 programs each): 43 chunks of 6 tiles per plane, 516 programs.
+    assert plan_splits(12, 1 << 20, 4096, 4 * 132) == (43, 6 * 4096)
+    assert plan_splits(528, 1 << 20, 4096, 528) == (1, 1 << 20)  # the planes fill the GPU
+    assert plan_splits(12, 4096, 4096, 528) == (1, 4096)  # one tile per plane: read once
+    assert plan_splits(1, 3 * 4096 + 5, 4096, 528) == (4, 4096)  # at least a tile per chunk
+
+
+class _Counting:
+    def __init__(self, kernel: object, launches: list[str], name: str) -> None:
+        self.kernel, self.launches, self.name = kernel, launches, name
+
+    def __getitem__(self, grid: object) -> object:
+        self.launches.append(self.name)
+        return self.kernel[grid]  # type: ignore[index]
+
+
+@pytest.fixture
+def split_planes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Tiles of 4 elements and 16 programs to fill: small planes take the split path a GPU takes for few
+    large ones. Returns the names of the kernels launched."""
+    from ganblocks.ops.instance_norm_act import kernels
+
+    monkeypatch.setattr(kernels, "_launch_config", lambda hw: (4, 4))
+    monkeypatch.setattr(kernels, "target_programs", lambda x: 16)
+    launches: list[str] = []
+    for name in dir(kernels):
+        if name.endswith("_kernel"):
+            monkeypatch.setattr(kernels, name, _Counting(getattr(kernels, name), launches, name))
+    return launches
+
+
+# Few planes of several tiles each: (1, 2, 5, 7) is 2 planes of 9 tiles in 5 chunks (the last one short).
+SPLIT_PARAMS = [
+    pytest.param(case, shape, layout, dtype, id="-".join([case.id, "x".join(map(str, shape)), layout, str(dtype)[6:]]))
+    for case in INSTANCE_NORM
+    for shape in [(1, 2, 5, 7), *([(2, 1, 37)] if case is INSTANCE_NORM[0] else [])]
+    for layout in contract._layouts(shape)
+    for dtype in contract.DTYPES
+]  # fmt: skip
+
+
+@pytest.mark.triton
+@requires_triton
+@pytest.mark.parametrize(("case", "shape", "layout", "dtype"), SPLIT_PARAMS)
+def test_triton_split_planes_match_reference(
+    split_planes: list[str], case: object, shape: tuple[int, ...], layout: str, dtype: torch.dtype
+) -> None:
+    """The contract's Triton-vs-reference check (output, gradients, second order) on split planes."""
+    contract.test_triton_matches_reference(case, shape, layout, dtype)  # type: ignore[arg-type]
+    assert {"_instance_norm_act_stats_kernel", "_instance_norm_act_apply_kernel"} <= set(split_planes)
+    assert {"_instance_norm_act_bwd_sums_kernel", "_instance_norm_act_bwd_apply_kernel"} <= set(split_planes)
+    assert not {"_instance_norm_act_fwd_kernel", "_instance_norm_act_bwd_kernel"} & set(split_planes)
+
+
+@pytest.mark.triton
+@requires_triton
+@pytest.mark.parametrize(
+    ("case", "layout"),
+    [pytest.param(c, layout, id=f"{c.id}-{layout}") for c, layout in [*((c, "contiguous") for c in INSTANCE_NORM[:3]), (INSTANCE_NORM[0], "channels_last")]],
+)  # fmt: skip
+def test_triton_split_planes_gradcheck(split_planes: list[str], case: object, layout: str) -> None:
+    """gradcheck and gradgradcheck on split planes: (2, 2, 2, 3) is 4 planes of 2 tiles (adain's grad
+    shape has planes of one tile)."""
+    contract.test_gradcheck_and_gradgradcheck(case, layout, "triton")  # type: ignore[arg-type]
+    assert "_instance_norm_act_bwd_sums_kernel" in split_planes
+
+
+@pytest.mark.triton
+@requires_triton
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # inf - inf under the interpreter
+def test_triton_split_planes_non_dense_and_nonfinite(split_planes: list[str]) -> None:
+    contract.test_triton_non_dense_input_and_expanded_gradient(INSTANCE_NORM[0])
+    x = torch.randn(2, 2, 5, 7, dtype=torch.float64, device=TRITON_DEVICE)
+    x[0, 1, 4, 6] = float("nan")  # in the short last chunk
+    x[1, 0, 0, 0] = float("inf")  # in the first chunk
+    # A large mean: the chunk statistics must merge without cancellation.
+    x[1, 1] += 1e4
+    y = instance_norm_act(x, act="elu", backend="triton")
+    ref = instance_norm_act(x, act="elu", backend="torch")
+    assert torch.isnan(y[0, 1]).all() and torch.isnan(y[1, 0]).all()
+    torch.testing.assert_close(y, ref, rtol=1e-9, atol=1e-9, equal_nan=True)
+    assert "_instance_norm_act_apply_kernel" in split_planes
 
 
 @pytest.mark.triton

@@ -1,14 +1,17 @@
 """minibatch_stddev beyond the shared contract (``test_contract.py``): strided groups against explicit loops
-and StyleGAN2-ADA, group size choices, the third order on Triton, and each bad input's message."""
+and StyleGAN2-ADA, group size choices, the third order on Triton, many tiles per group, the launches,
+and each bad input's message."""
 
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import formulas
 import pytest
 import torch
 from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganblocks.functional import minibatch_stddev
 
@@ -65,6 +68,73 @@ def test_triton_float64_every_order() -> None:
 
     for o, r in zip(run("triton"), run("torch")):
         assert_close(o, r, scale=10.0)  # float64 throughout, sums in another order
+
+
+@pytest.mark.triton
+@requires_triton
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_triton_many_tiles_per_group(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
+    """Tiles of 2 x 2 and loop blocks of 2, as a GPU has for large groups: the partial sums of a group,
+    the stat channel's pixels and the backward's sum over the group all take several steps."""
+    from ganblocks.ops.minibatch_stddev import kernels
+
+    monkeypatch.setattr(kernels, "tiles", lambda num_c, num_p, channel_stride: (2, 2))
+    monkeypatch.setattr(kernels, "_block", lambda size: 2)
+    x = torch.randn(6, 8, 3, 3, dtype=torch.float64, device=TRITON_DEVICE) + 5
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    fn = functools.partial(minibatch_stddev, group_size=3, num_channels=2)
+    for o, r in zip(
+        all_orders(functools.partial(fn, backend="triton"), [x]),
+        all_orders(functools.partial(fn, backend="torch"), [x]),
+    ):
+        assert_close(o, r, scale=10.0)  # float64 throughout, sums in another order
+
+
+@pytest.mark.triton
+@requires_triton
+def test_triton_launches_two_kernels_each_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forward is the fused statistics + copy kernel and the kernel that writes the stat channels;
+    the backward the kernel that sums the stat channels' gradient and the dx kernel: no PyTorch glue
+    (the ops the interpreter itself runs inside a kernel are not counted)."""
+    from ganblocks.ops.minibatch_stddev import kernels
+
+    launches: list[str] = []
+    in_kernel: list[str] = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            name = func.overloadpacket.__name__
+            if not in_kernel and name not in ("empty", "empty_like", "empty_strided", "new_empty"):
+                launches.append(name)
+            return func(*args, **(kwargs or {}))
+
+    class Counted:
+        def __init__(self, name: str) -> None:
+            self.name, self.kernel = name, getattr(kernels, name)
+
+        def __getitem__(self, grid: object) -> Callable[..., None]:
+            def launch(*args: object, **kwargs: object) -> None:
+                launches.append(self.name)
+                in_kernel.append(self.name)
+                try:
+                    self.kernel[grid](*args, **kwargs)
+                finally:
+                    in_kernel.pop()
+
+            return launch
+
+    for name in ("_mbstd_fwd_kernel", "_mbstd_stat_kernel", "_mbstd_coef_kernel", "_mbstd_bwd_kernel"):
+        monkeypatch.setattr(kernels, name, Counted(name))
+    x = torch.randn(8, 4, 3, 3, device=TRITON_DEVICE)
+    with Log():
+        out = kernels.minibatch_stddev_forward(x, 4, 1)
+    assert launches == ["_mbstd_fwd_kernel", "_mbstd_stat_kernel"]
+    dout = torch.ones_like(out)
+    launches.clear()
+    with Log():
+        kernels.minibatch_stddev_backward(dout, x, 4, 1)
+    assert launches == ["_mbstd_coef_kernel", "_mbstd_bwd_kernel"]
 
 
 @pytest.mark.triton
