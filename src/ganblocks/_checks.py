@@ -51,6 +51,29 @@ def check_float_tensor(name: str, value: object, *, exact_ndim: Optional[int] = 
     return t
 
 
+def check_input(name: str, x: object, *, minimum: int = 0, exact: Optional[int] = None) -> torch.Tensor:
+    """``x`` is a floating-point tensor of ``exact`` (or at least ``minimum``) dimensions.
+
+    The checks of :func:`check_float_tensor` and :func:`check_ndim` for a fused op's input, on its hot
+    path (on a small tensor the host time is most of an op's cost): a valid input costs one
+    ``isinstance`` and two attribute reads; the error messages come from the full checks.
+    """
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        ndim = x.ndim
+        if ndim >= minimum and (exact is None or ndim == exact):
+            return x
+    t = check_float_tensor(name, x, exact_ndim=exact)
+    check_ndim(name, t, minimum=minimum)
+    return t
+
+
+def check_eps(name: str, value: object) -> float:
+    """``value`` as a float: finite and ``>= 0`` (an ``eps``); a float in range passes on one comparison."""
+    if type(value) is float and 0.0 <= value < math.inf:  # NaN fails both comparisons
+        return value
+    return check_positive(name, value, allow_zero=True)
+
+
 def check_images(name: str, value: object, in_channels: int) -> torch.Tensor:
     """``value`` is a floating ``(N, in_channels, H, W)`` tensor."""
     t = check_float_tensor(name, value, exact_ndim=4)
@@ -138,6 +161,8 @@ def check_choice(name: str, value: object, choices: Sequence[_Choice]) -> _Choic
 
 
 def normalize_dim(name: str, dim: int, ndim: int) -> int:
+    if type(dim) is int and -ndim <= dim < ndim:  # the valid case first: one type test, one comparison
+        return dim % ndim
     if isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
     if not -ndim <= dim < ndim:
@@ -207,9 +232,7 @@ def check_group_size(
     that exists where the error is raised), appended to the message after ``str.format`` with ``g`` (the
     group size) and ``divisor`` (the largest divisor of ``n`` not above it).
     """
-    if group_size is not None and (
-        isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1
-    ):
+    if group_size is not None and (type(group_size) is not int or group_size < 1):  # a bool fails too
         raise ValueError(f"{arg} must be None or a positive int, got {group_size!r}")
     g = n if group_size is None else min(group_size, n)
     if g > 0 and n % g != 0:

@@ -97,6 +97,17 @@ def test_inject_noise_saves_no_more_than_plain(dtype: torch.dtype) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_pixel_norm_saves_no_more_than_plain(dtype: torch.dtype) -> None:
+    x = _leaf(2, 8, 16, 16, dtype=dtype)
+    ours = saved_bytes(lambda: gf.pixel_norm(x, backend="torch"), [x])
+    plain = saved_bytes(lambda: x * torch.rsqrt(torch.mean(x**2, dim=1, keepdim=True) + 1e-8), [x])
+    # bfloat16: the per-pixel rsqrt is kept in float32 (plain: bfloat16), 2 more bytes per pixel, 1/C of x.
+    allowance = 2 * 2 * 16 * 16 if dtype == torch.bfloat16 else 0
+    assert ours <= plain + allowance
+    assert ours < x.numel() * x.element_size() // 2  # nothing full-size (the overflow-safe form's x / k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_minibatch_stddev_saves_no_more_than_plain(dtype: torch.dtype) -> None:
     x = _leaf(4, 32, 8, 8, dtype=dtype)
 
@@ -165,6 +176,29 @@ def test_multiscale_discriminator_saves_no_more_than_pix2pixhd(dtype: str) -> No
     assert b_ours <= b_plain + stats_allowance(
         torch.bfloat16 if dtype == "bfloat16" else torch.float32, planes
     )
+
+
+# ------------------------------------------------------------------------------------------ feature losses
+
+
+@pytest.mark.parametrize("criterion", ["l1", "l2"])
+def test_feature_matching_saves_no_more_than_pix2pixhd(criterion: str) -> None:
+    shapes = [(2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4)]
+    fake = [torch.randn(s, requires_grad=True) for s in shapes]
+    real = [torch.randn(s) for s in shapes]
+    dist = F.l1_loss if criterion == "l1" else F.mse_loss
+    ours = saved_bytes(
+        lambda: gf.feature_matching_loss(
+            ganblocks.DiscriminatorOutput([torch.zeros(1)], [fake]),
+            ganblocks.DiscriminatorOutput([torch.zeros(1)], [real]),
+            criterion=criterion,  # type: ignore[arg-type]
+        ),
+        fake,  # the real features are not excluded: keeping them alive until the backward is the cost
+    )
+    plain = saved_bytes(lambda: sum(dist(f, r.detach()) for f, r in zip(fake, real)), fake)
+    # The differences, as plain keeps them, and one float32 scalar per map for the multi-tensor norm
+    # (two for l2: the norm and its square).
+    assert ours <= plain + len(shapes) * 4 * (1 if criterion == "l1" else 2)
 
 
 # ------------------------------------------------------------------------------------------------ VGG loss

@@ -19,9 +19,7 @@ def check_criterion(criterion: str) -> None:
 
 
 def _has_foreach() -> bool:
-    return all(
-        hasattr(torch, name) for name in ("_foreach_sub", "_foreach_norm", "_foreach_mul", "_foreach_pow")
-    )
+    return all(hasattr(torch, name) for name in ("_foreach_norm", "_foreach_mul", "_foreach_pow"))
 
 
 def weighted_mean_distance(
@@ -33,17 +31,21 @@ def weighted_mean_distance(
 ) -> torch.Tensor:
     r"""``sum_k weights[k] * mean(|inputs[k] - targets[k]|^p)`` with p = 1 (``"l1"``) or 2 (``"l2"``).
 
-    The mean of :math:`|d|^p` over a tensor is :math:`\|d\|_p^p / \mathrm{numel}`, so the whole sum is one
-    ``_foreach_sub``, one ``_foreach_norm`` (float32 accumulation for half inputs), one ``_foreach_mul`` by
-    the folded weights and a stack-and-sum, whatever the number of tensors. ``targets`` are detached.
-    Falls back to a Python loop where the ``torch._foreach_*`` ops are missing.
+    The mean of :math:`|d|^p` over a tensor is :math:`\|d\|_p^p / \mathrm{numel}`, so after the
+    differences the whole sum is one ``_foreach_norm`` (float32 accumulation for half inputs), one
+    ``_foreach_mul`` by the folded weights and a stack-and-sum, whatever the number of tensors.
+    ``targets`` are detached. Falls back to a Python loop where the ``torch._foreach_*`` ops are missing.
+
+    Memory: autograd keeps each difference (for the norm's backward, as the plain ``(x - t).abs()``
+    keeps it) and one scalar per tensor. The differences are taken pair by pair: ``torch._foreach_sub``
+    would save both operand lists for a backward that needs neither, keeping every target (a VGG loss's
+    real-image features, otherwise freed at once) alive until the backward.
     """
-    targets = [t.detach() for t in targets]
     coeffs = [float(w) / max(x.numel(), 1) for w, x in zip(weights, inputs)]
     p = 1 if criterion == "l1" else 2
+    diffs = [x - t.detach() for x, t in zip(inputs, targets)]
     if _has_foreach():
         acc: Optional[torch.dtype] = torch.float32 if all(x.dtype in _HALF for x in inputs) else None
-        diffs = torch._foreach_sub(list(inputs), targets)
         norms = torch._foreach_norm(diffs, p, dtype=acc)
         if p == 2:
             norms = torch._foreach_pow(norms, 2.0)
@@ -51,8 +53,9 @@ def weighted_mean_distance(
         dtype = torch.promote_types(terms[0].dtype, torch.float32)
         return torch.stack([t.to(dtype) for t in terms]).sum()
     total: Optional[torch.Tensor] = None
-    for x, t, c in zip(inputs, targets, coeffs):
-        d = (x - t).float() if x.dtype in _HALF else x - t
+    for d, c in zip(diffs, coeffs):
+        if d.dtype in _HALF:
+            d = d.float()
         term = (d.abs().sum() if p == 1 else d.square().sum()) * c
         total = term if total is None else total + term
     assert total is not None

@@ -10,8 +10,8 @@ import contextlib
 import contextvars
 import importlib.util
 import os
-from collections.abc import Callable, Iterator
-from typing import Literal, Optional, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, Optional, cast
 
 import torch
 from typing_extensions import TypeAlias
@@ -62,24 +62,60 @@ _context_backend = cast(
     torch.compiler.assume_constant_result(_read_context),  # type: ignore[no-untyped-call]
 )
 
+# ``os.environ.get`` of a variable that is not set raises and catches a KeyError inside ``Mapping.get``
+# and encodes the key each time: several µs on every op call, most of an op's host overhead on a small
+# tensor. The mapping behind ``os.environ`` (CPython's ``_Environ._data``, updated by every assignment
+# to ``os.environ``, monkeypatch's included) answers the same question with one dict lookup.
+_ENV_DATA: Optional[Mapping[Any, Any]] = getattr(os.environ, "_data", None)
+try:
+    _ENV_KEY: Any = os.environ.encodekey(ENV_VAR)  # type: ignore[attr-defined]
+    _env_decode: Callable[[Any], str] = os.environ.decodevalue  # type: ignore[attr-defined]
+except AttributeError:  # another Python: the public (slower) lookup below
+    _ENV_DATA = None
+
+
+def _read_env() -> str:
+    """The raw value of ``GANBLOCKS_BACKEND``, "" when it is not set."""
+    if _ENV_DATA is None:
+        return os.environ.get(ENV_VAR, "")
+    raw = _ENV_DATA.get(_ENV_KEY)
+    return "" if raw is None else _env_decode(raw)
+
+
+# Read once while tracing, like the context (dynamo should not trace the private mapping).
+_env_backend = cast(
+    Callable[[], str],
+    torch.compiler.assume_constant_result(_read_env),  # type: ignore[no-untyped-call]
+)
+
+
+def _choice(backend: Optional[str]) -> str:
+    """The backend in force, without the description that only an error message needs."""
+    if backend is not None:
+        return backend if backend in BACKENDS else _validate("backend", backend)
+    choice = _context_backend() or _env_backend()
+    if not choice or choice in BACKENDS:
+        return choice or "auto"
+    return _validate(f"environment variable {ENV_VAR}", choice.strip().lower())
+
 
 def _resolve(backend: Optional[Backend]) -> tuple[Backend, str]:
     """The backend in force and where it came from, for error messages."""
+    choice = cast(Backend, _choice(backend))
     if backend is not None:
-        return _validate("backend", backend), f"backend={backend!r}"
+        return choice, f"backend={backend!r}"
     innermost = _context_backend()
     if innermost:
-        return cast(Backend, innermost), f"use_backend({innermost!r})"
-    env = os.environ.get(ENV_VAR)
+        return choice, f"use_backend({innermost!r})"
+    env = _env_backend()
     if env:
-        value = _validate(f"environment variable {ENV_VAR}", env.strip().lower())
-        return value, f"the environment variable {ENV_VAR}={env!r}"
-    return "auto", "backend='auto'"
+        return choice, f"the environment variable {ENV_VAR}={env!r}"
+    return choice, "backend='auto'"
 
 
 def get_backend() -> Backend:
     """The backend that a call without ``backend=`` uses: the innermost context, else the env variable."""
-    return _resolve(None)[0]
+    return cast(Backend, _choice(None))
 
 
 @contextlib.contextmanager
@@ -133,11 +169,14 @@ def use_triton(
     ``auto`` picks Triton only for CUDA tensors of a supported dtype; an explicit ``triton`` that cannot
     run raises, naming the reason.
     """
-    choice, source = _resolve(backend)
+    # The common cases first and without building the error text: ``auto`` (a CPU tensor never runs
+    # Triton under ``auto``, ``is_cuda`` is the cheap test) and ``torch``.
+    choice = _choice(backend)
+    if choice == "auto":
+        return x.is_cuda and x.dtype in dtypes and triton_available()
     if choice == "torch":
         return False
-    if choice == "auto":
-        return x.device.type == "cuda" and x.dtype in dtypes and triton_available()
+    source = _resolve(backend)[1]
     reason = _triton_blocker(x)
     if reason is not None:
         raise RuntimeError(f"{op}: the Triton backend (chosen by {source}) cannot run: {reason}")

@@ -6,14 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import (
-    check_floating,
-    check_ndim,
-    check_optional_clamp,
-    check_optional_finite,
-    check_tensor,
-    normalize_dim,
-)
+from ..._checks import check_input, check_optional_clamp, check_optional_finite, check_tensor, normalize_dim
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .reference import bias_act_reference
@@ -65,17 +58,14 @@ def bias_act(
     Reference:
         Karras et al., "Training Generative Adversarial Networks with Limited Data", NeurIPS 2020.
     """
-    check_tensor("x", x)
-    check_floating("x", x)
-    check_ndim("x", x, minimum=1)
+    check_input("x", x, minimum=1)
     d = normalize_dim("dim", dim, x.ndim)
     check_optional_finite("alpha", alpha)
     check_optional_finite("gain", gain)
     spec, a, g = resolve_activation(act, alpha, gain)
-    if b is not None:
+    if b is not None and not (isinstance(b, torch.Tensor) and b.ndim == 1 and b.shape[0] == x.shape[d]):
         check_tensor("b", b)
-        if b.ndim != 1 or b.shape[0] != x.shape[d]:
-            raise ValueError(f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}")
+        raise ValueError(f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}")
     check_optional_clamp("clamp", clamp)
     if use_triton(backend, x, op="bias_act"):
         from .custom_op import bias_act_triton

@@ -22,7 +22,7 @@ HOMOGENEOUS = frozenset(("linear", "relu", "lrelu"))
 
 # In-place forms of the activations whose derivative autograd computes from the output: applied to a
 # tensor nobody else holds, they save the output only and allocate nothing.
-_IN_PLACE: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+IN_PLACE: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "relu": lambda t, a: torch.relu_(t),
     "lrelu": lambda t, a: F.leaky_relu_(t, a),
     "tanh": lambda t, a: torch.tanh_(t),
@@ -30,6 +30,17 @@ _IN_PLACE: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "elu": lambda t, a: F.elu_(t, a),
     "selu": lambda t, a: torch.selu_(t),
 }
+
+
+_BIAS_SHAPES: dict[tuple[int, int], tuple[int, ...]] = {}
+
+
+def _bias_shape(ndim: int, dim: int) -> tuple[int, ...]:
+    """``(1, .., -1, .., 1)``: the shape a bias along ``dim`` broadcasts as (cached: built once per pair)."""
+    shape = _BIAS_SHAPES.get((ndim, dim))
+    if shape is None:
+        shape = _BIAS_SHAPES[(ndim, dim)] = tuple(-1 if i == dim else 1 for i in range(ndim))
+    return shape
 
 
 def folds_gain(spec: ActSpec, gain: float) -> bool:
@@ -46,7 +57,7 @@ def activate_owned(z: torch.Tensor, spec: ActSpec, alpha: float) -> torch.Tensor
         # Inductor plans memory itself, and in-place activations on these views have traced to wrong
         # values (a compiled EqualLinear with lrelu): keep the traced graph functional.
         return apply_activation(z, spec, alpha)
-    inplace = _IN_PLACE.get(name)
+    inplace = IN_PLACE.get(name)
     if inplace is not None:
         return inplace(z, alpha)
     return apply_activation(z, spec, alpha)
@@ -67,21 +78,30 @@ def bias_act_reference(
         # Inductor fuses ``torch.add(..., alpha=)`` after a matmul into wrong values (torch 2.13, CPU)
         # and plans memory itself: trace the plain formula.
         return _bias_act_functional(x, b, spec=spec, alpha=alpha, gain=gain, clamp=clamp, dim=dim)
-    fold = gain > 0.0 and spec.name in HOMOGENEOUS
+    # Eager, in few Python steps (activate_owned and _finish inlined, the compile check made once): on
+    # the small tensors of a generator's early layers, host time is most of the cost.
+    name = spec.name
+    fold = gain > 0.0 and name in HOMOGENEOUS
+    scale = fold and gain != 1.0
     if b is not None:
-        shape = [1] * x.ndim
-        shape[dim] = -1
-        bv = b.view(shape) if b.is_contiguous() else b.reshape(shape)
+        shape = _bias_shape(x.ndim, dim)
+        # A 1-D tensor views as this shape whatever its stride (the public function checked b is 1-D).
+        # Unpacked: view(list) parses slower than view(*ints), a few µs per call in a real loop.
+        bv = b.view(*shape) if b.ndim == 1 else b.reshape(shape)
         if bv.dtype != x.dtype:
             bv = bv.to(x.dtype)
         # gain * (x + b) in one pass as (gain * b) + gain * x.
-        z = torch.add(bv * gain, x, alpha=gain) if fold and gain != 1.0 else x + bv
-    elif fold and gain != 1.0:
+        z = torch.add(bv * gain, x, alpha=gain) if scale else x + bv
+    elif scale:
         z = x * gain
     else:
-        y = apply_activation(x, spec, alpha)
-        return _finish(y, gain, fold, clamp)
-    return _finish(activate_owned(z, spec, alpha), gain, fold, clamp)
+        return _finish(apply_activation(x, spec, alpha), gain, fold, clamp)
+    if name != "linear":
+        inplace = IN_PLACE.get(name)
+        z = inplace(z, alpha) if inplace is not None else apply_activation(z, spec, alpha)
+    if not fold and gain != 1.0:
+        z = z * gain
+    return z if clamp is None else z.clamp(-clamp, clamp)
 
 
 def _finish(y: torch.Tensor, gain: float, folded: bool, clamp: Optional[float]) -> torch.Tensor:

@@ -6,13 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import (
-    check_floating,
-    check_ndim,
-    check_optional_clamp,
-    check_optional_finite,
-    check_tensor,
-)
+from ..._checks import check_input, check_optional_clamp, check_optional_finite, check_tensor
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .reference import inject_noise_reference
@@ -65,30 +59,25 @@ def inject_noise(
     Reference:
         Karras et al., "A Style-Based Generator Architecture for Generative Adversarial Networks", CVPR 2019.
     """
-    check_tensor("x", x)
-    check_floating("x", x)
-    check_ndim("x", x, exact=4)
+    check_input("x", x, exact=4)
     n, c, h, w = x.shape
     check_tensor("strength", strength)
-    if not (strength.numel() == 1 and strength.ndim <= 1) and tuple(strength.shape) != (c,):
+    sdim = strength.ndim
+    if not (sdim == 0 or (sdim == 1 and (strength.shape[0] == 1 or strength.shape[0] == c))):
         raise ValueError(
             f"strength must be a scalar tensor (shape () or (1,)) or have shape (C,) = ({c},), "
             f"got {tuple(strength.shape)}"
         )
-    if strength.ndim == 1 and strength.shape[0] == 1 and c != 1:
+    if sdim == 1 and c != 1 and strength.shape[0] == 1:
         strength = strength.reshape(())
     if noise is None:
         noise = torch.randn((n, 1, h, w), device=x.device, dtype=x.dtype, generator=generator)
-    else:
+    elif not (isinstance(noise, torch.Tensor) and noise.shape == (n, 1, h, w)):
         check_tensor("noise", noise)
-        if tuple(noise.shape) != (n, 1, h, w):
-            raise ValueError(
-                f"noise must have shape (N, 1, H, W) = ({n}, 1, {h}, {w}), got {tuple(noise.shape)}"
-            )
-    if bias is not None:
+        raise ValueError(f"noise must have shape (N, 1, H, W) = ({n}, 1, {h}, {w}), got {tuple(noise.shape)}")
+    if bias is not None and not (isinstance(bias, torch.Tensor) and bias.ndim == 1 and bias.shape[0] == c):
         check_tensor("bias", bias)
-        if tuple(bias.shape) != (c,):
-            raise ValueError(f"bias must have shape (C,) = ({c},), got {tuple(bias.shape)}")
+        raise ValueError(f"bias must have shape (C,) = ({c},), got {tuple(bias.shape)}")
     check_optional_clamp("clamp", clamp)
     check_optional_finite("alpha", alpha)
     check_optional_finite("gain", gain)

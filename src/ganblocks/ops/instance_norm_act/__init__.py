@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_ndim, check_optional_finite, check_positive, check_tensor
+from ..._checks import check_eps, check_input, check_ndim, check_optional_finite, check_tensor
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .reference import instance_norm_act_reference
@@ -74,10 +74,8 @@ def instance_norm_act(
     Reference:
         Ulyanov et al., "Instance Normalization: The Missing Ingredient for Fast Stylization", 2016.
     """
-    check_tensor("x", x)
-    check_floating("x", x)
-    check_ndim("x", x, minimum=3)
-    check_positive("eps", eps, allow_zero=True)
+    check_input("x", x, minimum=3)
+    check_eps("eps", eps)
     _check_affine("scale", scale, x, per_sample_only=False)
     _check_affine("bias", bias, x, per_sample_only=False)
     check_optional_finite("alpha", alpha)

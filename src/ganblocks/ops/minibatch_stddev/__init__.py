@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_group_size, check_ndim, check_tensor
+from ..._checks import check_group_size, check_input
 from .._backend import Backend, use_triton
 from .reference import minibatch_stddev_reference
 
@@ -66,13 +66,11 @@ def minibatch_stddev(
     Reference:
         Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018.
     """
-    check_tensor("x", x)
-    check_floating("x", x)
-    check_ndim("x", x, exact=4)
+    check_input("x", x, exact=4)
     n, c = x.shape[0], x.shape[1]
     if n == 0:
         raise ValueError(f"x must have a non-empty batch, got shape {tuple(x.shape)}")
-    if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
+    if type(num_channels) is not int or num_channels < 1:  # type(), not isinstance: a bool fails too
         raise ValueError(f"num_channels must be a positive int, got {num_channels!r}")
     if c % num_channels != 0:
         raise ValueError(f"the channel count of x ({c}) must be divisible by num_channels ({num_channels})")

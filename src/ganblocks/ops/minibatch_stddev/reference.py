@@ -4,7 +4,7 @@ from typing import Any
 
 import torch
 
-from ..._precision import upcast
+from ..._precision import LOW_PRECISION, upcast
 
 
 def output_memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -12,9 +12,9 @@ def output_memory_format(x: torch.Tensor) -> torch.memory_format:
 
     Shared by the reference, the Triton launcher and the custom op's fake kernel so that all three agree.
     """
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return torch.contiguous_format  # the common contiguous case decided by one test
+    return torch.channels_last
 
 
 # Below this many elements the statistics take the single-call torch.var path.
@@ -73,8 +73,9 @@ def minibatch_stddev_stats_reference(x: torch.Tensor, *, group_size: int, num_ch
     if y.numel() <= _SMALL:
         # A few hundred elements: torch.var (Welford, slow per element but one call) costs less host time
         # than the custom function, and autograd saves only its input here too.
-        std = (torch.var(upcast(y), dim=0, correction=0) + 1e-8).sqrt()
-        return std.mean(dim=(2, 3, 4))
+        if y.dtype in LOW_PRECISION:
+            y = y.float()
+        return (torch.var(y, dim=0, correction=0) + 1e-8).sqrt().mean(dim=(2, 3, 4))
     stats: torch.Tensor = _GroupStdMean.apply(y)  # type: ignore[no-untyped-call]
     return stats
 
@@ -83,11 +84,15 @@ def minibatch_stddev_reference(x: torch.Tensor, *, group_size: int, num_channels
     """Concatenate the group standard deviation to ``x`` as ``num_channels`` extra channels."""
     n, _, h, w = x.shape
     stats = minibatch_stddev_stats_reference(x, group_size=group_size, num_channels=num_channels)
-    feat = (
-        stats.to(x.dtype).repeat(group_size, 1).reshape(n, num_channels, 1, 1).expand(n, num_channels, h, w)
-    )
-    fmt = output_memory_format(x)
-    if fmt == torch.channels_last:
-        # torch.cat keeps channels_last only when every input has it; the stat maps are 1/C of the output.
-        feat = feat.contiguous(memory_format=fmt)
+    if stats.dtype != x.dtype:
+        stats = stats.to(x.dtype)
+    # Sample i reads slot i % M: the (M, F) statistics tiled G times along the batch, and over H, W.
+    tiles = stats.view(n // group_size, num_channels, 1, 1)
+    if output_memory_format(x) == torch.channels_last:
+        # torch.cat keeps channels_last only when every input has it (explicit strides: a repeat's
+        # (N, 1, H, W) output is ambiguous and counts as contiguous); the stat maps are 1/C of the output.
+        feat = tiles.repeat(group_size, 1, 1, 1).expand(n, num_channels, h, w)
+        feat = feat.contiguous(memory_format=torch.channels_last)
+    else:
+        feat = tiles.repeat(group_size, 1, h, w)
     return torch.cat([x, feat], dim=1)

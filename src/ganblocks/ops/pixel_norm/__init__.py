@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_floating, check_ndim, check_positive, check_tensor, normalize_dim
+from ..._checks import check_eps, check_input, normalize_dim
 from .._backend import Backend, use_triton
 from .reference import pixel_norm_reference
 
@@ -28,8 +28,11 @@ def pixel_norm(
         backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
 
     Values near the top of the dtype's range (float32 ``|x|`` above ``1.8e19``, whose square overflows)
-    are normalized correctly: each vector is divided by its largest ``|x|`` before squaring when that is
-    above 1. NaN or infinity in a vector makes the whole vector NaN.
+    are normalized correctly, with finite gradients of every order: such vectors are divided by their
+    largest ``|x|`` before squaring. On the PyTorch path for CPU tensors that form runs only when some
+    pixel's mean square exceeds ``1e12`` (float64: ``1e100``); otherwise the result is the plain formula's,
+    bit for bit, and autograd keeps what the plain formula keeps. NaN or infinity in a vector makes the
+    whole vector NaN.
 
     Returns:
         Tensor of the shape, dtype and memory format of ``x``.
@@ -43,10 +46,8 @@ def pixel_norm(
     Reference:
         Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018.
     """
-    check_tensor("x", x)
-    check_floating("x", x)
-    check_ndim("x", x, minimum=2)
-    check_positive("eps", eps, allow_zero=True)
+    check_input("x", x, minimum=2)
+    check_eps("eps", eps)
     d = normalize_dim("dim", dim, x.ndim)
     if use_triton(backend, x, op="pixel_norm"):
         from .custom_op import pixel_norm_triton
