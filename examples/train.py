@@ -150,25 +150,48 @@ class Generator(nn.Module):
         layers: tuple[int, ...] = (1, 1, 1, 1),
         upsample: str = "bilinear",
         dense_input: bool = False,
+        mapping_lr: float = 0.01,
+        mapping_layers: int = 2,
+        categories: int = 0,
+        noise: bool = True,
     ) -> None:
         super().__init__()
         self.z_dim = z_dim
+        self.categories = categories
         self.upsample = upsample
-        self.mapping = MappingNetwork(z_dim, 0, w_dim, None, num_layers=2, w_avg_beta=None)
+        self.mapping = MappingNetwork(
+            z_dim,
+            categories,
+            w_dim,
+            None,
+            num_layers=mapping_layers,
+            lr_multiplier=mapping_lr,
+            w_avg_beta=None,
+        )
         self.const = ConstantInput(channels[0])
         self.dense = EqualLinear(w_dim, channels[0] * 16) if dense_input else None
         self.blocks = nn.ModuleList()
         cin = channels[0]
         for i, (c, n) in enumerate(zip(channels, layers)):
-            noise = "random" if i < len(channels) - 1 else "none"
+            noise_mode = "random" if noise and i < len(channels) - 1 else "none"
             self.blocks.append(
-                nn.ModuleList(StyleLayer(cin if j == 0 else c, c, w_dim, noise_mode=noise) for j in range(n))
+                nn.ModuleList(
+                    StyleLayer(cin if j == 0 else c, c, w_dim, noise_mode=noise_mode) for j in range(n)
+                )
             )
             cin = c
         self.heads = MSGGeneratorHeads(list(channels[::-1]), 3, act="tanh")
 
+    def latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``n`` latents: ``z_dim`` Gaussian numbers, then a random one-hot code of ``categories``."""
+        z = torch.randn(n, self.z_dim, generator=generator)
+        if self.categories:
+            code = torch.randint(self.categories, (n,), generator=generator)
+            z = torch.cat([z, F.one_hot(code, self.categories).float()], 1)
+        return z
+
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
-        w = self.mapping(z)
+        w = self.mapping(z[:, : self.z_dim], z[:, self.z_dim :] if self.categories else None)
         x = self.const(z.shape[0])
         if self.dense is not None:
             x = x + self.dense(w).view(x.shape)
@@ -342,6 +365,10 @@ class Settings:
     g_layers: tuple[int, ...] = (1, 1, 1, 1)  # style layers at 4, 8, 16, 32 pixels
     upsample: str = "bilinear"
     dense_input: bool = False
+    mapping_lr: float = 0.01
+    mapping_layers: int = 2
+    categories: int = 0
+    noise: bool = True
     d_channels: int = 16  # at 32 pixels, doubling at every halving up to d_max_channels
     d_max_channels: int = 64
     ema_kimg: float = 1.0  # half-life of the generator's average, thousands of images (after a ramp-up)
@@ -374,7 +401,16 @@ def train(
             lambda n, g: draw_shapes(n, g, return_labels=True), steps=s.classifier_steps, seed=seed + 3
         )
     # channels_last: oneDNN's convolutions are faster on NHWC tensors with few channels.
-    G = Generator(channels=s.g_channels, layers=s.g_layers, upsample=s.upsample, dense_input=s.dense_input)
+    G = Generator(
+        channels=s.g_channels,
+        layers=s.g_layers,
+        upsample=s.upsample,
+        dense_input=s.dense_input,
+        mapping_lr=s.mapping_lr,
+        mapping_layers=s.mapping_layers,
+        categories=s.categories,
+        noise=s.noise,
+    )
     G = G.to(dev, memory_format=torch.channels_last)
     D = build_discriminator(s.d_channels, s.d_max_channels).to(dev, memory_format=torch.channels_last)
     ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
@@ -393,7 +429,7 @@ def train(
 
     # Fixed latents and real images for evaluation and sample grids.
     g_eval = torch.Generator().manual_seed(seed + 1)
-    z_eval = torch.randn(s.eval_samples, G.z_dim, generator=g_eval).to(dev)
+    z_eval = G.latents(s.eval_samples, g_eval).to(dev)
     real_eval = source.sample(s.eval_samples, torch.Generator().manual_seed(seed + 2))
     features = RandomFeatures()
     save_grid(real_eval[:64], out / "real.png")
@@ -418,7 +454,7 @@ def train(
         # ---- discriminator: logistic loss on real and fake pyramids (+ lazy R1 on the real pyramid)
         real = source.sample(s.batch_size).to(dev, memory_format=torch.channels_last)
         real = image_pyramid(real, D.num_scales)
-        z = torch.randn(s.batch_size, G.z_dim, device=dev)
+        z = G.latents(s.batch_size).to(dev)
         fake = G(z)
         d_loss = loss.d_loss(D(real), D([f.detach() for f in fake]))
         penalty = r1(step - 1, D, real, gamma=s.r1_gamma)  # every * R1 on every k-th step, else None
@@ -492,6 +528,19 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument(
         "--r1-every", type=int, default=Settings.r1_every, help="lazy R1: run it every this many steps"
     )
+    parser.add_argument(
+        "--mapping-lr",
+        type=float,
+        default=Settings.mapping_lr,
+        help="learning-rate multiplier of the mapping network",
+    )
+    parser.add_argument(
+        "--categories",
+        type=int,
+        default=Settings.categories,
+        help="one-hot categorical code appended to z (0: none)",
+    )
+    parser.add_argument("--no-noise", action="store_true", help="no noise injection in the synthesis layers")
     parser.add_argument("--seed", type=int, default=0, help="random seed of models, data and latents")
     parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -506,6 +555,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
         lr=args.lr,
         r1_gamma=args.r1_gamma,
         r1_every=args.r1_every,
+        mapping_lr=args.mapping_lr,
+        categories=args.categories,
+        noise=not args.no_noise,
     )
     if args.smoke:
         s = Settings(
