@@ -7,7 +7,7 @@ The standard mode-collapse test of the VEEGAN, Unrolled-GAN and PacGAN papers:
 
 Generator (2-d Gaussian latent, 3 × 128 ReLU) and discriminator (3 × 128 leaky ReLU) are small MLPs
 trained with Adam (lr 1e-3 decaying linearly to 0, betas (0.5, 0.9), batch 512) for 4,000 generator steps
-on the ring and 8,000 on the grid; samples come from ``ganblocks.training.ModelEMA`` of the generator
+on the ring and 12,000 on the grid; samples come from ``ganblocks.training.ModelEMA`` of the generator
 (half-life 35.3k samples: a per-step β of 0.99). One training loop serves every configuration: a
 :class:`Config` (the table ``CONFIGS``) switches remedies on, and :func:`make_hooks` turns them into hooks
 of the loop (fakes for D, D penalties, after-D-step, G penalties, after-G-step, G logits):
@@ -42,11 +42,12 @@ Metrics, on 2,500 samples:
 * **modes covered**: modes that receive at least 20% of their fair share (``N / K``) of high-quality
   samples: 62 samples for a ring mode, 20 for a grid mode.
 
-Run ``python examples/mixture2d.py`` (every configuration on both datasets: an hour or more of one CPU
-core, ``unrolled`` and the 5-critic-step WGANs cost 3-8× a plain GAN), ``--configs r1-sharpen`` for the
-best one alone (~5 minutes of one idle core), ``--configs gan r1`` (or ``gan,r1``) for a subset, or
-``--smoke`` for a seconds-long check. Outputs in ``--out`` (default ``runs/mixture2d``):
-``results.json``, ``results.md`` (the table) and ``scatter.png``.
+Run ``python examples/mixture2d.py`` (every configuration on both datasets: about 1 h 55 min of one CPU
+core; ``unrolled`` and the 5-critic-step WGANs cost 4-10× a plain GAN), with ``--jobs N`` to spread the
+runs over N processes (the same results: every run seeds itself), ``--configs r1-sharpen`` for the best
+one alone (~5 minutes of one idle core), ``--configs gan r1`` (or ``gan,r1``) for a subset, run in the
+order given, or ``--smoke`` for a seconds-long check. Outputs in ``--out`` (default ``runs/mixture2d``),
+rewritten after every finished run: ``results.json``, ``results.md`` (the table) and ``scatter.png``.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ import argparse
 import dataclasses
 import json
 import math
+import multiprocessing
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -84,7 +87,7 @@ from ganblocks.penalties import HistoricalAveraging
 from ganblocks.training import ImagePool, ModelEMA
 
 DATASETS = ("ring", "grid")
-STEPS = {"ring": 4000, "grid": 8000}  # default training steps; the grid needs more to cover 25 modes
+STEPS = {"ring": 4000, "grid": 12000}  # default training steps; the grid needs more to cover 25 modes
 CPU = torch.device("cpu")
 
 
@@ -417,7 +420,7 @@ def markdown_table(results: dict[str, dict[str, dict]]) -> str:
         "| CPU time (ring + grid) |",
         "|---|---|---|---|---|---|",
     ]
-    configs = list(dict.fromkeys(c for per in results.values() for c in per))
+    configs = [c for c in CONFIGS if any(c in per for per in results.values())]
     for c in configs:
         cells, times = [], []
         for d in DATASETS:
@@ -429,23 +432,45 @@ def markdown_table(results: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scatter_plot(samples: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-    rows, cols = len(samples), max(len(v) for v in samples.values())
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
-    for i, (dname, per) in enumerate(samples.items()):
+def scatter_plot(samples: dict[str, dict[str, torch.Tensor]], path: Path, *, max_cols: int = 7) -> None:
+    """One panel per dataset and configuration; each dataset's panels fill rows of at most ``max_cols``."""
+    cols = min(max_cols, max(len(v) for v in samples.values()))
+    layout = [  # (dataset, [configs of this row])
+        (dname, list(per)[k : k + cols]) for dname, per in samples.items() for k in range(0, len(per), cols)
+    ]
+    fig, axes = plt.subplots(len(layout), cols, figsize=(2.2 * cols, 2.3 * len(layout)), squeeze=False)
+    for i, (dname, row) in enumerate(layout):
         mixture = make_mixture(dname)
         lim = 3.0 if dname == "ring" else 5.5
-        for j, (cname, pts) in enumerate(per.items()):
+        for j, cname in enumerate(row):
+            pts = samples[dname][cname]
             ax = axes[i][j]
             ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.3, color="tab:blue", rasterized=True)
             ax.scatter(mixture.centers[:, 0], mixture.centers[:, 1], s=12, marker="x", color="tab:red")
             ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
             ax.set_title(f"{dname} / {cname}", fontsize=9)
-        for j in range(len(per), cols):
+        for j in range(len(row), cols):
             axes[i][j].axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def run_one(
+    config: str, dname: str, settings: Settings, *, seed: int, device: str, progress: bool, threads: int
+) -> tuple[dict, list[list[float]]]:
+    """Train one configuration on one dataset: its metrics and 2-d samples (in a worker with ``--jobs``)."""
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    G, metrics = train(config, make_mixture(dname), settings, seed=seed, progress=progress, device=dev)
+    metrics["seconds"] = round(time.perf_counter() - start, 1)
+    metrics["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
+    metrics["steps"] = max(1, round(settings.steps * CONFIGS[config].steps_scale))
+    with torch.no_grad():
+        z = torch.randn(settings.eval_samples, settings.z_dim, generator=torch.Generator().manual_seed(7))
+        samples = G(z.to(dev)).cpu()
+    return metrics, samples.tolist()
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
@@ -456,16 +481,23 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument(
         "--configs", nargs="+", default=list(CONFIGS), help="configurations (space- or comma-separated)"
     )
-    parser.add_argument("--steps", type=int, default=None, help="training steps (None: ring 4000, grid 8000)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps (None: ring 4000, grid 12000)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
     parser.add_argument("--seed", type=int, default=0, help="random seed of models, data and latents")
     parser.add_argument("--out", type=Path, default=Path("runs/mixture2d"), help="output folder")
     parser.add_argument("--smoke", action="store_true", help="a few steps of every configuration")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (tiny MLPs run best on one)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs in parallel processes of --threads threads each (same results as one after another)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
 
     base = Settings(steps=20, batch_size=64, width=32, eval_samples=500) if args.smoke else Settings()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -474,40 +506,71 @@ def main(argv: Optional[list[str]] = None) -> dict:
     for c in configs:
         if c not in CONFIGS:
             parser.error(f"unknown configuration {c!r}; choose from {', '.join(CONFIGS)}")
+    for d in datasets:
+        if d not in DATASETS:
+            parser.error(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
 
-    results: dict[str, dict[str, dict]] = {}
-    samples: dict[str, dict[str, torch.Tensor]] = {}
-    for dname in datasets:
-        mixture = make_mixture(dname)
-        settings = base if args.smoke else dataclasses.replace(base, steps=args.steps or STEPS[dname])
-        for config in configs:
-            start, cpu_start = time.perf_counter(), time.process_time()
-            G, metrics = train(
-                config, mixture, settings, seed=args.seed, progress=not args.no_progress, device=device
-            )
-            metrics["seconds"] = round(time.perf_counter() - start, 1)
-            metrics["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
-            metrics["steps"] = settings.steps
-            results.setdefault(dname, {})[config] = metrics
-            with torch.no_grad():
-                z = torch.randn(
-                    settings.eval_samples, settings.z_dim, generator=torch.Generator().manual_seed(7)
-                )
-                samples.setdefault(dname, {})[config] = G(z.to(device)).cpu()
-            print(
-                f"{dname:>4} {config:>20}: {metrics['modes']}/{metrics['num_modes']} modes, "
-                f"{metrics['high_quality']:.1f}% high-quality ({metrics['seconds']} s, {metrics['cpu_seconds']} s CPU)"
-            )
+    tasks = [
+        (config, dname, base if args.smoke else dataclasses.replace(base, steps=args.steps or STEPS[dname]))
+        for config in configs  # in the order given: a partial run has its first configurations
+        for dname in datasets
+    ]
+    results: dict[str, dict[str, dict]] = {d: {} for d in datasets}
+    samples: dict[str, dict[str, torch.Tensor]] = {d: {} for d in datasets}
 
-    table = markdown_table(results)
-    (args.out / "results.md").write_text(table)
-    (args.out / "results.json").write_text(
-        json.dumps({"settings": dataclasses.asdict(base), "seed": args.seed, "results": results}, indent=2)
-    )
-    scatter_plot(samples, args.out / "scatter.png")
-    print(table)
+    def finish(config: str, dname: str, metrics: dict, pts: list[list[float]]) -> None:
+        results[dname][config] = metrics
+        samples[dname][config] = torch.tensor(pts)
+        print(
+            f"{dname:>4} {config:>20}: {metrics['modes']}/{metrics['num_modes']} modes, "
+            f"{metrics['high_quality']:.1f}% high-quality ({metrics['seconds']} s, {metrics['cpu_seconds']} s CPU)",
+            flush=True,
+        )
+        write_outputs(results, samples, base, args.seed, args.out, plot=args.jobs > 1)
+
+    common = dict(seed=args.seed, device=args.device, threads=args.threads)
+    if args.jobs <= 1:
+        for config, dname, settings in tasks:
+            finish(config, dname, *run_one(config, dname, settings, progress=not args.no_progress, **common))
+    else:
+        # Every run seeds itself: the results do not depend on the order or the process it runs in.
+        # "spawn": a fresh interpreter per worker, no forked thread pools.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+            futures = {
+                pool.submit(run_one, config, dname, settings, progress=False, **common): (config, dname)
+                for config, dname, settings in tasks
+            }
+            for future in as_completed(futures):
+                finish(*futures[future], *future.result())
+
+    write_outputs(results, samples, base, args.seed, args.out, plot=True)
+    print(markdown_table(results))
     print(f"wrote {args.out / 'results.md'}, {args.out / 'results.json'}, {args.out / 'scatter.png'}")
     return results
+
+
+def write_outputs(
+    results: dict[str, dict[str, dict]],
+    samples: dict[str, dict[str, torch.Tensor]],
+    base: Settings,
+    seed: int,
+    out: Path,
+    *,
+    plot: bool,
+) -> None:
+    """The table, the JSON and (with ``plot``) the scatter plots, in ``CONFIGS`` order; also mid-run."""
+
+    def ordered(per: dict) -> dict:
+        return {c: per[c] for c in CONFIGS if c in per}
+
+    results = {d: ordered(per) for d, per in results.items()}
+    (out / "results.md").write_text(markdown_table(results))
+    (out / "results.json").write_text(
+        json.dumps({"settings": dataclasses.asdict(base), "seed": seed, "results": results}, indent=2)
+    )
+    if plot:
+        scatter_plot({d: ordered(per) for d, per in samples.items() if per}, out / "scatter.png")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ Paired image-to-image translation with pix2pixHD's recipe, shrunk to run on CPU:
   photo gives the training crops, the right 25% the held-out crops;
 * generator: ``GlobalGenerator`` (pix2pixHD's G1: 7×7 conv, two stride-2 convs, residual blocks, two
   transposed convs, 7×7 conv + tanh, instance norm + ReLU) in miniature, predicting the colour offset
-  from the grayscale input;
+  from the grayscale input. Its two transposed convs are replaced by resize-convolutions (``ResizeConv``:
+  nearest-neighbour 2× upsampling, then a 3×3 conv, instance norm + ReLU): a stride-2 transposed conv
+  overlaps its kernel unevenly and leaves checkerboard artefacts (a 2- and 4-pixel grid pattern) in the
+  colours; ``GlobalGenerator`` has no option for its upsampling, so the example swaps its ``up`` layers.
+  ``--upsample transposed`` keeps pix2pixHD's transposed convs, artefacts included;
 * discriminator: ``MultiScaleDiscriminator`` (2 scales of PatchGANs, conditional: it sees the grayscale
   input concatenated to the colour image), LSGAN loss (``AdversarialLoss("lsgan")``);
 * ``full``: adversarial + ``FeatureMatchingLoss.pix2pixhd`` + ``VGGLoss`` × 10 (pix2pixHD's generator
@@ -20,8 +24,8 @@ them (1/32, 1/16, 1/8) to stay fast on CPU; ``--vgg-layers all`` uses pix2pixHD'
 
 Metric: L1 error (on [0, 1]) and PSNR (dB) of the colourised held-out crops against the originals, next to
 the "grayscale" baseline that outputs the input replicated to RGB. Outputs in ``--out`` (default
-``runs/pix2pixhd_mini``): ``comparison.png`` (rows: input, gan_only, full, ground truth), ``metrics.json``
-and ``results.md``.
+``runs/pix2pixhd_mini``): ``comparison.png`` (labelled rows: grayscale input, ``gan_only``, ``full``,
+colour target), ``metrics.json`` and ``results.md``.
 
 Usage::
 
@@ -327,7 +331,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     results: dict[str, dict] = {"grayscale": l1_psnr(to_gray(test).expand(-1, 3, -1, -1), test)}
     outputs: dict[str, torch.Tensor] = {}
     for variant in variants:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         G, log = train_variant(
             variant, crops, s, vgg=vgg, device=device, seed=args.seed, progress=not args.no_progress
         )
@@ -335,11 +339,12 @@ def main(argv: Optional[list[str]] = None) -> dict:
         results[variant] = {
             **l1_psnr(outputs[variant], test),
             "seconds": round(time.perf_counter() - start, 1),
+            "cpu_seconds": round(time.process_time() - cpu_start, 1),
             "final_losses": log[-1],
         }
         print(
             f"{variant:>8}: held-out L1 {results[variant]['l1']:.4f}, PSNR {results[variant]['psnr']:.2f} dB "
-            f"({results[variant]['seconds']} s)"
+            f"({results[variant]['seconds']} s, {results[variant]['cpu_seconds']} s CPU)"
         )
 
     # 16 held-out crops spread over the photos: input, each variant, ground truth.
