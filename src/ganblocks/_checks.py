@@ -232,7 +232,10 @@ def check_group_size(
     that exists where the error is raised), appended to the message after ``str.format`` with ``g`` (the
     group size) and ``divisor`` (the largest divisor of ``n`` not above it).
     """
-    if group_size is not None and (type(group_size) is not int or group_size < 1):  # a bool fails too
+    if group_size is not None and (
+        (type(group_size) is not int and (isinstance(group_size, bool) or not isinstance(group_size, int)))
+        or group_size < 1
+    ):  # the common exact int first; int subclasses pass, a bool fails
         raise ValueError(f"{arg} must be None or a positive int, got {group_size!r}")
     g = n if group_size is None else min(group_size, n)
     if g > 0 and n % g != 0:

@@ -169,3 +169,15 @@ def test_bad_inputs(
 ) -> None:
     with pytest.raises(error, match=match):
         minibatch_stddev(torch.zeros(shape), **kwargs)  # type: ignore[arg-type]
+
+
+def test_int_subclasses_are_ints() -> None:
+    # The fast type test must not turn away int subclasses (IntEnum members, numpy-like wrappers).
+    class Two(int):
+        pass
+
+    x = torch.randn(4, 3, 4, 4)
+    torch.testing.assert_close(
+        minibatch_stddev(x, group_size=Two(2), num_channels=Two(1), backend="torch"),
+        minibatch_stddev(x, group_size=2, num_channels=1, backend="torch"),
+    )

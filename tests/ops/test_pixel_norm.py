@@ -76,3 +76,11 @@ def test_triton_tiled_channels(monkeypatch: pytest.MonkeyPatch, channels_last: b
 def test_bad_inputs(x: object, kwargs: dict[str, object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         pixel_norm(x, **kwargs)  # type: ignore[arg-type]
+
+
+def test_vmap_matches_a_loop() -> None:
+    # The CPU reference reads a value back to choose its form; under vmap it must not (vmap forbids it).
+    x = torch.randn(3, 2, 4, 5, 5)
+    batched = torch.func.vmap(lambda t: pixel_norm(t, backend="torch"))(x)
+    looped = torch.stack([pixel_norm(t, backend="torch") for t in x])
+    torch.testing.assert_close(batched, looped)

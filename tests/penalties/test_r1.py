@@ -248,3 +248,21 @@ def test_empty_batch_raises() -> None:
         ValueError, match=r"fake\[1\] must have a non-empty batch dimension, got shape \(0, 2\)"
     ):
         r2_penalty(lambda xs: xs[0].sum(1), [torch.zeros(1, 3), torch.zeros(0, 2)])
+
+
+def test_unreached_float16_parameter_does_not_overflow_the_penalty() -> None:
+    # The zero term that keeps an unreached parameter in the graph must not sum the parameter first:
+    # 1000 × 100 overflows float16, and 0 · inf would turn a finite penalty into NaN.
+    from ganblocks.penalties._common import keep_parameters_in_graph
+
+    x = torch.randn(4, requires_grad=True)
+    w = torch.full((1000,), 100.0, dtype=torch.float16, requires_grad=True)
+    b = torch.zeros((), requires_grad=True)
+    out = (x * x).sum() + (w * 1).sum().float() * 0 + b
+    (g,) = torch.autograd.grad(out, x, create_graph=True)
+    penalty = keep_parameters_in_graph(g.square().sum(), out)
+    assert torch.isfinite(penalty)
+    torch.testing.assert_close(penalty, (2 * x).square().sum())
+    penalty.backward()
+    assert w.grad is not None and b.grad is not None
+    assert (w.grad == 0).all() and b.grad == 0

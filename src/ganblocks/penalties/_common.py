@@ -177,7 +177,8 @@ def keep_parameters_in_graph(penalty: torch.Tensor, total: torch.Tensor) -> torc
     ]
     if not missing:
         return penalty
-    kept = missing[0].sum()
-    for leaf in missing[1:]:
-        kept = kept + leaf.sum()
-    return penalty + 0.0 * kept
+    # Zero each leaf before summing it: the sum of a large float16 parameter can overflow, and 0 * inf is
+    # NaN. One term per leaf, moved to the penalty's device (a model may span several).
+    for leaf in missing:
+        penalty = penalty + (leaf * 0).sum().to(penalty.device, penalty.dtype)
+    return penalty

@@ -43,7 +43,8 @@ _MIN_POSITIONS = 64
 @triton.jit
 def _tile(n, c, pb, num_c, num_p, s_n, s_c, s_p, BLOCK_P: tl.constexpr):
     """Memory offsets and mask of the tile of channels ``c`` and position block ``pb`` of plane ``n``."""
-    p = pb * BLOCK_P + tl.arange(0, BLOCK_P)
+    # int64 before the multiply: with channels innermost one axis can hold 2**31 or more positions.
+    p = pb.to(tl.int64) * BLOCK_P + tl.arange(0, BLOCK_P)
     mask = (c < num_c)[:, None] & (p < num_p)[None, :]
     offs = n.to(tl.int64) * s_n + c.to(tl.int64)[:, None] * s_c + p.to(tl.int64)[None, :] * s_p
     return offs, mask

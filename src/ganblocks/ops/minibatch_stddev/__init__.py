@@ -70,7 +70,10 @@ def minibatch_stddev(
     n, c = x.shape[0], x.shape[1]
     if n == 0:
         raise ValueError(f"x must have a non-empty batch, got shape {tuple(x.shape)}")
-    if type(num_channels) is not int or num_channels < 1:  # type(), not isinstance: a bool fails too
+    if (
+        type(num_channels) is not int
+        and (isinstance(num_channels, bool) or not isinstance(num_channels, int))
+    ) or num_channels < 1:  # the common exact int first; int subclasses pass, a bool fails
         raise ValueError(f"num_channels must be a positive int, got {num_channels!r}")
     if c % num_channels != 0:
         raise ValueError(f"the channel count of x ({c}) must be divisible by num_channels ({num_channels})")

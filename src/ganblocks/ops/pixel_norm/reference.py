@@ -47,6 +47,12 @@ def _scaled(x: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
     return y.to(x.dtype)
 
 
+def _transformed(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a torch.func transform's wrapper (``vmap`` cannot read a value back to the host)."""
+    is_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return bool(is_wrapped(x)) if is_wrapped is not None else False
+
+
 def pixel_norm_reference(x: torch.Tensor, *, eps: float, dim: int) -> torch.Tensor:
     """``x * rsqrt(mean(x², dim) + eps)``, statistics in float32 (or float64) for low-precision inputs.
 
@@ -54,7 +60,13 @@ def pixel_norm_reference(x: torch.Tensor, *, eps: float, dim: int) -> torch.Tens
     zeros: see the module docstring for the two forms and when each runs.
     """
     dt = x.dtype
-    if not x.is_cpu or dt is torch.float16 or x.numel() == 0 or torch.compiler.is_compiling():
+    if (
+        not x.is_cpu
+        or dt is torch.float16
+        or x.numel() == 0
+        or torch.compiler.is_compiling()
+        or _transformed(x)
+    ):
         return _scaled(x, eps, dim)
     # bfloat16: squares in bfloat16 (so autograd keeps x itself, not a float32 copy; bfloat16 has float32's
     # exponent range, so only the last bits of each square round), summed in float32. float16 squares
