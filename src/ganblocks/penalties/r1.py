@@ -169,7 +169,7 @@ def r1_penalty(
         >>> from ganblocks.penalties import r1_penalty
         >>> d = lambda x: 0.5 * x.square().sum(1)  # gradient x: R1 = gamma/2 * E||x||^2
         >>> r1_penalty(d, torch.tensor([[3.0, 4.0]]), gamma=2.0)
-        tensor(25., grad_fn=<AddBackward0>)
+        tensor(25., grad_fn=<...>)
 
     Reference:
         Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018;
@@ -215,7 +215,7 @@ class R1Penalty(nn.Module):
         >>> import torch
         >>> from ganblocks import R1Penalty
         >>> R1Penalty(gamma=2.0)(lambda x: 0.5 * x.square().sum(1), torch.tensor([[3.0, 4.0]]))
-        tensor(25., grad_fn=<AddBackward0>)
+        tensor(25., grad_fn=<...>)
     """
 
     def __init__(self, gamma: float = 10.0) -> None:
