@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .rows import Index, Record
-from .tables import AREA_TITLES, bandwidth_table, memory_table, num, skips, time_table
+from .tables import AREA_TITLES, bandwidth_table, memory_table, num, skips, target_area, time_table
 
 STATUS = {
     "met": "met",
@@ -26,11 +26,11 @@ def _short(case: str) -> str:
 
 
 def target_table(targets: list[Record]) -> list[str]:
-    lines = ["| issue | target | case | measured | status |", "|---|---|---|---|---|"]
+    lines = ["| area | target | case | measured | status |", "|---|---|---|---|---|"]
     for t in targets:
         if not t["rows"]:
             lines.append(
-                f"| #{t['issue']} | {t['target']} | – | {t['detail']} | {STATUS.get(t['status'], t['status'])} |"
+                f"| {target_area(t)} | {t['target']} | – | {t['detail']} | {STATUS.get(t['status'], t['status'])} |"
             )
             continue
         for i, row in enumerate(t["rows"]):
@@ -38,7 +38,9 @@ def target_table(targets: list[Record]) -> list[str]:
             status = STATUS.get(row["status"], row["status"])
             if t["status"] == "dry run":
                 status = f"dry run ({row['status']})"
-            lines.append(f"| #{t['issue']} | {text} | `{_short(row['case'])}` | {row['detail']} | {status} |")
+            lines.append(
+                f"| {target_area(t)} | {text} | `{_short(row['case'])}` | {row['detail']} | {status} |"
+            )
     return lines
 
 
