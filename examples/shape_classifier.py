@@ -74,7 +74,7 @@ def shape_scores(model: ShapeClassifier, images: torch.Tensor, *, threshold: flo
     recognised = confidence >= threshold
     counts = torch.bincount(label[recognised], minlength=len(CLASSES)).double()
     shares = counts / counts.sum().clamp_min(1)
-    entropy = -float((shares * shares.clamp_min(1e-12).log()).sum())
+    entropy = max(0.0, -float((shares * shares.clamp_min(1e-12).log()).sum()))  # never -0.0
     return {
         "recognised": float(recognised.double().mean()),
         **{f"share_{name}": float(s) for name, s in zip(CLASSES, shares)},

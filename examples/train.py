@@ -1,13 +1,19 @@
-"""Train a small style-based MSG-GAN built only from ganblocks blocks, on CPU, in minutes.
+"""Train a small MSG-GAN built only from ganblocks blocks, on CPU, in minutes.
 
-The generator is a miniature StyleGAN: a mapping network (``PixelNorm`` + ``EqualLinear``) turns ``z`` into a
-style ``w``; a learned 4×4 constant is upsampled to 32×32 through ``EqualConv2d`` layers, each followed by
-``NoiseInjection`` (not at 32×32: the shapes have no pixel-level stochastic detail), a fused bias + leaky
-ReLU (``FusedLeakyReLU``) and ``AdaIN(w)``. ``MSGGeneratorHeads`` turns the features at 32, 16, 8 and 4
-pixels into images, and the ``MSGDiscriminator`` (equalized LR, minibatch stddev in its last block) sees all
-four, so gradients reach every scale of the generator. The objective is the non-saturating logistic loss
-with a lazy R1 penalty on the real image pyramid (every ``--r1-every`` steps, scaled accordingly, with
-StyleGAN2's optimizer adjustment), and an exponential moving average of the generator is kept for sampling.
+The generator is MSG-GAN's (ProGAN's layers): a mapping network (``PixelNorm`` + ``EqualLinear``) turns
+``z`` into ``w``, a dense ``EqualLinear`` turns ``w`` into 4×4 features, and each resolution up to 32×32 has an
+``EqualConv2d`` with its bias and leaky ReLU fused, followed by ``PixelNorm``. ``MSGGeneratorHeads`` turns
+the features at 32, 16, 8 and 4 pixels into images, and the ``MSGDiscriminator`` (equalized LR, minibatch
+stddev in its last block) sees all four, so gradients reach every scale of the generator. The objective is
+the non-saturating logistic loss with a lazy R1 penalty on the real image pyramid (every ``--r1-every``
+steps, scaled accordingly, with StyleGAN2's optimizer adjustment; it differentiates the forward pass the
+loss already made), and an exponential moving average of the generator is kept for sampling.
+
+``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
+resolution, a ``StyleLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
+``AdaIN(w)``). ``--conditional`` makes both networks class-conditional on the shape kind: a one-hot code
+appended to ``z`` enters the mapping network, and the discriminator adds a projection of its last features
+on a learned class embedding to its logit (Miyato & Koyama, 2018).
 
 Data: by default an endless procedural dataset of 32×32 images generated in code (nothing is downloaded):
 a disc, a square or a triangle of random colour, size and position on a shaded dark background.
@@ -30,9 +36,14 @@ Quality measures (lower is better; both compare 512 EMA samples with 512 real im
 * ``swd_patches``: sliced Wasserstein distance between random 7×7 patches of real and generated images at
   32×32 and 16×16 (as in ProGAN's SWD, without its Laplacian pyramid), ×1000.
 
+On the procedural shapes, a small shape classifier (``shape_classifier.py``, trained first on freshly drawn
+shapes) also scores the samples: ``recognised``, the share it calls a disc, square or triangle with
+probability ≥ 0.9, ``share_<class>`` among those, and ``balance``, their normalised entropy (1: a third each).
+Its scores on real images are the ceiling (``real`` in metrics.json).
+
 Usage::
 
-    python examples/train.py                   # 3,000 steps on CPU
+    python examples/train.py                   # 2,500 steps on CPU, under 4 minutes on 2 cores
     python examples/train.py --smoke           # a few steps, seconds
     python examples/train.py --data ~/faces --device cuda --steps 20000 --batch-size 32
 """
@@ -44,9 +55,9 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import matplotlib
 
@@ -62,20 +73,24 @@ from tqdm import tqdm
 from ganblocks import (
     AdversarialLoss,
     ConstantInput,
+    EqualConv2d,
     EqualLinear,
     LazyRegularizer,
     MappingNetwork,
     MSGDiscriminator,
     MSGGeneratorHeads,
+    PixelNorm,
     StyleLayer,
 )
-from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs, r1_penalty
+from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs
+from ganblocks.penalties import r1_penalty_from_outputs
 from ganblocks.training import ModelEMA
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shape_classifier.py, next to this file
-from shape_classifier import shape_scores, train_classifier
+from shape_classifier import CLASSES, shape_scores, train_classifier
 
 RESOLUTION = 32
+Synthesis = Literal["progan", "stylegan"]
 
 
 # =============================================================================================== data
@@ -129,18 +144,32 @@ class ImageSource:
         self.images = None if folder is None else load_folder(folder)
         self.g = torch.Generator().manual_seed(seed)
 
-    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    @property
+    def labelled(self) -> bool:
+        """Whether batches come with class labels (the procedural shapes: 0 disc, 1 square, 2 triangle)."""
+        return self.images is None
+
+    def sample(
+        self, n: int, generator: Optional[torch.Generator] = None
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``n`` images in [-1, 1] and, for the procedural shapes, their labels (else None)."""
         g = self.g if generator is None else generator
         if self.images is None:
-            return draw_shapes(n, g)
+            return draw_shapes(n, g, return_labels=True)
         batch = self.images[torch.randint(len(self.images), (n,), generator=g)]
         flip = torch.rand(n, 1, 1, 1, generator=g) < 0.5
-        return torch.where(flip, batch.flip(-1), batch)
+        return torch.where(flip, batch.flip(-1), batch), None
 
 
 # =============================================================================================== models
 class Generator(nn.Module):
-    """Mapping network + style-based synthesis from 4×4 to 32×32; returns MSG-GAN's images, finest first."""
+    """Mapping network + synthesis from 4×4 to 32×32; returns MSG-GAN's images, finest first.
+
+    ``synthesis="progan"`` (MSG-GAN's generator): ``w`` goes through a dense layer to 4×4 features, then
+    every layer is an ``EqualConv2d`` with fused bias + leaky ReLU followed by ``PixelNorm``.
+    ``synthesis="stylegan"``: a learned 4×4 constant, then every layer is a ``StyleLayer`` (conv, noise,
+    fused bias + leaky ReLU, ``AdaIN(w)``).
+    """
 
     def __init__(
         self,
@@ -148,16 +177,20 @@ class Generator(nn.Module):
         w_dim: int = 64,
         channels: tuple[int, ...] = (128, 64, 32, 16),
         layers: tuple[int, ...] = (1, 1, 1, 1),
+        *,
+        synthesis: Synthesis = "progan",
         upsample: str = "bilinear",
-        dense_input: bool = False,
-        mapping_lr: float = 0.01,
+        mapping_lr: float = 1.0,
         mapping_layers: int = 2,
         categories: int = 0,
         noise: bool = True,
     ) -> None:
         super().__init__()
+        if synthesis not in ("progan", "stylegan"):
+            raise ValueError(f"synthesis must be 'progan' or 'stylegan', got {synthesis!r}")
         self.z_dim = z_dim
         self.categories = categories
+        self.synthesis = synthesis
         self.upsample = upsample
         self.mapping = MappingNetwork(
             z_dim,
@@ -168,17 +201,24 @@ class Generator(nn.Module):
             lr_multiplier=mapping_lr,
             w_avg_beta=None,
         )
-        self.const = ConstantInput(channels[0])
-        self.dense = EqualLinear(w_dim, channels[0] * 16) if dense_input else None
+        style = synthesis == "stylegan"
+        self.input: nn.Module = (
+            ConstantInput(channels[0]) if style else EqualLinear(w_dim, channels[0] * 16, act="lrelu")
+        )
+        self.input_norm = None if style else PixelNorm()
         self.blocks = nn.ModuleList()
         cin = channels[0]
         for i, (c, n) in enumerate(zip(channels, layers)):
+            # No noise at 32×32: the shapes have no pixel-level stochastic detail.
             noise_mode = "random" if noise and i < len(channels) - 1 else "none"
-            self.blocks.append(
-                nn.ModuleList(
-                    StyleLayer(cin if j == 0 else c, c, w_dim, noise_mode=noise_mode) for j in range(n)
-                )
-            )
+            block = nn.ModuleList()
+            for j in range(n):
+                c_in = cin if j == 0 else c
+                if style:
+                    block.append(StyleLayer(c_in, c, w_dim, noise_mode=noise_mode))
+                else:
+                    block.append(nn.Sequential(EqualConv2d(c_in, c, 3, padding=1, act="lrelu"), PixelNorm()))
+            self.blocks.append(block)
             cin = c
         self.heads = MSGGeneratorHeads(list(channels[::-1]), 3, act="tanh")
 
@@ -192,28 +232,54 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
         w = self.mapping(z[:, : self.z_dim], z[:, self.z_dim :] if self.categories else None)
-        x = self.const(z.shape[0])
-        if self.dense is not None:
-            x = x + self.dense(w).view(x.shape)
+        if self.input_norm is None:
+            x = self.input(z.shape[0])
+        else:
+            x = self.input_norm(self.input(w).view(z.shape[0], -1, 4, 4))
         features = []
         for i, block in enumerate(self.blocks):
             if i:
                 x = F.interpolate(x, scale_factor=2, mode=self.upsample)
             for layer in block:
-                x = layer(x, w)
+                x = layer(x) if self.input_norm is not None else layer(x, w)
             features.append(x)
         return self.heads(features[::-1])
 
 
-def build_discriminator(channels: int, max_channels: int) -> MSGDiscriminator:
-    # MSG-GAN's channel rule: channel_base / r at resolution r, capped at max_channels.
-    return MSGDiscriminator(
-        3,
-        resolution=RESOLUTION,
-        combine="cat_lin",
-        channel_base=channels * RESOLUTION,
-        max_channels=max_channels,
-    )
+class Discriminator(nn.Module):
+    """``MSGDiscriminator``, optionally class-conditional through a projection of its last hidden features.
+
+    With ``classes > 0`` the logit of an image of class ``y`` is ``ψ(φ(x)) + ⟨e_y, φ(x)⟩``, where ``φ(x)``
+    are the features of the 4×4 block's last layer and ``e_y`` a learned embedding of the class (Miyato &
+    Koyama, "cGANs with Projection Discriminator", ICLR 2018).
+    """
+
+    def __init__(self, channels: int, max_channels: int, *, classes: int = 0) -> None:
+        super().__init__()
+        # MSG-GAN's channel rule: channel_base / r at resolution r, capped at max_channels.
+        self.msg = MSGDiscriminator(
+            3,
+            resolution=RESOLUTION,
+            combine="cat_lin",
+            channel_base=channels * RESOLUTION,
+            max_channels=max_channels,
+        )
+        width = min(channels * RESOLUTION // 4, max_channels)  # the 4×4 block's channels, by the same rule
+        self.embed = EqualLinear(classes, width, bias=False) if classes else None
+        self.num_scales = self.msg.num_scales
+
+    def forward(self, images: list[torch.Tensor], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.embed is None:
+            return self.msg(images).logits[0]
+        if labels is None:
+            raise ValueError("a class-conditional discriminator needs the labels of its images")
+        out = self.msg(images, return_features=True)
+        hidden = out.features[0][-1].flatten(1)
+        code = F.one_hot(labels, self.embed.in_features).to(hidden.dtype)
+        # 1/√width keeps the projection term at the logit's scale (StyleGAN2-ADA's conditional mapping).
+        return (
+            out.logits[0] + (self.embed(code) * hidden).sum(1, keepdim=True) * self.embed.out_features**-0.5
+        )
 
 
 # =============================================================================================== metrics
@@ -355,20 +421,22 @@ def plot_curves(log: list[dict], evals: list[dict], real: Optional[dict], path: 
 # =============================================================================================== training
 @dataclass
 class Settings:
-    steps: int = 3000
-    batch_size: int = 16
+    steps: int = 2500
+    batch_size: int = 32
     lr: float = 0.002
     lr_decay: float = 0.0  # fraction of the steps at the end over which both learning rates decay to 0
-    r1_gamma: float = 0.2
+    r1_gamma: float = 1.0
     r1_every: int = 4
     g_channels: tuple[int, ...] = (128, 64, 32, 16)  # at 4, 8, 16, 32 pixels
-    g_layers: tuple[int, ...] = (1, 1, 1, 1)  # style layers at 4, 8, 16, 32 pixels
+    g_layers: tuple[int, ...] = (1, 1, 1, 1)  # synthesis layers at 4, 8, 16, 32 pixels
+    synthesis: Synthesis = "progan"  # MSG-GAN's generator (pixel norm); "stylegan": AdaIN + noise
     upsample: str = "bilinear"
-    dense_input: bool = False
-    mapping_lr: float = 0.01
+    mapping_lr: float = 1.0  # StyleGAN's 0.01 learns the class code too slowly for a short run
     mapping_layers: int = 2
     categories: int = 0
     noise: bool = True
+    # Class-conditional G and D on the shape kind; None: whenever the data has labels (the procedural shapes).
+    conditional: Optional[bool] = None
     d_channels: int = 16  # at 32 pixels, doubling at every halving up to d_max_channels
     d_max_channels: int = 64
     ema_kimg: float = 1.0  # half-life of the generator's average, thousands of images (after a ramp-up)
@@ -394,6 +462,12 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
 
     source = ImageSource(data, seed=seed)
+    conditional = source.labelled if s.conditional is None else s.conditional
+    if conditional and not source.labelled:
+        raise SystemExit("--conditional needs class labels: only the procedural shapes have them (no --data)")
+    if conditional and s.categories:
+        raise SystemExit("--categories adds a random code of its own: use it with --no-conditional")
+    classes = len(CLASSES) if conditional else 0
     # The shape classifier (procedural data only): trained first, its time counts.
     classifier = None
     if data is None:
@@ -405,17 +479,19 @@ def train(
         channels=s.g_channels,
         layers=s.g_layers,
         upsample=s.upsample,
-        dense_input=s.dense_input,
         mapping_lr=s.mapping_lr,
         mapping_layers=s.mapping_layers,
-        categories=s.categories,
+        categories=classes or s.categories,  # the class code is the categorical code when conditional
         noise=s.noise,
+        synthesis=s.synthesis,
     )
     G = G.to(dev, memory_format=torch.channels_last)
-    D = build_discriminator(s.d_channels, s.d_max_channels).to(dev, memory_format=torch.channels_last)
+    D = Discriminator(s.d_channels, s.d_max_channels, classes=classes).to(
+        dev, memory_format=torch.channels_last
+    )
     ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
     loss = AdversarialLoss("non_saturating")
-    r1 = LazyRegularizer(r1_penalty, every=s.r1_every)
+    r1 = LazyRegularizer(r1_penalty_from_outputs, every=s.r1_every)
     opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=(0.0, 0.99))
     # D gets lazy R1 on top of its loss every k-th step: StyleGAN2's lr/beta adjustment.
     opt_d = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(s.lr, (0.0, 0.99), every=s.r1_every))
@@ -430,7 +506,7 @@ def train(
     # Fixed latents and real images for evaluation and sample grids.
     g_eval = torch.Generator().manual_seed(seed + 1)
     z_eval = G.latents(s.eval_samples, g_eval).to(dev)
-    real_eval = source.sample(s.eval_samples, torch.Generator().manual_seed(seed + 2))
+    real_eval, _ = source.sample(s.eval_samples, torch.Generator().manual_seed(seed + 2))
     features = RandomFeatures()
     save_grid(real_eval[:64], out / "real.png")
     ceiling = None if classifier is None else shape_scores(classifier, real_eval)
@@ -452,19 +528,28 @@ def train(
     bar = tqdm(range(1, s.steps + 1), disable=not progress, dynamic_ncols=True)
     for step in bar:
         # ---- discriminator: logistic loss on real and fake pyramids (+ lazy R1 on the real pyramid)
-        real = source.sample(s.batch_size).to(dev, memory_format=torch.channels_last)
-        real = image_pyramid(real, D.num_scales)
+        real, real_labels = source.sample(s.batch_size)
+        real = image_pyramid(real.to(dev, memory_format=torch.channels_last), D.num_scales)
         z = G.latents(s.batch_size).to(dev)
         fake = G(z)
-        d_loss = loss.d_loss(D(real), D([f.detach() for f in fake]))
-        penalty = r1(step - 1, D, real, gamma=s.r1_gamma)  # every * R1 on every k-th step, else None
+        if classes:  # the real images' own labels; the fakes' are the one-hot code at the end of z
+            real_labels, fake_labels = real_labels.to(dev), z[:, -classes:].argmax(1)
+        else:
+            real_labels = fake_labels = None
+        if r1.should_run(
+            step - 1
+        ):  # R1 differentiates the same forward pass the loss uses: no second forward
+            real = [level.requires_grad_(True) for level in real]
+        real_pred = D(real, real_labels)
+        d_loss = loss.d_loss(real_pred, D([f.detach() for f in fake], fake_labels))
+        penalty = r1(step - 1, real_pred, real, gamma=s.r1_gamma)  # every × R1 on every k-th step, else None
         opt_d.zero_grad(set_to_none=True)
         (d_loss if penalty is None else d_loss + penalty).backward()
         opt_d.step()
 
         # ---- generator: non-saturating loss through every scale of its output (D's weights frozen)
         D.requires_grad_(False)
-        g_loss = loss.g_loss(D(fake))
+        g_loss = loss.g_loss(D(fake, fake_labels))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -496,7 +581,12 @@ def train(
     save_grid(sample(ema.module, z_eval[:64]), out / "samples_final.png")
     plot_curves(log, evals, ceiling, out / "losses.png")
     metrics = {
-        "settings": {**asdict(s), "device": str(dev), "data": str(data or "procedural shapes")},
+        "settings": {
+            **asdict(s),
+            "conditional": conditional,
+            "device": str(dev),
+            "data": str(data or "procedural shapes"),
+        },
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu, 1),
         "threads": torch.get_num_threads(),
@@ -540,7 +630,28 @@ def main(argv: Optional[list[str]] = None) -> dict:
         default=Settings.categories,
         help="one-hot categorical code appended to z (0: none)",
     )
-    parser.add_argument("--no-noise", action="store_true", help="no noise injection in the synthesis layers")
+    parser.add_argument(
+        "--synthesis",
+        choices=("progan", "stylegan"),
+        default=Settings.synthesis,
+        help="generator layers: ProGAN's conv + pixel norm (MSG-GAN) or StyleGAN's AdaIN + noise",
+    )
+    parser.add_argument(
+        "--conditional",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="class-conditional G (one-hot code) and projection D on the shape kind; needs labels, so only "
+        "the procedural shapes (default: on for them, off for --data)",
+    )
+    parser.add_argument(
+        "--no-noise", action="store_true", help="no noise injection in the synthesis layers (stylegan)"
+    )
+    parser.add_argument(
+        "--lr-decay",
+        type=float,
+        default=Settings.lr_decay,
+        help="fraction of the steps at the end over which the learning rates decay linearly to 0",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of models, data and latents")
     parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -555,12 +666,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
         lr=args.lr,
         r1_gamma=args.r1_gamma,
         r1_every=args.r1_every,
+        lr_decay=args.lr_decay,
         mapping_lr=args.mapping_lr,
         categories=args.categories,
         noise=not args.no_noise,
+        synthesis=args.synthesis,
+        conditional=args.conditional,
     )
-    if args.smoke:
-        s = Settings(
+    if args.smoke:  # the chosen options on a tiny model, a few steps
+        s = replace(
+            s,
             steps=6,
             batch_size=8,
             g_channels=(16, 16, 8, 8),

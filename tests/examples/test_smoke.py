@@ -88,6 +88,72 @@ def test_train_smoke(tmp_path: Path) -> None:
         assert_finite(metrics[key], key)
 
 
+@pytest.mark.parametrize("options", [["--no-conditional"], ["--synthesis", "stylegan", "--no-noise"]])
+def test_train_smoke_variants(tmp_path: Path, options: list[str]) -> None:
+    """The other generator and the unconditional pair train too, and the settings record them."""
+    train = load_example("train")
+    metrics = train.main(["--smoke", "--out", str(tmp_path), "--no-progress", *options])
+    settings = metrics["settings"]
+    assert settings["conditional"] == ("--no-conditional" not in options)  # on by default for the shapes
+    assert settings["synthesis"] == ("stylegan" if "stylegan" in options else "progan")
+    for entry in metrics["losses"]:
+        assert_finite(entry["d_loss"], "d_loss")
+        assert_finite(entry["g_loss"], "g_loss")
+
+
+def test_train_projection_discriminator() -> None:
+    """The conditional logit is the unconditional one plus ⟨e_y, φ(x)⟩ / √width (Miyato & Koyama)."""
+    train = load_example("train")
+    torch.manual_seed(0)
+    d = train.Discriminator(8, 16, classes=3)
+    with torch.no_grad():  # the embedding starts random; any values would do
+        d.embed.weight.normal_()
+    images, labels = train.draw_shapes(8, torch.Generator().manual_seed(0), return_labels=True)
+    pyramid = [images] + [torch.nn.functional.avg_pool2d(images, 2**k) for k in range(1, d.num_scales)]
+    out = d.msg(pyramid, return_features=True)
+    hidden = out.features[0][-1].flatten(1)  # (8, 16): the 4×4 block's last layer
+    embeddings = d.embed(torch.eye(3))  # row y: e_y
+    expected = out.logits[0] + (embeddings[labels] * hidden).sum(1, keepdim=True) / 16**0.5
+    torch.testing.assert_close(d(pyramid, labels), expected)
+    # A different label moves the logit by exactly the difference of the two projections.
+    other = (labels + 1) % 3
+    shift = ((embeddings[other] - embeddings[labels]) * hidden).sum(1, keepdim=True) / 16**0.5
+    torch.testing.assert_close(d(pyramid, other) - d(pyramid, labels), shift)
+    assert shift.abs().min() > 0
+    with pytest.raises(ValueError, match="needs the labels"):
+        d(pyramid)
+    # Without classes the labels are not needed and the logit is the MSG discriminator's own.
+    plain = train.Discriminator(8, 16)
+    torch.testing.assert_close(plain(pyramid), plain.msg(pyramid).logits[0])
+
+
+def test_train_generator_variants() -> None:
+    train = load_example("train")
+    for synthesis in ("progan", "stylegan"):
+        g = train.Generator(channels=(16, 16, 8, 8), synthesis=synthesis, categories=3)
+        z = g.latents(2, torch.Generator().manual_seed(0))
+        assert z.shape == (2, 64 + 3) and z[:, 64:].sum(1).eq(1).all()
+        images = g(z)
+        assert [tuple(x.shape) for x in images] == [(2, 3, 32 // 2**k, 32 // 2**k) for k in range(4)]
+        assert all(x.abs().max() <= 1 for x in images)  # tanh heads
+    with pytest.raises(ValueError, match="synthesis must be"):
+        train.Generator(synthesis="dcgan")
+
+
+def test_train_conditional_needs_labels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    train = load_example("train")
+    Image.new("RGB", (32, 32), color=(200, 10, 10)).save(tmp_path / "a.png")
+    with pytest.raises(SystemExit, match="--conditional needs class labels"):
+        train.main(["--smoke", "--conditional", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="--categories adds a random code"):
+        train.main(["--smoke", "--categories", "3", "--out", str(tmp_path / "o")])
+    # By default a folder of unlabelled images trains an unconditional pair.
+    metrics = train.main(["--smoke", "--no-progress", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert metrics["settings"]["conditional"] is False and metrics["real"] is None
+
+
 def test_shape_classifier_recognises_real_shapes() -> None:
     """A briefly trained classifier already tells the three shapes apart; the scores behave as documented."""
     train = load_example("train")
