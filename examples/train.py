@@ -6,8 +6,8 @@ The generator is MSG-GAN's (ProGAN's layers): a mapping network (``PixelNorm`` +
 the features at 32, 16, 8 and 4 pixels into images, and the ``MSGDiscriminator`` (equalized LR, minibatch
 stddev in its last block) sees all four, so gradients reach every scale of the generator. The objective is
 the non-saturating logistic loss with a lazy R1 penalty on the real image pyramid (every ``--r1-every``
-steps, scaled accordingly, with StyleGAN2's optimizer adjustment; it differentiates the forward pass the
-loss already made), and an exponential moving average of the generator is kept for sampling.
+steps, scaled accordingly, added to the loss of that step, with Adam's settings from
+``lazy_optimizer_kwargs``; it differentiates the forward pass the loss already made), and an exponential moving average of the generator is kept for sampling.
 
 ``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
 resolution, a ``StyleLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
@@ -462,7 +462,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
 
     source = ImageSource(data, seed=seed)
-    conditional = source.labelled if s.conditional is None else s.conditional
+    # By default: conditional when the data has labels, unless a categorical code of its own is asked for.
+    conditional = source.labelled and not s.categories if s.conditional is None else s.conditional
+    if not 0 <= s.lr_decay <= 1:
+        raise SystemExit(f"--lr-decay must be a fraction of the steps in [0, 1], got {s.lr_decay}")
     if conditional and not source.labelled:
         raise SystemExit("--conditional needs class labels: only the procedural shapes have them (no --data)")
     if conditional and s.categories:
@@ -628,7 +631,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         "--categories",
         type=int,
         default=Settings.categories,
-        help="one-hot categorical code appended to z (0: none)",
+        help="random one-hot categorical code appended to z (0: none); the pair is then unconditional",
     )
     parser.add_argument(
         "--synthesis",
@@ -641,7 +644,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="class-conditional G (one-hot code) and projection D on the shape kind; needs labels, so only "
-        "the procedural shapes (default: on for them, off for --data)",
+        "the procedural shapes (default: on for them unless --categories is given, off for --data)",
     )
     parser.add_argument(
         "--no-noise", action="store_true", help="no noise injection in the synthesis layers (stylegan)"

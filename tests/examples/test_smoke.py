@@ -88,13 +88,21 @@ def test_train_smoke(tmp_path: Path) -> None:
         assert_finite(metrics[key], key)
 
 
-@pytest.mark.parametrize("options", [["--no-conditional"], ["--synthesis", "stylegan", "--no-noise"]])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--no-conditional"],
+        ["--synthesis", "stylegan", "--no-noise", "--lr-decay", "0.5"],
+        ["--categories", "2"],
+    ],
+)
 def test_train_smoke_variants(tmp_path: Path, options: list[str]) -> None:
     """The other generator and the unconditional pair train too, and the settings record them."""
     train = load_example("train")
     metrics = train.main(["--smoke", "--out", str(tmp_path), "--no-progress", *options])
     settings = metrics["settings"]
-    assert settings["conditional"] == ("--no-conditional" not in options)  # on by default for the shapes
+    # On by default for the shapes, unless a categorical code of its own is asked for.
+    assert settings["conditional"] == ("--no-conditional" not in options and "--categories" not in options)
     assert settings["synthesis"] == ("stylegan" if "stylegan" in options else "progan")
     for entry in metrics["losses"]:
         assert_finite(entry["d_loss"], "d_loss")
@@ -148,7 +156,9 @@ def test_train_conditional_needs_labels(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="--conditional needs class labels"):
         train.main(["--smoke", "--conditional", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit, match="--categories adds a random code"):
-        train.main(["--smoke", "--categories", "3", "--out", str(tmp_path / "o")])
+        train.main(["--smoke", "--conditional", "--categories", "3", "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="--lr-decay must be"):
+        train.main(["--smoke", "--lr-decay", "-0.5", "--out", str(tmp_path / "o")])
     # By default a folder of unlabelled images trains an unconditional pair.
     metrics = train.main(["--smoke", "--no-progress", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert metrics["settings"]["conditional"] is False and metrics["real"] is None
