@@ -57,6 +57,13 @@ def test_bias_act_nonfinite_forward_and_backward_agree(
     _same(outs[0], outs[1])
     # NaN in the input stays NaN in the output (torch.relu, elu, selu and torch.clamp propagate it).
     assert torch.isnan(outs[0][0, 0])
+    if act in ("elu", "selu"):
+        # torch's own elu backward is not consistent at a NaN input: its vectorized loop gives NaN, its scalar
+        # tail the incoming gradient, so which one the reference shows depends on the row length and the
+        # CPU's vector width (torch 2.13: a 12-element float64 row is all tail under AVX-512, mostly vector
+        # under AVX2). The kernel propagates the NaN; every other position must match the reference.
+        assert torch.isnan(grads[0][0, 0])
+        grads = [g[:, 1:] for g in grads]
     _same(grads[0], grads[1])
 
 
