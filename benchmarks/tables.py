@@ -107,7 +107,9 @@ def time_table(results: list[Record], area: str) -> list[str]:
                 provs.get("reference-direct", {}).get("time_ms"),
             )
             over = f"{(pub['p20'] - ref['p20']) * 1e3:.2f}" if pub and ref else "–"
-            lines.append(f"| {any_rec['case']} | {' | '.join(cells)} | {over} |")
+            # Inputs that require grad: autograd records the call (training's path).
+            label = any_rec["case"] + (" (autograd)" if any_rec["params"].get("autograd") else "")
+            lines.append(f"| {label} | {' | '.join(cells)} | {over} |")
         return lines
     lines = [
         "| case | size | mode | ganblocks ms | reference ms | plain ms | compile ms | compile(ganblocks) ms "

@@ -148,6 +148,8 @@ def test_records(quick_run: tuple[dict, Path]) -> None:
     dispatch = [r for r in results if r["area"] == "dispatch"]
     assert {r["provider"] for r in dispatch} == {"public(torch)", "public(auto)", "reference-direct"}
     assert all(r["status"] == "ok" and r["mode"] == "call" for r in dispatch)
+    # Each op is called on inputs without and with requires_grad (autograd recording, as in training).
+    assert {r["params"]["autograd"] for r in dispatch} == {False, True}
 
 
 def test_targets_and_markdown(quick_run: tuple[dict, Path]) -> None:
@@ -159,12 +161,16 @@ def test_targets_and_markdown(quick_run: tuple[dict, Path]) -> None:
         if t["device"] == "cuda":
             assert t["status"] == "not measurable on this device"
     by_key = {t["key"]: t for t in targets}
-    assert by_key["dispatch-overhead"]["rows"], "pixel_norm's dispatch cost was measured"
+    assert len(by_key["dispatch-overhead"]["rows"]) == 2, "public(torch) and public(auto), without autograd"
+    assert len(by_key["autograd-overhead"]["rows"]) == 2, "the same two, with autograd recording"
+    assert "≤ 10 µs" in by_key["autograd-overhead"]["target"]
     assert by_key["multiscale-cpu"]["status"] == "not measured"  # filtered out
     assert len(by_key["ops-reference-vs-plain-cpu"]["rows"]) == 1
     md = out.with_suffix(".md").read_text()
     assert "## Speed targets" in md and "bias_act" in md and "## Dispatch overhead" in md
     assert "compile(ganblocks) ms" in md and "parameter gradients MiB" in md
+    # Both dispatch rows of pixel_norm, told apart.
+    assert "\n| pixel_norm | " in md and "\n| pixel_norm (autograd) | " in md
 
 
 def test_filter_matching() -> None:
@@ -268,6 +274,8 @@ def test_plain_vgg_matches_vgg_loss() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(DIRECT))
-def test_dispatch_direct_matches_public_torch(name: str) -> None:
-    t = tensors(name)
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_dispatch_direct_matches_public_torch(name: str, requires_grad: bool) -> None:
+    t = tensors(name, requires_grad=requires_grad)
+    assert any(v.requires_grad for v in t.values()) == requires_grad
     assert_close(DIRECT[name](t), OPS[name].ganblocks(t, "torch"))
