@@ -137,3 +137,25 @@ def clamp_grad(d, y, clamp):
     gradient by the activation's derivative, so a NaN derivative (tanh of NaN) stays NaN there too.
     """
     return tl.where(tl.abs(y) <= clamp, d, d * 0.0)
+
+
+@triton.jit
+def local_grad_from_input(z, alpha, gain, clamp, ACT: tl.constexpr, HAS_CLAMP: tl.constexpr):
+    """d/dz of ``clamp(gain * act(z))`` from the pre-activation ``z`` (the clamp's bounds pass, as torch)."""
+    d = act_grad_from_input(z, alpha, ACT) * gain
+    if HAS_CLAMP:
+        d = clamp_grad(d, act_forward(z, alpha, ACT) * gain, clamp)
+    return d
+
+
+@triton.jit
+def local_grad_from_output(y, alpha, gain, clamp, ACT: tl.constexpr, HAS_CLAMP: tl.constexpr):
+    """The same from the output ``y`` (linear, relu, lrelu with a positive gain only).
+
+    A clamped output cannot tell ``|y| == clamp`` (gradient 1) from a clamped value (gradient 0): the bound
+    counts as clamped.
+    """
+    d = act_grad_from_output(y, alpha, ACT) * gain
+    if HAS_CLAMP:
+        d = tl.where(tl.abs(y) < clamp, d, d * 0.0)
+    return d

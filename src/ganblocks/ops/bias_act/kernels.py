@@ -22,10 +22,9 @@ import triton.language as tl
 from ..._precision import accumulation_dtype
 from .._triton.activations import (
     act_forward,
-    act_grad_from_input,
-    act_grad_from_output,
-    clamp_grad,
     clamp_symmetric,
+    local_grad_from_input,
+    local_grad_from_output,
     scalar,
 )
 from .._triton.common import acc_dtype, dense, elementwise_block, like, tile_budget
@@ -106,16 +105,12 @@ def _bias_act_bwd_kernel(
                 z = tl.load(ref_ptr + offs, mask=mask, other=0.0).to(ACC)
                 if HAS_BIAS:
                     z += bias
-                d = act_grad_from_input(z, alpha, ACT) * gain
-                if HAS_CLAMP:
-                    d = clamp_grad(d, act_forward(z, alpha, ACT) * gain, clamp)
+                d = local_grad_from_input(z, alpha, gain, clamp, ACT, HAS_CLAMP)
             elif ACT == 0 and not HAS_CLAMP:
                 d = gain
             else:
                 ref = tl.load(ref_ptr + offs, mask=mask, other=0.0).to(ACC)
-                d = act_grad_from_output(ref, alpha, ACT) * gain
-                if HAS_CLAMP:
-                    d = tl.where(tl.abs(ref) < clamp, d, d * 0.0)
+                d = local_grad_from_output(ref, alpha, gain, clamp, ACT, HAS_CLAMP)
             dx = dy * d
             tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
             if HAS_BIAS:
