@@ -295,3 +295,24 @@ def test_inject_noise_clamp_bound_matches_reference() -> None:
         grads.append(torch.autograd.grad(y.sum(), xx)[0])
     assert grads[0].flatten().tolist() == [1.0, 1.0, 0.0]
     _same(grads[0], grads[1])
+
+
+@requires_triton
+def test_grad_kernels_from_a_clamped_output_treat_the_bound_as_clamped() -> None:
+    # Called with the output (ref_is_input=False) and a clamp, the backward kernels cannot tell |y| == clamp
+    # (gradient 1) from a clamped value (gradient 0) and take it as clamped, as their docstrings say; the
+    # autograd glue itself always passes the input when there is a clamp.
+    from ganblocks.ops._activations import ACTIVATIONS
+    from ganblocks.ops.bias_act.kernels import bias_act_backward
+    from ganblocks.ops.inject_noise.kernels import inject_noise_backward
+
+    lrelu = ACTIVATIONS["lrelu"]
+    y = torch.tensor([[[[0.5, 1.0, -1.0, -0.2]]]], dtype=torch.float64, device=TRITON_DEVICE)
+    dy = torch.full_like(y, 3.0)
+    expected = torch.tensor([[[[3.0, 0.0, 0.0, 0.6]]]], dtype=torch.float64)  # 3 · f'(y) inside, 0 on |y| = 1
+    dx, _ = bias_act_backward(dy, y, None, lrelu.code, 0.2, 1.0, 1.0, 1, False)
+    _same(dx, expected)
+    strength = torch.zeros((), dtype=torch.float64, device=TRITON_DEVICE)
+    noise = torch.zeros(1, 1, 1, 4, dtype=torch.float64, device=TRITON_DEVICE)
+    dz, _, _ = inject_noise_backward(dy, y, strength, noise, None, lrelu.code, 0.2, 1.0, 1.0, False)
+    _same(dz, expected)
