@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Callable
 
 import formulas
 import pytest
@@ -12,6 +13,7 @@ import torch
 from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import pixel_norm
+from ganblocks.ops.pixel_norm import reference
 
 
 @pytest.mark.parametrize(("shape", "dim"), [((2, 5, 3, 4), 1), ((4, 7), 1), ((2, 3, 4), -1), ((3, 2, 2), 0)])
@@ -25,6 +27,62 @@ def test_known_values() -> None:
     # mean square of (3, 4) is 12.5: each entry is divided by sqrt(12.5).
     y = pixel_norm(torch.tensor([[3.0, 4.0]], dtype=torch.float64), eps=0.0)
     torch.testing.assert_close(y, torch.tensor([[3.0, 4.0]], dtype=torch.float64) / math.sqrt(12.5))
+
+
+def _formula(x: torch.Tensor, eps: float = 1e-8, dim: int = 1) -> torch.Tensor:
+    """The plain formula, op for op, differentiated by autograd."""
+    return x * torch.rsqrt(torch.mean(x**2, dim=dim, keepdim=True) + eps)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3, 4), (2, 8, 16, 16), (4, 64, 8, 8)])
+def test_float32_forward_is_the_formula_bit_for_bit(shape: tuple[int, ...]) -> None:
+    # Both sides of the size threshold: the formula's ops below it, the written-out backward above.
+    x = torch.randn(shape)
+    assert torch.equal(pixel_norm(x, backend="torch"), _formula(x))
+    assert torch.equal(pixel_norm(x.requires_grad_(), backend="torch"), _formula(x))
+
+
+@pytest.mark.parametrize(("shape", "dim"), [((2, 5, 3, 4), 1), ((4, 7), 1), ((2, 3, 4), -1), ((3, 2, 2), 0)])
+def test_written_out_backward_matches_autograd_of_the_formula(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], dim: int
+) -> None:
+    monkeypatch.setattr(reference, "_SMALL", 0)  # the custom function at every size
+    x = torch.randn(shape, dtype=torch.float64)
+    dy = torch.randn(shape, dtype=torch.float64)
+    # First order without create_graph: the in-place branch of the backward.
+    leaf = x.clone().requires_grad_()
+    (ours,) = torch.autograd.grad(pixel_norm(leaf, dim=dim, backend="torch"), leaf, dy)
+    leaf = x.clone().requires_grad_()
+    (plain,) = torch.autograd.grad(_formula(leaf, dim=dim), leaf, dy)
+    assert_close(ours, plain)
+    # Every order under create_graph: the backward rebuilt from x.
+    fn = functools.partial(pixel_norm, dim=dim, backend="torch")
+    for o, r in zip(all_orders(fn, [x]), all_orders(functools.partial(_formula, dim=dim), [x])):
+        assert_close(o, r)
+    assert torch.autograd.gradgradcheck(fn, (x.clone().requires_grad_(),))
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 2, 2), (2, 8, 16, 16), (3, 16)])
+def test_bfloat16_is_as_accurate_as_the_formula_in_bfloat16(shape: tuple[int, ...]) -> None:
+    """Against float64, the bfloat16 result and gradient err no more than the formula's own ops in bfloat16."""
+    x = torch.randn(shape).bfloat16()
+    dy = torch.randn(shape).bfloat16()
+
+    def value_and_grad(fn: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor) -> list[torch.Tensor]:
+        leaf = t.detach().requires_grad_()
+        y = fn(leaf)
+        (dx,) = torch.autograd.grad(y, leaf, dy.to(t.dtype))
+        return [y.detach(), dx]
+
+    exact = value_and_grad(_formula, x.double())
+    ours = value_and_grad(functools.partial(pixel_norm, backend="torch"), x)
+    plain = value_and_grad(_formula, x)
+    for o, p, e in zip(ours, plain, exact):
+        assert o.dtype == torch.bfloat16
+        err, plain_err = (o.double() - e).abs(), (p.double() - e).abs()
+        assert err.mean() <= 1.1 * plain_err.mean()
+        assert err.max() <= 1.5 * plain_err.max()
+        assert_close(o, e.bfloat16(), scale=2.0)  # bfloat16 spacing is 1/64 between 2 and 4
 
 
 def _orders(x: torch.Tensor, backend: str, **kw: object) -> list[torch.Tensor]:

@@ -30,9 +30,9 @@ def pixel_norm(
     Values near the top of the dtype's range (float32 ``|x|`` above ``1.8e19``, whose square overflows)
     are normalized correctly, with finite gradients of every order: such vectors are divided by their
     largest ``|x|`` before squaring. On the PyTorch path for CPU tensors that form runs only when some
-    pixel's mean square exceeds ``1e12`` (float64: ``1e100``); otherwise the result is the plain formula's,
-    bit for bit, and autograd keeps what the plain formula keeps. NaN or infinity in a vector makes the
-    whole vector NaN.
+    pixel's mean square exceeds ``1e12`` (float64: ``1e100``); otherwise the result is the plain formula's
+    (bit for bit in float32 and float64) and autograd keeps what the plain formula keeps. bfloat16 inputs
+    accumulate their squares in float32. NaN or infinity in a vector makes the whole vector NaN.
 
     Returns:
         Tensor of the shape, dtype and memory format of ``x``.

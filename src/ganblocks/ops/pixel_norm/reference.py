@@ -2,8 +2,11 @@ r"""``pixel_norm`` in plain PyTorch: ``y = x * r`` with ``r = (mean(x², dim) + 
 
 Two forms of one function, both differentiable to any order:
 
-- **plain**: ``x * rsqrt(mean(x²) + eps)`` op for op, what users write. Autograd keeps only the small
-  per-pixel ``r`` besides ``x``, and the result is bit for bit the plain formula's.
+- **plain**: ``x * rsqrt(mean(x²) + eps)``, the formula users write, with the same forward values (bit for
+  bit in float32 and float64) and the same saved tensors (``x`` and the small per-pixel ``r``). From
+  :data:`_SMALL` elements (bfloat16: always) its backward is written out,
+  :math:`dx = r\,dy - r^3\,\overline{dy\,x}\,x`: two full-size passes and one reduction where autograd's
+  chain through ``mul``, ``rsqrt``, ``mean`` and ``pow`` takes six passes.
 - **scaled** (:func:`pixel_scale`): ``s * rsqrt(mean(s²) + eps / k²)`` with ``s = x / k``. ``x²`` overflows
   float32 from ``|x| ≈ 1.8e19`` (``r`` becomes 0 and the pixel exact zeros), and the plain form's
   derivatives hold powers of ``r`` up to ``r⁵`` (double backward), which underflow long before that; the
@@ -11,11 +14,17 @@ Two forms of one function, both differentiable to any order:
 
 On CPU the plain form runs (float16 aside, see below) unless some pixel's mean square is above :data:`_PLAIN_MAX` (or not finite),
 which one ``max`` of the per-pixel means tells (a CPU tensor has no device to wait for); then the scaled
-form runs instead. Elsewhere (CUDA tensors on ``backend="torch"``, ``torch.compile``) the scaled form
-always runs, so that no value is read back to the host.
+form runs instead. Elsewhere (CUDA tensors on ``backend="torch"``, ``torch.compile``, ``torch.func``
+transforms) the scaled form always runs, so that no value is read back to the host.
+
+bfloat16 (plain form): the squares are summed with a float32 accumulator and ``r`` is rounded to bfloat16 once, so the
+product, its backward and what autograd keeps are bfloat16 as in the plain formula (a float32 product would
+write a full-size float32 copy of the output, then round it).
 """
 
 from __future__ import annotations
+
+from typing import Any, Optional
 
 import torch
 
@@ -24,6 +33,9 @@ from ..._precision import upcast
 # The largest per-pixel mean square for which the plain form runs, per accumulation dtype: rms <= 1e6
 # keeps r⁵ >= 1e-30, a normal float32 (float64: rms <= 1e50, r⁵ >= 1e-250).
 _PLAIN_MAX = {torch.float32: 1e12, torch.float64: 1e100}
+
+# From this many elements (and for bfloat16 always) the plain form runs as :class:`_PlainPixelNorm`.
+_SMALL = 4096
 
 
 def pixel_scale(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -53,6 +65,60 @@ def _transformed(x: torch.Tensor) -> bool:
     return bool(is_wrapped(x)) if is_wrapped is not None else False
 
 
+def _mean_square(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``mean(x², dim)`` (keepdim); float32 for bfloat16 ``x``.
+
+    ``sum / C`` is how the CPU kernel of ``torch.mean`` computes a mean, so float32 and float64 results are
+    ``torch.mean``'s bit for bit. For bfloat16 the CPU sum accumulates in float32 and rounds each pixel's
+    sum once; ``torch.mean`` (or ``sum(dtype=torch.float32)``) would first copy the whole input to float32.
+    """
+    ss = x.square().sum(dim=dim, keepdim=True)
+    return (ss if ss.dtype is not torch.bfloat16 else ss.float()) / x.shape[dim]
+
+
+def _rsqrt(ms: torch.Tensor, eps: float, dtype: torch.dtype) -> torch.Tensor:
+    r = torch.rsqrt(ms + eps)
+    return r if r.dtype == dtype else r.to(dtype)
+
+
+class _PlainPixelNorm(torch.autograd.Function):
+    """``x * r`` with the backward written out; ``ms`` is the (detached) per-pixel mean square of ``x``.
+
+    Saves ``x`` and ``r`` (in the dtype of ``x``), as the plain formula does. Under ``create_graph`` the
+    backward recomputes ``r`` from ``x`` in differentiable PyTorch, so every order is exact.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, ms: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
+        r = _rsqrt(ms, eps, x.dtype)
+        ctx.save_for_backward(x, r)
+        ctx.eps, ctx.dim = eps, dim
+        return x * r
+
+    @staticmethod
+    def backward(ctx: Any, dy: torch.Tensor) -> tuple[Optional[torch.Tensor], None, None, None]:
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        x, r = ctx.saved_tensors
+        dim, c = ctx.dim, x.shape[ctx.dim]
+        if torch.is_grad_enabled():
+            # create_graph: r as a function of x, so that this gradient is itself differentiable in x.
+            r_acc = torch.rsqrt(_mean_square(x, dim) + ctx.eps)
+            r = r_acc if r_acc.dtype == x.dtype else r_acc.to(x.dtype)
+        else:
+            r_acc = r if r.dtype is not torch.bfloat16 else r.float()
+        s = (dy * x).sum(dim=dim, keepdim=True)  # float32 accumulation for bfloat16, as in _mean_square
+        coef = r_acc * r_acc * r_acc * s.to(r_acc.dtype) / c
+        if coef.dtype != x.dtype:
+            coef = coef.to(x.dtype)
+        if torch.is_grad_enabled() or x.dtype is torch.bfloat16:
+            # (bfloat16: addcmul with a broadcast factor takes a slow scalar loop when the trailing dims
+            # are small, e.g. 4×4 maps of 512 channels; two products and a difference do not.)
+            return dy * r - x * coef, None, None, None
+        dx = dy * r
+        return dx.addcmul_(x, coef, value=-1.0), None, None, None
+
+
 def pixel_norm_reference(x: torch.Tensor, *, eps: float, dim: int) -> torch.Tensor:
     """``x * rsqrt(mean(x², dim) + eps)``, statistics in float32 (or float64) for low-precision inputs.
 
@@ -68,16 +134,19 @@ def pixel_norm_reference(x: torch.Tensor, *, eps: float, dim: int) -> torch.Tens
         or _transformed(x)
     ):
         return _scaled(x, eps, dim)
-    # bfloat16: squares in bfloat16 (so autograd keeps x itself, not a float32 copy; bfloat16 has float32's
-    # exponent range, so only the last bits of each square round), summed in float32. float16 squares
-    # would be subnormal below |x| ≈ 8e-3 (and overflow above 256): float16 takes the scaled form.
-    if dt is torch.bfloat16:
-        ms = x.square().mean(dim=dim, keepdim=True, dtype=torch.float32)
-    else:
-        ms = x.square().mean(dim=dim, keepdim=True)
-    # An overflowing square shows as an infinite mean; NaN fails the comparison too (the scaled form
-    # spreads it over the vector, as documented).
-    if not ms.detach().max().item() <= _PLAIN_MAX[ms.dtype]:
+    # float16 squares would be subnormal below |x| ≈ 8e-3 (and overflow above 256): float16 takes the
+    # scaled form. bfloat16 squares stay bfloat16 (float32's exponent range: only their last bits round).
+    if x.numel() < _SMALL and dt is not torch.bfloat16:
+        # A few thousand elements: the formula's autograd chain costs less host time than a custom
+        # function. (bfloat16 always takes the function, which keeps r in bfloat16 as the formula does.)
+        ms = _mean_square(x, dim)
+        # An overflowing square shows as an infinite mean; NaN fails the comparison too (the scaled form
+        # spreads it over the vector, as documented).
+        if not ms.detach().max().item() <= _PLAIN_MAX[ms.dtype]:
+            return _scaled(x, eps, dim)
+        return x * torch.rsqrt(ms + eps)
+    ms = _mean_square(x.detach(), dim)
+    if not ms.max().item() <= _PLAIN_MAX[ms.dtype]:
         return _scaled(x, eps, dim)
-    y = x * torch.rsqrt(ms + eps)
-    return y if dt is torch.float32 else y.to(dt)
+    y: torch.Tensor = _PlainPixelNorm.apply(x, ms, eps, dim)  # type: ignore[no-untyped-call]
+    return y
