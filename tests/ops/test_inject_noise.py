@@ -1,15 +1,16 @@
 """inject_noise beyond the shared contract (``test_contract.py``): activations, clamps and both strength
-kinds against the formula, drawn noise, every activation on Triton, noise expanded over the batch, and each
-bad input's message."""
+kinds against the formula, gradients with folded and unfolded gains against the plain formula, drawn noise,
+every activation on Triton, noise expanded over the batch, and each bad input's message."""
 
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Callable, Optional
 
 import formulas
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import ACTIVATION_NAMES, inject_noise
@@ -37,6 +38,35 @@ def test_matches_formula(
     assert_close(
         y, formulas.inject_noise(x, s, noise, b, act, clamp=clamp), scale=1e4 if backend == "triton" else 1.0
     )
+
+
+_PLAIN_ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda z: z,
+    "relu": torch.relu,
+    "lrelu": lambda z: F.leaky_relu(z, 0.2),
+    "tanh": torch.tanh,
+}
+
+
+# A positive gain of lrelu / relu / linear is folded into the passes (the strength and the bias); a negative
+# gain, or tanh's, is applied after the activation: every gradient must still be the plain formula's.
+@pytest.mark.parametrize(("act", "gain"), [("lrelu", 2.5), ("relu", 0.7), ("linear", 3.0), ("lrelu", -1.5),
+                                           ("tanh", 2.0)])  # fmt: skip
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_gradients_match_plain_formula(act: str, gain: float, per_channel: bool, bias: bool) -> None:
+    x, s, noise, b = _inputs((2, 3, 4, 5), per_channel)
+    leaves = [t.requires_grad_() for t in ((x, s, noise, b) if bias else (x, s, noise))]
+    gy = torch.randn(x.shape, dtype=torch.float64)
+    bias_ = b if bias else None
+    y = inject_noise(x, s, noise, bias=bias_, act=act, gain=gain, backend="torch")  # type: ignore[arg-type]
+    sv = s.view(-1, 1, 1) if per_channel else s
+    z = x + sv * noise + (b.view(-1, 1, 1) if bias else 0.0)
+    expected = gain * _PLAIN_ACTS[act](z)
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(y, leaves, gy)
+    for got, want in zip(grads, torch.autograd.grad(expected, leaves, gy)):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_plain_noise_injection_is_x_plus_strength_times_noise() -> None:

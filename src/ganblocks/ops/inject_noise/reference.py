@@ -23,10 +23,11 @@ def inject_noise_reference(
 
     Parameters in another dtype (float32 strength with bfloat16 activations) are cast to ``x.dtype``, so
     the result has the dtype of ``x``. A positive gain of a homogeneous activation is folded into the
-    passes that add the bias and the noise (see :mod:`ganblocks.ops.bias_act.reference`); a scalar
-    strength scales the ``(N, 1, H, W)`` noise before it is broadcast over the channels, so its gradient
-    reduces over the channels first, as the plain ``x + w * noise`` does. The activation runs in place on
-    the fresh sum, so autograd keeps only its output.
+    pass that adds the bias to ``x`` (see :mod:`ganblocks.ops.bias_act.reference`) and into the small
+    strength, ``(gain * s) * noise``, never into a full-size pass over the noise term; a scalar strength
+    scales the ``(N, 1, H, W)`` noise before it is broadcast over the channels, so its gradient reduces
+    over the channels first, as the plain ``x + w * noise`` does. The activation runs in place on the
+    fresh sum, so autograd keeps only its output.
     """
     dt = x.dtype
     if torch.compiler.is_compiling():
@@ -49,12 +50,17 @@ def inject_noise_reference(
         z = torch.add(bv * g, x, alpha=g) if g != 1.0 else x + bv
     elif g != 1.0:
         z = x * g
+    # g goes into the strength, not into ``alpha=``/``value=`` of the full-size add: autograd scales the
+    # full-size incoming gradient of such an op by g once more, while ``s * g`` scales only the gradient of
+    # the () or (C,) strength.
+    if g != 1.0:
+        s = s * g
     if s.ndim == 1:
         s = s.view(-1, 1, 1)
-        z = torch.addcmul(x, s, n) if z is None else z.addcmul_(s, n, value=g)
+        z = torch.addcmul(x, s, n) if z is None else z.addcmul_(s, n)
     else:
         sn = n * s
-        z = x + sn if z is None else z.add_(sn, alpha=g)
+        z = x + sn if z is None else z.add_(sn)
     if name != "linear":  # activate_owned, inlined (not compiling: checked above)
         inplace = IN_PLACE.get(name)
         z = inplace(z, alpha) if inplace is not None else apply_activation(z, spec, alpha)
