@@ -202,3 +202,75 @@ def test_bad_inputs() -> None:
         TypeError, match="fake_pred must be a DiscriminatorOutput, a tensor of logits, a list"
     ):
         g_loss(3.0, kind="wgan")  # type: ignore[arg-type]
+
+
+def _log1p_exp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^x), exact in float64 for any magnitude (no softplus threshold)."""
+    return torch.logaddexp(torch.zeros_like(x), x)
+
+
+def textbook(kind: str, side: str, x: torch.Tensor, label: float | None) -> torch.Tensor:
+    """The mean loss of one scale by the textbook formula; ``side`` is "real", "fake" (D) or "gen" (G)."""
+    y = label if label is not None else (0.0 if side == "fake" else 1.0)
+    if kind in ("non_saturating", "vanilla"):
+        # -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), with log sigmoid(x) = -log(1 + e^-x).
+        return (y * _log1p_exp(-x) + (1 - y) * _log1p_exp(x)).mean()
+    if kind == "lsgan":
+        return ((x - y) ** 2).mean()
+    if kind == "hinge":
+        return {"real": torch.clamp(1 - x, min=0), "fake": torch.clamp(1 + x, min=0), "gen": -x}[side].mean()
+    return (x if side == "fake" else -x).mean()  # wgan
+
+
+def _odd_scales() -> list[torch.Tensor]:
+    """Odd shapes, with logits of large magnitude (±50, ±30), where a naive log(sigmoid) BCE gives inf."""
+    shapes = [(3, 1, 5, 7), (1, 1, 1, 1), (2, 3), (5,)]
+    xs = [3.0 * torch.randn(s, dtype=torch.float64) for s in shapes]
+    xs[0].view(-1)[:4] = torch.tensor([50.0, -50.0, 30.0, -30.0], dtype=torch.float64)
+    xs[2].view(-1)[0] = -50.0
+    xs[3].view(-1)[:2] = torch.tensor([50.0, 0.0], dtype=torch.float64)
+    return xs
+
+
+LABEL_CASES = (
+    [(kind, None) for kind in KINDS]
+    + [(kind, label) for kind in ("non_saturating", "vanilla") for label in (0.0, 0.1, 0.9, 1.0)]
+    + [("lsgan", label) for label in (-1.0, 0.0, 0.9, 1.0, 2.5)]
+)
+
+
+@pytest.mark.parametrize(("kind", "label"), LABEL_CASES)
+@pytest.mark.parametrize("side", ["real", "fake", "gen"])
+def test_every_side_and_label_matches_textbook_value_and_gradient(
+    kind: str, label: float | None, side: str
+) -> None:
+    xs = [x.requires_grad_() for x in _odd_scales()]
+    if side == "gen":
+        got = g_loss(xs, kind=kind, real_label=label)  # type: ignore[arg-type]
+    elif side == "real":
+        got = adversarial_loss(xs, True, kind=kind, real_label=label)  # type: ignore[arg-type]
+    else:
+        got = adversarial_loss(xs, False, kind=kind, fake_label=label)  # type: ignore[arg-type]
+    expected = sum(textbook(kind, side, x, label) for x in xs)
+    assert isinstance(expected, torch.Tensor) and torch.isfinite(expected)
+    assert_close(got, expected)
+    for g, e in zip(torch.autograd.grad(got, xs), torch.autograd.grad(expected, xs)):
+        assert_close(g, e)
+
+
+@pytest.mark.parametrize(
+    ("kind", "label"), [c for c in LABEL_CASES if c[0] in ("non_saturating", "vanilla", "lsgan")]
+)
+def test_d_loss_with_both_labels_matches_textbook_value_and_gradient(kind: str, label: float | None) -> None:
+    real = [x.requires_grad_() for x in _odd_scales()]
+    fake = [x.requires_grad_() for x in _odd_scales()]
+    # The fake target differs from the real one, so a swapped or shared target shows.
+    fake_label = None if label is None else (0.25 if kind != "lsgan" else -0.5)
+    got = d_loss(real, fake, kind=kind, real_label=label, fake_label=fake_label)  # type: ignore[arg-type]
+    expected = sum(
+        textbook(kind, "real", r, label) + textbook(kind, "fake", f, fake_label) for r, f in zip(real, fake)
+    )
+    assert isinstance(expected, torch.Tensor)
+    assert_close(got, expected)
+    for g, e in zip(torch.autograd.grad(got, real + fake), torch.autograd.grad(expected, real + fake)):
+        assert_close(g, e)

@@ -59,19 +59,16 @@ def _term(
 ) -> torch.Tensor:
     """The mean loss of one scale's logits ``x`` pushed towards real (or fake), or towards ``label``."""
     x = _float(x)
-    if label is not None:  # a checked target of a LABEL_KINDS kind
+    if kind in LABEL_KINDS:
+        if kind == "non_saturating" and label is None and not target_is_real:
+            # softplus(x) is BCE(x, 0); measured faster than the fused BCE for this one side.
+            return F.softplus(x).mean()
+        target = (1.0 if target_is_real else 0.0) if label is None else label
+        # One fused op with a fused backward instead of an elementwise chain and a mean: fewer small
+        # kernels per scale, which is what a multi-scale discriminator's small logits pay for.
         if kind == "lsgan":
-            return (x - label).square().mean()
-        if kind == "vanilla":
-            return F.binary_cross_entropy_with_logits(x, torch.full_like(x, label))
-        return (label * F.softplus(-x) + (1.0 - label) * F.softplus(x)).mean()
-    if kind == "non_saturating":
-        return F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
-    if kind == "vanilla":
-        target = torch.ones_like(x) if target_is_real else torch.zeros_like(x)
-        return F.binary_cross_entropy_with_logits(x, target)
-    if kind == "lsgan":
-        return (x - 1.0).square().mean() if target_is_real else x.square().mean()
+            return F.mse_loss(x, torch.full_like(x, target))
+        return F.binary_cross_entropy_with_logits(x, torch.full_like(x, target))
     if kind == "hinge":
         if not for_discriminator:
             if not target_is_real:
