@@ -55,14 +55,26 @@ def _conv2d_resample(
     if down > 1:
         px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
         py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
+
+    def fir(
+        t: torch.Tensor, *, padding: tuple[int, int, int, int], up: int = 1, down: int = 1, gain: float = 1.0
+    ) -> torch.Tensor:
+        # The filter is depthwise: on the grouped path's (1, groups * C, H, W) view it runs as a
+        # (groups, C, H, W) batch instead, the same values, because a double backward through a depthwise
+        # convolution loops over its channels on CPU (groups times fewer, larger steps).
+        grouped = groups > 1 and t.shape[0] == 1
+        src = t.reshape(groups, -1, *t.shape[2:]) if grouped else t
+        y = upfirdn2d(src, f, up=up, down=down, padding=padding, gain=gain, backend=backend)
+        return y.reshape(1, -1, *y.shape[2:]) if grouped else y
+
     if kw == 1 and kh == 1 and down > 1:  # 1x1: downsample first, then convolve
-        x = upfirdn2d(x, f, down=down, padding=(px0, px1, py0, py1), backend=backend)
+        x = fir(x, down=down, padding=(px0, px1, py0, py1))
         return _conv(x, w, flip=False, groups=groups)
     if kw == 1 and kh == 1 and up > 1:  # 1x1: convolve first, then upsample
         x = _conv(x, w, flip=False, groups=groups)
-        return upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up * up, backend=backend)
+        return fir(x, up=up, padding=(px0, px1, py0, py1), gain=up * up)
     if down > 1:  # blur, then a strided convolution
-        x = upfirdn2d(x, f, padding=(px0, px1, py0, py1), backend=backend)
+        x = fir(x, padding=(px0, px1, py0, py1))
         return _conv(x, w, flip=not flip_weight, stride=down, groups=groups)
     if up > 1:  # transposed convolution with stride up, then blur
         w = w.reshape(groups, out_c // groups, in_per_group, kh, kw).transpose(1, 2)
@@ -71,7 +83,7 @@ def _conv2d_resample(
         pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
         x = _conv(x, w, flip=flip_weight, transpose=True, stride=up, padding=(pyt, pxt), groups=groups)
         pads = (px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt)
-        return upfirdn2d(x, f, padding=pads, gain=up * up, backend=backend)
+        return fir(x, padding=pads, gain=up * up)
     return _conv(x, w, flip=not flip_weight, padding=padding, groups=groups)
 
 
