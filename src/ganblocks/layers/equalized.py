@@ -29,7 +29,9 @@ from .._checks import (
     check_tensor,
 )
 from ..ops._activations import Activation, resolve_activation
+from ..ops._backend import use_triton
 from ..ops.bias_act import bias_act
+from ..ops.bias_act.reference import activate_owned, folds_gain
 
 IntOrPair: TypeAlias = Union[int, tuple[int, int]]
 
@@ -144,6 +146,11 @@ class EqualLinear(nn.Module):
         self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(in_features)
         self.bias_gain = self.lr_multiplier
         self._plain = _is_plain(act, act_gain, clamp)
+        self._spec, alpha_, gain_ = resolve_activation(act, act_alpha, act_gain)
+        # A positive gain of relu/lrelu rides in the matmul's alpha and the bias (see forward).
+        self._fold: Optional[tuple[float, float]] = (
+            (alpha_, gain_) if not self._plain and clamp is None and folds_gain(self._spec, gain_) else None
+        )
         self.weight = nn.Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
@@ -173,9 +180,23 @@ class EqualLinear(nn.Module):
             b = self.bias.to(x.dtype)
             if self.bias_gain != 1.0:
                 b = b * self.bias_gain
-        if self._plain and b is not None:
+        fold = self._fold
+        if b is not None and (
+            self._plain
+            or (
+                fold is not None
+                and not torch.compiler.is_compiling()
+                and not use_triton(None, x, op="bias_act")
+            )
+        ):
+            # PyTorch path: the bias add and a homogeneous activation's gain ride in one addmm, and the
+            # activation runs in place on its output: one pass over the output instead of bias_act's two,
+            # and autograd keeps only the activation's output.
+            gain = 1.0 if fold is None else fold[1]
             x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
-            y = torch.addmm(b, x2, w.t(), alpha=self.weight_gain)
+            y = torch.addmm(b * gain if gain != 1.0 else b, x2, w.t(), alpha=self.weight_gain * gain)
+            if fold is not None:
+                y = activate_owned(y, self._spec, fold[0])
             return y if x.ndim == 2 else y.reshape((*x.shape[:-1], self.out_features))
         y = F.linear(x, w * self.weight_gain)
         if self._plain:
