@@ -165,7 +165,10 @@ GPU targets alone, with the CUDA correctness tests, in under eight minutes. Then
 CPU_NOISE = """CPU timings here come from a 2-core machine shared with other jobs: compare providers within one run, as
 ratios, and read a ratio whose p20–p80 range straddles 1 as a tie. On CPU, ganblocks runs its PyTorch reference
 path; the fused Triton kernels only run on CUDA, so these numbers say nothing about them. Saved bytes and FLOPs
-do not depend on the noise.
+do not depend on the noise. Full CPU runs keep freed memory for reuse (glibc's mmap and trim thresholds raised,
+`benchmarks/allocator.py`, `--malloc default` to opt out), as CUDA's caching allocator does: otherwise every
+repetition faults its buffers' pages in afresh, which costs more than an elementwise op's arithmetic and
+changes from run to run.
 """
 
 

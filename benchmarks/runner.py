@@ -23,7 +23,19 @@ from typing import Any, Optional, TextIO
 
 import torch
 
-from . import discriminators, dispatch, env, generators, layers, losses, ops, penalties, targets, training
+from . import (
+    allocator,
+    discriminators,
+    dispatch,
+    env,
+    generators,
+    layers,
+    losses,
+    ops,
+    penalties,
+    targets,
+    training,
+)
 from .case import Case, matches
 from .config import Config, default_budget, default_case_timeout
 from .harness import copy_bandwidth_gbs
@@ -73,6 +85,7 @@ def run_suite(
             "budget": cfg.budget.__dict__,
             "case_timeout_s": cfg.case_timeout_s,
             "copy_bandwidth_gbs": round(copy_gbs, 2) if copy_gbs else None,
+            "allocator": allocator.describe() if cfg.device.type == "cpu" else None,
             "argv": sys.argv[1:],
         }
     )
@@ -143,6 +156,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="wall-clock seconds per case, checked between repetitions (default: 120 quick, 900 CPU, 300 CUDA;"
         " 0: none); what it cuts is recorded as timed_out",
     )
+    p.add_argument(
+        "--malloc",
+        choices=("keep", "default"),
+        default="keep",
+        help="CPU, glibc: 'keep' (default for full runs) raises malloc's mmap and trim thresholds so that "
+        "repetitions reuse freed memory instead of faulting fresh pages (see benchmarks/allocator.py); "
+        "'default' leaves malloc as it is. --quick runs leave it as it is",
+    )
     p.add_argument("--list", action="store_true", help="list the matching case ids and exit")
     return p.parse_args(argv)
 
@@ -157,6 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous_threads = torch.get_num_threads()
     if threads > 0:
         torch.set_num_threads(threads)
+    if device.type == "cpu" and args.malloc == "keep" and not args.quick and not args.list:
+        allocator.keep_freed_memory()
     try:
         return _run(args, device)
     finally:

@@ -213,6 +213,8 @@ def render_markdown(
     ]
     if meta.get("copy_bandwidth_gbs"):
         lines.append(f"| device-to-device copy | {meta['copy_bandwidth_gbs']} GB/s (read + write) |")
+    if meta.get("allocator"):
+        lines.append(f"| memory allocator | {meta['allocator']} |")
     lines += [
         "",
         "Times are medians with the 20th–80th percentile range, in milliseconds; every provider of a case is timed "

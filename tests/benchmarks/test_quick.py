@@ -95,6 +95,7 @@ def test_meta(quick_run: tuple[dict, Path]) -> None:
     assert "triton" in meta["versions"]
     assert meta["machine"]["cpu"] and meta["machine"]["cpu_count"] >= 1
     assert meta["gpu"] is None
+    assert meta["allocator"] == "the C library's defaults"  # a quick run leaves malloc as it is
     assert set(meta["git"]) == {"commit", "dirty"}
     assert meta["date"][:2] == "20"
 
