@@ -5,9 +5,10 @@ adapts, up to 32 MiB) is mapped afresh for each allocation and unmapped when fre
 the trim threshold at the top of the heap goes back to the system: every repetition then faults its
 buffers' pages in again. For an elementwise op on a few MiB that costs more than the arithmetic, and it
 varies from run to run: ``upfirdn2d(up=2)`` forward+backward at 4×64×64×64 took 30-37 ms with the defaults
-and 18-19 ms with both thresholds at 1 GiB (this module's setting), and its ratio to the plain formulation
-ranged 0.72-1.26× over four default runs where it stays at 1.00-1.04× here. Reusing freed blocks is what
-CUDA's caching allocator does, and what jemalloc or tcmalloc (the usual advice for PyTorch CPU training) do.
+and 18-19 ms with both thresholds at 1 GiB (this module's setting); its ratio to the plain formulation
+ranged 0.72-1.26× over five runs with the defaults and 1.00-1.04× over three with this setting. Reusing
+freed blocks is what CUDA's caching allocator does, and what jemalloc or tcmalloc (the usual advice for
+PyTorch CPU training) do.
 """
 
 from __future__ import annotations

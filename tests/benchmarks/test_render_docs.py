@@ -20,7 +20,7 @@ from benchmarks import render  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 # The results files docs/benchmarks.md is built from (its "Running" section gives the command).
-PAGE_RESULTS = [RESULTS / "cpu-2026-11-22.json"]
+PAGE_RESULTS = [RESULTS / "cpu-2026-12-01.json"]
 
 NOTES = """### A note written by hand (2099-01-01)
 
@@ -160,7 +160,7 @@ def _without_images(markdown: str) -> str:
 
 def test_the_docs_page_is_what_the_repository_renders() -> None:
     """docs/benchmarks.md is generated: edit benchmarks/results/notes-*.md or benchmarks/render.py and rerun
-    ``python -m benchmarks.render --docs docs/benchmarks.md benchmarks/results/cpu-2026-11-22.json
+    ``python -m benchmarks.render --docs docs/benchmarks.md benchmarks/results/cpu-2026-12-01.json
     --notes benchmarks/results/notes-*.md``."""
     pytest.importorskip("matplotlib")  # without it the page has no speedup figure to compare
     docs = [json.loads(p.read_text()) for p in PAGE_RESULTS]
