@@ -30,7 +30,7 @@ def keep_freed_memory() -> Optional[str]:
     """Raise glibc's mmap and trim thresholds to :data:`KEEP_BYTES` for this process.
 
     Returns what was set (recorded in the results' metadata), or None where the C library is not glibc or
-    refused; the setting lasts for the life of the process.
+    refused both; the setting lasts for the life of the process.
     """
     global _state
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
@@ -42,9 +42,18 @@ def keep_freed_memory() -> Optional[str]:
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:
         return None
-    if mallopt(M_MMAP_THRESHOLD, KEEP_BYTES) != 1 or mallopt(M_TRIM_THRESHOLD, KEEP_BYTES) != 1:
+    mmap_set = mallopt(M_MMAP_THRESHOLD, KEEP_BYTES) == 1
+    trim_set = mallopt(M_TRIM_THRESHOLD, KEEP_BYTES) == 1
+    if not (mmap_set or trim_set):
         return None
-    _state = f"glibc malloc, mmap and trim thresholds {KEEP_BYTES >> 30} GiB (freed memory is reused)"
+    which = (
+        "mmap and trim thresholds"
+        if mmap_set and trim_set
+        else "mmap threshold"
+        if mmap_set
+        else "trim threshold"
+    )
+    _state = f"glibc malloc, {which} {KEEP_BYTES >> 30} GiB (freed memory is reused)"
     return _state
 
 

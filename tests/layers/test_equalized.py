@@ -380,3 +380,18 @@ def test_bad_hook_usage() -> None:
         equalized_lr(lin)
     with pytest.raises(ValueError, match="equalized_lr of 'weight' not found in Conv2d"):
         remove_equalized_lr(nn.Conv2d(2, 2, 1))
+
+
+def test_equal_linear_reads_its_activation_attributes_at_call_time() -> None:
+    # The fused PyTorch path (bias and gain in one addmm) must follow attributes changed after construction.
+    layer = EqualLinear(8, 5, act="lrelu")
+    x = torch.randn(4, 8)
+    z = F.linear(x, layer.weight * layer.weight_gain, layer.bias)
+    layer.clamp = 0.05
+    assert_close(layer(x), (math.sqrt(2) * F.leaky_relu(z, 0.2)).clamp(-0.05, 0.05))
+    layer.clamp = None
+    layer.act_gain = 0.5
+    assert_close(layer(x), 0.5 * F.leaky_relu(z, 0.2))
+    layer.act = "linear"
+    layer.act_gain = None
+    assert_close(layer(x), z)

@@ -274,3 +274,13 @@ def test_d_loss_with_both_labels_matches_textbook_value_and_gradient(kind: str, 
     assert_close(got, expected)
     for g, e in zip(torch.autograd.grad(got, real + fake), torch.autograd.grad(expected, real + fake)):
         assert_close(g, e)
+
+
+def test_non_saturating_keeps_the_limits_of_infinite_logits() -> None:
+    # softplus(-x) at x = +inf is 0 and at -inf is inf; BCE with logits would give NaN for both.
+    inf = torch.tensor([float("inf")])
+    assert adversarial_loss(inf, True, kind="non_saturating").item() == 0.0
+    assert adversarial_loss(-inf, True, kind="non_saturating").item() == float("inf")
+    assert adversarial_loss(-inf, False, kind="non_saturating").item() == 0.0
+    assert adversarial_loss(inf, False, kind="non_saturating").item() == float("inf")
+    assert g_loss(inf, kind="non_saturating").item() == 0.0

@@ -3,12 +3,14 @@ against the formula, default gains, the bias dim, clamped gradients, and each ba
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import formulas
 import pytest
 import torch
-from helpers import assert_close
+import torch.nn.functional as F
+from helpers import all_orders, assert_close
 
 from ganblocks.functional import ACTIVATION_NAMES, bias_act
 
@@ -62,3 +64,18 @@ def test_bad_inputs(kwargs: dict[str, object], error: type[Exception], match: st
 def test_integer_input_rejected() -> None:
     with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got dtype torch\.int64"):
         bias_act(torch.zeros(2, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("act", ["lrelu", "elu"])
+def test_negative_alpha_every_order(backend: str, device: torch.device, act: str) -> None:
+    """A negative slope makes the output positive on both sides of zero: the backward must read the input."""
+    x = torch.randn(3, 5, dtype=torch.float64, device=device)
+    b = torch.randn(5, dtype=torch.float64, device=device)
+    fn = functools.partial(bias_act, act=act, alpha=-0.3, gain=1.5, backend=backend)
+
+    def plain(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        z = x + b
+        return 1.5 * (F.leaky_relu(z, -0.3) if act == "lrelu" else F.elu(z, -0.3))
+
+    for o, r in zip(all_orders(fn, [x, b]), all_orders(plain, [x, b])):
+        assert_close(o, r)

@@ -142,3 +142,23 @@ def test_bad_inputs(
 ) -> None:
     with pytest.raises(error, match=match):
         inject_noise(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_negative_alpha_every_order(backend: str, device: torch.device) -> None:
+    """A negative slope makes the output positive on both sides of zero: the backward must read the input."""
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, device=device)
+    noise = torch.randn(2, 1, 4, 4, dtype=torch.float64, device=device)
+    s, b = (
+        torch.randn((), dtype=torch.float64, device=device),
+        torch.randn(3, dtype=torch.float64, device=device),
+    )
+    fn = functools.partial(inject_noise, act="lrelu", alpha=-0.3, gain=1.5, backend=backend)
+
+    def ours(x: torch.Tensor, s: torch.Tensor, noise: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return fn(x, s, noise, bias=b)
+
+    def plain(x: torch.Tensor, s: torch.Tensor, noise: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return 1.5 * F.leaky_relu(x + s * noise + b.view(1, -1, 1, 1), -0.3)
+
+    for o, r in zip(all_orders(ours, [x, s, noise, b]), all_orders(plain, [x, s, noise, b])):
+        assert_close(o, r)

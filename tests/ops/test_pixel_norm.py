@@ -60,11 +60,15 @@ def test_written_out_backward_matches_autograd_of_the_formula(
     for o, r in zip(all_orders(fn, [x]), all_orders(functools.partial(_formula, dim=dim), [x])):
         assert_close(o, r)
     assert torch.autograd.gradgradcheck(fn, (x.clone().requires_grad_(),))
+    # Forward mode (dual tensors) through the function's jvp.
+    assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(),), check_forward_ad=True)
 
 
-@pytest.mark.parametrize("shape", [(2, 64, 2, 2), (2, 8, 16, 16), (3, 16)])
-def test_bfloat16_is_as_accurate_as_the_formula_in_bfloat16(shape: tuple[int, ...]) -> None:
-    """Against float64, the bfloat16 result and gradient err no more than the formula's own ops in bfloat16."""
+@pytest.mark.parametrize("shape", [(2, 64, 2, 2), (2, 8, 16, 16), (16, 64), (8, 512, 4, 4)])
+def test_bfloat16_is_rounded_once_and_its_gradient_is_the_formulas(shape: tuple[int, ...]) -> None:
+    """Against float64: the bfloat16 output is (nearly always) the correctly rounded value, as when the
+    squares are summed and the product taken in float32; the gradient errs no more than the formula's own
+    ops in bfloat16."""
     x = torch.randn(shape).bfloat16()
     dy = torch.randn(shape).bfloat16()
 
@@ -77,12 +81,14 @@ def test_bfloat16_is_as_accurate_as_the_formula_in_bfloat16(shape: tuple[int, ..
     exact = value_and_grad(_formula, x.double())
     ours = value_and_grad(functools.partial(pixel_norm, backend="torch"), x)
     plain = value_and_grad(_formula, x)
-    for o, p, e in zip(ours, plain, exact):
-        assert o.dtype == torch.bfloat16
-        err, plain_err = (o.double() - e).abs(), (p.double() - e).abs()
-        assert err.mean() <= 1.1 * plain_err.mean()
-        assert err.max() <= 1.5 * plain_err.max()
-        assert_close(o, e.bfloat16(), scale=2.0)  # bfloat16 spacing is 1/64 between 2 and 4
+    assert ours[0].dtype == ours[1].dtype == torch.bfloat16
+    # Rounding r to bfloat16 before a bfloat16 product got 69-74% of these right (the formula in bfloat16:
+    # 50-72%); one rounding of the float32 product gets 93-99% (the squares themselves are bfloat16).
+    assert (ours[0] == exact[0].bfloat16()).double().mean() >= 0.9
+    err, plain_err = (ours[1].double() - exact[1]).abs(), (plain[1].double() - exact[1]).abs()
+    assert err.mean() <= 1.1 * plain_err.mean()
+    assert err.max() <= 1.5 * plain_err.max()
+    assert_close(ours[1], exact[1].bfloat16(), scale=2.0)  # bfloat16 spacing is 1/64 between 2 and 4
 
 
 def _orders(x: torch.Tensor, backend: str, **kw: object) -> list[torch.Tensor]:

@@ -145,12 +145,6 @@ class EqualLinear(nn.Module):
         self.clamp = clamp
         self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(in_features)
         self.bias_gain = self.lr_multiplier
-        self._plain = _is_plain(act, act_gain, clamp)
-        self._spec, alpha_, gain_ = resolve_activation(act, act_alpha, act_gain)
-        # A positive gain of relu/lrelu rides in the matmul's alpha and the bias (see forward).
-        self._fold: Optional[tuple[float, float]] = (
-            (alpha_, gain_) if not self._plain and clamp is None and folds_gain(self._spec, gain_) else None
-        )
         self.weight = nn.Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
@@ -180,26 +174,28 @@ class EqualLinear(nn.Module):
             b = self.bias.to(x.dtype)
             if self.bias_gain != 1.0:
                 b = b * self.bias_gain
-        fold = self._fold
-        if b is not None and (
-            self._plain
-            or (
-                fold is not None
-                and not torch.compiler.is_compiling()
-                and not use_triton(None, x, op="bias_act")
-            )
-        ):
-            # PyTorch path: the bias add and a homogeneous activation's gain ride in one addmm, and the
-            # activation runs in place on its output: one pass over the output instead of bias_act's two,
-            # and autograd keeps only the activation's output.
-            gain = 1.0 if fold is None else fold[1]
+        # Read from the attributes on every call (a few hundred ns), so that changing them takes effect.
+        plain = _is_plain(self.act, self.act_gain, self.clamp)
+        spec, act_alpha, act_gain = resolve_activation(self.act, self.act_alpha, self.act_gain)
+        fold = (
+            not plain
+            and self.clamp is None
+            and folds_gain(spec, act_gain)
+            and not torch.compiler.is_compiling()
+            and not use_triton(None, x, op="bias_act")
+        )
+        if b is not None and (plain or fold):
+            # PyTorch path: the bias add and a homogeneous activation's positive gain ride in one addmm,
+            # and the activation runs in place on its output: one pass over the output instead of
+            # bias_act's two, and autograd keeps only the activation's output.
+            gain = act_gain if fold else 1.0
             x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
             y = torch.addmm(b * gain if gain != 1.0 else b, x2, w.t(), alpha=self.weight_gain * gain)
-            if fold is not None:
-                y = activate_owned(y, self._spec, fold[0])
+            if fold:
+                y = activate_owned(y, spec, act_alpha)
             return y if x.ndim == 2 else y.reshape((*x.shape[:-1], self.out_features))
         y = F.linear(x, w * self.weight_gain)
-        if self._plain:
+        if plain:
             return y
         return bias_act(
             y, b, act=self.act, alpha=self.act_alpha, gain=self.act_gain, clamp=self.clamp, dim=-1
@@ -299,7 +295,6 @@ class EqualConv2d(nn.Module):
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
         self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(fan_in)
         self.bias_gain = self.lr_multiplier
-        self._plain = _is_plain(act, act_gain, clamp)
         self.weight = nn.Parameter(
             torch.empty((out_channels, in_channels, *self.kernel_size), device=device, dtype=dtype)
         )
@@ -331,7 +326,7 @@ class EqualConv2d(nn.Module):
             b = self.bias.to(x.dtype)
             if self.bias_gain != 1.0:
                 b = b * self.bias_gain
-        if self._plain:
+        if _is_plain(self.act, self.act_gain, self.clamp):
             return F.conv2d(x, w, b, self.stride, self.padding)
         y = F.conv2d(x, w, None, self.stride, self.padding)
         return bias_act(y, b, act=self.act, alpha=self.act_alpha, gain=self.act_gain, clamp=self.clamp, dim=1)

@@ -60,9 +60,10 @@ def _term(
     """The mean loss of one scale's logits ``x`` pushed towards real (or fake), or towards ``label``."""
     x = _float(x)
     if kind in LABEL_KINDS:
-        if kind == "non_saturating" and label is None and not target_is_real:
-            # softplus(x) is BCE(x, 0); measured faster than the fused BCE for this one side.
-            return F.softplus(x).mean()
+        if kind == "non_saturating" and label is None:
+            # softplus(∓x) is BCE(x, 1 or 0); it keeps infinite logits meaningful (a real logit of +inf
+            # costs 0, BCE gives NaN) and measured about as fast as the fused BCE.
+            return F.softplus(-x).mean() if target_is_real else F.softplus(x).mean()
         target = (1.0 if target_is_real else 0.0) if label is None else label
         # One fused op with a fused backward instead of an elementwise chain and a mean: fewer small
         # kernels per scale, which is what a multi-scale discriminator's small logits pay for.

@@ -59,11 +59,12 @@ _bias_act_grad_op = fused_op(
 )
 
 
-def _saves_output(act: int, gain: float, clamp: Optional[float]) -> bool:
-    # y determines f'(z) only for piecewise-linear activations with a positive gain (sign of y = sign of z),
-    # and only without a clamp: a clamped y == clamp hides whether |gain * f(z)| was exactly clamp (gradient
-    # 1, as torch.clamp) or above it (gradient 0).
-    return _BY_CODE[act].grad_from_output and gain > 0 and clamp is None
+def _saves_output(act: int, alpha: float, gain: float, clamp: Optional[float]) -> bool:
+    # y determines f'(z) only for piecewise-linear activations with a positive gain and a slope alpha >= 0
+    # (sign of y = sign of z; a negative slope makes y positive on both sides), and only without a clamp:
+    # a clamped y == clamp hides whether |gain * f(z)| was exactly clamp (gradient 1, as torch.clamp) or
+    # above it (gradient 0).
+    return _BY_CODE[act].grad_from_output and gain > 0 and alpha >= 0 and clamp is None
 
 
 def _bias_shape(ndim: int, dim: int) -> list[int]:
@@ -83,7 +84,7 @@ def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     x, b, act, alpha, gain, clamp, dim = inputs
     ctx.set_materialize_grads(False)  # a gradient that never arrives runs no kernel
     ctx.args = (act, alpha, gain, clamp, dim)
-    ctx.ref_is_input = not _saves_output(act, gain, clamp)
+    ctx.ref_is_input = not _saves_output(act, alpha, gain, clamp)
     # b is saved whatever the activation (a reference, no copy): the backward kernel sums its gradient.
     if ctx.ref_is_input:
         ctx.save_for_backward(x, b)

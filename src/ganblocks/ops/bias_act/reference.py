@@ -21,13 +21,14 @@ from .._activations import ActSpec, apply_activation
 HOMOGENEOUS = frozenset(("linear", "relu", "lrelu"))
 
 # In-place forms of the activations whose derivative autograd computes from the output: applied to a
-# tensor nobody else holds, they save the output only and allocate nothing.
+# tensor nobody else holds, they save the output only and allocate nothing. With a negative alpha the
+# output no longer tells the sign of the input (autograd refuses the in-place backward): out of place.
 IN_PLACE: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "relu": lambda t, a: torch.relu_(t),
-    "lrelu": lambda t, a: F.leaky_relu_(t, a),
+    "lrelu": lambda t, a: F.leaky_relu_(t, a) if a >= 0 else F.leaky_relu(t, a),
     "tanh": lambda t, a: torch.tanh_(t),
     "sigmoid": lambda t, a: torch.sigmoid_(t),
-    "elu": lambda t, a: F.elu_(t, a),
+    "elu": lambda t, a: F.elu_(t, a) if a >= 0 else F.elu(t, a),
     "selu": lambda t, a: torch.selu_(t),
 }
 

@@ -80,7 +80,7 @@ def _setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     ctx.set_materialize_grads(False)  # a gradient that never arrives runs no kernel
     ctx.args = (act, alpha, gain, clamp)
     ctx.b_dtype = None if b is None else b.dtype
-    ctx.ref_is_input = not _saves_output(act, gain, clamp)
+    ctx.ref_is_input = not _saves_output(act, alpha, gain, clamp)
     if ctx.ref_is_input:
         ctx.save_for_backward(x, s, noise, b)
     elif act == 0:

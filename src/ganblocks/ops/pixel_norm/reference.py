@@ -17,9 +17,9 @@ which one ``max`` of the per-pixel means tells (a CPU tensor has no device to wa
 form runs instead. Elsewhere (CUDA tensors on ``backend="torch"``, ``torch.compile``, ``torch.func``
 transforms) the scaled form always runs, so that no value is read back to the host.
 
-bfloat16 (plain form): the squares are summed with a float32 accumulator and ``r`` is rounded to bfloat16 once, so the
-product, its backward and what autograd keeps are bfloat16 as in the plain formula (a float32 product would
-write a full-size float32 copy of the output, then round it).
+bfloat16 (plain form): the squares are summed in float32 and the output is ``x`` times the float32 ``r``,
+rounded once, written straight into a bfloat16 tensor (no full-size float32 copy). Autograd keeps ``r`` in
+bfloat16, as the plain formula does, and the backward computes in bfloat16 from it, as the formula's does.
 """
 
 from __future__ import annotations
@@ -66,19 +66,26 @@ def _transformed(x: torch.Tensor) -> bool:
 
 
 def _mean_square(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """``mean(x², dim)`` (keepdim); float32 for bfloat16 ``x``.
+    """``mean(x², dim)`` (keepdim); float32 for bfloat16 ``x``, the squares summed in float32.
 
     ``sum / C`` is how the CPU kernel of ``torch.mean`` computes a mean, so float32 and float64 results are
-    ``torch.mean``'s bit for bit. For bfloat16 the CPU sum accumulates in float32 and rounds each pixel's
-    sum once; ``torch.mean`` (or ``sum(dtype=torch.float32)``) would first copy the whole input to float32.
+    ``torch.mean``'s bit for bit; for bfloat16, ``torch.mean`` would first copy the whole input to float32.
     """
-    ss = x.square().sum(dim=dim, keepdim=True)
-    return (ss if ss.dtype is not torch.bfloat16 else ss.float()) / x.shape[dim]
+    acc = torch.float32 if x.dtype is torch.bfloat16 else None
+    return x.square().sum(dim=dim, keepdim=True, dtype=acc) / x.shape[dim]
 
 
-def _rsqrt(ms: torch.Tensor, eps: float, dtype: torch.dtype) -> torch.Tensor:
-    r = torch.rsqrt(ms + eps)
-    return r if r.dtype == dtype else r.to(dtype)
+def _coefficient(x: torch.Tensor, r_acc: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
+    """``r³ · mean(t · x)`` per pixel (``r_acc``: ``r`` in float32 for bfloat16), in the dtype of ``x``."""
+    s = (t * x).sum(dim=dim, keepdim=True)  # float32 accumulation for bfloat16, as in _mean_square
+    coef = r_acc * r_acc * r_acc * s.to(r_acc.dtype) / x.shape[dim]
+    return coef if coef.dtype == x.dtype else coef.to(x.dtype)
+
+
+def _linear_part(x: torch.Tensor, r: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
+    """``r·t − r³·mean(t·x)·x``: the backward of ``x * r(x)`` for an incoming ``t``, and its forward tangent."""
+    r_acc = r if r.dtype is not torch.bfloat16 else r.float()
+    return t * r - x * _coefficient(x, r_acc, t, dim)
 
 
 class _PlainPixelNorm(torch.autograd.Function):
@@ -90,27 +97,35 @@ class _PlainPixelNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, ms: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
-        r = _rsqrt(ms, eps, x.dtype)
+        r_acc = torch.rsqrt(ms + eps)
+        r = r_acc if r_acc.dtype == x.dtype else r_acc.to(x.dtype)
         ctx.save_for_backward(x, r)
+        ctx.save_for_forward(x, r)
         ctx.eps, ctx.dim = eps, dim
-        return x * r
+        if r is r_acc:
+            return x * r
+        # bfloat16: the product with the float32 r, rounded once, written straight into a bfloat16 output.
+        return torch.mul(x, r_acc, out=torch.empty_like(x))
+
+    @staticmethod
+    def jvp(ctx: Any, dx: torch.Tensor, *_: Any) -> torch.Tensor:
+        # Forward-mode AD: the Jacobian is symmetric, so the tangent is the backward's formula applied to dx.
+        x, r = ctx.saved_tensors
+        return _linear_part(x, r, dx, ctx.dim)
 
     @staticmethod
     def backward(ctx: Any, dy: torch.Tensor) -> tuple[Optional[torch.Tensor], None, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
         x, r = ctx.saved_tensors
-        dim, c = ctx.dim, x.shape[ctx.dim]
+        dim = ctx.dim
         if torch.is_grad_enabled():
             # create_graph: r as a function of x, so that this gradient is itself differentiable in x.
             r_acc = torch.rsqrt(_mean_square(x, dim) + ctx.eps)
             r = r_acc if r_acc.dtype == x.dtype else r_acc.to(x.dtype)
         else:
             r_acc = r if r.dtype is not torch.bfloat16 else r.float()
-        s = (dy * x).sum(dim=dim, keepdim=True)  # float32 accumulation for bfloat16, as in _mean_square
-        coef = r_acc * r_acc * r_acc * s.to(r_acc.dtype) / c
-        if coef.dtype != x.dtype:
-            coef = coef.to(x.dtype)
+        coef = _coefficient(x, r_acc, dy, dim)
         if torch.is_grad_enabled() or x.dtype is torch.bfloat16:
             # (bfloat16: addcmul with a broadcast factor takes a slow scalar loop when the trailing dims
             # are small, e.g. 4×4 maps of 512 channels; two products and a difference do not.)
