@@ -24,6 +24,7 @@ bfloat16, as the plain formula does, and the backward computes in bfloat16 from 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import torch
@@ -126,7 +127,7 @@ class _PlainPixelNorm(torch.autograd.Function):
         else:
             r_acc = r if r.dtype is not torch.bfloat16 else r.float()
         coef = _coefficient(x, r_acc, dy, dim)
-        if torch.is_grad_enabled() or x.dtype is torch.bfloat16:
+        if torch.is_grad_enabled() or (x.dtype is torch.bfloat16 and math.prod(x.shape[dim + 1 :]) < 64):
             # (bfloat16: addcmul with a broadcast factor takes a slow scalar loop when the trailing dims
             # are small, e.g. 4×4 maps of 512 channels; two products and a difference do not.)
             return dy * r - x * coef, None, None, None
