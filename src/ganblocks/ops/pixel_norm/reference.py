@@ -77,16 +77,16 @@ def _mean_square(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _coefficient(x: torch.Tensor, r_acc: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
-    """``r³ · mean(t · x)`` per pixel (``r_acc``: ``r`` in float32 for bfloat16), in the dtype of ``x``."""
-    s = (t * x).sum(dim=dim, keepdim=True)  # float32 accumulation for bfloat16, as in _mean_square
+    """``r³ · mean(t · x)`` per pixel (``r_acc``: ``r`` in its accumulation dtype), in the dtype of ``x``."""
+    # bfloat16: a float32 accumulator, rounded once per pixel (the formula's own backward sums in bfloat16).
+    s = (t * x).sum(dim=dim, keepdim=True)
     coef = r_acc * r_acc * r_acc * s.to(r_acc.dtype) / x.shape[dim]
     return coef if coef.dtype == x.dtype else coef.to(x.dtype)
 
 
 def _linear_part(x: torch.Tensor, r: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
     """``r·t − r³·mean(t·x)·x``: the backward of ``x * r(x)`` for an incoming ``t``, and its forward tangent."""
-    r_acc = r if r.dtype is not torch.bfloat16 else r.float()
-    return t * r - x * _coefficient(x, r_acc, t, dim)
+    return t * r - x * _coefficient(x, upcast(r), t, dim)
 
 
 class _PlainPixelNorm(torch.autograd.Function):
@@ -125,7 +125,7 @@ class _PlainPixelNorm(torch.autograd.Function):
             r_acc = torch.rsqrt(_mean_square(x, dim) + ctx.eps)
             r = r_acc if r_acc.dtype == x.dtype else r_acc.to(x.dtype)
         else:
-            r_acc = r if r.dtype is not torch.bfloat16 else r.float()
+            r_acc = upcast(r)
         coef = _coefficient(x, r_acc, dy, dim)
         if torch.is_grad_enabled() or (x.dtype is torch.bfloat16 and math.prod(x.shape[dim + 1 :]) < 64):
             # (bfloat16: addcmul with a broadcast factor takes a slow scalar loop when the trailing dims
