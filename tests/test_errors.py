@@ -37,8 +37,8 @@ _s = torch.ones(2, 3)
 NON_FINITE: list[tuple[str, Callable[[], Any], str]] = [
     ("EqualLinear lr_multiplier=inf", lambda: EqualLinear(4, 2, lr_multiplier=INF), "lr_multiplier must be a finite number, got inf"),
     ("EqualLinear lr_multiplier=nan", lambda: EqualLinear(4, 2, lr_multiplier=NAN), "lr_multiplier must be a finite number, got nan"),
-    ("EqualLinear gain=nan", lambda: EqualLinear(4, 2, gain=NAN), "gain must be a finite number, got nan"),
-    ("EqualLinear act_alpha=nan", lambda: EqualLinear(4, 2, act="lrelu", act_alpha=NAN), "act_alpha must be a finite number, got nan"),
+    ("EqualLinear weight_gain=nan", lambda: EqualLinear(4, 2, weight_gain=NAN), "weight_gain must be a finite number, got nan"),
+    ("EqualLinear alpha=nan", lambda: EqualLinear(4, 2, act="lrelu", alpha=NAN), "alpha must be a finite number, got nan"),
     ("EqualLinear act_gain=inf", lambda: EqualLinear(4, 2, act="lrelu", act_gain=INF), "act_gain must be a finite number, got inf"),
     ("EqualLinear bias_init=nan", lambda: EqualLinear(4, 2, bias_init=NAN), "bias_init must be a finite number, got nan"),
     ("EqualConv2d lr_multiplier=-inf", lambda: EqualConv2d(3, 2, 3, lr_multiplier=-INF), "lr_multiplier must be a finite number, got -inf"),

@@ -30,7 +30,9 @@ F64 = torch.float64
 def test_equal_linear_matches_formula(
     act: str, bias: bool, lr: float, gain: float, lead: tuple[int, ...]
 ) -> None:
-    layer = EqualLinear(6, 4, bias=bias, bias_init=0.3, lr_multiplier=lr, gain=gain, act=act, dtype=F64)
+    layer = EqualLinear(
+        6, 4, bias=bias, bias_init=0.3, lr_multiplier=lr, weight_gain=gain, act=act, dtype=F64
+    )
     if bias:
         with torch.no_grad():
             layer.bias.normal_()  # type: ignore[union-attr]
@@ -43,9 +45,7 @@ def test_equal_linear_matches_formula(
 
 
 def test_equal_linear_act_options_match_formula() -> None:
-    layer = EqualLinear(
-        5, 3, act="lrelu", act_alpha=0.1, act_gain=3.0, clamp=0.7, lr_multiplier=0.1, dtype=F64
-    )
+    layer = EqualLinear(5, 3, act="lrelu", alpha=0.1, act_gain=3.0, clamp=0.7, lr_multiplier=0.1, dtype=F64)
     x = 3 * torch.randn(8, 5, dtype=F64)
     y = x @ (layer.weight * 0.1 / math.sqrt(5)).T + 0.1 * layer.bias  # type: ignore[operator]
     expected = formulas.act(y, "lrelu", alpha=0.1, gain=3.0, clamp=0.7)
@@ -58,7 +58,16 @@ def test_equal_linear_act_options_match_formula() -> None:
 @pytest.mark.parametrize("bias", [True, False])
 def test_equal_conv2d_matches_formula(act: str, lr: float, gain: float, bias: bool) -> None:
     conv = EqualConv2d(
-        3, 4, (3, 2), stride=2, padding=(1, 0), bias=bias, lr_multiplier=lr, gain=gain, act=act, dtype=F64
+        3,
+        4,
+        (3, 2),
+        stride=2,
+        padding=(1, 0),
+        bias=bias,
+        lr_multiplier=lr,
+        weight_gain=gain,
+        act=act,
+        dtype=F64,
     )
     if bias:
         with torch.no_grad():
@@ -72,7 +81,7 @@ def test_equal_conv2d_matches_formula(act: str, lr: float, gain: float, bias: bo
 
 
 def test_equal_conv2d_clamp_and_gains_are_separate() -> None:
-    conv = EqualConv2d(2, 3, 1, gain=2.0, act="lrelu", act_gain=0.5, clamp=0.25, dtype=F64)
+    conv = EqualConv2d(2, 3, 1, weight_gain=2.0, act="lrelu", act_gain=0.5, clamp=0.25, dtype=F64)
     x = torch.randn(1, 2, 4, 4, dtype=F64)
     y = F.conv2d(x, conv.weight * (2.0 / math.sqrt(2))) + conv.bias.reshape(1, -1, 1, 1)  # type: ignore[union-attr]
     assert_close(conv(x), formulas.act(y, "lrelu", gain=0.5, clamp=0.25))
@@ -89,8 +98,8 @@ def test_init_weight_and_bias(lr: float) -> None:
     assert abs(layer.weight.mean().item() * lr) < 0.02
     # StyleGAN2-ADA stores bias_init and multiplies by lr at run time.
     assert torch.equal(layer.bias, torch.full((128,), 0.5))  # type: ignore[arg-type]
-    assert layer.weight_gain == pytest.approx(lr / 16)
-    assert layer.bias_gain == lr
+    assert layer.weight_scale == pytest.approx(lr / 16)
+    assert layer.bias_scale == lr
 
 
 @pytest.mark.parametrize("lr", [1.0, 0.01])
@@ -110,7 +119,7 @@ def test_unit_output_std_at_init(lr: float) -> None:
 @pytest.mark.parametrize("lr", [1.0, 0.1])
 def test_effective_learning_rate(lr: float) -> None:
     # With W = c·V (c = gain·lr/√fan_in), dL/dV = c·dL/dW, so an SGD step of η on V moves W by -η·c²·dL/dW.
-    layer = EqualLinear(8, 4, lr_multiplier=lr, gain=2.0, dtype=F64)
+    layer = EqualLinear(8, 4, lr_multiplier=lr, weight_gain=2.0, dtype=F64)
     c = 2.0 * lr / math.sqrt(8)
     x = torch.randn(5, 8, dtype=F64)
     target = torch.randn(5, 4, dtype=F64)
@@ -141,10 +150,10 @@ def _copy_stored(hooked: nn.Module, ref: nn.Module, lr: float) -> None:
 
 @pytest.mark.parametrize(("lr", "gain"), [(1.0, 1.0), (0.01, 2.0)])
 def test_hook_on_linear_equals_equal_linear(lr: float, gain: float) -> None:
-    ref = EqualLinear(6, 3, lr_multiplier=lr, gain=gain, dtype=F64)
+    ref = EqualLinear(6, 3, lr_multiplier=lr, weight_gain=gain, dtype=F64)
     with torch.no_grad():
         ref.bias.normal_()  # type: ignore[union-attr]
-    hooked = equalized_lr(nn.Linear(6, 3, dtype=F64), lr_multiplier=lr, gain=gain)
+    hooked = equalized_lr(nn.Linear(6, 3, dtype=F64), lr_multiplier=lr, weight_gain=gain)
     _copy_stored(hooked, ref, lr)
     x = torch.randn(4, 6, dtype=F64)
     assert_close(hooked(x), ref(x))
@@ -153,10 +162,12 @@ def test_hook_on_linear_equals_equal_linear(lr: float, gain: float) -> None:
 
 @pytest.mark.parametrize(("lr", "gain"), [(1.0, math.sqrt(2)), (0.1, 1.0)])
 def test_hook_on_conv2d_equals_equal_conv2d(lr: float, gain: float) -> None:
-    ref = EqualConv2d(3, 5, 3, stride=2, padding=1, lr_multiplier=lr, gain=gain, dtype=F64)
+    ref = EqualConv2d(3, 5, 3, stride=2, padding=1, lr_multiplier=lr, weight_gain=gain, dtype=F64)
     with torch.no_grad():
         ref.bias.normal_()  # type: ignore[union-attr]
-    hooked = equalized_lr(nn.Conv2d(3, 5, 3, stride=2, padding=1, dtype=F64), lr_multiplier=lr, gain=gain)
+    hooked = equalized_lr(
+        nn.Conv2d(3, 5, 3, stride=2, padding=1, dtype=F64), lr_multiplier=lr, weight_gain=gain
+    )
     _copy_stored(hooked, ref, lr)
     x = torch.randn(2, 3, 6, 6, dtype=F64)
     assert_close(hooked(x), ref(x))
@@ -168,7 +179,7 @@ def test_hook_fan_in_of_conv1d_3d_and_groups() -> None:
         (nn.Conv3d(2, 2, (1, 2, 3)), 2 * 6),
         (nn.Conv2d(4, 6, 3, groups=2), 2 * 9),
     ]:
-        equalized_lr(module, gain=3.0)
+        equalized_lr(module, weight_gain=3.0)
         p = module.parametrizations.weight[0]
         assert isinstance(p, EqualizedLR) and p.fan_in == fan_in
         assert_close(module.weight, module.parametrizations.weight.original * (3.0 / math.sqrt(fan_in)))
@@ -182,7 +193,7 @@ def test_hook_reinit_semantics() -> None:
     plain = nn.Linear(6, 3)
     x = torch.randn(4, 6)
     before = plain(x)
-    kept = equalized_lr(plain, lr_multiplier=0.01, gain=2.0, reinit=False)
+    kept = equalized_lr(plain, lr_multiplier=0.01, weight_gain=2.0, reinit=False)
     assert_close(kept(x), before)
     # assigning an effective weight stores it divided by the scale (right_inverse)
     kept.weight = torch.ones(3, 6)
@@ -237,7 +248,7 @@ def _check_grads(module: nn.Module, x: torch.Tensor) -> None:
 
 def test_gradcheck_equal_linear(backend: str, device: torch.device) -> None:
     for act in ("linear", "lrelu"):
-        layer = EqualLinear(3, 2, lr_multiplier=0.5, gain=2.0, act=act, dtype=F64, device=device)
+        layer = EqualLinear(3, 2, lr_multiplier=0.5, weight_gain=2.0, act=act, dtype=F64, device=device)
         with use_backend(backend):  # type: ignore[arg-type]
             _check_grads(layer, torch.randn(2, 3, dtype=F64, device=device))
 
@@ -250,7 +261,7 @@ def test_gradcheck_equal_conv2d(backend: str, device: torch.device) -> None:
 
 def test_gradcheck_hooked_conv2d() -> None:
     # The parametrization is plain autograd: R1/WGAN-GP's double backward reaches the stored weight.
-    conv = equalized_lr(nn.Conv2d(2, 2, 2, dtype=F64), lr_multiplier=0.5, gain=2.0)
+    conv = equalized_lr(nn.Conv2d(2, 2, 2, dtype=F64), lr_multiplier=0.5, weight_gain=2.0)
     _check_grads(conv, torch.randn(1, 2, 3, 3, dtype=F64))
 
 
@@ -294,18 +305,18 @@ def test_bfloat16_forward(act: str) -> None:
 
 def test_repr() -> None:
     assert repr(EqualLinear(4, 3)) == (
-        "EqualLinear(in_features=4, out_features=3, bias=True, lr_multiplier=1.0, gain=1.0, act=linear)"
+        "EqualLinear(in_features=4, out_features=3, bias=True, lr_multiplier=1.0, weight_gain=1.0, act=linear)"
     )
     assert repr(EqualLinear(4, 3, bias_init=1.0, lr_multiplier=0.01, act="lrelu", clamp=256.0)) == (
-        "EqualLinear(in_features=4, out_features=3, bias=True, bias_init=1.0, lr_multiplier=0.01, gain=1.0, "
+        "EqualLinear(in_features=4, out_features=3, bias=True, bias_init=1.0, lr_multiplier=0.01, weight_gain=1.0, "
         "act=lrelu, clamp=256.0)"
     )
     assert repr(EqualConv2d(3, 8, 3, padding=1, bias=False, act="lrelu", act_gain=1.0)) == (
         "EqualConv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False, lr_multiplier=1.0, "
-        "gain=1.0, act=lrelu, act_gain=1.0)"
+        "weight_gain=1.0, act=lrelu, act_gain=1.0)"
     )
     hooked = equalized_lr(nn.Linear(4, 2), lr_multiplier=0.5)
-    assert "EqualizedLR(scale=0.25, lr_multiplier=0.5, gain=1.0, fan_in=4)" in repr(hooked)
+    assert "EqualizedLR(scale=0.25, lr_multiplier=0.5, weight_gain=1.0, fan_in=4)" in repr(hooked)
 
 
 # ------------------------------------------------------------------------------------------- bad inputs
@@ -317,7 +328,7 @@ def test_repr() -> None:
         ({"in_features": 0}, ValueError, "in_features must be an int >= 1, got 0"),
         ({"out_features": 2.0}, ValueError, "out_features must be an int >= 1, got 2.0"),
         ({"lr_multiplier": 0.0}, ValueError, "lr_multiplier must be > 0, got 0.0"),
-        ({"gain": -1.0}, ValueError, "gain must be > 0, got -1.0"),
+        ({"weight_gain": -1.0}, ValueError, "weight_gain must be > 0, got -1.0"),
         ({"act": "gelu"}, ValueError, "act must be one of"),
         ({"clamp": -1.0}, ValueError, "clamp must be None or >= 0, got -1.0"),
     ],
@@ -386,7 +397,7 @@ def test_equal_linear_reads_its_activation_attributes_at_call_time() -> None:
     # The fused PyTorch path (bias and gain in one addmm) must follow attributes changed after construction.
     layer = EqualLinear(8, 5, act="lrelu")
     x = torch.randn(4, 8)
-    z = F.linear(x, layer.weight * layer.weight_gain, layer.bias)
+    z = F.linear(x, layer.weight * layer.weight_scale, layer.bias)
     layer.clamp = 0.05
     assert_close(layer(x), (math.sqrt(2) * F.leaky_relu(z, 0.2)).clamp(-0.05, 0.05))
     layer.clamp = None

@@ -14,7 +14,8 @@ F64 = torch.float64
 
 
 def formula(x: torch.Tensor, t: torch.Tensor, include_self: bool) -> torch.Tensor:
-    """o(x_i)_b = Σ_j exp(-Σ_c |M_ibc - M_jbc|), M_ibc = Σ_a x_ia T_abc, appended to x."""
+    """o(x_i)_b = Σ_j exp(-Σ_c |M_ibc - M_jbc|), M_ibc = Σ_a x_ia T_abc, appended to x; j ≠ i unless
+    include_self (improved-gan's MinibatchLayer leaves j = i out by adding 1e6 to the diagonal)."""
     n, a = x.shape
     _, b, c = t.shape
     xs, ts = x.tolist(), t.tolist()
@@ -40,14 +41,33 @@ def test_matches_formula(include_self: bool) -> None:
     assert_close(out, formula(x, t, include_self))
 
 
+def test_default_leaves_out_the_self_term_as_the_authors_code() -> None:
+    x, t = torch.randn(5, 3, dtype=F64), 0.3 * torch.randn(3, 4, 2, dtype=F64)
+    assert_close(minibatch_discrimination(x, t), formula(x, t, include_self=False))
+    layer = MinibatchDiscrimination(3, 4, 2, dtype=F64)
+    assert not layer.include_self
+    assert_close(layer(x), formula(x, layer.weight.detach(), include_self=False))
+
+
 def test_self_term_is_exactly_one_and_identical_samples_count_the_batch() -> None:
     x, t = torch.randn(4, 3, dtype=F64), torch.randn(3, 2, 5, dtype=F64)
     with_self = minibatch_discrimination(x, t, include_self=True)
-    assert torch.equal(with_self[:, 3:] - 1, minibatch_discrimination(x, t, include_self=False)[:, 3:])
+    assert_close(with_self[:, 3:] - 1, minibatch_discrimination(x, t, include_self=False)[:, 3:])
     collapsed = minibatch_discrimination(x[:1].expand(6, 3), t)  # a collapsed generator: all samples alike
-    assert torch.equal(collapsed[:, 3:], torch.full((6, 2), 6.0, dtype=F64))
-    single = minibatch_discrimination(x[:1], t, include_self=False)
+    assert torch.equal(collapsed[:, 3:], torch.full((6, 2), 5.0, dtype=F64))
+    collapsed_self = minibatch_discrimination(x[:1].expand(6, 3), t, include_self=True)
+    assert torch.equal(collapsed_self[:, 3:], torch.full((6, 2), 6.0, dtype=F64))
+    single = minibatch_discrimination(x[:1], t)
     assert torch.equal(single[:, 3:], torch.zeros(1, 2, dtype=F64))
+
+
+def test_small_similarities_keep_their_precision_in_float32() -> None:
+    # Samples 20 apart: c = exp(-20) ≈ 2e-9, below float32's spacing at 1, so (1 + c) - 1 would give 0.
+    x, t = torch.tensor([[0.0], [20.0], [45.0]]), torch.ones(1, 1, 1)
+    out = minibatch_discrimination(x, t)[:, 1]
+    expected = formula(x.double(), t.double(), include_self=False)[:, 1]
+    assert expected.min() > 1e-20
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=0.0)  # float32 relative, no floor
 
 
 def test_permutation_equivariant() -> None:
@@ -60,10 +80,8 @@ def test_gradcheck_and_gradgradcheck() -> None:
     # Distinct samples: |.| is differentiable away from 0 (the self term is constant and contributes 0).
     x = torch.randn(3, 2, dtype=F64, requires_grad=True)
     t = (0.5 * torch.randn(2, 2, 3, dtype=F64)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: minibatch_discrimination(a, b), (x, t))
-    assert torch.autograd.gradgradcheck(
-        lambda a, b: minibatch_discrimination(a, b, include_self=False), (x, t)
-    )
+    assert torch.autograd.gradcheck(lambda a, b: minibatch_discrimination(a, b, include_self=True), (x, t))
+    assert torch.autograd.gradgradcheck(lambda a, b: minibatch_discrimination(a, b), (x, t))
 
 
 def test_module() -> None:
@@ -71,10 +89,10 @@ def test_module() -> None:
     assert layer.weight.shape == (64, 16, 4) and layer.weight.dtype == F64
     assert abs(layer.weight.std().item() - 0.05) < 0.005  # 4096 draws of N(0, 0.05^2)
     x = torch.randn(3, 64, dtype=F64)
-    assert_close(layer(x), formula(x, layer.weight.detach(), True))
-    other = MinibatchDiscrimination(64, 16, 4, include_self=False, init_std=1.0, device="meta")
+    assert_close(layer(x), formula(x, layer.weight.detach(), False))
+    other = MinibatchDiscrimination(64, 16, 4, include_self=True, init_std=1.0, device="meta")
     assert other.weight.device.type == "meta"
-    assert repr(other) == "MinibatchDiscrimination(64, 16, 4, include_self=False, init_std=1.0)"
+    assert repr(other) == "MinibatchDiscrimination(64, 16, 4, include_self=True, init_std=1.0)"
     x.requires_grad_(True)
     layer(x).sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import formulas
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import TRITON_MARKS, assert_close
 
 from ganblocks import ModulatedConv2d, ToRGB
@@ -146,8 +147,99 @@ def test_module_default_path_and_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     # StyleGAN2-ADA: grouped only in eval mode, for float32 or a batch of one.
     assert calls == [False, True, False, True]
     assert repr(conv).startswith(
-        "ModulatedConv2d(\n  3, 4, kernel_size=3, w_dim=5, demodulate=True, up=1, down=1"
+        "ModulatedConv2d(\n  3, 4, kernel_size=(3, 3), w_dim=5, demodulate=True, up=1, down=1"
     )
+
+
+def rect_formula(
+    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool, up: int, down: int,
+    padding: tuple[int, int],
+) -> torch.Tensor:  # fmt: skip
+    """formulas.modulated_conv2d for a (k_h, k_w) kernel and (p_h, p_w) padding, each axis on its own."""
+    x, weight, styles = x.detach().double(), weight.detach().double(), styles.detach().double()
+    f2d, big_k = formulas.separable_filter(TAPS), len(TAPS)
+    (ph, pw), (kh, kw) = padding, weight.shape[2:]
+    out = []
+    for n in range(x.shape[0]):
+        w = weight * styles[n].reshape(1, -1, 1, 1)
+        if demodulate:
+            w = w / (w.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).sqrt()
+        xn = x[n : n + 1]
+        if up == 2:  # full true convolution of the zero-inserted input with w and the filter, then crop
+            h, wd = xn.shape[2:]
+            z = xn.new_zeros(1, xn.shape[1], 2 * h, 2 * wd)
+            z[:, :, ::2, ::2] = xn
+            full = F.conv2d(F.pad(z, [kw - 1, kw - 1, kh - 1, kh - 1]), w.flip(2, 3))
+            full = formulas.resample2d(full, f2d, pad=(big_k - 1, big_k - 1), gain=4.0)
+            oh = (big_k - 1) + (kh - 1) - (ph + (big_k + 1) // 2)
+            ow = (big_k - 1) + (kw - 1) - (pw + (big_k + 1) // 2)
+            out.append(full[:, :, oh : oh + 2 * h, ow : ow + 2 * wd])
+        elif down == 2:  # zero padding, the filter, then a strided correlation
+            blurred = formulas.resample2d(
+                F.pad(xn, [pw, pw, ph, ph]), f2d, pad=((big_k - 1) // 2, (big_k - 2) // 2)
+            )
+            out.append(F.conv2d(blurred, w, stride=2))
+        else:
+            out.append(F.conv2d(xn, w, padding=(ph, pw)))
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize(("up", "down"), [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize("k", [(3, 1), (1, 3), (3, 5)])
+def test_non_square_kernel_matches_formula(k: tuple[int, int], up: int, down: int, fused: bool) -> None:
+    x = torch.randn(2, 3, 6, 4, dtype=torch.float64)
+    weight, styles = torch.randn(4, 3, *k, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
+    pad = (k[0] // 2, k[1] // 2)
+    y = modulated_conv2d(
+        x, weight, styles, up=up, down=down, padding=pad, resample_filter=setup_filter(TAPS, dtype=torch.float64),
+        flip_weight=up == 1, fused_modconv=fused,
+    )  # fmt: skip
+    assert y.shape == (2, 4, 6 * up // down, 4 * up // down)
+    assert_close(y, rect_formula(x, weight, styles, demodulate=True, up=up, down=down, padding=pad))
+    # The square case of this formula is formulas.modulated_conv2d's.
+    if k == (3, 5):
+        sq = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+        assert_close(
+            rect_formula(x, sq, styles, demodulate=False, up=up, down=down, padding=(1, 1)),
+            formula(x, sq, styles, demodulate=False, up=up, down=down, padding=1),
+        )
+
+
+@pytest.mark.parametrize(("up", "down"), [(1, 1), (2, 1), (1, 2)])
+def test_module_non_square_kernel(up: int, down: int) -> None:
+    conv = ModulatedConv2d(
+        3, 4, (3, 1), w_dim=5, demodulate=False, up=up, down=down, resample_filter=TAPS, dtype=torch.float64
+    )
+    assert conv.weight.shape == (4, 3, 3, 1) and conv.kernel_size == (3, 1) and conv.padding == (1, 0)
+    assert "kernel_size=(3, 1)" in repr(conv)
+    x, w = torch.randn(2, 3, 4, 4, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    # Without demodulation the styles carry 1 / sqrt(fan_in) = 1 / sqrt(3 * 3 * 1).
+    styles = (w @ conv.affine.weight.t() / math.sqrt(5) + 1.0) / math.sqrt(9)
+    expected = rect_formula(x, conv.weight, styles, demodulate=False, up=up, down=down, padding=(1, 0))
+    for fused in (True, False):
+        assert_close(conv(x, w, fused_modconv=fused), expected)
+    to_rgb = ToRGB(4, w_dim=5, kernel_size=(1, 3), dtype=torch.float64)
+    assert to_rgb.weight.shape == (3, 4, 1, 3)
+    h, w2 = torch.randn(2, 4, 4, 4, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    rgb_styles = (w2 @ to_rgb.affine.weight.t() / math.sqrt(5) + 1.0) / math.sqrt(12)
+    expected_rgb = rect_formula(h, to_rgb.weight, rgb_styles, demodulate=False, up=1, down=1, padding=(0, 1))
+    assert_close(to_rgb(h, w2), expected_rgb)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize(("k", "up", "down"), [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 2, 1), (1, 1, 2)])
+def test_empty_batch_gives_empty_output(k: int, up: int, down: int, fused: bool) -> None:
+    # Like torch's layers: an empty batch is an empty output of the right shape, not a grouped-conv error.
+    x, styles, weight = torch.randn(0, 3, 6, 6), torch.randn(0, 3), torch.randn(4, 3, k, k)
+    y = modulated_conv2d(
+        x, weight, styles, up=up, down=down, padding=k // 2, resample_filter=setup_filter(TAPS),
+        flip_weight=up == 1, fused_modconv=fused,
+    )  # fmt: skip
+    assert y.shape == (0, 4, 6 * up // down, 6 * up // down) and y.dtype == torch.float32
+    conv = ModulatedConv2d(3, 4, k, w_dim=5, up=up, down=down).eval()  # eval: the grouped path by default
+    assert conv(x, torch.randn(0, 5)).shape == (0, 4, 6 * up // down, 6 * up // down)
+    assert ToRGB(3, w_dim=5).eval()(x, torch.randn(0, 5)).shape == (0, 3, 6, 6)
 
 
 def test_to_rgb_matches_formula() -> None:
@@ -198,7 +290,16 @@ def test_compiles_without_graph_break(backend: str, device: torch.device) -> Non
          "up and down cannot both be above 1, got up=2, down=2"),
         (lambda: ModulatedConv2d(3, 4, 3, w_dim=5, up=0), "up must be an int >= 1, got 0"),
         (lambda: ModulatedConv2d(3, 4, 3, w_dim=5)(torch.zeros(2, 3, 4, 4), torch.zeros(2, 6)),
-         r"x must have shape \(\*, in_features\) = \(\*, 5\), got \(2, 6\)"),
+         r"w \(the style\) must have shape \(N, w_dim\) = \(2, 5\), got \(2, 6\)"),
+        (lambda: ModulatedConv2d(3, 4, 3, w_dim=5)(torch.zeros(2, 3, 4, 4), torch.zeros(3, 5)),
+         r"w \(the style\) must have shape \(N, w_dim\) = \(2, 5\), got \(3, 5\)"),
+        (lambda: ModulatedConv2d(3, 4, 3, w_dim=5)(torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 5)),
+         r"w \(the style\) must have shape \(N, w_dim\) = \(2, 5\), got \(2, 1, 5\)"),
+        (lambda: ToRGB(4, w_dim=5)(torch.zeros(2, 4, 6, 6), torch.zeros(2, 6)),
+         r"w \(the style\) must have shape \(N, w_dim\) = \(2, 5\), got \(2, 6\)"),
+        (lambda: ModulatedConv2d(3, 4, (3, 0), w_dim=5), r"kernel_size must be an int or a pair of ints, each >= 1"),
+        (lambda: modulated_conv2d(torch.zeros(1, 3, 4, 4), torch.zeros(4, 3, 3, 3), torch.zeros(1, 3), padding=(1, -1)),
+         r"padding must be an int or a pair of ints, each >= 0, got \(1, -1\)"),
         (lambda: ToRGB(4, w_dim=5)(torch.zeros(2, 4, 6, 6), torch.zeros(2, 5), torch.zeros(2, 3, 6, 6)),
          r"skip must have shape \(N, out_channels, H/2, W/2\) = \(2, 3, 3, 3\) .* got \(2, 3, 6, 6\)"),
     ],

@@ -113,17 +113,17 @@ def test_adain_layouts_and_bfloat16() -> None:
 
 def test_adain_repr() -> None:
     assert repr(AdaIN(3, 8)) == (
-        "AdaIN(\n  3, style_dim=8, eps=1e-05\n  (affine): EqualLinear(in_features=8, out_features=6, bias=True, "
-        "lr_multiplier=1.0, gain=1.0, act=linear)\n)"
+        "AdaIN(\n  3, w_dim=8, eps=1e-05\n  (affine): EqualLinear(in_features=8, out_features=6, bias=True, "
+        "lr_multiplier=1.0, weight_gain=1.0, act=linear)\n)"
     )
 
 
 def test_adain_bad_arguments() -> None:
     layer = AdaIN(3, 4)
     x = torch.randn(2, 3, 4, 4)
-    with pytest.raises(ValueError, match=r"w must have shape \(N, style_dim\) = \(2, 4\) .* got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"w must have shape \(N, w_dim\) = \(2, 4\) .* got \(3, 4\)"):
         layer(x, torch.randn(3, 4))
-    with pytest.raises(ValueError, match=r"w must have shape \(N, style_dim\) = \(2, 4\) .* got \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"w must have shape \(N, w_dim\) = \(2, 4\) .* got \(2, 5\)"):
         layer(x, torch.randn(2, 5))
     with pytest.raises(ValueError, match=r"w must have shape .* got \(4,\)"):
         layer(x, torch.randn(4))
@@ -131,7 +131,7 @@ def test_adain_bad_arguments() -> None:
         layer(x, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"num_channels = 3, got \(2, 5, 4, 4\)"):
         layer(torch.randn(2, 5, 4, 4), torch.randn(2, 4))
-    with pytest.raises(ValueError, match="style_dim must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="w_dim must be an int >= 1, got 0"):
         AdaIN(3, 0)
     with pytest.raises(ValueError, match="eps must be >= 0, got -1"):
         AdaIN(3, 4, eps=-1)

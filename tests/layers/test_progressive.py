@@ -29,19 +29,19 @@ def avg_pool(x: torch.Tensor, k: int) -> torch.Tensor:
 def test_fade_in_formula(alpha: float, k: int) -> None:
     low, high = torch.randn(2, 3, 2, 3, dtype=F64), torch.randn(2, 3, 2 * k, 3 * k, dtype=F64)
     expected = (1 - alpha) * nearest_up(low, k) + alpha * high
-    assert_close(fade_in(alpha, low, high), expected)
-    assert_close(fade_in(torch.tensor(alpha, dtype=F64), low, high), expected)
+    assert_close(fade_in(low, high, alpha), expected)
+    assert_close(fade_in(low, high, torch.tensor(alpha, dtype=F64)), expected)
 
 
 def test_fade_in_bilinear_and_gradients() -> None:
     low, high = torch.randn(1, 1, 2, 2, dtype=F64), torch.randn(1, 1, 4, 4, dtype=F64)
     # ×2 bilinear with half-pixel centres: rows 0.75/0.25 of the nearest two, clamped at the edges
     m = torch.tensor([[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]], dtype=F64)
-    assert_close(fade_in(0.25, low, high, mode="bilinear"), 0.75 * (m @ low @ m.T) + 0.25 * high)
+    assert_close(fade_in(low, high, 0.25, mode="bilinear"), 0.75 * (m @ low @ m.T) + 0.25 * high)
     alpha = torch.tensor(0.4, dtype=F64, requires_grad=True)
     low.requires_grad_(True)
     high.requires_grad_(True)
-    fade_in(alpha, low, high).sum().backward()
+    fade_in(low, high, alpha).sum().backward()
     assert alpha.grad is not None and low.grad is not None and high.grad is not None
     assert_close(alpha.grad, (high - nearest_up(low, 2)).sum().detach())
     assert_close(low.grad, torch.full((1, 1, 2, 2), 0.6 * 4, dtype=F64))
@@ -52,39 +52,39 @@ def test_fade_in_input_formula() -> None:
     images = torch.randn(2, 3, 8, 8, dtype=F64)
     from_rgb = torch.nn.Conv2d(3, 5, 1, dtype=F64)
     high = torch.randn(2, 5, 4, 4, dtype=F64)
-    out = fade_in_input(0.3, images, high, from_rgb)
+    out = fade_in_input(images, from_rgb, high, 0.3)
     expected = 0.7 * from_rgb(avg_pool(images, 2)) + 0.3 * high
     assert_close(out, expected.detach())
-    assert_close(fade_in_input(1.0, images, high, from_rgb), high)
-    quarter = fade_in_input(0.0, images, high[:, :, :2, :2], from_rgb)
+    assert_close(fade_in_input(images, from_rgb, high, 1.0), high)
+    quarter = fade_in_input(images, from_rgb, high[:, :, :2, :2], 0.0)
     assert_close(quarter, from_rgb(avg_pool(images, 4)).detach())
 
 
 def test_fade_in_errors() -> None:
     low, high = torch.randn(1, 3, 2, 2), torch.randn(1, 3, 4, 4)
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 1\.5"):
-        fade_in(1.5, low, high)
+    with pytest.raises(ValueError, match=r"weight must be in \[0, 1\], got 1\.5"):
+        fade_in(low, high, 1.5)
     with pytest.raises(
-        ValueError, match="alpha must be a number or a one-element tensor, got shape \\(2,\\)"
+        ValueError, match="weight must be a number or a one-element tensor, got shape \\(2,\\)"
     ):
-        fade_in(torch.ones(2), low, high)
+        fade_in(low, high, torch.ones(2))
     with pytest.raises(ValueError, match=r"the same \(N, C\), got shapes \(1, 3, 2, 2\) and \(1, 2, 4, 4\)"):
-        fade_in(0.5, low, high[:, :2])
+        fade_in(low, high[:, :2], 0.5)
     with pytest.raises(
-        ValueError, match="the height of high_res_out must be a whole multiple of the other size, got 5 and 2"
+        ValueError, match="the height of high must be a whole multiple of the other size, got 5 and 2"
     ):
-        fade_in(0.5, low, torch.randn(1, 3, 5, 4))
+        fade_in(low, torch.randn(1, 3, 5, 4), 0.5)
     with pytest.raises(ValueError, match="mode must be one of \\('nearest', 'bilinear'\\), got 'area'"):
-        fade_in(0.5, low, high, mode="area")  # type: ignore[arg-type]
+        fade_in(low, high, 0.5, mode="area")  # type: ignore[arg-type]
     with pytest.raises(
         ValueError,
-        match=r"from_rgb_low must return the shape of high_res_out \(1, 3, 2, 2\), got \(1, 4, 2, 2\)",
+        match=r"from_rgb_low must return the shape of high \(1, 3, 2, 2\), got \(1, 4, 2, 2\)",
     ):
-        fade_in_input(0.5, high, low, lambda t: torch.cat([t, t[:, :1]], dim=1))
+        fade_in_input(high, lambda t: torch.cat([t, t[:, :1]], dim=1), low, 0.5)
     with pytest.raises(TypeError, match="from_rgb_low must be callable"):
-        fade_in_input(0.5, high, low, 3)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="images and high_res_out must have the same batch size"):
-        fade_in_input(0.5, high, torch.randn(2, 3, 2, 2), lambda t: t)
+        fade_in_input(high, 3, low, 0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="images and high must have the same batch size"):
+        fade_in_input(high, lambda t: t, torch.randn(2, 3, 2, 2), 0.5)
 
 
 def expected_state(t: int, fade: int, stab: int, max_stage: int) -> FadeInState:

@@ -45,6 +45,11 @@ def test_setup_filter_rules() -> None:
         ([1, 2], {"gain": float("inf")}, ValueError, "gain must be a finite number"),
         ([1, 2], {"dtype": torch.int64}, TypeError, "dtype must be a floating-point dtype, got torch.int64"),
         ([1, 2], {"gain": -1.0, "separable": True}, ValueError, "gain must be >= 0 for a separable filter"),
+        ([1, float("nan"), 1], {}, ValueError, r"f must have finite taps, got \[1\.0, nan, 1\.0\]"),
+        ([[1, 2], [float("inf"), 1]], {"normalize": False}, ValueError, "f must have finite taps"),
+        (torch.tensor([1.0, float("-inf")]), {"separable": True}, ValueError, "f must have finite taps"),
+        ([[1, 2], [1]], {}, ValueError, r"f must be a number, a tensor, or a 1-D or 2-D sequence of numbers with rows of equal length, got \[\[1, 2\], \[1\]\]"),
+        ("abc", {}, ValueError, "f must be a number, a tensor, or a 1-D or 2-D sequence"),
     ],
 )  # fmt: skip
 def test_setup_filter_bad_inputs(
@@ -119,9 +124,10 @@ def test_modules_equal_functions(backend: str, device: torch.device) -> None:
         assert_close(Downsample2d(device=device)(x), downsample2d(x, f))
         assert_close(Blur(device=device)(x), filter2d(x, f))
         assert_close(
-            Upsample2d(factor=4, padding=1, gain=2.0, device=device)(x),
+            Upsample2d(up=4, padding=1, gain=2.0, device=device)(x),
             upsample2d(x, f, up=4, padding=1, gain=2.0),
         )
+        assert_close(Downsample2d(down=(2, 1), device=device)(x), downsample2d(x, f, down=(2, 1)))
         assert_close(
             Blur([1, 2, 1], flip_filter=True, device=device)(x),
             filter2d(x, setup_filter([1, 2, 1], device=device), flip_filter=True),
@@ -133,10 +139,10 @@ def test_buffers_and_repr() -> None:
     assert list(up.state_dict()) == ["resample_filter"] and not list(up.parameters())
     assert (
         repr(up)
-        == "Upsample2d(factor=(2, 2), filter_shape=(4, 4), padding=(0, 0, 0, 0), gain=1.0, flip_filter=False)"
+        == "Upsample2d(up=(2, 2), filter_shape=(4, 4), padding=(0, 0, 0, 0), gain=1.0, flip_filter=False)"
     )
-    assert repr(Downsample2d(list(range(1, 9)), factor=(2, 1))).startswith(
-        "Downsample2d(factor=(2, 1), filter_shape=(8,)"
+    assert repr(Downsample2d(list(range(1, 9)), down=(2, 1))).startswith(
+        "Downsample2d(down=(2, 1), filter_shape=(8,)"
     )
     assert (
         repr(Blur(padding=(1, 2)))
@@ -164,9 +170,21 @@ def test_compiles_without_graph_break(backend: str, device: torch.device) -> Non
 
 
 def test_module_bad_arguments() -> None:
-    with pytest.raises(ValueError, match=r"factor must be an int or a pair of ints, each >= 1, got 0"):
-        Upsample2d(factor=0)
+    with pytest.raises(ValueError, match=r"up must be an int or a pair of ints, each >= 1, got 0"):
+        Upsample2d(up=0)
+    with pytest.raises(ValueError, match=r"down must be an int or a pair of ints, each >= 1, got \(2, 0\)"):
+        Downsample2d(down=(2, 0))
     with pytest.raises(ValueError, match=r"padding must be an int, a pair \(px, py\) or a 4-tuple"):
         Blur(padding=(1, 2, 3))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="gain must be a finite number, got nan"):
         Downsample2d(gain=float("nan"))
+
+
+@pytest.mark.parametrize("module", [Upsample2d, Downsample2d, Blur])
+def test_module_filter_errors_name_resample_filter(module: type[torch.nn.Module]) -> None:
+    with pytest.raises(
+        ValueError, match=r"resample_filter must be a number, a tensor, or a 1-D or 2-D sequence"
+    ):
+        module([[1, 2], [1]])
+    with pytest.raises(ValueError, match=r"resample_filter must have finite taps, got \[1\.0, nan, 1\.0\]"):
+        module([1, float("nan"), 1])

@@ -57,7 +57,7 @@ def test_equal_conv2d_under_spectral_norm() -> None:
     assert abs(sigma(conv.weight) - 1.0) < 1e-2
     conv.eval()
     y = conv(x)
-    w = conv.weight * conv.weight_gain
+    w = conv.weight * conv.weight_scale
     expected = F.leaky_relu(F.conv2d(x, w, conv.bias, padding=1), 0.2) * 2**0.5
     assert_close(y, expected, scale=10)  # float32: the conv sums 36 products
     y.square().mean().backward()

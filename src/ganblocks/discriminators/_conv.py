@@ -107,7 +107,7 @@ def make_conv(
             padding=padding,
             bias=bias,
             act=act,
-            act_alpha=alpha,
+            alpha=alpha,
             act_gain=gain,
             device=device,
             dtype=dtype,

@@ -9,7 +9,7 @@ from .modulated import ModulatedConv2d, ToRGB
 from .noise import NOISE_MODES, NoiseInjection, NoiseMode
 from .norm import AdaIN, PixelNorm
 from .progressive import FadeInSchedule, FadeInState
-from .resample import Blur, Downsample2d, Upsample2d, setup_filter
+from .resample import Blur, Downsample2d, Upsample2d
 
 __all__ = [
     "NOISE_MODES",
@@ -33,5 +33,4 @@ __all__ = [
     "Upsample2d",
     "equalized_lr",
     "remove_equalized_lr",
-    "setup_filter",
 ]

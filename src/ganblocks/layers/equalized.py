@@ -38,17 +38,17 @@ IntOrPair: TypeAlias = Union[int, tuple[int, int]]
 
 def _check_common(
     lr_multiplier: float,
-    gain: float,
+    weight_gain: float,
     act: str,
-    act_alpha: Optional[float],
+    alpha: Optional[float],
     act_gain: Optional[float],
     clamp: Optional[float],
 ) -> None:
     check_positive("lr_multiplier", lr_multiplier)
-    check_positive("gain", gain)
-    check_optional_finite("act_alpha", act_alpha)
+    check_positive("weight_gain", weight_gain)
+    check_optional_finite("alpha", alpha)
     check_optional_finite("act_gain", act_gain)
-    resolve_activation(act, act_alpha, act_gain)
+    resolve_activation(act, alpha, act_gain)
     check_optional_clamp("clamp", clamp)
 
 
@@ -57,10 +57,10 @@ def _is_plain(act: str, act_gain: Optional[float], clamp: Optional[float]) -> bo
     return act == "linear" and (act_gain is None or act_gain == 1.0) and clamp is None
 
 
-def _act_repr(act: str, act_alpha: Optional[float], act_gain: Optional[float], clamp: Optional[float]) -> str:
+def _act_repr(act: str, alpha: Optional[float], act_gain: Optional[float], clamp: Optional[float]) -> str:
     parts = [f"act={act}"]
-    if act_alpha is not None:
-        parts.append(f"act_alpha={act_alpha}")
+    if alpha is not None:
+        parts.append(f"alpha={alpha}")
     if act_gain is not None:
         parts.append(f"act_gain={act_gain}")
     if clamp is not None:
@@ -75,10 +75,12 @@ class EqualLinear(nn.Module):
         y = \operatorname{clamp}\Big(g_a \cdot \phi\Big(x \Big(\frac{g \lambda}{\sqrt{\text{in\_features}}} W\Big)^{\!\top}
         + \lambda b\Big),\ -c,\ c\Big)
 
-    with :math:`\lambda` = ``lr_multiplier``, :math:`g` = ``gain`` (the weight gain) and :math:`g_a` =
-    ``act_gain`` (the activation gain, √2 by default for ``lrelu``). :math:`W` is stored as
+    with :math:`\lambda` = ``lr_multiplier``, :math:`g` = ``weight_gain`` (the weight's extra multiplier) and
+    :math:`g_a` = ``act_gain`` (the activation gain, √2 by default for ``lrelu``). :math:`W` is stored as
     :math:`\mathcal{N}(0, 1) / \lambda` and :math:`b` as ``bias_init``, exactly as StyleGAN2-ADA's
-    ``FullyConnectedLayer``: the effective initial bias is therefore ``bias_init * lr_multiplier``.
+    ``FullyConnectedLayer``: the effective initial bias is therefore ``bias_init * lr_multiplier``. The
+    run-time multipliers are the attributes ``weight_scale`` (:math:`g\lambda/\sqrt{\text{in\_features}}`)
+    and ``bias_scale`` (:math:`\lambda`).
     With ``act="linear"`` the whole layer is one ``torch.addmm``.
 
     Args:
@@ -87,9 +89,9 @@ class EqualLinear(nn.Module):
         bias: learn an additive bias.
         bias_init: initial stored bias value.
         lr_multiplier: learning-rate multiplier :math:`\lambda` (0.01 in StyleGAN's mapping network).
-        gain: weight gain :math:`g`.
+        weight_gain: extra multiplier :math:`g` of the weight.
         act: activation applied after the bias (see :func:`ganblocks.functional.bias_act`).
-        act_alpha: activation slope; None for its default.
+        alpha: the activation's slope (``lrelu``) or scale (``elu``); None for its default.
         act_gain: activation gain; None for its default.
         clamp: clamp the output to ``[-clamp, clamp]``; None disables it.
         device: device of the parameters.
@@ -105,7 +107,7 @@ class EqualLinear(nn.Module):
         >>> layer = EqualLinear(4, 3, act="lrelu")
         >>> layer(torch.randn(2, 4)).shape
         torch.Size([2, 3])
-        >>> layer.weight_gain
+        >>> layer.weight_scale  # weight_gain * lr_multiplier / sqrt(in_features)
         0.5
 
     Reference:
@@ -124,9 +126,9 @@ class EqualLinear(nn.Module):
         bias: bool = True,
         bias_init: float = 0.0,
         lr_multiplier: float = 1.0,
-        gain: float = 1.0,
+        weight_gain: float = 1.0,
         act: Activation = "linear",
-        act_alpha: Optional[float] = None,
+        alpha: Optional[float] = None,
         act_gain: Optional[float] = None,
         clamp: Optional[float] = None,
         device: Optional[torch.device] = None,
@@ -135,16 +137,16 @@ class EqualLinear(nn.Module):
         super().__init__()
         self.in_features = check_int("in_features", in_features)
         self.out_features = check_int("out_features", out_features)
-        _check_common(lr_multiplier, gain, act, act_alpha, act_gain, clamp)
+        _check_common(lr_multiplier, weight_gain, act, alpha, act_gain, clamp)
         self.bias_init = check_finite("bias_init", bias_init)
         self.lr_multiplier = float(lr_multiplier)
-        self.gain = float(gain)
+        self.weight_gain = float(weight_gain)
         self.act: Activation = act
-        self.act_alpha = act_alpha
+        self.alpha = alpha
         self.act_gain = act_gain
         self.clamp = clamp
-        self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = self.lr_multiplier
+        self.weight_scale = self.weight_gain * self.lr_multiplier / math.sqrt(in_features)
+        self.bias_scale = self.lr_multiplier
         self.weight = nn.Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
@@ -172,11 +174,11 @@ class EqualLinear(nn.Module):
         b = None
         if self.bias is not None:
             b = self.bias.to(x.dtype)
-            if self.bias_gain != 1.0:
-                b = b * self.bias_gain
+            if self.bias_scale != 1.0:
+                b = b * self.bias_scale
         # Read from the attributes on every call (a few hundred ns), so that changing them takes effect.
         plain = _is_plain(self.act, self.act_gain, self.clamp)
-        spec, act_alpha, act_gain = resolve_activation(self.act, self.act_alpha, self.act_gain)
+        spec, alpha, act_gain = resolve_activation(self.act, self.alpha, self.act_gain)
         fold = (
             not plain
             and self.clamp is None
@@ -190,23 +192,21 @@ class EqualLinear(nn.Module):
             # bias_act's two, and autograd keeps only the activation's output.
             gain = act_gain if fold else 1.0
             x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
-            y = torch.addmm(b * gain if gain != 1.0 else b, x2, w.t(), alpha=self.weight_gain * gain)
+            y = torch.addmm(b * gain if gain != 1.0 else b, x2, w.t(), alpha=self.weight_scale * gain)
             if fold:
-                y = activate_owned(y, spec, act_alpha)
+                y = activate_owned(y, spec, alpha)
             return y if x.ndim == 2 else y.reshape((*x.shape[:-1], self.out_features))
-        y = F.linear(x, w * self.weight_gain)
+        y = F.linear(x, w * self.weight_scale)
         if plain:
             return y
-        return bias_act(
-            y, b, act=self.act, alpha=self.act_alpha, gain=self.act_gain, clamp=self.clamp, dim=-1
-        )
+        return bias_act(y, b, act=self.act, alpha=self.alpha, gain=self.act_gain, clamp=self.clamp, dim=-1)
 
     def extra_repr(self) -> str:
         s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         if self.bias is not None and self.bias_init != 0.0:
             s += f", bias_init={self.bias_init}"
-        s += f", lr_multiplier={self.lr_multiplier}, gain={self.gain}"
-        return s + ", " + _act_repr(self.act, self.act_alpha, self.act_gain, self.clamp)
+        s += f", lr_multiplier={self.lr_multiplier}, weight_gain={self.weight_gain}"
+        return s + ", " + _act_repr(self.act, self.alpha, self.act_gain, self.clamp)
 
 
 class EqualConv2d(nn.Module):
@@ -216,10 +216,10 @@ class EqualConv2d(nn.Module):
         y = \operatorname{clamp}\Big(g_a \cdot \phi\Big(\frac{g \lambda}{\sqrt{C_\text{in} k_h k_w}} W \star x
         + \lambda b\Big),\ -c,\ c\Big)
 
-    with the symbols of :class:`EqualLinear`. The scale is applied to the (small) weight, not to the
-    output; the bias goes into the convolution when there is no activation, else into one
-    :func:`ganblocks.functional.bias_act` pass. StyleGAN2-ADA's ``Conv2dLayer`` without resampling
-    or modulation.
+    with the symbols of :class:`EqualLinear` (attributes ``weight_scale`` and ``bias_scale``). The scale is
+    applied to the (small) weight, not to the output; the bias goes into the convolution when there is no
+    activation, else into one :func:`ganblocks.functional.bias_act` pass. StyleGAN2-ADA's ``Conv2dLayer``
+    without resampling or modulation.
 
     Args:
         in_channels: input channels :math:`C_\text{in}`.
@@ -231,9 +231,9 @@ class EqualConv2d(nn.Module):
         bias: learn an additive bias.
         bias_init: initial stored bias value.
         lr_multiplier: learning-rate multiplier :math:`\lambda`.
-        gain: weight gain :math:`g`.
+        weight_gain: extra multiplier :math:`g` of the weight.
         act: activation applied after the bias (see :func:`ganblocks.functional.bias_act`).
-        act_alpha: activation slope; None for its default.
+        alpha: the activation's slope (``lrelu``) or scale (``elu``); None for its default.
         act_gain: activation gain; None for its default.
         clamp: clamp the output to ``[-clamp, clamp]``; None disables it.
         device: device of the parameters.
@@ -249,7 +249,7 @@ class EqualConv2d(nn.Module):
         >>> conv = EqualConv2d(4, 8, 3, 1, 1, act="lrelu")  # like nn.Conv2d(4, 8, 3, 1, 1)
         >>> conv(torch.randn(2, 4, 5, 5)).shape
         torch.Size([2, 8, 5, 5])
-        >>> round(conv.weight_gain, 4)
+        >>> round(conv.weight_scale, 4)  # 1 / sqrt(4 * 3 * 3)
         0.1667
 
     Reference:
@@ -270,9 +270,9 @@ class EqualConv2d(nn.Module):
         bias: bool = True,
         bias_init: float = 0.0,
         lr_multiplier: float = 1.0,
-        gain: float = 1.0,
+        weight_gain: float = 1.0,
         act: Activation = "linear",
-        act_alpha: Optional[float] = None,
+        alpha: Optional[float] = None,
         act_gain: Optional[float] = None,
         clamp: Optional[float] = None,
         device: Optional[torch.device] = None,
@@ -284,17 +284,17 @@ class EqualConv2d(nn.Module):
         self.kernel_size = check_pair("kernel_size", kernel_size, minimum=1)
         self.stride = check_pair("stride", stride, minimum=1)
         self.padding = check_pair("padding", padding, minimum=0)
-        _check_common(lr_multiplier, gain, act, act_alpha, act_gain, clamp)
+        _check_common(lr_multiplier, weight_gain, act, alpha, act_gain, clamp)
         self.bias_init = check_finite("bias_init", bias_init)
         self.lr_multiplier = float(lr_multiplier)
-        self.gain = float(gain)
+        self.weight_gain = float(weight_gain)
         self.act: Activation = act
-        self.act_alpha = act_alpha
+        self.alpha = alpha
         self.act_gain = act_gain
         self.clamp = clamp
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.weight_gain = self.gain * self.lr_multiplier / math.sqrt(fan_in)
-        self.bias_gain = self.lr_multiplier
+        self.weight_scale = self.weight_gain * self.lr_multiplier / math.sqrt(fan_in)
+        self.bias_scale = self.lr_multiplier
         self.weight = nn.Parameter(
             torch.empty((out_channels, in_channels, *self.kernel_size), device=device, dtype=dtype)
         )
@@ -320,16 +320,16 @@ class EqualConv2d(nn.Module):
                 f"x must have shape (N, in_channels, H, W) with in_channels = {self.in_channels}, "
                 f"got {tuple(x.shape)}"
             )
-        w = self.weight.to(x.dtype) * self.weight_gain
+        w = self.weight.to(x.dtype) * self.weight_scale
         b = None
         if self.bias is not None:
             b = self.bias.to(x.dtype)
-            if self.bias_gain != 1.0:
-                b = b * self.bias_gain
+            if self.bias_scale != 1.0:
+                b = b * self.bias_scale
         if _is_plain(self.act, self.act_gain, self.clamp):
             return F.conv2d(x, w, b, self.stride, self.padding)
         y = F.conv2d(x, w, None, self.stride, self.padding)
-        return bias_act(y, b, act=self.act, alpha=self.act_alpha, gain=self.act_gain, clamp=self.clamp, dim=1)
+        return bias_act(y, b, act=self.act, alpha=self.alpha, gain=self.act_gain, clamp=self.clamp, dim=1)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -338,5 +338,5 @@ class EqualConv2d(nn.Module):
         s += f", bias={self.bias is not None}"
         if self.bias is not None and self.bias_init != 0.0:
             s += f", bias_init={self.bias_init}"
-        s += f", lr_multiplier={self.lr_multiplier}, gain={self.gain}"
-        return s + ", " + _act_repr(self.act, self.act_alpha, self.act_gain, self.clamp)
+        s += f", lr_multiplier={self.lr_multiplier}, weight_gain={self.weight_gain}"
+        return s + ", " + _act_repr(self.act, self.alpha, self.act_gain, self.clamp)

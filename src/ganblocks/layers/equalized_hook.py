@@ -26,15 +26,15 @@ class EqualizedLR(nn.Module):
         scale: run-time multiplier, :math:`g\lambda/\sqrt{\text{fan\_in}}` for a weight and
             :math:`\lambda` for a bias.
         lr_multiplier: the :math:`\lambda` it was built with.
-        gain: the weight gain it was built with (1 for a bias).
+        weight_gain: the weight's extra multiplier it was built with (1 for a bias).
         fan_in: the fan-in it was built with (1 for a bias).
     """
 
-    def __init__(self, scale: float, *, lr_multiplier: float, gain: float, fan_in: int) -> None:
+    def __init__(self, scale: float, *, lr_multiplier: float, weight_gain: float, fan_in: int) -> None:
         super().__init__()
         self.scale = float(scale)
         self.lr_multiplier = float(lr_multiplier)
-        self.gain = float(gain)
+        self.weight_gain = float(weight_gain)
         self.fan_in = int(fan_in)
 
     def forward(self, stored: torch.Tensor) -> torch.Tensor:
@@ -44,7 +44,7 @@ class EqualizedLR(nn.Module):
         return effective / self.scale
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale:.6g}, lr_multiplier={self.lr_multiplier}, gain={self.gain}, fan_in={self.fan_in}"
+        return f"scale={self.scale:.6g}, lr_multiplier={self.lr_multiplier}, weight_gain={self.weight_gain}, fan_in={self.fan_in}"
 
 
 _HOOKABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -79,10 +79,10 @@ def _ours(module: nn.Module, name: str) -> Optional[EqualizedLR]:
 
 def equalized_lr(
     module: nn.Module,
-    *,
     name: str = "weight",
+    *,
     lr_multiplier: float = 1.0,
-    gain: float = 1.0,
+    weight_gain: float = 1.0,
     reinit: bool = True,
 ) -> nn.Module:
     r"""Give an ``nn.Linear`` or ``nn.Conv1d/2d/3d`` an equalized learning rate, in place.
@@ -111,7 +111,7 @@ def equalized_lr(
         module: an ``nn.Linear`` or a non-transposed ``nn.Conv1d/2d/3d``.
         name: the weight parameter's name.
         lr_multiplier: learning-rate multiplier :math:`\lambda`; also applied to ``bias``.
-        gain: weight gain :math:`g`.
+        weight_gain: extra multiplier :math:`g` of the weight.
         reinit: redraw the stored weight and zero the bias (True), or keep the effective tensors (False).
 
     Returns:
@@ -138,7 +138,7 @@ def equalized_lr(
             f"module must be an nn.Linear or nn.Conv1d/nn.Conv2d/nn.Conv3d, got {_type_name(module)}"
         )
     check_positive("lr_multiplier", lr_multiplier)
-    check_positive("gain", gain)
+    check_positive("weight_gain", weight_gain)
     param = getattr(module, name, None)
     if not isinstance(param, torch.Tensor) or param.ndim < 2:
         raise ValueError(
@@ -151,15 +151,15 @@ def equalized_lr(
             f"apply equalized_lr once, and before other parametrizations"
         )
     fan_in = param[0].numel()
-    scale = gain * lr_multiplier / math.sqrt(fan_in)
-    weight_p = EqualizedLR(scale, lr_multiplier=lr_multiplier, gain=gain, fan_in=fan_in)
+    scale = weight_gain * lr_multiplier / math.sqrt(fan_in)
+    weight_p = EqualizedLR(scale, lr_multiplier=lr_multiplier, weight_gain=weight_gain, fan_in=fan_in)
     bias = getattr(module, "bias", None)
     # right_inverse runs on registration, so reinit=False keeps the effective tensors as they are.
     parametrize.register_parametrization(module, name, weight_p)
     with_bias = name == "weight" and isinstance(bias, nn.Parameter)
     if with_bias and lr_multiplier != 1.0:
         parametrize.register_parametrization(
-            module, "bias", EqualizedLR(lr_multiplier, lr_multiplier=lr_multiplier, gain=1.0, fan_in=1)
+            module, "bias", EqualizedLR(lr_multiplier, lr_multiplier=lr_multiplier, weight_gain=1.0, fan_in=1)
         )
     if reinit:
         with torch.no_grad():
@@ -170,7 +170,7 @@ def equalized_lr(
     return module
 
 
-def remove_equalized_lr(module: nn.Module, *, name: str = "weight") -> nn.Module:
+def remove_equalized_lr(module: nn.Module, name: str = "weight") -> nn.Module:
     """Undo :func:`equalized_lr`: ``module.<name>`` (and ``bias``) become plain parameters again.
 
     The restored parameters hold the effective tensors (stored times scale), so the module computes the

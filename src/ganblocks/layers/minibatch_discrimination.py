@@ -16,25 +16,27 @@ from .._checks import check_float_tensor, check_int, check_positive, check_tenso
 
 
 def minibatch_discrimination(
-    x: torch.Tensor, weight: torch.Tensor, *, include_self: bool = True
+    x: torch.Tensor, weight: torch.Tensor, *, include_self: bool = False
 ) -> torch.Tensor:
     r"""Append, for every sample, its closeness to the other samples of the batch under learned projections.
 
     .. math::
         M_{i,b,c} = \sum_a x_{i,a} T_{a,b,c}, \qquad
         c_b(x_i, x_j) = \exp\!\big(-\lVert M_{i,b} - M_{j,b} \rVert_{L_1}\big), \qquad
-        o(x_i)_b = \sum_{j} c_b(x_i, x_j)
+        o(x_i)_b = \sum_{j \ne i} c_b(x_i, x_j)
 
-    and the output is :math:`[x_i, o(x_i)]`. With ``include_self`` (the paper's formula) the sum runs over
-    every :math:`j`, so it contains :math:`c_b(x_i, x_i) = 1`; without, over :math:`j \ne i` (the common
-    PyTorch ports), which is the same minus exactly 1 and has the same gradients. Built from broadcasting
-    and an L1 reduction (no ``torch.cdist``), so it is differentiable to every order (R1, WGAN-GP). Memory
-    is :math:`O(N^2 B C)`.
+    and the output is :math:`[x_i, o(x_i)]`. The sum leaves out each sample's similarity to itself, as the
+    authors' code does (improved-gan's ``MinibatchLayer`` adds :math:`10^6` to the diagonal of the
+    distances); the paper's equation writes the sum over all :math:`j`. ``include_self=True`` adds that
+    self term, :math:`c_b(x_i, x_i) = \exp(0) = 1` per kernel: the features shift by exactly 1 and every
+    gradient is unchanged. The self term is masked out of the sum rather than subtracted from it, so
+    similarities far below 1 keep their precision. Built from broadcasting and an L1 reduction (no
+    ``torch.cdist``), so it is differentiable to every order (R1, WGAN-GP). Memory is :math:`O(N^2 B C)`.
 
     Args:
         x: features ``(N, A)`` (flatten feature maps first).
         weight: the tensor :math:`T` of shape ``(A, B, C)``: ``B`` kernels of dimension ``C``.
-        include_self: count each sample's similarity to itself (1 per kernel).
+        include_self: also count each sample's similarity to itself (1 per kernel).
 
     Returns:
         ``(N, A + B)``.
@@ -43,7 +45,7 @@ def minibatch_discrimination(
         >>> import torch
         >>> from ganblocks.functional import minibatch_discrimination
         >>> x = torch.tensor([[0.0], [0.0], [1.0]])
-        >>> minibatch_discrimination(x, torch.ones(1, 1, 2), include_self=False)
+        >>> minibatch_discrimination(x, torch.ones(1, 1, 2))  # 1 + exp(-2), 1 + exp(-2), 2 exp(-2)
         tensor([[0.0000, 1.1353],
                 [0.0000, 1.1353],
                 [1.0000, 0.2707]])
@@ -61,10 +63,11 @@ def minibatch_discrimination(
     m = einsum(x, weight.to(x.dtype), "n a, a b c -> n b c")
     # pairwise L1 distance per kernel: (N, 1, B, C) - (1, N, B, C) summed over C -> (N, N, B)
     dist = (rearrange(m, "i b c -> i 1 b c") - rearrange(m, "j b c -> 1 j b c")).abs().sum(dim=-1)
-    o = torch.exp(-dist).sum(dim=1)
+    sim = torch.exp(-dist)
     if not include_self:
-        o = o - 1.0
-    return torch.cat([x, o], dim=1)
+        eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
+        sim = sim.masked_fill(rearrange(eye, "i j -> i j 1"), 0.0)
+    return torch.cat([x, sim.sum(dim=1)], dim=1)
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -79,7 +82,8 @@ class MinibatchDiscrimination(nn.Module):
         in_features: features :math:`A` of ``x``.
         num_kernels: number of kernels :math:`B` (appended features).
         kernel_dim: dimension :math:`C` of each kernel's projection.
-        include_self: count each sample's similarity to itself (the paper's sum over all ``j``).
+        include_self: also count each sample's similarity to itself (the paper's sum over all ``j``; the
+            authors' code, the default, leaves it out).
         init_std: standard deviation of the initial ``weight``.
         device: device of the parameters.
         dtype: dtype of the parameters.
@@ -105,7 +109,7 @@ class MinibatchDiscrimination(nn.Module):
         num_kernels: int,
         kernel_dim: int,
         *,
-        include_self: bool = True,
+        include_self: bool = False,
         init_std: float = 0.05,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,

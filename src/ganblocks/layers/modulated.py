@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_float_tensor, check_images, check_int, check_optional_clamp
+from .._checks import check_float_tensor, check_images, check_int, check_optional_clamp, check_pair
 from ..ops._backend import Backend
 from ..ops.bias_act import bias_act
 from ..ops.upfirdn2d import filter_size, upfirdn2d
 from ..ops.upfirdn2d.reference import output_memory_format
 from .equalized import EqualLinear
-from .resample import BLUR_FILTER, FilterLike, Upsample2d, setup_filter
+from .resample import BLUR_FILTER, FilterLike, Upsample2d, _setup_filter
 
 
 def _conv(
@@ -42,13 +42,15 @@ def _conv(
 
 
 def _conv2d_resample(
-    x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor], *, up: int, down: int, padding: int,
-    groups: int, flip_weight: bool, backend: Optional[Backend],
+    x: torch.Tensor, w: torch.Tensor, f: Optional[torch.Tensor], *, up: int, down: int,
+    padding: tuple[int, int], groups: int, flip_weight: bool, backend: Optional[Backend],
 ) -> torch.Tensor:  # fmt: skip
-    """StyleGAN2-ADA's ``conv2d_resample`` for one of ``up``/``down`` above 1 (or neither)."""
+    """StyleGAN2-ADA's ``conv2d_resample`` for one of ``up``/``down`` above 1 (or neither); ``padding`` is
+    ``(pad_h, pad_w)``."""
     out_c, in_per_group, kh, kw = w.shape
     fw, fh = (1, 1) if f is None else filter_size(f)
-    px0 = px1 = py0 = py1 = padding
+    py0 = py1 = padding[0]
+    px0 = px1 = padding[1]
     if up > 1:
         px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
         py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
@@ -95,7 +97,7 @@ def modulated_conv2d(
     demodulate: bool = True,
     up: int = 1,
     down: int = 1,
-    padding: int = 0,
+    padding: Union[int, tuple[int, int]] = 0,
     resample_filter: Optional[torch.Tensor] = None,
     flip_weight: bool = True,
     fused_modconv: bool = True,
@@ -122,8 +124,9 @@ def modulated_conv2d(
         demodulate: normalize each output channel's weight to unit norm.
         up: upsampling factor (1 or more; not together with ``down``).
         down: downsampling factor.
-        padding: zero padding of the convolution (``k // 2`` keeps the size).
-        resample_filter: filter from :func:`~ganblocks.layers.setup_filter` for ``up``/``down``.
+        padding: zero padding of the convolution, an int or ``(pad_h, pad_w)`` (``k // 2`` keeps an odd
+            kernel's size).
+        resample_filter: filter from :func:`~ganblocks.functional.setup_filter` for ``up``/``down``.
         flip_weight: correlate with the weight (as ``F.conv2d``); StyleGAN2-ADA passes ``up == 1``.
         fused_modconv: grouped convolution (True) or the per-sample scaling path (False).
         backend: backend of the ``upfirdn2d`` calls.
@@ -150,7 +153,7 @@ def modulated_conv2d(
         raise ValueError(f"styles must have shape (N, C_in) = ({n}, {in_c}), got {tuple(styles.shape)}")
     check_int("up", up)
     check_int("down", down)
-    check_int("padding", padding, minimum=0)
+    pad = check_pair("padding", padding, minimum=0)
     if up > 1 and down > 1:
         raise ValueError(f"up and down cannot both be above 1, got up={up}, down={down}")
     if x.dtype == torch.float16 and demodulate:
@@ -162,7 +165,7 @@ def modulated_conv2d(
 
     def resample(t: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
         return _conv2d_resample(
-            t, w.to(x.dtype), resample_filter, up=up, down=down, padding=padding, groups=groups,
+            t, w.to(x.dtype), resample_filter, up=up, down=down, padding=pad, groups=groups,
             flip_weight=flip_weight, backend=backend,
         )  # fmt: skip
 
@@ -171,13 +174,26 @@ def modulated_conv2d(
         w = weight.unsqueeze(0) * styles.reshape(n, 1, in_c, 1, 1)  # (N, O, I, k, k)
     if demodulate:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (N, O)
-    if not fused_modconv:
+    # An empty batch takes the per-sample path: a grouped convolution cannot have 0 groups.
+    if not fused_modconv or n == 0:
         y = resample(x * styles.to(x.dtype).reshape(n, in_c, 1, 1), weight, 1)
         return y if dcoefs is None else y * dcoefs.to(x.dtype).reshape(n, out_c, 1, 1)
     if dcoefs is not None:
         w = w * dcoefs.reshape(n, out_c, 1, 1, 1)
     y = resample(x.reshape(1, n * in_c, *x.shape[2:]), w.reshape(n * out_c, in_c, kh, kw), n)
     return y.reshape(n, out_c, *y.shape[2:]).contiguous(memory_format=output_memory_format(x))
+
+
+def _check_w(w: torch.Tensor, x: torch.Tensor, w_dim: int) -> None:
+    """``w`` is ``(N, w_dim)`` with the batch of ``x``: checked before the affine layer, whose own error would
+    call it ``x``."""
+    check_float_tensor("w", w)
+    n = x.shape[0] if isinstance(x, torch.Tensor) and x.ndim > 0 else None
+    if w.ndim != 2 or w.shape[1] != w_dim or (n is not None and w.shape[0] != n):
+        raise ValueError(
+            f"w (the style) must have shape (N, w_dim) = ({'N' if n is None else n}, {w_dim}), "
+            f"got {tuple(w.shape)}"
+        )
 
 
 def _resolve_fused(module: nn.Module, x: torch.Tensor, fused_modconv: Optional[bool]) -> bool:
@@ -196,7 +212,8 @@ class ModulatedConv2d(nn.Module):
     where :math:`A` is an :class:`~ganblocks.layers.EqualLinear` from ``w_dim`` to ``in_channels`` whose bias
     starts at 1, :math:`W` is stored as :math:`\mathcal N(0, 1)` and ``modconv`` is
     :func:`modulated_conv2d`. Without demodulation the styles are also scaled by
-    :math:`1/\sqrt{C_\text{in} k^2}` (StyleGAN2-ADA's ``ToRGBLayer``); with it that scale cancels. Bias, noise
+    :math:`1/\sqrt{C_\text{in} k_h k_w}` (the attribute ``weight_scale``, StyleGAN2-ADA's ``ToRGBLayer``);
+    with it that scale cancels. Bias, noise
     and activation follow separately (:func:`~ganblocks.functional.inject_noise`,
     :func:`~ganblocks.functional.bias_act`). Parameter and buffer names (``affine``, ``weight``,
     ``resample_filter``) are StyleGAN2-ADA's ``SynthesisLayer`` ones.
@@ -204,12 +221,13 @@ class ModulatedConv2d(nn.Module):
     Args:
         in_channels: input channels :math:`C_\text{in}`.
         out_channels: output channels.
-        kernel_size: square kernel size :math:`k` (padding ``k // 2``).
+        kernel_size: an int or ``(k_h, k_w)``, as :class:`torch.nn.Conv2d`; the padding is ``k // 2`` along
+            each axis (the size is kept for odd kernels).
         w_dim: size of the latent ``w``.
         demodulate: normalize each output channel's modulated weight.
         up: upsampling factor (transposed convolution + FIR filter).
         down: downsampling factor (FIR filter + strided convolution).
-        resample_filter: taps of the FIR filter, through :func:`~ganblocks.layers.setup_filter`.
+        resample_filter: taps of the FIR filter, through :func:`~ganblocks.functional.setup_filter`.
         device: device of the parameters.
         dtype: dtype of the parameters and of the filter (float32 by default).
 
@@ -234,7 +252,7 @@ class ModulatedConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int,
+        kernel_size: Union[int, tuple[int, int]],
         w_dim: int,
         *,
         demodulate: bool = True,
@@ -247,26 +265,30 @@ class ModulatedConv2d(nn.Module):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
-        self.kernel_size = check_int("kernel_size", kernel_size)
+        self.kernel_size = check_pair("kernel_size", kernel_size, minimum=1)
+        self.w_dim = check_int("w_dim", w_dim)
         self.up, self.down = check_int("up", up), check_int("down", down)
         if up > 1 and down > 1:
             raise ValueError(f"up and down cannot both be above 1, got up={up}, down={down}")
         self.demodulate = bool(demodulate)
-        self.padding = kernel_size // 2
-        self.weight_gain = 1.0 if demodulate else 1 / math.sqrt(in_channels * kernel_size**2)
+        kh, kw = self.kernel_size
+        self.padding = (kh // 2, kw // 2)
+        self.weight_scale = 1.0 if demodulate else 1 / math.sqrt(in_channels * kh * kw)
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0, device=device, dtype=dtype)
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        shape = (out_channels, in_channels, kh, kw)
         self.weight = nn.Parameter(torch.randn(shape, device=device, dtype=dtype))
-        self.register_buffer("resample_filter", setup_filter(resample_filter, device=device, dtype=dtype))
+        f = _setup_filter("resample_filter", resample_filter, device=device, dtype=dtype)
+        self.register_buffer("resample_filter", f)
 
     def forward(
         self, x: torch.Tensor, w: torch.Tensor, *, fused_modconv: Optional[bool] = None
     ) -> torch.Tensor:
         """``fused_modconv``: True for the grouped path, False per sample, None for StyleGAN2-ADA's choice
         (grouped in eval mode for float32 inputs or a batch of one)."""
+        _check_w(w, x, self.w_dim)
         styles = self.affine(w)
-        if self.weight_gain != 1.0:
-            styles = styles * self.weight_gain
+        if self.weight_scale != 1.0:
+            styles = styles * self.weight_scale
         return modulated_conv2d(
             x, self.weight, styles, demodulate=self.demodulate, up=self.up, down=self.down,
             padding=self.padding, resample_filter=self.resample_filter, flip_weight=self.up == 1,
@@ -276,7 +298,7 @@ class ModulatedConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"w_dim={self.affine.in_features}, demodulate={self.demodulate}, up={self.up}, down={self.down}"
+            f"w_dim={self.w_dim}, demodulate={self.demodulate}, up={self.up}, down={self.down}"
         )
 
 
@@ -284,7 +306,7 @@ class ToRGB(nn.Module):
     r"""StyleGAN2's output layer: a modulated 1×1 convolution without demodulation, a bias, and the skip.
 
     .. math::
-        y = \frac{1}{\sqrt{C_\text{in} k^2}}\operatorname{modconv}(x;\ W, A(w)) + b
+        y = \frac{1}{\sqrt{C_\text{in} k_h k_w}}\operatorname{modconv}(x;\ W, A(w)) + b
         \ \big(+ \operatorname{upsample2d}(\text{skip})\big)
 
     The previous resolution's RGB (``skip``) is upsampled by 2 with the FIR filter and added, as in the
@@ -295,7 +317,7 @@ class ToRGB(nn.Module):
         in_channels: input feature channels.
         w_dim: size of the latent ``w``.
         out_channels: image channels (3).
-        kernel_size: kernel size (1).
+        kernel_size: an int or ``(k_h, k_w)`` (1); the padding is ``k // 2`` along each axis.
         clamp: clamp the output of the convolution + bias to ``[-clamp, clamp]`` (``conv_clamp``); None: off.
         resample_filter: taps of the skip's upsampling filter.
         device: device of the parameters.
@@ -322,7 +344,7 @@ class ToRGB(nn.Module):
         w_dim: int,
         *,
         out_channels: int = 3,
-        kernel_size: int = 1,
+        kernel_size: Union[int, tuple[int, int]] = 1,
         clamp: Optional[float] = None,
         resample_filter: FilterLike = BLUR_FILTER,
         device: Optional[torch.device] = None,
@@ -331,11 +353,14 @@ class ToRGB(nn.Module):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
-        self.kernel_size = check_int("kernel_size", kernel_size)
+        self.kernel_size = check_pair("kernel_size", kernel_size, minimum=1)
+        self.w_dim = check_int("w_dim", w_dim)
         self.clamp = check_optional_clamp("clamp", clamp)
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        kh, kw = self.kernel_size
+        self.padding = (kh // 2, kw // 2)
+        self.weight_scale = 1 / math.sqrt(in_channels * kh * kw)
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0, device=device, dtype=dtype)
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        shape = (out_channels, in_channels, kh, kw)
         self.weight = nn.Parameter(torch.randn(shape, device=device, dtype=dtype))
         self.bias = nn.Parameter(torch.zeros(out_channels, device=device, dtype=dtype))
         self.upsample = Upsample2d(resample_filter, device=device, dtype=dtype)
@@ -348,9 +373,10 @@ class ToRGB(nn.Module):
         *,
         fused_modconv: Optional[bool] = None,
     ) -> torch.Tensor:
-        styles = self.affine(w) * self.weight_gain
+        _check_w(w, x, self.w_dim)
+        styles = self.affine(w) * self.weight_scale
         y = modulated_conv2d(
-            x, self.weight, styles, demodulate=False, padding=self.kernel_size // 2,
+            x, self.weight, styles, demodulate=False, padding=self.padding,
             fused_modconv=_resolve_fused(self, x, fused_modconv),
         )  # fmt: skip
         y = bias_act(y, self.bias.to(y.dtype), clamp=self.clamp)
@@ -367,5 +393,5 @@ class ToRGB(nn.Module):
         return upsampled + y
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, w_dim={self.affine.in_features}"
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, w_dim={self.w_dim}"
         return s if self.clamp is None else s + f", clamp={self.clamp}"

@@ -64,7 +64,7 @@ class AdaIN(nn.Module):
         (s, t) = A(w), \qquad
         y_{nc} = s_{nc} \frac{x_{nc} - \mu_{nc}}{\sqrt{\sigma^2_{nc} + \epsilon}} + t_{nc}
 
-    where :math:`A` is an :class:`~ganblocks.layers.EqualLinear` from ``style_dim`` to ``2 * num_channels``
+    where :math:`A` is an :class:`~ganblocks.layers.EqualLinear` from ``w_dim`` to ``2 * num_channels``
     (first half scale, second half shift) and :math:`\mu, \sigma^2` are the mean and biased variance over
     the spatial dims. The scale half's bias starts at an effective 1 and the shift half's at 0 (stored as
     ``1 / lr_multiplier`` and 0), so at initialization the style only perturbs an identity affine.
@@ -72,7 +72,7 @@ class AdaIN(nn.Module):
 
     Args:
         num_channels: channels :math:`C` of ``x``.
-        style_dim: size of the style vector ``w``.
+        w_dim: size of the style vector ``w``.
         eps: added to the variance; a finite number ``>= 0``. ``eps=0`` gives NaN for a constant plane.
         lr_multiplier: learning-rate multiplier of the affine layer.
         device: device of the parameters.
@@ -80,7 +80,7 @@ class AdaIN(nn.Module):
 
     Shape:
         - x: ``(N, C, *spatial)``.
-        - w: ``(N, style_dim)``.
+        - w: ``(N, w_dim)``.
         - Output: the shape, dtype and memory format of ``x``.
 
     Example:
@@ -101,7 +101,7 @@ class AdaIN(nn.Module):
     def __init__(
         self,
         num_channels: int,
-        style_dim: int,
+        w_dim: int,
         *,
         eps: float = 1e-5,
         lr_multiplier: float = 1.0,
@@ -110,11 +110,11 @@ class AdaIN(nn.Module):
     ) -> None:
         super().__init__()
         self.num_channels = check_int("num_channels", num_channels)
-        self.style_dim = check_int("style_dim", style_dim)
+        self.w_dim = check_int("w_dim", w_dim)
         check_positive("eps", eps, allow_zero=True)
         self.eps = float(eps)
         self.affine = EqualLinear(
-            style_dim, 2 * num_channels, lr_multiplier=lr_multiplier, device=device, dtype=dtype
+            w_dim, 2 * num_channels, lr_multiplier=lr_multiplier, device=device, dtype=dtype
         )
         self.reset_parameters()
 
@@ -136,13 +136,13 @@ class AdaIN(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         check_tensor("w", w)
-        if w.ndim != 2 or w.shape[0] != x.shape[0] or w.shape[1] != self.style_dim:
+        if w.ndim != 2 or w.shape[0] != x.shape[0] or w.shape[1] != self.w_dim:
             raise ValueError(
-                f"w must have shape (N, style_dim) = ({x.shape[0]}, {self.style_dim}) to match x of shape "
+                f"w must have shape (N, w_dim) = ({x.shape[0]}, {self.w_dim}) to match x of shape "
                 f"{tuple(x.shape)}, got {tuple(w.shape)}"
             )
         scale, bias = self.affine(w).chunk(2, dim=1)
         return adain(x, scale, bias, eps=self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_channels}, style_dim={self.style_dim}, eps={self.eps}"
+        return f"{self.num_channels}, w_dim={self.w_dim}, eps={self.eps}"

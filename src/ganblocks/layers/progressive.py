@@ -19,17 +19,17 @@ from .._checks import check_choice, check_float_tensor, check_int, check_probabi
 UpsampleMode: TypeAlias = Literal["nearest", "bilinear"]
 FADE_UPSAMPLE_MODES: tuple[UpsampleMode, ...] = get_args(UpsampleMode)
 Phase: TypeAlias = Literal["stabilize", "fade"]
-Alpha: TypeAlias = Union[float, torch.Tensor]
+Weight: TypeAlias = Union[float, torch.Tensor]
 
 
-def _check_alpha(alpha: Alpha) -> Alpha:
-    if isinstance(alpha, torch.Tensor):
-        if alpha.numel() != 1:
+def _check_weight(weight: Weight) -> Weight:
+    if isinstance(weight, torch.Tensor):
+        if weight.numel() != 1:
             raise ValueError(
-                f"alpha must be a number or a one-element tensor, got shape {tuple(alpha.shape)}"
+                f"weight must be a number or a one-element tensor, got shape {tuple(weight.shape)}"
             )
-        return alpha
-    return check_probability("alpha", alpha)
+        return weight
+    return check_probability("weight", weight)
 
 
 def _factor(name: str, big: int, small: int, what: str) -> int:
@@ -38,16 +38,16 @@ def _factor(name: str, big: int, small: int, what: str) -> int:
     return big // small
 
 
-def _lerp(a: torch.Tensor, b: torch.Tensor, alpha: Alpha) -> torch.Tensor:
-    if isinstance(alpha, torch.Tensor):
-        return torch.lerp(a, b, alpha.to(device=a.device, dtype=a.dtype).reshape(()))
-    return torch.lerp(a, b, alpha)
+def _lerp(a: torch.Tensor, b: torch.Tensor, weight: Weight) -> torch.Tensor:
+    if isinstance(weight, torch.Tensor):
+        return torch.lerp(a, b, weight.to(device=a.device, dtype=a.dtype).reshape(()))
+    return torch.lerp(a, b, weight)
 
 
 def fade_in(
-    alpha: Alpha,
-    low_res_out: torch.Tensor,
-    high_res_out: torch.Tensor,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    weight: Weight,
     *,
     mode: UpsampleMode = "nearest",
 ) -> torch.Tensor:
@@ -55,16 +55,18 @@ def fade_in(
 
     .. math::
         y = (1 - \alpha)\, \mathrm{up}(y_{\text{low}}) + \alpha\, y_{\text{high}}
+          = \operatorname{lerp}(\mathrm{up}(y_{\text{low}}), y_{\text{high}}, \alpha)
 
     where :math:`\mathrm{up}` repeats each pixel (``"nearest"``, ProGAN's ``upscale2d``) or interpolates
-    (``"bilinear"``) by the integer ratio of the two sizes. :math:`\alpha` goes from 0 to 1 during the fade
-    (see :class:`FadeInSchedule`); both outputs are typically to-RGB images.
+    (``"bilinear"``) by the integer ratio of the two sizes. The arguments are in the order of
+    :func:`torch.lerp` (start, end, weight). The weight :math:`\alpha` goes from 0 to 1 during the fade (see
+    :class:`FadeInSchedule`); both outputs are typically to-RGB images.
 
     Args:
-        alpha: blend weight in [0, 1], a float or a one-element tensor (a tensor is not range-checked, which
-            would synchronize with the device).
-        low_res_out: ``(N, C, h, w)``, the previous resolution's output (from the new block's input).
-        high_res_out: ``(N, C, H, W)`` with ``H = k h`` and ``W = k w``, the new block's output.
+        low: ``(N, C, h, w)``, the previous resolution's output (from the new block's input).
+        high: ``(N, C, H, W)`` with ``H = k h`` and ``W = k w``, the new block's output.
+        weight: blend weight :math:`\alpha` in [0, 1], a float or a one-element tensor (a tensor is not
+            range-checked, which would synchronize with the device).
         mode: ``"nearest"`` or ``"bilinear"``.
 
     Returns:
@@ -73,7 +75,7 @@ def fade_in(
     Example:
         >>> import torch
         >>> from ganblocks.functional import fade_in
-        >>> fade_in(0.25, torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 2, 2))
+        >>> fade_in(torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 2, 2), 0.25)
         tensor([[[[0.7500, 0.7500],
                   [0.7500, 0.7500]]]])
 
@@ -81,30 +83,29 @@ def fade_in(
         Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation",
         ICLR 2018, section 3 and figure 2.
     """
-    alpha = _check_alpha(alpha)
+    weight = _check_weight(weight)
     mode = check_choice("mode", mode, FADE_UPSAMPLE_MODES)
-    low = check_float_tensor("low_res_out", low_res_out, exact_ndim=4)
-    high = check_float_tensor("high_res_out", high_res_out, exact_ndim=4)
+    low = check_float_tensor("low", low, exact_ndim=4)
+    high = check_float_tensor("high", high, exact_ndim=4)
     if low.shape[:2] != high.shape[:2]:
         raise ValueError(
-            f"low_res_out and high_res_out must have the same (N, C), got shapes {tuple(low.shape)} and "
-            f"{tuple(high.shape)}"
+            f"low and high must have the same (N, C), got shapes {tuple(low.shape)} and {tuple(high.shape)}"
         )
-    fy = _factor("fade_in", high.shape[2], low.shape[2], "the height of high_res_out")
-    fx = _factor("fade_in", high.shape[3], low.shape[3], "the width of high_res_out")
+    fy = _factor("fade_in", high.shape[2], low.shape[2], "the height of high")
+    fx = _factor("fade_in", high.shape[3], low.shape[3], "the width of high")
     if (fy, fx) != (1, 1):
         if mode == "nearest":
             low = low.repeat_interleave(fy, dim=2).repeat_interleave(fx, dim=3)
         else:
             low = F.interpolate(low, size=tuple(high.shape[2:]), mode="bilinear", align_corners=False)
-    return _lerp(low.to(high.dtype), high, alpha)
+    return _lerp(low.to(high.dtype), high, weight)
 
 
 def fade_in_input(
-    alpha: Alpha,
     images: torch.Tensor,
-    high_res_out: torch.Tensor,
     from_rgb_low: Callable[[torch.Tensor], torch.Tensor],
+    high: torch.Tensor,
+    weight: Weight,
 ) -> torch.Tensor:
     r"""Fade a discriminator's new resolution in: blend the new block's output with the old from-RGB path.
 
@@ -112,39 +113,40 @@ def fade_in_input(
         y = (1 - \alpha)\, \mathrm{fromRGB}_{\text{low}}\big(\mathrm{avgpool}_k(x)\big) + \alpha\, y_{\text{high}}
 
     where :math:`y_{\text{high}}` = ``new_block(from_rgb_high(images))`` is computed by the caller and
-    :math:`k` is the ratio of the image size to its size (2 for one ProGAN step).
+    :math:`k` is the ratio of the image size to its size (2 for one ProGAN step). As in :func:`fade_in`, the
+    low-resolution side comes first, then the high one, then the weight (:func:`torch.lerp`'s order).
 
     Args:
-        alpha: blend weight in [0, 1], a float or a one-element tensor.
         images: ``(N, C, H, W)`` discriminator input at the new resolution.
-        high_res_out: ``(N, F, H/k, W/k)``, the new block's output.
         from_rgb_low: the previous resolution's from-RGB layer, mapping ``(N, C, H/k, W/k)`` to the shape
-            of ``high_res_out``.
+            of ``high``.
+        high: ``(N, F, H/k, W/k)``, the new block's output.
+        weight: blend weight :math:`\alpha` in [0, 1], a float or a one-element tensor.
 
     Returns:
-        The blended features, shaped as ``high_res_out``.
+        The blended features, shaped as ``high``.
 
     Example:
         >>> import torch
         >>> from ganblocks.functional import fade_in_input
         >>> x = torch.arange(4.0).reshape(1, 1, 2, 2)
-        >>> fade_in_input(0.5, x, torch.zeros(1, 1, 1, 1), lambda t: 2 * t)
+        >>> fade_in_input(x, lambda t: 2 * t, torch.zeros(1, 1, 1, 1), 0.5)
         tensor([[[[1.5000]]]])
 
     Reference:
         Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation",
         ICLR 2018, section 3 and figure 2.
     """
-    alpha = _check_alpha(alpha)
+    weight = _check_weight(weight)
     x = check_float_tensor("images", images, exact_ndim=4)
-    high = check_float_tensor("high_res_out", high_res_out, exact_ndim=4)
+    high = check_float_tensor("high", high, exact_ndim=4)
     if not callable(from_rgb_low):
         raise TypeError(
             f"from_rgb_low must be callable (a module or function), got {type(from_rgb_low).__name__}"
         )
     if x.shape[0] != high.shape[0]:
         raise ValueError(
-            f"images and high_res_out must have the same batch size, got shapes {tuple(x.shape)} and "
+            f"images and high must have the same batch size, got shapes {tuple(x.shape)} and "
             f"{tuple(high.shape)}"
         )
     fy = _factor("fade_in_input", x.shape[2], high.shape[2], "the height of images")
@@ -152,8 +154,8 @@ def fade_in_input(
     low = from_rgb_low(F.avg_pool2d(x, (fy, fx)) if (fy, fx) != (1, 1) else x)
     if not isinstance(low, torch.Tensor) or low.shape != high.shape:
         got = tuple(low.shape) if isinstance(low, torch.Tensor) else type(low).__name__
-        raise ValueError(f"from_rgb_low must return the shape of high_res_out {tuple(high.shape)}, got {got}")
-    return _lerp(low.to(high.dtype), high, alpha)
+        raise ValueError(f"from_rgb_low must return the shape of high {tuple(high.shape)}, got {got}")
+    return _lerp(low.to(high.dtype), high, weight)
 
 
 class FadeInState(NamedTuple):

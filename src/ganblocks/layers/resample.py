@@ -59,7 +59,7 @@ def setup_filter(
         A 1-D ``(K,)`` or 2-D ``(fh, fw)`` tensor.
 
     Example:
-        >>> from ganblocks.layers import setup_filter
+        >>> from ganblocks.functional import setup_filter
         >>> setup_filter([1, 3, 3, 1]).mul(64)
         tensor([[1., 3., 3., 1.],
                 [3., 9., 9., 3.],
@@ -72,12 +72,42 @@ def setup_filter(
         Karras et al., "Training Generative Adversarial Networks with Limited Data", NeurIPS 2020
         (``upfirdn2d.setup_filter``).
     """
+    return _setup_filter(
+        "f", f, normalize=normalize, flip_filter=flip_filter, gain=gain, separable=separable, device=device,
+        dtype=dtype,
+    )  # fmt: skip
+
+
+def _setup_filter(
+    name: str,
+    f: FilterLike,
+    *,
+    normalize: bool = True,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+    separable: Optional[bool] = None,
+    device: Optional[torch.device] = None,
+    dtype: Optional[torch.dtype] = None,
+) -> torch.Tensor:
+    """:func:`setup_filter` with its errors naming the caller's argument ``name``."""
     g = check_finite("gain", gain)
-    t = torch.as_tensor(1.0 if f is None else f, dtype=dtype or torch.float32, device=device)
+    try:
+        t = torch.as_tensor(1.0 if f is None else f, dtype=dtype or torch.float32, device=device)
+    except (TypeError, ValueError) as e:
+        # torch's own message ("expected sequence of length 2 at dim 1") names neither the argument nor the rule.
+        raise ValueError(
+            f"{name} must be a number, a tensor, or a 1-D or 2-D sequence of numbers with rows of equal length, "
+            f"got {f!r}"
+        ) from e
     if not t.is_floating_point():
         raise TypeError(f"dtype must be a floating-point dtype, got {t.dtype}")
     if t.ndim > 2 or t.numel() == 0:
-        raise ValueError(f"f must be a number or a non-empty 1-D or 2-D filter, got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a number or a non-empty 1-D or 2-D filter, got shape {tuple(t.shape)}"
+        )
+    if not bool(torch.isfinite(t).all()):
+        shown = t.tolist() if t.numel() <= 64 else f"a tensor of shape {tuple(t.shape)}"
+        raise ValueError(f"{name} must have finite taps, got {shown}")
     t = t.reshape(1) if t.ndim == 0 else t.clone()
     sep = t.ndim == 1 and t.numel() >= 8 if separable is None else separable
     if sep and t.ndim != 1:
@@ -87,7 +117,7 @@ def setup_filter(
     if normalize:
         total = t.sum()
         if total.item() == 0:
-            raise ValueError("f must not sum to zero when normalize=True")
+            raise ValueError(f"{name} must not sum to zero when normalize=True")
         t = t / total
     if flip_filter:
         t = t.flip(list(range(t.ndim)))
@@ -222,7 +252,7 @@ class _Resample(nn.Module):
         self.padding = parse_padding("padding", padding)
         self.gain = check_finite("gain", gain)
         self.flip_filter = bool(flip_filter)
-        f = setup_filter(resample_filter, separable=separable, device=device, dtype=dtype)
+        f = _setup_filter("resample_filter", resample_filter, separable=separable, device=device, dtype=dtype)
         self.register_buffer("resample_filter", f)
 
     def extra_repr(self) -> str:
@@ -237,16 +267,16 @@ class Upsample2d(_Resample):
 
     Args:
         resample_filter: taps given to :func:`setup_filter` (default ``[1, 3, 3, 1]``).
-        factor: integer factor, or ``(x, y)``.
+        up: integer factor, or ``(up_x, up_y)``.
         padding: extra padding ``p``, ``(px, py)`` or ``(px0, px1, py0, py1)``.
-        gain: gain on top of ``factor ** 2``.
+        gain: gain on top of ``up_x * up_y``.
         flip_filter: correlate instead of convolving.
         separable: passed to :func:`setup_filter`.
         device: device of the filter buffer.
         dtype: dtype of the filter buffer (float32 by default).
 
     Shape:
-        ``(N, C, H, W) -> (N, C, H * factor, W * factor)`` without extra padding.
+        ``(N, C, H, W) -> (N, C, H * up, W * up)`` without extra padding.
 
     Example:
         >>> import torch
@@ -259,7 +289,7 @@ class Upsample2d(_Resample):
         self,
         resample_filter: FilterLike = BLUR_FILTER,
         *,
-        factor: Scaling = 2,
+        up: Scaling = 2,
         padding: Padding = 0,
         gain: float = 1.0,
         flip_filter: bool = False,
@@ -268,25 +298,26 @@ class Upsample2d(_Resample):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(resample_filter, padding, gain, flip_filter, separable, device, dtype)
-        self.factor = parse_scaling("factor", factor)
+        self.up = parse_scaling("up", up)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return upsample2d(
-            x, self.resample_filter, up=self.factor, padding=self.padding, flip_filter=self.flip_filter,
+            x, self.resample_filter, up=self.up, padding=self.padding, flip_filter=self.flip_filter,
             gain=self.gain,
         )  # fmt: skip
 
     def extra_repr(self) -> str:
-        return f"factor={self.factor}, " + super().extra_repr()
+        return f"up={self.up}, " + super().extra_repr()
 
 
 class Downsample2d(_Resample):
     """Downsample by a FIR filter (StyleGAN2's ``downsample2d``); see :func:`downsample2d`.
 
-    Args are those of :class:`Upsample2d`, with ``gain`` the overall gain.
+    Args are those of :class:`Upsample2d`, with ``down`` (an integer factor or ``(down_x, down_y)``) in place
+    of ``up`` and ``gain`` the overall gain.
 
     Shape:
-        ``(N, C, H, W) -> (N, C, H / factor, W / factor)`` for sizes divisible by ``factor``.
+        ``(N, C, H, W) -> (N, C, H / down, W / down)`` for sizes divisible by ``down``.
 
     Example:
         >>> import torch
@@ -299,7 +330,7 @@ class Downsample2d(_Resample):
         self,
         resample_filter: FilterLike = BLUR_FILTER,
         *,
-        factor: Scaling = 2,
+        down: Scaling = 2,
         padding: Padding = 0,
         gain: float = 1.0,
         flip_filter: bool = False,
@@ -308,22 +339,22 @@ class Downsample2d(_Resample):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(resample_filter, padding, gain, flip_filter, separable, device, dtype)
-        self.factor = parse_scaling("factor", factor)
+        self.down = parse_scaling("down", down)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return downsample2d(
-            x, self.resample_filter, down=self.factor, padding=self.padding, flip_filter=self.flip_filter,
+            x, self.resample_filter, down=self.down, padding=self.padding, flip_filter=self.flip_filter,
             gain=self.gain,
         )  # fmt: skip
 
     def extra_repr(self) -> str:
-        return f"factor={self.factor}, " + super().extra_repr()
+        return f"down={self.down}, " + super().extra_repr()
 
 
 class Blur(_Resample):
     """Blur with a FIR filter, keeping the size (StyleGAN2-ADA's ``filter2d``); see :func:`filter2d`.
 
-    Args are those of :class:`Upsample2d` without ``factor``; ``gain`` is the overall gain.
+    Args are those of :class:`Upsample2d` without ``up``; ``gain`` is the overall gain.
 
     Example:
         >>> import torch
