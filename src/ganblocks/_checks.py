@@ -170,14 +170,6 @@ def normalize_dim(name: str, dim: int, ndim: int) -> int:
     return dim % ndim
 
 
-def check_param_shape(name: str, p: object, expected: Sequence[int], *, what: str) -> torch.Tensor:
-    """``p`` is a tensor of shape ``expected``; ``what`` says where the shape comes from."""
-    t = check_tensor(name, p)
-    if tuple(t.shape) != tuple(expected):
-        raise ValueError(f"{name} must have shape {tuple(expected)} ({what}), got {tuple(t.shape)}")
-    return t
-
-
 def check_requires_autograd(what: str) -> None:
     """Raise when autograd is off: ``what`` differentiates through a network."""
     if not torch.is_grad_enabled():

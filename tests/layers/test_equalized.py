@@ -394,7 +394,7 @@ def test_bad_hook_usage() -> None:
 
 
 def test_equal_linear_reads_its_activation_attributes_at_call_time() -> None:
-    # The fused PyTorch path (bias and gain in one addmm) must follow attributes changed after construction.
+    # Changing act, act_gain or clamp after construction takes effect at the next call.
     layer = EqualLinear(8, 5, act="lrelu")
     x = torch.randn(4, 8)
     z = F.linear(x, layer.weight * layer.weight_scale, layer.bias)

@@ -2,9 +2,10 @@
 
 The stored weight has unit variance (divided by ``lr_multiplier``) and the He constant is applied at
 run time, so every weight sees the same effective learning rate under Adam whatever its fan-in. The
-constant is folded into the matmul (``addmm``'s ``alpha``) or into a scaled weight view for the
-convolution, never applied as a separate pass over the activations; bias and activation follow in one
-fused :func:`ganblocks.functional.bias_act` pass.
+constant is folded into the matmul (``addmm``'s ``alpha``, with the bias as its input term) or into a
+scaled weight view for the convolution, never applied as a separate pass over the activations; the
+activation, its gain and the clamp (and the convolution's bias) follow in one
+:func:`ganblocks.functional.bias_act` call.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ from .._checks import (
     check_tensor,
 )
 from ..ops._activations import Activation, resolve_activation
-from ..ops._backend import use_triton
 from ..ops.bias_act import bias_act
-from ..ops.bias_act.reference import activate_owned, folds_gain
 
 IntOrPair: TypeAlias = Union[int, tuple[int, int]]
 
@@ -81,7 +80,8 @@ class EqualLinear(nn.Module):
     ``FullyConnectedLayer``: the effective initial bias is therefore ``bias_init * lr_multiplier``. The
     run-time multipliers are the attributes ``weight_scale`` (:math:`g\lambda/\sqrt{\text{in\_features}}`)
     and ``bias_scale`` (:math:`\lambda`).
-    With ``act="linear"`` the whole layer is one ``torch.addmm``.
+    The bias and the scale ride in one ``torch.addmm``; with ``act="linear"`` (unit gain, no clamp) that is
+    the whole layer, otherwise :func:`ganblocks.functional.bias_act` applies the activation.
 
     Args:
         in_features: size of the last dim of the input.
@@ -171,35 +171,20 @@ class EqualLinear(nn.Module):
             )
         # Cast like StyleGAN2-ADA so that float32 parameters serve float16/bfloat16 activations.
         w = self.weight.to(x.dtype)
-        b = None
-        if self.bias is not None:
+        if self.bias is None:
+            y = F.linear(x, w * self.weight_scale)
+        else:
             b = self.bias.to(x.dtype)
             if self.bias_scale != 1.0:
                 b = b * self.bias_scale
-        # Read from the attributes on every call (a few hundred ns), so that changing them takes effect.
-        plain = _is_plain(self.act, self.act_gain, self.clamp)
-        spec, alpha, act_gain = resolve_activation(self.act, self.alpha, self.act_gain)
-        fold = (
-            not plain
-            and self.clamp is None
-            and folds_gain(spec, act_gain)
-            and not torch.compiler.is_compiling()
-            and not use_triton(None, x, op="bias_act")
-        )
-        if b is not None and (plain or fold):
-            # PyTorch path: the bias add and a homogeneous activation's positive gain ride in one addmm,
-            # and the activation runs in place on its output: one pass over the output instead of
-            # bias_act's two, and autograd keeps only the activation's output.
-            gain = act_gain if fold else 1.0
+            # The bias rides in the matmul (addmm's input term) and the He constant in its alpha.
             x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
-            y = torch.addmm(b * gain if gain != 1.0 else b, x2, w.t(), alpha=self.weight_scale * gain)
-            if fold:
-                y = activate_owned(y, spec, alpha)
-            return y if x.ndim == 2 else y.reshape((*x.shape[:-1], self.out_features))
-        y = F.linear(x, w * self.weight_scale)
-        if plain:
+            y = torch.addmm(b, x2, w.t(), alpha=self.weight_scale)
+            if x.ndim != 2:
+                y = y.reshape((*x.shape[:-1], self.out_features))
+        if _is_plain(self.act, self.act_gain, self.clamp):
             return y
-        return bias_act(y, b, act=self.act, alpha=self.alpha, gain=self.act_gain, clamp=self.clamp, dim=-1)
+        return bias_act(y, None, act=self.act, alpha=self.alpha, gain=self.act_gain, clamp=self.clamp, dim=-1)
 
     def extra_repr(self) -> str:
         s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
