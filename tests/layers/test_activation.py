@@ -28,13 +28,13 @@ def test_bias_act_matches_formula() -> None:
 
 def test_bias_act_default_gains() -> None:
     x = torch.randn(2, 3, 5, dtype=F64)
-    assert_close(BiasAct(act="relu")(x), formulas.act(x, "relu"))
-    assert_close(BiasAct(act="tanh")(x), formulas.act(x, "tanh"))
-    assert_close(BiasAct()(x), x)
+    assert_close(BiasAct(None, act="relu")(x), formulas.act(x, "relu"))
+    assert_close(BiasAct(None, act="tanh")(x), formulas.act(x, "tanh"))
+    assert_close(BiasAct(None)(x), x)
 
 
 def test_bias_act_without_channels_owns_nothing() -> None:
-    layer = BiasAct(act="lrelu")
+    layer = BiasAct(None, act="lrelu")
     assert layer.bias is None and list(layer.parameters()) == []
 
 
@@ -80,7 +80,7 @@ def test_channels_last_and_bfloat16() -> None:
 
 def test_repr() -> None:
     assert repr(FusedLeakyReLU(8)) == "FusedLeakyReLU(8, act=lrelu)"
-    assert repr(BiasAct(act="tanh")) == "BiasAct(None, act=tanh)"
+    assert repr(BiasAct(None, act="tanh")) == "BiasAct(None, act=tanh)"
     assert repr(
         BiasAct(4, act="lrelu", alpha=0.1, gain=1.0, clamp=256, dim=-1, bias_init=1.0, lr_multiplier=0.01)
     ) == ("BiasAct(4, act=lrelu, alpha=0.1, gain=1.0, clamp=256, dim=-1, bias_init=1.0, lr_multiplier=0.01)")
@@ -98,7 +98,7 @@ def test_repr() -> None:
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        BiasAct(**kwargs)
+        BiasAct(**{"num_channels": None, **kwargs})
 
 
 def test_bad_input_channels() -> None:

@@ -15,7 +15,7 @@ F64 = torch.float64
 
 
 def test_init() -> None:
-    scalar = NoiseInjection()
+    scalar = NoiseInjection(None)
     assert scalar.strength.shape == () and scalar.strength.item() == 0.0
     per_channel = NoiseInjection(5, per_channel=True)
     assert torch.equal(per_channel.strength.data, torch.zeros(5))
@@ -63,7 +63,7 @@ def test_const_mode() -> None:
 
 
 def test_none_mode_and_override() -> None:
-    layer = NoiseInjection(mode="none")
+    layer = NoiseInjection(None, mode="none")
     with torch.no_grad():
         layer.strength.fill_(1.0)
     x = torch.randn(2, 3, 4, 4)
@@ -73,7 +73,7 @@ def test_none_mode_and_override() -> None:
 
 
 def test_switch_mode_after_construction() -> None:
-    layer = NoiseInjection(resolution=4)
+    layer = NoiseInjection(None, resolution=4)
     with torch.no_grad():
         layer.strength.fill_(1.0)
     x = torch.randn(2, 3, 4, 4)
@@ -110,7 +110,7 @@ def test_channels_last_and_bfloat16() -> None:
 
 
 def test_repr() -> None:
-    assert repr(NoiseInjection()) == "NoiseInjection(None, mode=random, per_channel=False)"
+    assert repr(NoiseInjection(None)) == "NoiseInjection(None, mode=random, per_channel=False)"
     assert repr(NoiseInjection(8, mode="const", per_channel=True, resolution=16)) == (
         "NoiseInjection(8, mode=const, per_channel=True, resolution=(16, 16))"
     )
@@ -118,15 +118,15 @@ def test_repr() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"mode must be one of \('random', 'const', 'none'\), got 'fixed'"):
-        NoiseInjection(mode="fixed")  # type: ignore[arg-type]
+        NoiseInjection(None, mode="fixed")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_channels must be given when per_channel=True, got None"):
-        NoiseInjection(per_channel=True)
+        NoiseInjection(None, per_channel=True)
     with pytest.raises(ValueError, match="resolution must be given when mode='const', got None"):
-        NoiseInjection(mode="const")
+        NoiseInjection(None, mode="const")
     with pytest.raises(
         ValueError, match=r"resolution must be an int or a pair of ints, each >= 1, got \(4, 0\)"
     ):
-        NoiseInjection(resolution=(4, 0))
+        NoiseInjection(None, resolution=(4, 0))
     layer = NoiseInjection(3, mode="const", resolution=4)
     with pytest.raises(ValueError, match=r"num_channels = 3, got \(2, 2, 4, 4\)"):
         layer(torch.randn(2, 2, 4, 4))
@@ -144,7 +144,7 @@ def test_bad_arguments() -> None:
     layer.mode = "bogus"  # type: ignore[assignment]
     with pytest.raises(ValueError, match="mode must be one of"):
         layer(torch.randn(2, 3, 4, 4))
-    layer = NoiseInjection(mode="random")
+    layer = NoiseInjection(None, mode="random")
     layer.mode = "const"
     with pytest.raises(
         ValueError, match="mode='const' needs the noise_const buffer: construct with resolution="

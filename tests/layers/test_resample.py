@@ -129,7 +129,7 @@ def test_modules_equal_functions(backend: str, device: torch.device) -> None:
         )
         assert_close(Downsample2d(down=(2, 1), device=device)(x), downsample2d(x, f, down=(2, 1)))
         assert_close(
-            Blur([1, 2, 1], flip_filter=True, device=device)(x),
+            Blur(resample_filter=[1, 2, 1], flip_filter=True, device=device)(x),
             filter2d(x, setup_filter([1, 2, 1], device=device), flip_filter=True),
         )
 
@@ -141,7 +141,7 @@ def test_buffers_and_repr() -> None:
         repr(up)
         == "Upsample2d(up=(2, 2), filter_shape=(4, 4), padding=(0, 0, 0, 0), gain=1.0, flip_filter=False)"
     )
-    assert repr(Downsample2d(list(range(1, 9)), down=(2, 1))).startswith(
+    assert repr(Downsample2d(resample_filter=list(range(1, 9)), down=(2, 1))).startswith(
         "Downsample2d(down=(2, 1), filter_shape=(8,)"
     )
     assert (
@@ -185,6 +185,6 @@ def test_module_filter_errors_name_resample_filter(module: type[torch.nn.Module]
     with pytest.raises(
         ValueError, match=r"resample_filter must be a number, a tensor, or a 1-D or 2-D sequence"
     ):
-        module([[1, 2], [1]])
+        module(resample_filter=[[1, 2], [1]])
     with pytest.raises(ValueError, match=r"resample_filter must have finite taps, got \[1\.0, nan, 1\.0\]"):
-        module([1, float("nan"), 1])
+        module(resample_filter=[1, float("nan"), 1])

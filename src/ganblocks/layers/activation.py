@@ -29,8 +29,8 @@ class BiasAct(nn.Module):
 
     where :math:`\lambda` is ``lr_multiplier``. As in StyleGAN2-ADA the bias is stored as ``bias_init`` and
     multiplied by ``lr_multiplier`` at run time, so its effective learning rate is scaled by
-    :math:`\lambda^2` under SGD (and by :math:`\lambda` under Adam). Without ``num_channels`` the module
-    owns no bias and is a plain activation. Calls :func:`ganblocks.functional.bias_act`.
+    :math:`\lambda^2` under SGD (and by :math:`\lambda` under Adam). With ``num_channels=None``
+    (``BiasAct(None, act="relu")``) the module owns no bias and is a plain activation. Calls :func:`ganblocks.functional.bias_act`.
 
     Args:
         num_channels: size of ``x`` along ``dim``; None for no bias.
@@ -65,7 +65,7 @@ class BiasAct(nn.Module):
 
     def __init__(
         self,
-        num_channels: Optional[int] = None,
+        num_channels: Optional[int],
         *,
         act: Activation = "linear",
         alpha: Optional[float] = None,

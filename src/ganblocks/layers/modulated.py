@@ -363,7 +363,7 @@ class ToRGB(nn.Module):
         shape = (out_channels, in_channels, kh, kw)
         self.weight = nn.Parameter(torch.randn(shape, device=device, dtype=dtype))
         self.bias = nn.Parameter(torch.zeros(out_channels, device=device, dtype=dtype))
-        self.upsample = Upsample2d(resample_filter, device=device, dtype=dtype)
+        self.upsample = Upsample2d(resample_filter=resample_filter, device=device, dtype=dtype)
 
     def forward(
         self,

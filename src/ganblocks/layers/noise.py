@@ -35,7 +35,8 @@ class NoiseInjection(nn.Module):
     :func:`ganblocks.functional.inject_noise`.
 
     Args:
-        num_channels: channels :math:`C` of ``x``; required when ``per_channel``, else only checked.
+        num_channels: channels :math:`C` of ``x``, or None (StyleGAN2's scalar strength: ``NoiseInjection(None)``);
+            required when ``per_channel``, else only checked.
         mode: ``"random"``, ``"const"`` or ``"none"``.
         per_channel: one strength per channel instead of a scalar.
         resolution: ``H`` (square) or ``(H, W)`` of the constant noise map; required for ``"const"``.
@@ -65,7 +66,7 @@ class NoiseInjection(nn.Module):
 
     def __init__(
         self,
-        num_channels: Optional[int] = None,
+        num_channels: Optional[int],
         *,
         mode: NoiseMode = "random",
         per_channel: bool = False,

@@ -287,8 +287,8 @@ class Upsample2d(_Resample):
 
     def __init__(
         self,
-        resample_filter: FilterLike = BLUR_FILTER,
         *,
+        resample_filter: FilterLike = BLUR_FILTER,
         up: Scaling = 2,
         padding: Padding = 0,
         gain: float = 1.0,
@@ -328,8 +328,8 @@ class Downsample2d(_Resample):
 
     def __init__(
         self,
-        resample_filter: FilterLike = BLUR_FILTER,
         *,
+        resample_filter: FilterLike = BLUR_FILTER,
         down: Scaling = 2,
         padding: Padding = 0,
         gain: float = 1.0,
@@ -359,7 +359,7 @@ class Blur(_Resample):
     Example:
         >>> import torch
         >>> from ganblocks.layers import Blur
-        >>> Blur([1, 2, 1])(torch.ones(1, 1, 3, 3))[0, 0]
+        >>> Blur(resample_filter=[1, 2, 1])(torch.ones(1, 1, 3, 3))[0, 0]
         tensor([[0.5625, 0.7500, 0.5625],
                 [0.7500, 1.0000, 0.7500],
                 [0.5625, 0.7500, 0.5625]])
@@ -367,8 +367,8 @@ class Blur(_Resample):
 
     def __init__(
         self,
-        resample_filter: FilterLike = BLUR_FILTER,
         *,
+        resample_filter: FilterLike = BLUR_FILTER,
         padding: Padding = 0,
         gain: float = 1.0,
         flip_filter: bool = False,
