@@ -406,3 +406,15 @@ def test_equal_linear_reads_its_activation_attributes_at_call_time() -> None:
     layer.act = "linear"
     layer.act_gain = None
     assert_close(layer(x), z)
+
+
+def test_hook_takes_name_positionally_like_spectral_norm() -> None:
+    # torch.nn.utils.parametrizations.spectral_norm(module, name="weight", ...): the same call shape.
+    torch.manual_seed(0)
+    a = equalized_lr(nn.Conv2d(2, 3, 3), "weight", lr_multiplier=0.5, weight_gain=2.0)
+    torch.manual_seed(0)
+    b = equalized_lr(nn.Conv2d(2, 3, 3), name="weight", lr_multiplier=0.5, weight_gain=2.0)
+    x = torch.randn(1, 2, 5, 5)
+    assert torch.equal(a(x), b(x))
+    assert_close(a.weight, a.parametrizations.weight.original * (2.0 * 0.5 / math.sqrt(2 * 3 * 3)))
+    assert type(remove_equalized_lr(a, "weight").weight) is nn.Parameter

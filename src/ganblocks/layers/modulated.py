@@ -171,7 +171,7 @@ def modulated_conv2d(
 
     dcoefs = None
     if demodulate or fused_modconv:
-        w = weight.unsqueeze(0) * styles.reshape(n, 1, in_c, 1, 1)  # (N, O, I, k, k)
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, in_c, 1, 1)  # (N, O, I, k_h, k_w)
     if demodulate:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (N, O)
     # An empty batch takes the per-sample path: a grouped convolution cannot have 0 groups.

@@ -86,7 +86,7 @@ def upfirdn2d(
     Args:
         x: input of shape ``(N, C, H, W)``, contiguous or channels_last.
         f: filter of shape ``(fh, fw)``, or ``(K,)`` for a separable one (see
-            :func:`ganblocks.layers.setup_filter`); None is the identity ``[[1]]``.
+            :func:`ganblocks.functional.setup_filter`); None is the identity ``[[1]]``.
         up: integer upsampling factor, or ``(up_x, up_y)``.
         down: integer downsampling factor, or ``(down_x, down_y)``.
         padding: ``p``, ``(px, py)`` or ``(px0, px1, py0, py1)``, applied after upsampling; negative crops.
