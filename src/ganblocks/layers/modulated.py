@@ -213,9 +213,8 @@ class ModulatedConv2d(nn.Module):
     starts at 1, :math:`W` is stored as :math:`\mathcal N(0, 1)` and ``modconv`` is
     :func:`modulated_conv2d`. Without demodulation the styles are also scaled by
     :math:`1/\sqrt{C_\text{in} k_h k_w}` (the attribute ``weight_scale``, StyleGAN2-ADA's ``ToRGBLayer``);
-    with it that scale cancels. Bias, noise
-    and activation follow separately (:func:`~ganblocks.functional.inject_noise`,
-    :func:`~ganblocks.functional.bias_act`). Parameter and buffer names (``affine``, ``weight``,
+    with it that scale cancels. Bias, noise and activation follow separately
+    (:func:`~ganblocks.functional.inject_noise`, :func:`~ganblocks.functional.bias_act`). Parameter and buffer names (``affine``, ``weight``,
     ``resample_filter``) are StyleGAN2-ADA's ``SynthesisLayer`` ones.
 
     Args:

@@ -47,7 +47,8 @@ def setup_filter(
     so a separable filter applied along both axes carries the gain :math:`g` once overall.
 
     Args:
-        f: taps: a number, a 1-D or 2-D sequence or tensor; None is ``[1]``.
+        f: finite taps: a number, a 1-D or 2-D sequence (rows of equal length) or tensor; None is ``[1]``.
+            Anything else raises a ``ValueError``.
         normalize: divide by the sum of the (possibly outer-product) filter.
         flip_filter: flip the filter along every axis.
         gain: overall gain :math:`g`.
@@ -95,9 +96,10 @@ def _setup_filter(
         t = torch.as_tensor(1.0 if f is None else f, dtype=dtype or torch.float32, device=device)
     except (TypeError, ValueError) as e:
         # torch's own message ("expected sequence of length 2 at dim 1") names neither the argument nor the rule.
+        got = repr(f) if len(repr(f)) <= 80 else repr(f)[:77] + "..."
         raise ValueError(
             f"{name} must be a number, a tensor, or a 1-D or 2-D sequence of numbers with rows of equal length, "
-            f"got {f!r}"
+            f"got {got}"
         ) from e
     if not t.is_floating_point():
         raise TypeError(f"dtype must be a floating-point dtype, got {t.dtype}")
@@ -106,8 +108,8 @@ def _setup_filter(
             f"{name} must be a number or a non-empty 1-D or 2-D filter, got shape {tuple(t.shape)}"
         )
     if not bool(torch.isfinite(t).all()):
-        shown = t.tolist() if t.numel() <= 64 else f"a tensor of shape {tuple(t.shape)}"
-        raise ValueError(f"{name} must have finite taps, got {shown}")
+        taps = t.tolist() if t.numel() <= 64 else f"a tensor of shape {tuple(t.shape)}"
+        raise ValueError(f"{name} must have finite taps, got {taps}")
     t = t.reshape(1) if t.ndim == 0 else t.clone()
     sep = t.ndim == 1 and t.numel() >= 8 if separable is None else separable
     if sep and t.ndim != 1:
