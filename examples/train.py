@@ -649,7 +649,6 @@ def train(
     first_step, log, evals = 1, [], []
     elapsed, resumed_at = {"seconds": 0.0, "cpu_seconds": 0.0}, []
     if checkpoint is not None:
-        assert resume is not None
         # Everything is checked before anything is loaded: a file that does not fit changes nothing.
         check_checkpoint(checkpoint, resume, identity=identity, parts=parts, rng=random_states(source, dev))
         load_states(checkpoint["states"], parts)
@@ -723,15 +722,13 @@ def train(
                 real_labels, fake_labels = real_labels.to(dev), z[:, -classes:].argmax(1)
             else:
                 real_labels = fake_labels = None
-            if r1.should_run(
-                step - 1
-            ):  # R1 differentiates the same forward pass the loss uses: no second forward
+            # R1 differentiates the same forward pass the loss uses: no second forward.
+            if r1.should_run(step - 1):
                 real = [level.requires_grad_(True) for level in real]
             real_pred = D(real, real_labels)
             d_loss = loss.d_loss(real_pred, D([f.detach() for f in fake], fake_labels))
-            penalty = r1(
-                step - 1, real_pred, real, gamma=s.r1_gamma
-            )  # every × R1 on every k-th step, else None
+            # every × R1 on every k-th step, else None
+            penalty = r1(step - 1, real_pred, real, gamma=s.r1_gamma)
             opt_d.zero_grad(set_to_none=True)
             (d_loss if penalty is None else d_loss + penalty).backward()
             opt_d.step()
