@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import secrets
 import signal
 import sys
@@ -65,7 +67,14 @@ def read_checkpoint(path: Path, *, kind: str, version: int) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         found = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated zip, not a torch file, or objects weights_only refuses
+    except pickle.UnpicklingError as error:  # a whole pickled object, e.g. torch.save(model)
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        what = f"a pickled {refused[1]}" if refused else "pickled Python objects"
+        raise CheckpointError(
+            f"{path}: not a checkpoint of this script: it holds {what}, which torch.load(weights_only=True) "
+            "does not build"
+        ) from None
+    except Exception as error:  # a truncated zip archive, or not a torch file at all
         detail = " ".join(str(error).split())
         if len(detail) > 300:
             detail = detail[:300] + "..."

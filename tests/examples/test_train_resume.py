@@ -151,6 +151,8 @@ def tamper(checkpoint: dict[str, Any], change: str) -> object:
         return {"model": checkpoint["states"]["G"], "epoch": 3}
     if change == "not a dict":
         return torch.zeros(3)
+    if change == "pickled module":
+        return nn.Linear(2, 2)
     if change == "other version":
         return {**checkpoint, "version": 99}
     if change == "missing part":
@@ -174,6 +176,10 @@ def tamper(checkpoint: dict[str, Any], change: str) -> object:
         ("truncated", r"cannot be read as a PyTorch checkpoint; is it truncated or corrupt\?"),
         ("foreign dict", r"not a ganblocks-examples-train checkpoint \(it holds a dict with keys \['epoch'"),
         ("not a dict", r"not a ganblocks-examples-train checkpoint \(it holds a Tensor"),
+        (
+            "pickled module",
+            r"it holds a pickled torch.nn.modules.linear.Linear, which torch.load\(weights_only=True\)",
+        ),
         ("other version", r"format version 99, this script reads version 1"),
         ("missing part", r"states: missing states \['ema'\]"),
         ("wrong shape", r"states\['D'\]\['msg\..*'\]: expected tensor \(\d+, \d+, \d+, \d+\)"),
