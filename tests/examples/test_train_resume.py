@@ -91,6 +91,7 @@ def test_stopped_and_resumed_run_matches_uninterrupted_run(
     train: ModuleType, finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "resumed"
+    handler = signal.getsignal(signal.SIGINT)
 
     # Ctrl-C during step 3: the step finishes, the checkpoint is written, the script exits 128 + SIGINT.
     def interrupt(step: int) -> None:
@@ -104,7 +105,7 @@ def test_stopped_and_resumed_run_matches_uninterrupted_run(
     assert "stopped by SIGINT after step 3 of 6" in message and "--resume" in message
     assert str(out / "checkpoint.pt") in message
     assert load(out / "checkpoint.pt")["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
     assert not (out / "metrics.json").exists()
 
     # Resumed, then killed hard during step 5: the periodic checkpoint of step 4 survives.
