@@ -866,8 +866,8 @@ def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], 
         type=int,
         default=500,
         metavar="N",
-        help=f"write OUT/{CHECKPOINT_NAME} every N steps (0: only at the end); it is also written at the "
-        "end and when Ctrl-C or SIGTERM stops the run (after the current step)",
+        help=f"write OUT/{CHECKPOINT_NAME} every N steps (0: not periodically); it is also written after "
+        "the last step and when Ctrl-C or SIGTERM stops the run (after the current step)",
     )
     parser.add_argument(
         "--resume",
@@ -875,8 +875,8 @@ def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], 
         const="",
         default=None,
         metavar="PATH",
-        help=f"continue from a checkpoint: PATH, or OUT/{CHECKPOINT_NAME} when no PATH is given; the other "
-        "options must be those of the run that wrote it",
+        help=f"continue from a checkpoint: PATH, or OUT/{CHECKPOINT_NAME} when no PATH is given; the training "
+        "options must be those of the run that wrote it (--out, --threads, --device may differ)",
     )
     args = parser.parse_args(argv)
     if args.threads:
