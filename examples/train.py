@@ -25,7 +25,14 @@ Outputs in ``--out`` (default ``runs/train``):
 * ``samples_<step>.png``: a grid of samples from the EMA generator (fixed latents) at intervals, and
   ``samples_final.png`` / ``real.png``;
 * ``losses.png``: discriminator and generator loss, the R1 penalty, and the quality measures;
-* ``metrics.json``: the settings, the losses at every step and the quality measures at every evaluation.
+* ``metrics.json``: the settings, the losses at every step and the quality measures at every evaluation;
+* ``checkpoint.pt``: everything needed to continue the run (G, D, the EMA, the optimizers and learning-rate
+  schedules, the shape classifier, the random number generators, the step and the history of losses and
+  measures), written every ``--checkpoint-every`` steps, at the end, and when the run is stopped with
+  Ctrl-C (SIGINT) or SIGTERM: the current step finishes, the checkpoint is written, the script exits.
+  ``--resume`` continues from it (or from ``--resume PATH``) with the same options; a run stopped and
+  resumed ends with the same weights and metrics as one that ran through (bit for bit on CPU with the
+  same thread count).
 
 Quality measures (lower is better; both compare 512 EMA samples with 512 real images, evaluated every
 ``eval_every`` steps):
@@ -45,6 +52,7 @@ Usage::
 
     python examples/train.py                   # 2,500 steps on CPU, under 4 minutes on 2 cores
     python examples/train.py --smoke           # a few steps, seconds
+    python examples/train.py --resume          # continue from runs/train/checkpoint.pt (same options)
     python examples/train.py --data ~/faces --device cuda --steps 20000 --batch-size 32
 """
 
@@ -53,11 +61,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import matplotlib
 
@@ -86,8 +96,17 @@ from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs
 from ganblocks.penalties import r1_penalty_from_outputs
 from ganblocks.training import ModelEMA
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # shape_classifier.py, next to this file
-from shape_classifier import CLASSES, shape_scores, train_classifier
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper modules next to this file
+from checkpointing import (
+    CheckpointError,
+    StopRequest,
+    check_like,
+    check_states,
+    load_states,
+    read_checkpoint,
+    save_atomic,
+)
+from shape_classifier import CLASSES, ShapeClassifier, shape_scores, train_classifier
 
 RESOLUTION = 32
 Synthesis = Literal["progan", "stylegan"]
@@ -446,6 +465,98 @@ class Settings:
     classifier_steps: int = 300
 
 
+# =============================================================================================== checkpoints
+CHECKPOINT_KIND = "ganblocks-examples-train"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+LOSS_KEYS = ("step", "d_loss", "g_loss", "r1")
+
+
+def random_states(source: ImageSource, device: torch.device) -> dict[str, torch.Tensor]:
+    """Every random number generator a step draws from: torch's CPU generator (latents, noise
+    injection), the data's own generator and, on CUDA, the device's generator (noise drawn there)."""
+    states = {"torch": torch.get_rng_state(), "data": source.g.get_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_random_states(states: Mapping[str, torch.Tensor], source: ImageSource, device: torch.device) -> None:
+    torch.set_rng_state(states["torch"])
+    source.g.set_state(states["data"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def run_identity(s: Settings, seed: int, data: Optional[Path]) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the checkpoint."""
+    return {"settings": asdict(s), "seed": seed, "data": None if data is None else str(data.resolve())}
+
+
+def check_checkpoint(
+    checkpoint: dict[str, Any],
+    path: Path,
+    *,
+    identity: dict[str, Any],
+    parts: Mapping[str, Any],
+    rng: Mapping[str, torch.Tensor],
+) -> None:
+    """Raise :class:`CheckpointError` unless every part of ``checkpoint`` fits this run; loads nothing."""
+    kinds: dict[str, Any] = {
+        "step": int,
+        "settings": dict,
+        "seed": int,
+        "data": (str, type(None)),
+        "states": dict,
+        "rng": dict,
+        "history": dict,
+        "elapsed": dict,
+        "resumed_at": list,
+    }
+    missing = [k for k in kinds if k not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint, missing {missing}")
+    for key, kind in kinds.items():
+        if not isinstance(checkpoint[key], kind) or isinstance(checkpoint[key], bool):
+            raise CheckpointError(f"{path}: {key!r} has the wrong type ({type(checkpoint[key]).__name__})")
+    there = {**checkpoint["settings"], "seed": checkpoint["seed"], "data": checkpoint["data"]}
+    here = {**identity["settings"], "seed": identity["seed"], "data": identity["data"]}
+    differences = [f"{k} {there.get(k)!r} there, {v!r} here" for k, v in here.items() if there.get(k) != v]
+    if differences:
+        raise CheckpointError(
+            f"{path}: written by a run with other options ({'; '.join(differences)}); resume with the "
+            "options of that run"
+        )
+    step, steps = checkpoint["step"], identity["settings"]["steps"]
+    if not 0 <= step <= steps:
+        raise CheckpointError(f"{path}: step {step} is outside the run's 0..{steps}")
+    if not all(isinstance(k, int) and 0 <= k <= step for k in checkpoint["resumed_at"]):
+        raise CheckpointError(f"{path}: 'resumed_at' must list steps up to {step}")
+    check_states(checkpoint["states"], parts, f"{path}: states")
+    saved_rng = checkpoint["rng"]
+    check_like(rng, {k: v for k, v in saved_rng.items() if k != "cuda"}, f"{path}: rng")
+    if "cuda" in saved_rng and "cuda" in rng:
+        check_like(rng["cuda"], saved_rng["cuda"], f"{path}: rng['cuda']")
+    check_like({"seconds": 0.0, "cpu_seconds": 0.0}, checkpoint["elapsed"], f"{path}: elapsed")
+    history = checkpoint["history"]
+    if set(history) != {"losses", "evals"}:
+        raise CheckpointError(f"{path}: history must hold 'losses' and 'evals', found {sorted(history)}")
+    losses, evals = history["losses"], history["evals"]
+    if not isinstance(losses, list) or len(losses) != step:
+        raise CheckpointError(f"{path}: history['losses'] must hold one entry per step ({step})")
+    for i, entry in enumerate(losses, 1):
+        if not isinstance(entry, dict) or set(entry) != set(LOSS_KEYS) or entry["step"] != i:
+            raise CheckpointError(f"{path}: history['losses'][{i - 1}] is not the losses of step {i}")
+    if (
+        not isinstance(evals, list)
+        or not evals
+        or not all(
+            isinstance(e, dict) and isinstance(e.get("step"), int) and 0 <= e["step"] <= step for e in evals
+        )
+    ):
+        raise CheckpointError(f"{path}: history['evals'] must list the evaluations up to step {step}")
+
+
 def train(
     s: Settings,
     *,
@@ -455,8 +566,20 @@ def train(
     seed: int = 0,
     progress: bool = True,
     quiet: bool = False,
+    checkpoint_every: int = 500,
+    resume: Optional[Path] = None,
+    on_step: Optional[Callable[[int], None]] = None,
 ) -> dict:
+    """Train, write the outputs into ``out`` and return the contents of ``metrics.json``.
+
+    ``checkpoint_every``: write ``out/checkpoint.pt`` every this many steps (0: only at the end and when
+    stopped). ``resume``: a checkpoint to continue from. ``on_step(step)`` runs after every step.
+    """
     cpu_start, start = time.process_time(), time.perf_counter()
+    if checkpoint_every < 0:
+        raise SystemExit(
+            f"--checkpoint-every must be >= 0 (0: only at the end and on Ctrl-C), got {checkpoint_every}"
+        )
     torch.manual_seed(seed)
     dev = torch.device(device)
     out.mkdir(parents=True, exist_ok=True)
@@ -471,9 +594,14 @@ def train(
     if conditional and s.categories:
         raise SystemExit("--categories adds a random code of its own: use it with --no-conditional")
     classes = len(CLASSES) if conditional else 0
-    # The shape classifier (procedural data only): trained first, its time counts.
+    checkpoint = (
+        None if resume is None else read_checkpoint(resume, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION)
+    )
+    # The shape classifier (procedural data only): trained first, its time counts; a resumed run loads it.
     classifier = None
-    if data is None:
+    if data is None and checkpoint is not None:
+        classifier = ShapeClassifier().eval().requires_grad_(False)
+    elif data is None:
         classifier = train_classifier(
             lambda n, g: draw_shapes(n, g, return_labels=True), steps=s.classifier_steps, seed=seed + 3
         )
@@ -505,6 +633,49 @@ def train(
         )
         for opt in (opt_g, opt_d)
     ]
+    # Everything with a state that changes during training (the lazy R1 schedule and the loss have none).
+    parts: dict[str, Any] = {
+        "G": G,
+        "D": D,
+        "ema": ema,
+        "opt_g": opt_g,
+        "opt_d": opt_d,
+        "schedule_g": schedules[0],
+        "schedule_d": schedules[1],
+    }
+    if classifier is not None:
+        parts["classifier"] = classifier
+    identity = run_identity(s, seed, data)
+    first_step, log, evals = 1, [], []
+    elapsed, resumed_at = {"seconds": 0.0, "cpu_seconds": 0.0}, []
+    if checkpoint is not None:
+        # Everything is checked before anything is loaded: a file that does not fit changes nothing.
+        check_checkpoint(checkpoint, resume, identity=identity, parts=parts, rng=random_states(source, dev))
+        load_states(checkpoint["states"], parts)
+        first_step = checkpoint["step"] + 1
+        log, evals = checkpoint["history"]["losses"], checkpoint["history"]["evals"]
+        elapsed, resumed_at = checkpoint["elapsed"], [*checkpoint["resumed_at"], checkpoint["step"]]
+    checkpoint_path = out / CHECKPOINT_NAME
+
+    def save_checkpoint(step: int) -> None:
+        save_atomic(
+            {
+                "kind": CHECKPOINT_KIND,
+                "version": CHECKPOINT_VERSION,
+                "step": step,
+                **identity,
+                "device": str(dev),
+                "states": {name: part.state_dict() for name, part in parts.items()},
+                "rng": random_states(source, dev),
+                "history": {"losses": log, "evals": evals},
+                "elapsed": {
+                    "seconds": elapsed["seconds"] + time.perf_counter() - start,
+                    "cpu_seconds": elapsed["cpu_seconds"] + time.process_time() - cpu_start,
+                },
+                "resumed_at": resumed_at,
+            },
+            checkpoint_path,
+        )
 
     # Fixed latents and real images for evaluation and sample grids.
     g_eval = torch.Generator().manual_seed(seed + 1)
@@ -526,61 +697,90 @@ def train(
             f"G: {sum(p.numel() for p in G.parameters()):,} parameters, "
             f"D: {sum(p.numel() for p in D.parameters()):,}"
         )
-    log: list[dict] = []
-    evals: list[dict] = [evaluate_now(0)]
-    bar = tqdm(range(1, s.steps + 1), disable=not progress, dynamic_ncols=True)
-    for step in bar:
-        # ---- discriminator: logistic loss on real and fake pyramids (+ lazy R1 on the real pyramid)
-        real, real_labels = source.sample(s.batch_size)
-        real = image_pyramid(real.to(dev, memory_format=torch.channels_last), D.num_scales)
-        z = G.latents(s.batch_size).to(dev)
-        fake = G(z)
-        if classes:  # the real images' own labels; the fakes' are the one-hot code at the end of z
-            real_labels, fake_labels = real_labels.to(dev), z[:, -classes:].argmax(1)
-        else:
-            real_labels = fake_labels = None
-        if r1.should_run(
-            step - 1
-        ):  # R1 differentiates the same forward pass the loss uses: no second forward
-            real = [level.requires_grad_(True) for level in real]
-        real_pred = D(real, real_labels)
-        d_loss = loss.d_loss(real_pred, D([f.detach() for f in fake], fake_labels))
-        penalty = r1(step - 1, real_pred, real, gamma=s.r1_gamma)  # every × R1 on every k-th step, else None
-        opt_d.zero_grad(set_to_none=True)
-        (d_loss if penalty is None else d_loss + penalty).backward()
-        opt_d.step()
+    if checkpoint is None:
+        evals.append(evaluate_now(0))
+    else:  # last, after everything above that draws random numbers
+        set_random_states(checkpoint["rng"], source, dev)
+        if not quiet:
+            print(f"resuming from {resume} at step {first_step - 1}")
+    bar = tqdm(
+        range(first_step, s.steps + 1),
+        initial=first_step - 1,
+        total=s.steps,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    stop, step = StopRequest(), first_step - 1
+    with stop:
+        for step in bar:
+            # ---- discriminator: logistic loss on real and fake pyramids (+ lazy R1 on the real pyramid)
+            real, real_labels = source.sample(s.batch_size)
+            real = image_pyramid(real.to(dev, memory_format=torch.channels_last), D.num_scales)
+            z = G.latents(s.batch_size).to(dev)
+            fake = G(z)
+            if classes:  # the real images' own labels; the fakes' are the one-hot code at the end of z
+                real_labels, fake_labels = real_labels.to(dev), z[:, -classes:].argmax(1)
+            else:
+                real_labels = fake_labels = None
+            # R1 differentiates the same forward pass the loss uses: no second forward.
+            if r1.should_run(step - 1):
+                real = [level.requires_grad_(True) for level in real]
+            real_pred = D(real, real_labels)
+            d_loss = loss.d_loss(real_pred, D([f.detach() for f in fake], fake_labels))
+            # every × R1 on every k-th step, else None
+            penalty = r1(step - 1, real_pred, real, gamma=s.r1_gamma)
+            opt_d.zero_grad(set_to_none=True)
+            (d_loss if penalty is None else d_loss + penalty).backward()
+            opt_d.step()
 
-        # ---- generator: non-saturating loss through every scale of its output (D's weights frozen)
-        D.requires_grad_(False)
-        g_loss = loss.g_loss(D(fake, fake_labels))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        for schedule in schedules:
-            schedule.step()
-        ema.update(G, batch_size=s.batch_size)
+            # ---- generator: non-saturating loss through every scale of its output (D's weights frozen)
+            D.requires_grad_(False)
+            g_loss = loss.g_loss(D(fake, fake_labels))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            D.requires_grad_(True)
+            for schedule in schedules:
+                schedule.step()
+            ema.update(G, batch_size=s.batch_size)
 
-        log.append(
-            {
-                "step": step,
-                "d_loss": d_loss.item(),
-                "g_loss": g_loss.item(),
-                "r1": None if penalty is None else penalty.item(),
-            }
+            log.append(
+                {
+                    "step": step,
+                    "d_loss": d_loss.item(),
+                    "g_loss": g_loss.item(),
+                    "r1": None if penalty is None else penalty.item(),
+                }
+            )
+            if progress:
+                bar.set_postfix(d=f"{log[-1]['d_loss']:.3f}", g=f"{log[-1]['g_loss']:.3f}")
+            if step % s.sample_every == 0 or step == s.steps:
+                save_grid(sample(ema.module, z_eval[:64]), out / f"samples_{step:06d}.png")
+            if step % s.eval_every == 0 or step == s.steps:
+                evals.append(evaluate_now(step))
+                if not quiet:
+                    tqdm.write(
+                        f"step {step}: "
+                        + ", ".join(f"{k} {v:.3f}" for k, v in evals[-1].items() if k != "step")
+                    )
+            if on_step is not None:
+                on_step(step)
+            stopping = stop.requested and step < s.steps
+            if stopping or step == s.steps or (checkpoint_every and step % checkpoint_every == 0):
+                save_checkpoint(step)
+            if stopping:
+                break
+    if stop.signal is not None and step < s.steps:
+        bar.close()
+        print(
+            f"stopped by {signal.Signals(stop.signal).name} after step {step} of {s.steps}; checkpoint "
+            f"written to {checkpoint_path}. To continue, run the same command with --resume",
+            file=sys.stderr,
         )
-        if progress:
-            bar.set_postfix(d=f"{log[-1]['d_loss']:.3f}", g=f"{log[-1]['g_loss']:.3f}")
-        if step % s.sample_every == 0 or step == s.steps:
-            save_grid(sample(ema.module, z_eval[:64]), out / f"samples_{step:06d}.png")
-        if step % s.eval_every == 0 or step == s.steps:
-            evals.append(evaluate_now(step))
-            if not quiet:
-                tqdm.write(
-                    f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in evals[-1].items() if k != "step")
-                )
+        raise SystemExit(128 + stop.signal)
 
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    seconds = elapsed["seconds"] + time.perf_counter() - start
+    cpu = elapsed["cpu_seconds"] + time.process_time() - cpu_start
     save_grid(sample(ema.module, z_eval[:64]), out / "samples_final.png")
     plot_curves(log, evals, ceiling, out / "losses.png")
     metrics = {
@@ -593,6 +793,7 @@ def train(
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu, 1),
         "threads": torch.get_num_threads(),
+        "resumed_at": resumed_at,
         "final": evals[-1],
         "initial": evals[0],
         "real": ceiling,
@@ -603,7 +804,8 @@ def train(
     return metrics
 
 
-def main(argv: Optional[list[str]] = None) -> dict:
+def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], None]] = None) -> dict:
+    """Run the script with the command-line arguments ``argv``; ``on_step(step)`` runs after every step."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -659,6 +861,23 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (None: PyTorch's choice)")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=500,
+        metavar="N",
+        help=f"write OUT/{CHECKPOINT_NAME} every N steps (0: not periodically); it is also written after "
+        "the last step and when Ctrl-C or SIGTERM stops the run (after the current step)",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help=f"continue from a checkpoint: PATH, or OUT/{CHECKPOINT_NAME} when no PATH is given; the training "
+        "options must be those of the run that wrote it (--out, --threads, --device may differ)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -690,9 +909,21 @@ def main(argv: Optional[list[str]] = None) -> dict:
             r1_every=2,
             classifier_steps=5,
         )
-    metrics = train(
-        s, out=args.out, data=args.data, device=args.device, seed=args.seed, progress=not args.no_progress
-    )
+    resume = None if args.resume is None else Path(args.resume or args.out / CHECKPOINT_NAME)
+    try:
+        metrics = train(
+            s,
+            out=args.out,
+            data=args.data,
+            device=args.device,
+            seed=args.seed,
+            progress=not args.no_progress,
+            checkpoint_every=args.checkpoint_every,
+            resume=resume,
+            on_step=on_step,
+        )
+    except CheckpointError as error:
+        raise SystemExit(f"--resume: {error}") from None
     first, last = metrics["initial"], metrics["final"]
     print(
         f"done in {metrics['seconds']:.0f} s ({metrics['cpu_seconds']:.0f} s CPU): "

@@ -2,6 +2,8 @@
 # The main job: trains the example GAN (examples/train.py) built only from ganblocks blocks.
 # Installs into ./.venv on first use; every argument goes to examples/train.py: see
 # `bash scripts/train.sh --help` for the options and their defaults (--device cuda trains on a GPU).
+# Ctrl-C (or SIGTERM) stops after the current step with a checkpoint in runs/train/checkpoint.pt;
+# the same command with --resume continues from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -29,4 +31,5 @@ case "$device" in
             python -m pip install -q torch==2.13.0; } ;;
 esac
 python -m pip install -q -e ".[examples]"
-python examples/train.py "$@"
+# exec: SIGTERM sent to this script reaches the training process, which saves a checkpoint.
+exec python examples/train.py "$@"
