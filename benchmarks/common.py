@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import platform
 import subprocess
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -201,14 +202,25 @@ def mode_fn(work: Work, mode: str) -> Callable[[], Any]:
 
 
 def time_ms(fn: Callable[[], Any], cfg: Config) -> dict[str, float]:
-    """Median and interquartile range in milliseconds."""
+    """Median and interquartile range in milliseconds. One untimed call first (warm-up, compilation), one
+    timed to size the repetitions: on CUDA at least 10, on CPU until the IQR is within 10% of the median
+    (at least 4 blocks), for at most 4× the minimum run time or 6 calls (2 in a quick run)."""
+    fn()
+    sync = torch.cuda.synchronize if cfg.cuda else lambda: None
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    single = time.perf_counter() - t0
     if cfg.cuda:
         import triton.testing
 
-        q = triton.testing.do_bench(fn, warmup=5 if cfg.quick else 25, rep=20 if cfg.quick else 100, quantiles=[0.25, 0.5, 0.75])  # fmt: skip
+        ms = single * 1e3
+        q = triton.testing.do_bench(fn, warmup=max(25, 2 * ms), rep=max(20 if cfg.quick else 100, 10 * ms), quantiles=[0.25, 0.5, 0.75])  # fmt: skip
         return {"median_ms": q[1], "iqr_ms": q[2] - q[0]}
-    fn()  # warm-up
-    m = tb.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).blocked_autorange(min_run_time=cfg.min_run_time)  # fmt: skip
+    timer = tb.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    longest = max(4 * cfg.min_run_time, (2 if cfg.quick else 6) * single)
+    m = timer.adaptive_autorange(threshold=0.1, min_run_time=cfg.min_run_time, max_run_time=longest)
     return {"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3, "reps": len(m.times) * m.number_per_run}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -35,80 +35,55 @@ def _instance_map(shape: tuple[int, ...], num_ids: int) -> torch.Tensor:
     return ids[:, bands].reshape(n, 1, h, 1).expand(n, 1, h, shape[3]).contiguous()
 
 
-# name -> (extra inputs from the shape, the ganblocks call, the plain call, double backward, plain's source)
-OPS: dict[
-    str, tuple[Callable[..., T], Callable[[T, str], torch.Tensor], Callable[[T], torch.Tensor], bool, str]
-] = {
-    "bias_act": (
-        lambda s: {"b": torch.randn(s[1]) * 0.1},
-        lambda t, be: gf.bias_act(t["x"], t["b"], act="lrelu", backend=be),
-        lambda t: sg2.fused_leaky_relu(t["x"], t["b"]),
-        True,
-        "StyleGAN2's bias_act reference: leaky_relu(x + b, 0.2) * sqrt(2)",
-    ),
-    "pixel_norm": (
-        lambda s: {},
-        lambda t, be: gf.pixel_norm(t["x"], backend=be),
-        lambda t: sg2.pixel_norm(t["x"]),
-        False,
-        "ProGAN's PixelNorm",
-    ),
-    "instance_norm_act": (
-        lambda s: {},
-        lambda t, be: gf.instance_norm_act(t["x"], act="lrelu", gain=1.0, backend=be),
-        lambda t: F.leaky_relu(F.instance_norm(t["x"], eps=1e-5), 0.2, inplace=True),
-        True,
-        "pix2pixHD's InstanceNorm2d + LeakyReLU(0.2, inplace=True)",
-    ),
-    "adain": (
-        lambda s: {"scale": 1 + torch.randn(s[:2]) * 0.1, "bias": torch.randn(s[:2]) * 0.1},
-        lambda t, be: gf.adain(t["x"], t["scale"], t["bias"], backend=be),
-        lambda t: sg2.adain(t["x"], t["scale"], t["bias"]),
-        False,
-        "StyleGAN's AdaIN: gamma * InstanceNorm2d(x) + beta",
-    ),
-    "inject_noise": (
-        lambda s: {
-            "strength": torch.randn(()) * 0.1,
-            "noise": torch.randn(s[0], 1, *s[2:]),
-            "bias": torch.randn(s[1]) * 0.1,
-        },
-        lambda t, be: gf.inject_noise(
-            t["x"], t["strength"], t["noise"], bias=t["bias"], act="lrelu", backend=be
-        ),
-        lambda t: sg2.noise_bias_act(t["x"], t["strength"], t["noise"], t["bias"]),
-        False,
-        "StyleGAN2's NoiseInjection + FusedLeakyReLU",
-    ),
-    "minibatch_stddev": (
-        lambda s: {},
-        lambda t, be: gf.minibatch_stddev(t["x"], backend=be),
-        lambda t: sg2.minibatch_stddev(t["x"]),
-        True,
-        "stylegan2-pytorch's minibatch stddev (group 4, 1 channel)",
-    ),
-    "upfirdn2d_up": (
-        lambda s: {"f": gf.setup_filter([1, 3, 3, 1])},
-        lambda t, be: gf.upfirdn2d(t["x"], t["f"], **UP, backend=be),  # type: ignore[arg-type]
-        lambda t: sg2.upfirdn2d_ref(t["x"], t["f"], **UP),  # type: ignore[arg-type]
-        True,
-        "StyleGAN2-ADA's _upfirdn2d_ref, up=2, [1,3,3,1] filter (upsample2d's padding and gain)",
-    ),
-    "upfirdn2d_down": (
-        lambda s: {"f": gf.setup_filter([1, 3, 3, 1])},
-        lambda t, be: gf.upfirdn2d(t["x"], t["f"], **DOWN, backend=be),  # type: ignore[arg-type]
-        lambda t: sg2.upfirdn2d_ref(t["x"], t["f"], **DOWN),  # type: ignore[arg-type]
-        True,
-        "StyleGAN2-ADA's _upfirdn2d_ref, down=2, [1,3,3,1] filter",
-    ),
-    "instance_avg_pool": (
-        lambda s: {"inst": _instance_map(s, 6 if s[2] <= 8 else 24)},
-        lambda t, be: gf.instance_avg_pool(t["x"], t["inst"], backend=be),
-        lambda t: pix2pixhd.instance_avg_pool_loop(t["x"], t["inst"]),
-        False,
-        "pix2pixHD's Encoder.forward loop over instance ids x samples x channels",
-    ),
+class Op(NamedTuple):
+    extra: Callable[[tuple[int, ...]], T]  # inputs beside x, from x's shape
+    ours: Callable[[T, str], torch.Tensor]  # the public call under a backend
+    plain: Callable[[T], torch.Tensor]
+    double_backward: bool  # runs under a penalty
+    source: str
+
+
+def _x(s: tuple[int, ...]) -> T:
+    return {}
+
+
+def _filter(s: tuple[int, ...]) -> T:
+    return {"f": gf.setup_filter([1, 3, 3, 1])}
+
+
+# fmt: off
+OPS = {
+    "bias_act": Op(lambda s: {"b": torch.randn(s[1]) * 0.1},
+                   lambda t, be: gf.bias_act(t["x"], t["b"], act="lrelu", backend=be),
+                   lambda t: sg2.fused_leaky_relu(t["x"], t["b"]), True,
+                   "StyleGAN2's bias_act reference: leaky_relu(x + b, 0.2) * sqrt(2)"),
+    "pixel_norm": Op(_x, lambda t, be: gf.pixel_norm(t["x"], backend=be), lambda t: sg2.pixel_norm(t["x"]), False,
+                     "ProGAN's PixelNorm"),
+    "instance_norm_act": Op(_x, lambda t, be: gf.instance_norm_act(t["x"], act="lrelu", gain=1.0, backend=be),
+                            lambda t: F.leaky_relu(F.instance_norm(t["x"], eps=1e-5), 0.2, inplace=True), True,
+                            "pix2pixHD's InstanceNorm2d + LeakyReLU(0.2, inplace=True)"),
+    "adain": Op(lambda s: {"scale": 1 + torch.randn(s[:2]) * 0.1, "bias": torch.randn(s[:2]) * 0.1},
+                lambda t, be: gf.adain(t["x"], t["scale"], t["bias"], backend=be),
+                lambda t: sg2.adain(t["x"], t["scale"], t["bias"]), False, "StyleGAN's AdaIN: gamma * IN(x) + beta"),
+    "inject_noise": Op(lambda s: {"strength": torch.randn(()) * 0.1, "noise": torch.randn(s[0], 1, *s[2:]),
+                                  "bias": torch.randn(s[1]) * 0.1},
+                       lambda t, be: gf.inject_noise(t["x"], t["strength"], t["noise"], bias=t["bias"], act="lrelu", backend=be),
+                       lambda t: sg2.noise_bias_act(t["x"], t["strength"], t["noise"], t["bias"]), False,
+                       "StyleGAN2's NoiseInjection + FusedLeakyReLU"),
+    "minibatch_stddev": Op(_x, lambda t, be: gf.minibatch_stddev(t["x"], backend=be),
+                           lambda t: sg2.minibatch_stddev(t["x"]), True, "stylegan2-pytorch's minibatch stddev"),
+    "upfirdn2d_up": Op(_filter, lambda t, be: gf.upfirdn2d(t["x"], t["f"], **UP, backend=be),  # type: ignore[arg-type]
+                       lambda t: sg2.upfirdn2d_ref(t["x"], t["f"], **UP), True,  # type: ignore[arg-type]
+                       "StyleGAN2-ADA's _upfirdn2d_ref, up=2 with upsample2d's padding and gain, [1,3,3,1]"),
+    "upfirdn2d_down": Op(_filter, lambda t, be: gf.upfirdn2d(t["x"], t["f"], **DOWN, backend=be),  # type: ignore[arg-type]
+                         lambda t: sg2.upfirdn2d_ref(t["x"], t["f"], **DOWN), True,  # type: ignore[arg-type]
+                         "StyleGAN2-ADA's _upfirdn2d_ref, down=2, [1,3,3,1]"),
+    "instance_avg_pool": Op(lambda s: {"inst": _instance_map(s, 6 if s[2] <= 8 else 24)},
+                            lambda t, be: gf.instance_avg_pool(t["x"], t["inst"], backend=be),
+                            lambda t: pix2pixhd.instance_avg_pool_loop(t["x"], t["inst"]), False,
+                            "pix2pixHD's Encoder.forward loop over instance ids x samples x channels"),
 }
+# fmt: on
 TARGET_OPS = tuple(list(OPS)[:6])  # issue #2's fused-op targets
 
 
@@ -123,9 +98,7 @@ def tensors(cfg: Config, name: str, shape: tuple[int, ...], dtype: str) -> T:
     return out
 
 
-def _work(
-    cfg: Config, name: str, shape: tuple[int, ...], dtype: str, fn: Callable[[T], Any], compiled: bool = False
-):
+def _work(cfg: Config, name: str, shape: tuple[int, ...], dtype: str, fn: Callable[[T], Any], compiled: bool = False):  # fmt: skip
     def factory() -> Work:
         t = tensors(cfg, name, shape, dtype)
         f = torch.compile(fn, dynamic=False) if compiled else fn
@@ -145,14 +118,12 @@ def _copy(cfg: Config, shape: tuple[int, ...], dtype: str):
 def op_row(cfg: Config, name: str, shape: tuple[int, ...], dtype: str = "float32") -> Row:
     _, ours, plain, db, source = OPS[name]
     modes = ("forward", "backward", "fwd+bwd") + (("double_backward",) if db else ())
-    no = "CUDA only (on CPU auto is the torch path; compiling on CPU takes minutes)"
+    no = skipped("CUDA only (on CPU auto is the torch path; compiling on CPU takes minutes)")
     providers = {
         "ganblocks": _work(cfg, name, shape, dtype, functools.partial(ours, be="auto")),
-        "torch": _work(cfg, name, shape, dtype, functools.partial(ours, be="torch"))
-        if cfg.cuda
-        else skipped(no),
+        "torch": _work(cfg, name, shape, dtype, functools.partial(ours, be="torch")) if cfg.cuda else no,
         "plain": _work(cfg, name, shape, dtype, plain),
-        "compile": _work(cfg, name, shape, dtype, plain, compiled=True) if cfg.compiles else skipped(no),
+        "compile": _work(cfg, name, shape, dtype, plain, compiled=True) if cfg.compiles else no,
     }
     if name == "instance_avg_pool":
         providers["compile"] = skipped("the plain loop syncs with the host per instance id")
@@ -164,4 +135,9 @@ def op_row(cfg: Config, name: str, shape: tuple[int, ...], dtype: str = "float32
 def rows(cfg: Config) -> list[Row]:
     shape = cfg.size((2, 8, 8, 8), (4, 64, 64, 64), (16, 512, 64, 64))
     dtypes = cfg.size(["float32"], ["float32"], ["bfloat16", "float32"])
-    return [op_row(cfg, name, shape, dtype) for dtype in dtypes for name in OPS]
+    pool = cfg.size((2, 3, 8, 8), (2, 3, 256, 256), (4, 3, 512, 1024))  # pix2pixHD's 3 encoder features
+    return [
+        op_row(cfg, name, pool if name == "instance_avg_pool" else shape, dtype)
+        for dtype in dtypes
+        for name in OPS
+    ]

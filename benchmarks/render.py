@@ -33,25 +33,26 @@ def plot(docs: list[tuple[Path, dict[str, Any]]], png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(docs), figsize=(7 * len(docs), 9), squeeze=False)
+    fig, axes = plt.subplots(1, len(docs), figsize=(8 * len(docs), 10), squeeze=False)
     for ax, (path, doc) in zip(axes[0], docs):
         recs, labels, values = doc["results"], [], []
         for area, h in doc["headline"].items():
             for r in recs:
                 if r["area"] == area and r["provider"] == "ganblocks" and r["mode"] == h["mode"]:
                     if (s := speedup(recs, r)) is not None:
-                        labels.append(f"{area}/{r['row']}"[:60])
+                        labels.append(
+                            re.sub(r",?(dtype=float32|layout=contiguous)", "", f"{area}/{r['row']}")
+                        )
                         values.append(s)
         y = range(len(values))
         ax.barh(y, values, color=["tab:green" if v >= 1 else "tab:red" for v in values])
         ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.set(
-            xscale="log", yticks=list(y), title=f"{path.stem}: plain time / ganblocks time", ylim=(len(y), -1)
-        )
+        quick = "\nquick smoke run: tiny sizes, not a measurement" if doc["meta"]["quick"] else ""
+        title = f"{path.stem}: plain time / ganblocks time (> 1: ganblocks faster){quick}"
+        ax.set(xscale="log", yticks=list(y), title=title, ylim=(len(y), -1))
         ax.set_yticklabels(labels, fontsize=6)
-    fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -27,13 +27,14 @@ from .plain import stylegan2 as sg2
 
 LAZY_R1 = 16
 DRIFT = 0.001
-Step = Callable[[dict[str, Any], list[torch.Tensor], Callable[[], Any]], torch.Tensor]
+Nets, Ins = dict[str, Any], list[torch.Tensor]
+Step = Callable[[Nets, Ins], torch.Tensor]  # the loss, computed under autocast and the backend
 
 
 def step_factory(cfg: Config, nets: Callable[[], dict[str, Any]], inputs: Callable[[], list[torch.Tensor]],
                  step: Step, be: str | None, v: Variant) -> Factory:  # fmt: skip
-    """``step(nets, inputs, amp)`` returns the loss; the factory adds zero_grad, backward and D's Adam step
-    (a G step freezes D and leaves Adam out)."""
+    """``step(nets, inputs)`` returns the loss; the factory adds zero_grad, backward and D's Adam step (a G
+    step freezes D and leaves Adam out)."""
 
     def factory() -> Work:
         ms = {k: build(cfg, make, v[1]) for k, make in nets().items()}
@@ -46,8 +47,10 @@ def step_factory(cfg: Config, nets: Callable[[], dict[str, Any]], inputs: Callab
             for t in ins:
                 t.grad = None
             d.requires_grad_(not g_step)
+            with backend(be), cfg.amp(v[0]):
+                loss = step(ms, ins)
             with backend(be):
-                step(ms, ins, lambda: cfg.amp(v[0])).backward()
+                loss.backward()
             if not g_step:
                 opt.step()
 
@@ -83,20 +86,18 @@ def pix2pixhd_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]
         return [cfg.tensor(shape, ("float32", v[1])), cfg.tensor(shape, ("float32", v[1]), grad=True)]
 
     def d_step(gan: Any) -> Step:
-        def step(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-            with amp():
-                return (gan(n["d"](ins[1].detach()), False) + gan(n["d"](ins[0]), True)) * 0.5
+        def step(n: Nets, ins: Ins) -> torch.Tensor:
+            return (gan(n["d"](ins[1].detach()), False) + gan(n["d"](ins[0]), True)) * 0.5
 
         return step
 
     def make_g_step(gan: Any, fm: Any) -> Step:
-        def step(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
+        def step(n: Nets, ins: Ins) -> torch.Tensor:
             real, fake = ins
-            with amp():
-                with torch.no_grad():
-                    pred_real = n["d"](real)
-                pred_fake = n["d"](fake)
-                return gan(pred_fake, True) + fm(pred_fake, pred_real) + n["vgg"](fake, real) * 10.0
+            with torch.no_grad():
+                pred_real = n["d"](real)
+            pred_fake = n["d"](fake)
+            return gan(pred_fake, True) + fm(pred_fake, pred_real) + n["vgg"](fake, real) * 10.0
 
         return g_step(step)
 
@@ -119,29 +120,25 @@ def msg_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
         torch.manual_seed(1)
         return [cfg.tensor(shape, ("float32", v[1])), *pyramid(cfg, shape, v[1])]
 
-    def d_ours_step(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
+    def d_ours_step(n: Nets, ins: Ins) -> torch.Tensor:
         real, fake = gf.image_pyramid(ins[0], len(ins) - 1), [f.detach() for f in ins[1:]]
-        with amp():
-            real_out = n["d"](real)
-            loss = wgan.d_loss(real_out, n["d"](fake)) + DRIFT * real_out.logits[0].float().square().mean()
-            return loss + gf.gradient_penalty(n["d"], real, fake, weight=10.0)
+        real_out = n["d"](real)
+        loss = wgan.d_loss(real_out, n["d"](fake)) + DRIFT * real_out.logits[0].float().square().mean()
+        return loss + gf.gradient_penalty(n["d"], real, fake, weight=10.0)
 
-    def d_plain_step(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
+    def d_plain_step(n: Nets, ins: Ins) -> torch.Tensor:
         real, fake = msggan.image_pyramid(ins[0], len(ins) - 1), [f.detach() for f in ins[1:]]
-        with amp():
-            r = n["d"](real)
-            loss = torch.mean(n["d"](fake)) - torch.mean(r) + DRIFT * torch.mean(r.float() ** 2)
-            return loss + msggan.gradient_penalty(n["d"], real, fake, reg_lambda=10.0)
+        r = n["d"](real)
+        loss = torch.mean(n["d"](fake)) - torch.mean(r) + DRIFT * torch.mean(r.float() ** 2)
+        return loss + msggan.gradient_penalty(n["d"], real, fake, reg_lambda=10.0)
 
     @g_step
-    def g_ours(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return wgan.g_loss(n["d"](ins[1:]))
+    def g_ours(n: Nets, ins: Ins) -> torch.Tensor:
+        return wgan.g_loss(n["d"](ins[1:]))
 
     @g_step
-    def g_plain(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return -torch.mean(n["d"](ins[1:]))
+    def g_plain(n: Nets, ins: Ins) -> torch.Tensor:
+        return -torch.mean(n["d"](ins[1:]))
 
     a = (shape, v, nets, inputs)
     return [
@@ -159,32 +156,26 @@ def stylegan_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
         torch.manual_seed(1)
         return [cfg.tensor(shape, ("float32", v[1])), cfg.tensor(shape, ("float32", v[1]), grad=True)]
 
-    def d_ours_step(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return ns.d_loss(n["d"](ins[0]), n["d"](ins[1].detach()))
+    def d_ours_step(n: Nets, ins: Ins) -> torch.Tensor:
+        return ns.d_loss(n["d"](ins[0]), n["d"](ins[1].detach()))
 
-    def d_plain_step(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return sg2.d_logistic_loss(n["d"](ins[0]).float(), n["d"](ins[1].detach()).float())
+    def d_plain_step(n: Nets, ins: Ins) -> torch.Tensor:
+        return sg2.d_logistic_loss(n["d"](ins[0]).float(), n["d"](ins[1].detach()).float())
 
     @g_step
-    def g_ours(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return ns.g_loss(n["d"](ins[1]))
+    def g_ours(n: Nets, ins: Ins) -> torch.Tensor:
+        return ns.g_loss(n["d"](ins[1]))
 
     @g_step
-    def g_plain(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return sg2.g_nonsaturating_loss(n["d"](ins[1]).float())
+    def g_plain(n: Nets, ins: Ins) -> torch.Tensor:
+        return sg2.g_nonsaturating_loss(n["d"](ins[1]).float())
 
-    def r1_ours(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
-        with amp():
-            return gf.r1_penalty(n["d"], ins[0], gamma=10.0) * LAZY_R1
+    def r1_ours(n: Nets, ins: Ins) -> torch.Tensor:
+        return gf.r1_penalty(n["d"], ins[0], gamma=10.0) * LAZY_R1
 
-    def r1_plain(n: dict[str, Any], ins: list[torch.Tensor], amp: Callable[[], Any]) -> torch.Tensor:
+    def r1_plain(n: Nets, ins: Ins) -> torch.Tensor:
         real = ins[0].detach().requires_grad_(True)
-        with amp():
-            pred = n["d"](real)
+        pred = n["d"](real)
         return (10.0 / 2 * sg2.d_r1_loss(pred.float(), real) * LAZY_R1 + 0 * pred[0]).sum()
 
     a = (shape, v, nets, inputs)
