@@ -94,7 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--threads", type=int, default=1, help="CPU threads (default 1: steady ratios; 0: torch's)"
     )
-    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile provider (CUDA)")
+    p.add_argument(
+        "--compile",
+        choices=("none", "blocks", "all"),
+        default="blocks",
+        help="torch.compile (CUDA): ops and layers (default), all, or none",
+    )
     p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="compare two results")
     args = p.parse_args(argv)
     if args.compare:
@@ -106,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     mrt = args.min_run_time or (0.01 if args.quick else 0.5)
-    cfg = Config(torch.device(args.device), args.quick, mrt, compile=not args.no_compile)
+    cfg = Config(torch.device(args.device), args.quick, mrt, compile=args.compile)
     kind = f"{args.device}-quick" if args.quick else args.device
     out = args.out or RESULTS / f"{kind}-{datetime.date.today().isoformat()}.json"
     print(markdown(run(cfg, args.area or list(AREAS), out, args.filter)))

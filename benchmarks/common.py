@@ -76,16 +76,18 @@ class Config:
     device: torch.device
     quick: bool = False
     min_run_time: float = 0.5  # CPU: seconds per timing (blocked_autorange)
-    compile: bool = True
+    compile: str = "blocks"  # torch.compile on CUDA: "none", "blocks" (ops and layers) or "all"
 
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"
 
-    @property
-    def compiles(self) -> bool:
-        """torch.compile runs on CUDA only: on CPU each compile takes minutes."""
-        return self.cuda and self.compile
+    def compiles(self, area: str) -> bool:
+        """torch.compile runs on CUDA only (on CPU each compile takes minutes); whole networks, which take
+        about a minute each, with ``compile="all"``."""
+        return self.cuda and (
+            self.compile == "all" or (self.compile == "blocks" and area in ("ops", "layers"))
+        )
 
     def size(self, quick: Any, cpu: Any, cuda: Any) -> Any:
         """One of three sizes: the quick smoke run's, the CPU suite's, the CUDA suite's."""
@@ -135,6 +137,7 @@ def module_factory(cfg: Config, make: Callable[[], nn.Module], call: Callable[[A
 
     def factory() -> Work:
         m = build(cfg, make, v[1])
+        torch.manual_seed(1)  # the same inputs for every provider
         fn, ins = torch.compile(m) if compiled else m, inputs()
 
         def run() -> Any:
@@ -148,18 +151,18 @@ def module_factory(cfg: Config, make: Callable[[], nn.Module], call: Callable[[A
     return factory
 
 
-def module_providers(cfg: Config, ours: Callable[[], nn.Module], plain: Callable[[], nn.Module], call: Callable[..., Any],
+def module_providers(cfg: Config, area: str, ours: Callable[[], nn.Module], plain: Callable[[], nn.Module], call: Callable[..., Any],
                      call_plain: Callable[..., Any], inputs: Callable[[], list[torch.Tensor]], v: Variant = FP32) -> dict[str, Factory]:  # fmt: skip
-    """ganblocks (auto); the torch reference path and torch.compile of plain on CUDA only (on CPU auto is
-    the torch path, and compiling takes minutes); the plain formulation."""
+    """ganblocks (auto); the torch reference path on CUDA only (on CPU auto is that path); the plain
+    formulation; torch.compile of it where :meth:`Config.compiles`."""
     cuda_only = skipped("CUDA only")
     return {
         "ganblocks": module_factory(cfg, ours, call, inputs, v, "auto"),
         "torch": module_factory(cfg, ours, call, inputs, v, "torch") if cfg.cuda else cuda_only,
         "plain": module_factory(cfg, plain, call_plain, inputs, v, None),
         "compile": module_factory(cfg, plain, call_plain, inputs, v, None, True)
-        if cfg.compiles
-        else cuda_only,
+        if cfg.compiles(area)
+        else skipped("torch.compile: CUDA only, of whole networks with --compile all"),
     }
 
 
@@ -347,7 +350,7 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [f"- {t['status']}: {t['what']} ({t['detail']})" for t in doc.get("targets", [])]
     for area, h in doc.get("headline", {}).items():
         lines.append(f"- {area} ({h['mode']}): ganblocks {h['geomean']:.2f}× plain, geometric mean of {h['rows']} rows ({h['min']:.2f}–{h['max']:.2f}×)")  # fmt: skip
-    provs = [p for p in PROVIDERS if any(r["provider"] == p for r in recs)]
+    provs = [p for p in PROVIDERS if any(r["provider"] == p and "median_ms" in r for r in recs)]
     for area in dict.fromkeys(r["area"] for r in recs):
         lines += ["", f"## {area}", "", f"| row | mode | {' | '.join(provs)} | × plain | saved | peak |"]
         lines.append("|---|---|" + "---:|" * (len(provs) + 3))

@@ -59,8 +59,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n")[0])
     p.add_argument("--area", action="append", choices=tuple(AREAS), help="only this area (repeatable)")
     p.add_argument("--skip-tests", action="store_true", help="benchmarks only")
-    p.add_argument("--tests-timeout", type=float, default=240.0, help="seconds the tests may take")
-    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile provider")
+    p.add_argument("--tests-timeout", type=float, default=180.0, help="seconds the tests may take")
+    p.add_argument(
+        "--compile",
+        choices=("none", "blocks", "all"),
+        default="blocks",
+        help="torch.compile: ops and layers (default), all, or none",
+    )
     p.add_argument("--dry-run", action="store_true", help="rehearse on CPU at the quick sizes (no tests)")
     p.add_argument(
         "--out", type=Path, default=RESULTS, help="folder of the results (default benchmarks/results)"
@@ -81,11 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else run_tests(stem.with_name(stem.name + "-pytest.log"), args.tests_timeout)
     )
     print(f"tests: {tests}", file=sys.stderr)
+    if args.dry_run:
+        torch.set_num_threads(1)  # as the CPU suite runs
     cfg = Config(
         torch.device("cpu" if args.dry_run else "cuda"),
         quick=args.dry_run,
         min_run_time=0.01,
-        compile=not args.no_compile,
+        compile=args.compile,
     )
     doc = run(cfg, args.area or list(AREAS), stem.with_suffix(".json"), meta={"tests": tests})
     print(markdown(doc))

@@ -31,7 +31,9 @@ def layer_row(cfg: Config, name: str, params: dict[str, Any], modes: tuple[str, 
     def inputs() -> list[torch.Tensor]:
         return [cfg.tensor(s, grad=True) for s in shapes]
 
-    return Row("layers", name, params, modes, module_providers(cfg, ours, plain, call, _call, inputs), note)
+    return Row(
+        "layers", name, params, modes, module_providers(cfg, "layers", ours, plain, call, _call, inputs), note
+    )
 
 
 def rows(cfg: Config) -> list[Row]:

@@ -68,16 +68,16 @@ def loss_rows(cfg: Config) -> list[Row]:
     img = {"image": [n, 3, h, h]}
     return [
         Row("losses", "adversarial", img, LOSS_MODES, module_providers(
-            cfg, lambda: ganblocks.AdversarialLoss("lsgan"), lambda: Fn(lambda *ls: gan([[t] for t in ls], True)),
+            cfg, "losses", lambda: ganblocks.AdversarialLoss("lsgan"), lambda: Fn(lambda *ls: gan([[t] for t in ls], True)),
             lambda m, ins: m(list(ins), True), lambda m, ins: m(*ins), lambda: [cfg.tensor(s[-1], grad=True) for s in shapes]),
             "plain = pix2pixHD GANLoss(use_lsgan=True) over the 3 scales' logits"),
         Row("losses", "feature_matching", img, LOSS_MODES, module_providers(
-            cfg, lambda: ganblocks.FeatureMatchingLoss.pix2pixhd(3, 3), lambda: Fn(pix2pixhd.feature_matching_loss),
+            cfg, "losses", lambda: ganblocks.FeatureMatchingLoss.pix2pixhd(3, 3), lambda: Fn(pix2pixhd.feature_matching_loss),
             fm(ganblocks.DiscriminatorOutput.from_nested), fm(lambda lists: lists),
             lambda: [cfg.tensor(s, grad=True) for s in flat] + [cfg.tensor(s) for s in flat]),
             "plain = pix2pixHD's loss_G_GAN_Feat loop"),
         Row("losses", "vgg", {"shape": list(vgg_shape), "dtype": v[0], "layout": v[1]}, LOSS_MODES, module_providers(
-            cfg, lambda: ganblocks.VGGLoss.pix2pixhd(weights=None), lambda: pix2pixhd.VGGLoss(pix2pixhd.vgg19_features()),
+            cfg, "losses", lambda: ganblocks.VGGLoss.pix2pixhd(weights=None), lambda: pix2pixhd.VGGLoss(pix2pixhd.vgg19_features()),
             lambda m, ins: m(*ins), lambda m, ins: m(*ins),
             lambda: [cfg.tensor(vgg_shape, ("float32", v[1]), grad=True), cfg.tensor(vgg_shape, ("float32", v[1]))], v),
             "plain = pix2pixHD VGGLoss (VGG19 to relu5_1, L1, weights 1/32..1); random weights"),

@@ -84,7 +84,9 @@ def network_row(cfg: Config, area: str, name: str, shape: tuple[int, ...], pair:
                 modes: tuple[str, ...], call: Callable[..., Any], call_plain: Callable[..., Any],
                 inputs: Callable[[], list[torch.Tensor]], note: str) -> Row:  # fmt: skip
     params = {"shape": list(shape), "dtype": v[0], "layout": v[1]}
-    return Row(area, name, params, modes, module_providers(cfg, *pair, call, call_plain, inputs, v), note)
+    return Row(
+        area, name, params, modes, module_providers(cfg, area, *pair, call, call_plain, inputs, v), note
+    )
 
 
 def _features(m: Any, ins: list[torch.Tensor]) -> Any:

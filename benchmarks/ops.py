@@ -118,12 +118,14 @@ def _copy(cfg: Config, shape: tuple[int, ...], dtype: str):
 def op_row(cfg: Config, name: str, shape: tuple[int, ...], dtype: str = "float32") -> Row:
     _, ours, plain, db, source = OPS[name]
     modes = ("forward", "backward", "fwd+bwd") + (("double_backward",) if db else ())
-    no = skipped("CUDA only (on CPU auto is the torch path; compiling on CPU takes minutes)")
+    no = skipped("CUDA only (on CPU auto is the torch path); torch.compile at the targets' dtype, bfloat16")
     providers = {
         "ganblocks": _work(cfg, name, shape, dtype, functools.partial(ours, be="auto")),
         "torch": _work(cfg, name, shape, dtype, functools.partial(ours, be="torch")) if cfg.cuda else no,
         "plain": _work(cfg, name, shape, dtype, plain),
-        "compile": _work(cfg, name, shape, dtype, plain, compiled=True) if cfg.compiles else no,
+        "compile": _work(cfg, name, shape, dtype, plain, compiled=True)
+        if cfg.compiles("ops") and dtype == "bfloat16"
+        else no,
     }
     if name == "instance_avg_pool":
         providers["compile"] = skipped("the plain loop syncs with the host per instance id")

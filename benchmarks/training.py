@@ -38,6 +38,7 @@ def step_factory(cfg: Config, nets: Callable[[], dict[str, Any]], inputs: Callab
 
     def factory() -> Work:
         ms = {k: build(cfg, make, v[1]) for k, make in nets().items()}
+        torch.manual_seed(1)  # the same inputs for every provider
         d, ins, g_step = ms["d"], inputs(), getattr(step, "g_step", False)
         params = [p for p in d.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.99))
@@ -82,7 +83,6 @@ def pix2pixhd_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]
             lambda: {"d": d_plain, "vgg": lambda: pix2pixhd.VGGLoss(pix2pixhd.vgg19_features())})  # fmt: skip
 
     def inputs() -> list[torch.Tensor]:
-        torch.manual_seed(1)
         return [cfg.tensor(shape, ("float32", v[1])), cfg.tensor(shape, ("float32", v[1]), grad=True)]
 
     def d_step(gan: Any) -> Step:
@@ -117,7 +117,6 @@ def msg_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
     wgan = ganblocks.AdversarialLoss("wgan")
 
     def inputs() -> list[torch.Tensor]:
-        torch.manual_seed(1)
         return [cfg.tensor(shape, ("float32", v[1])), *pyramid(cfg, shape, v[1])]
 
     def d_ours_step(n: Nets, ins: Ins) -> torch.Tensor:
@@ -153,7 +152,6 @@ def stylegan_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
     ns = ganblocks.AdversarialLoss("non_saturating")
 
     def inputs() -> list[torch.Tensor]:
-        torch.manual_seed(1)
         return [cfg.tensor(shape, ("float32", v[1])), cfg.tensor(shape, ("float32", v[1]), grad=True)]
 
     def d_ours_step(n: Nets, ins: Ins) -> torch.Tensor:
