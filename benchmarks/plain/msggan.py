@@ -63,22 +63,17 @@ class Discriminator(nn.Module):
     """MSG-GAN discriminator over an image pyramid (finest first), ProGAN channel schedule ``base // r``."""
 
     def __init__(
-        self,
-        resolution: int,
-        in_channels: int = 3,
-        channel_base: int = 16384,
-        max_channels: int = 512,
-    ) -> None:
+        self, resolution: int, in_channels: int = 3, channel_base: int = 16384, max_channels: int = 512
+    ):
         super().__init__()
 
         def nf(r: int) -> int:
             return min(channel_base // r, max_channels)
 
-        self.resolutions = [resolution >> j for j in range(resolution.bit_length() - 2)]
         self.from_rgb = EqualizedConv2d(in_channels, nf(resolution), 1)
         self.lrelu = nn.LeakyReLU(0.2)
         self.layers = nn.ModuleList()
-        for j, r in enumerate(self.resolutions[:-1]):
+        for j, r in enumerate(resolution >> j for j in range(resolution.bit_length() - 3)):
             block = DisGeneralConvBlock(nf(r), nf(r // 2))
             if j > 0:  # MSG-GAN's "simple" combine: [image; features]
                 block.conv_1 = EqualizedConv2d(in_channels + nf(r), nf(r), 3, pad=1)
