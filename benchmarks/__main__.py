@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import dispatch, layers, losses, networks, ops, targets, training
-from .common import RESULTS, Config, environment, headline, markdown, measure
+from .common import RESULTS, Config, environment, headline, markdown, measure, speedup
 
 AREAS = {
     "ops": ops,
@@ -65,17 +65,19 @@ def run(cfg: Config, areas: Sequence[str], out: Path, name_filter: str = "", met
 
 
 def compare(before: Path, after: Path) -> str:
-    """Before's median over after's for every record both have (> 1: after is faster)."""
+    """Before's median over after's for every record both have (> 1: after is faster), and ganblocks' speedup
+    over plain in each run: the ratio that machine drift between the two runs leaves alone."""
     a, b = (json.loads(p.read_text())["results"] for p in (before, after))
     old = {(r["area"], r["row"], r["provider"], r["mode"]): r for r in a if "median_ms" in r}
     lines = [
-        "| row | provider | mode | before ms | after ms | before/after |",
-        "|---|---|---|---:|---:|---:|",
+        "| row | provider | mode | before ms | after ms | before/after | × plain before | × plain after |"
     ]
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|")
     for r in b:
         if (o := old.get((r["area"], r["row"], r["provider"], r["mode"]))) and "median_ms" in r:
             times = f"{o['median_ms']:.4g} ± {o['iqr_ms']:.2g} | {r['median_ms']:.4g} ± {r['iqr_ms']:.2g}"
-            lines.append(f"| {r['area']}/{r['row']} | {r['provider']} | {r['mode']} | {times} | {o['median_ms'] / r['median_ms']:.3f} |")  # fmt: skip
+            ratios = [f"{x:.3f}" if x else "" for x in (speedup(a, o), speedup(b, r))]
+            lines.append(f"| {r['area']}/{r['row']} | {r['provider']} | {r['mode']} | {times} | {o['median_ms'] / r['median_ms']:.3f} | {' | '.join(ratios)} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -73,9 +73,10 @@ def test_targets_ratio_and_noise() -> None:
 
 
 def test_compare_before_over_after(tmp_path: Path) -> None:
-    for name, ms in (("a.json", 3.0), ("b.json", 2.0)):
-        (tmp_path / name).write_text(json.dumps({"results": [_rec("ganblocks", ms)]}))
-    assert compare(tmp_path / "a.json", tmp_path / "b.json").splitlines()[-1].endswith("| 1.500 |")
+    for name, ms, plain in (("a.json", 3.0, 6.0), ("b.json", 2.0, 5.0)):
+        (tmp_path / name).write_text(json.dumps({"results": [_rec("ganblocks", ms), _rec("plain", plain)]}))
+    table = compare(tmp_path / "a.json", tmp_path / "b.json").splitlines()
+    assert table[2].endswith("| 1.500 | 2.000 | 2.500 |") and table[3].endswith("| 1.200 | 1.000 | 1.000 |")
 
 
 def test_gpu_check_command_line() -> None:
