@@ -8,14 +8,17 @@ checks, backend choice, the custom autograd function, and any difference of form
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
-from .common import Config, Row, Work
-from .ops import OPS, TARGET_OPS, tensors
+import torch
+
+from .common import Config, Factory, Row, Work
+from .ops import OPS, TARGET_OPS, T, tensors
 
 SHAPE = (4, 4, 2, 2)
 
 
-def provider(cfg: Config, name: str, fn, autograd: bool):  # type: ignore[no-untyped-def]
+def provider(cfg: Config, name: str, fn: Callable[[T], torch.Tensor], autograd: bool) -> Factory:
     def factory() -> Work:
         t = tensors(cfg, name, SHAPE, "float32")
         if not autograd:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import ganblocks.functional as gf
 
-from .common import DTYPES, Config, Row, Work, skipped
+from .common import DTYPES, Config, Factory, Row, Work, skipped
 from .plain import pix2pixhd
 from .plain import stylegan2 as sg2
 
@@ -98,7 +98,7 @@ def tensors(cfg: Config, name: str, shape: tuple[int, ...], dtype: str) -> T:
     return out
 
 
-def _work(cfg: Config, name: str, shape: tuple[int, ...], dtype: str, fn: Callable[[T], Any], compiled: bool = False):  # fmt: skip
+def _work(cfg: Config, name: str, shape: tuple[int, ...], dtype: str, fn: Callable[[T], Any], compiled: bool = False) -> Factory:  # fmt: skip
     def factory() -> Work:
         t = tensors(cfg, name, shape, dtype)
         f = torch.compile(fn, dynamic=False) if compiled else fn
@@ -107,7 +107,7 @@ def _work(cfg: Config, name: str, shape: tuple[int, ...], dtype: str, fn: Callab
     return factory
 
 
-def _copy(cfg: Config, shape: tuple[int, ...], dtype: str):
+def _copy(cfg: Config, shape: tuple[int, ...], dtype: str) -> Factory:
     def factory() -> Work:
         src, dst = cfg.tensor(shape, (dtype, "contiguous")), cfg.tensor(shape, (dtype, "contiguous"))
         return Work(lambda: dst.copy_(src))

@@ -27,7 +27,8 @@ from .plain import stylegan2 as sg2
 
 LAZY_R1 = 16
 DRIFT = 0.001
-Nets, Ins = dict[str, Any], list[torch.Tensor]
+Nets = dict[str, Any]
+Ins = list[torch.Tensor]
 Step = Callable[[Nets, Ins], torch.Tensor]  # the loss, computed under autocast and the backend
 
 
