@@ -24,6 +24,7 @@ def headline_table(docs: list[tuple[Path, dict[str, Any]]]) -> str:
         for area, h in doc["headline"].items():
             lines.append(f"| `{path.name}` | {area} | {h['mode']} | {h['geomean']:.2f}× | {h['min']:.2f}–{h['max']:.2f}× | {h['rows']} |")  # fmt: skip
     lines += [""] + [f"- `{p.name}`, {t['status']}: {t['what']}" for p, d in docs for t in d["targets"]]
+    lines += [f"- `{p.name}` is a quick smoke run: tiny sizes, its ratios are not measurements" for p, d in docs if d["meta"]["quick"]]  # fmt: skip
     return "\n".join(lines)
 
 
