@@ -1,15 +1,13 @@
 """MSG-GAN's discriminator and WGAN-GP as published (akanimax/BMSG-GAN ``MSG_GAN/CustomLayers.py``, ``GAN.py``).
 
 ProGAN-style blocks with MSG-GAN's equalized convs (weight ``N(0, 1)`` times ``sqrt(2 / fan_in)`` at run
-time, LeakyReLU(0.2) as a separate module). Configured with the channel schedule, combine function and
-minibatch-stddev grouping of :class:`ganblocks.MSGDiscriminator` so both compute the same network: images
-finest first, block ``j`` combines the image of its resolution with the running features.
+time), the "simple" combine (``[image; features]``), images finest first: the network that
+:class:`ganblocks.MSGDiscriminator` builds with the same channel schedule.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -61,74 +59,34 @@ class DisFinalBlock(nn.Module):
         return self.conv_3(y).view(-1, 1)
 
 
-class Combine(nn.Module):
-    """MSG-GAN's combine functions: simple ``[o; a]``, lin_cat ``[r(o); a]``, cat_lin ``r([o; a])``."""
-
-    def __init__(self, mode: str, image_channels: int, feature_channels: int) -> None:
-        super().__init__()
-        self.mode = mode
-        self.project: Optional[nn.Module] = None
-        if mode == "lin_cat":
-            self.project = EqualizedConv2d(image_channels, feature_channels, 1)
-        elif mode == "cat_lin":
-            self.project = EqualizedConv2d(image_channels + feature_channels, feature_channels, 1)
-        self.out_channels = {
-            "simple": image_channels + feature_channels,
-            "lin_cat": 2 * feature_channels,
-            "cat_lin": feature_channels,
-        }[mode]
-
-    def forward(self, image: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        if self.mode == "simple":
-            return torch.cat((image, features), dim=1)
-        assert self.project is not None
-        if self.mode == "lin_cat":
-            return torch.cat((self.project(image), features), dim=1)
-        return self.project(torch.cat((image, features), dim=1))
-
-
 class Discriminator(nn.Module):
     """MSG-GAN discriminator over an image pyramid (finest first), ProGAN channel schedule ``base // r``."""
 
     def __init__(
-        self,
-        resolution: int,
-        in_channels: int = 3,
-        combine: str = "simple",
-        channel_base: int = 16384,
-        max_channels: int = 512,
-    ) -> None:
+        self, resolution: int, in_channels: int = 3, channel_base: int = 16384, max_channels: int = 512
+    ):
         super().__init__()
 
         def nf(r: int) -> int:
             return min(channel_base // r, max_channels)
 
-        self.resolutions = [resolution >> j for j in range(resolution.bit_length() - 2)]
         self.from_rgb = EqualizedConv2d(in_channels, nf(resolution), 1)
         self.lrelu = nn.LeakyReLU(0.2)
-        self.combiners = nn.ModuleList()
         self.layers = nn.ModuleList()
-        for j, r in enumerate(self.resolutions[:-1]):
-            cin = nf(r)
-            if j > 0:
-                comb = Combine(combine, in_channels, nf(r))
-                self.combiners.append(comb)
-                cin = comb.out_channels
+        for j, r in enumerate(resolution >> j for j in range(resolution.bit_length() - 3)):
             block = DisGeneralConvBlock(nf(r), nf(r // 2))
-            if cin != nf(r):
-                block.conv_1 = EqualizedConv2d(cin, nf(r), 3, pad=1)
+            if j > 0:  # MSG-GAN's "simple" combine: [image; features]
+                block.conv_1 = EqualizedConv2d(in_channels + nf(r), nf(r), 3, pad=1)
             self.layers.append(block)
-        self.final_combine = Combine(combine, in_channels, nf(4))
-        self.final_block = DisFinalBlock(nf(4), self.final_combine.out_channels)
+        self.final_block = DisFinalBlock(nf(4), in_channels + nf(4))
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         y = self.lrelu(self.from_rgb(inputs[0]))
         for j, block in enumerate(self.layers):
             if j > 0:
-                y = self.combiners[j - 1](inputs[j], y)
+                y = torch.cat((inputs[j], y), dim=1)
             y = block(y)
-        y = self.final_combine(inputs[-1], y)
-        return self.final_block(y)
+        return self.final_block(torch.cat((inputs[-1], y), dim=1))
 
 
 def gradient_penalty(
