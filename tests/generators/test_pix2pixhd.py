@@ -283,6 +283,16 @@ def test_bad_input_sizes(make: Callable[[], nn.Module], shape: tuple[int, ...], 
         make()(torch.randn(shape))
 
 
+@pytest.mark.parametrize("shape", [(1, 4, 1, 1), (1, 4, 1, 5), (1, 4, 5, 1)])
+def test_resnet_block_too_small(shape: tuple[int, ...]) -> None:
+    h, w = shape[-2:]
+    with pytest.raises(
+        ValueError, match=rf"x of spatial size {h}×{w} is too small for a ResnetBlock: .* at least 2"
+    ):
+        ResnetBlock(4)(torch.randn(shape))
+    ResnetBlock(4)(torch.randn(1, 4, 2, 2))  # the smallest size that reflection padding accepts
+
+
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(ValueError, match="norm must be one of"):
         GlobalGenerator(3, 3, norm="group")  # type: ignore[arg-type]

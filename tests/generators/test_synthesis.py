@@ -181,3 +181,22 @@ def test_errors() -> None:
         StyleLayer(3, 4, 5, kernel_size=None)
     with pytest.raises(ValueError, match="batch_size must be an int >= 0, got -1"):
         ConstantInput(3)(-1)
+
+
+def test_constant_input_given_a_tensor_names_its_shape() -> None:
+    big = torch.arange(10_000.0).reshape(1, 100, 10, 10)
+    with pytest.raises(
+        TypeError,
+        match=r"^batch_size must be an int \(the number of copies, e.g. x.shape\[0\]\), got a torch.float32 tensor "
+        r"of shape \(1, 100, 10, 10\)$",
+    ) as info:
+        ConstantInput(3)(big)  # type: ignore[arg-type]
+    assert len(str(info.value)) < 200
+    with pytest.raises(
+        TypeError, match=r"^channels must be an int, got a torch.float32 tensor of shape \(1, 100, 10, 10\)$"
+    ):
+        ConstantInput(big)  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"^size must be an int or a pair of ints, got a torch.int64 tensor of shape \(2,\)$"
+    ):
+        ConstantInput(3, torch.tensor([4, 4]))  # type: ignore[arg-type]

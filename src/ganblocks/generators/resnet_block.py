@@ -72,6 +72,12 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images("x", x, self.channels)
+        h, w = x.shape[-2], x.shape[-1]
+        if h < 2 or w < 2:
+            raise ValueError(
+                f"x of spatial size {h}×{w} is too small for a ResnetBlock: its reflection padding by one "
+                "pixel needs a height and width of at least 2"
+            )
         y: torch.Tensor = self.conv2(self.conv1(x))
         return x + y
 

@@ -30,6 +30,14 @@ Resolution: TypeAlias = Union[int, tuple[int, int]]
 NoisePair = tuple[Optional[torch.Tensor], Optional[torch.Tensor]]
 
 
+def _reject_tensor(name: str, value: object, expected: str) -> None:
+    """A tensor where a Python number is expected: name its shape, not its (possibly huge) contents."""
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be {expected}, got a {value.dtype} tensor of shape {tuple(value.shape)}"
+        )
+
+
 class ConstantInput(nn.Module):
     r"""The learned constant that starts StyleGAN's synthesis network, repeated over the batch.
 
@@ -62,11 +70,14 @@ class ConstantInput(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
+        _reject_tensor("channels", channels, "an int")
+        _reject_tensor("size", size, "an int or a pair of ints")
         self.channels = check_int("channels", channels)
         self.size = check_pair("size", size, minimum=1)
         self.const = nn.Parameter(torch.randn((1, channels, *self.size), device=device, dtype=dtype))
 
     def forward(self, batch_size: int) -> torch.Tensor:
+        _reject_tensor("batch_size", batch_size, "an int (the number of copies, e.g. x.shape[0])")
         n = check_int("batch_size", batch_size, minimum=0)
         return self.const.expand(n, -1, -1, -1).contiguous()
 
