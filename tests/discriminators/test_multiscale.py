@@ -191,7 +191,7 @@ def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_nor
     d = MultiScaleDiscriminator(
         3,
         num_scales=num_D,
-        n_layers=n_layers,
+        num_layers=n_layers,
         base_channels=4,
         norm=norm,
         bias_before_norm=bias_before_norm,  # type: ignore[arg-type]
@@ -315,7 +315,7 @@ def test_scale_order_follows_pix2pixhd() -> None:
         {"module." + k: v for k, v in flat.state_dict().items()}, num_scales=2
     )
     assert sorted(state) == sorted(
-        MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4).state_dict()
+        MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4).state_dict()
     )
     torch.testing.assert_close(state["scales.0.layers.2.conv.weight"], flat.layer1[5].weight)
 
@@ -324,7 +324,7 @@ def test_from_pix2pixhd_reads_the_architecture() -> None:
     ref = Pix2PixHDMultiscaleDiscriminator(5, ndf=8, n_layers=2, norm_layer=BATCH, num_D=2).eval()
     randomize(ref)
     d = MultiScaleDiscriminator.from_pix2pixhd(ref.state_dict()).eval()
-    assert (d.in_channels, d.num_scales, d.n_layers, d.norm) == (5, 2, 2, "batch")
+    assert (d.in_channels, d.num_scales, d.num_layers, d.norm) == (5, 2, 2, "batch")
     x = torch.randn(2, 5, 32, 32)
     for k, t in enumerate(d(x).logits):
         assert_close(t, ref(x)[k][-1])
@@ -336,26 +336,26 @@ def test_loader_errors() -> None:
     with pytest.raises(
         ValueError, match=r"holds 3 pix2pixHD scales, the target has num_scales=2.*num_scales=3"
     ):
-        MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=4).load_pix2pixhd_state_dict(state)
-    with pytest.raises(ValueError, match=r"does not match .*n_layers=3.*missing \['scales.0.layers.4"):
-        MultiScaleDiscriminator(3, n_layers=3, base_channels=4).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=4).load_pix2pixhd_state_dict(state)
+    with pytest.raises(ValueError, match=r"does not match .*num_layers=3.*missing \['scales.0.layers.4"):
+        MultiScaleDiscriminator(3, num_layers=3, base_channels=4).load_pix2pixhd_state_dict(state)
     with pytest.raises(
         ValueError,
         match=r"entry for scales.0.layers.0.conv.bias has shape \(4,\), this module expects \(8,\): check in_channels",
     ):
-        MultiScaleDiscriminator(3, n_layers=2, base_channels=8).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_layers=2, base_channels=8).load_pix2pixhd_state_dict(state)
     with pytest.raises(ValueError, match=r"'netD\.weight' is not a pix2pixHD MultiscaleDiscriminator key"):
-        MultiScaleDiscriminator(3, n_layers=2, base_channels=4).load_pix2pixhd_state_dict(
+        MultiScaleDiscriminator(3, num_layers=2, base_channels=4).load_pix2pixhd_state_dict(
             {"netD.weight": torch.zeros(1)}
         )
     with pytest.raises(ValueError, match="needs the pix2pixHD architecture"):
-        MultiScaleDiscriminator(3, n_layers=2, spectral_norm=True).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_layers=2, spectral_norm=True).load_pix2pixhd_state_dict(state)
     with pytest.raises(ValueError, match="holds no pix2pixHD discriminator keys"):
         MultiScaleDiscriminator.from_pix2pixhd({})
 
 
 def test_default_backbone_is_patchgan_per_scale() -> None:
-    d = MultiScaleDiscriminator(4, num_scales=2, n_layers=1, base_channels=4, return_features=True).double()
+    d = MultiScaleDiscriminator(4, num_scales=2, num_layers=1, base_channels=4, return_features=True).double()
     x = torch.randn(2, 4, 16, 12, dtype=torch.float64)
     out = d(x)
     assert isinstance(out, DiscriminatorOutput)
@@ -383,7 +383,7 @@ def test_custom_backbone() -> None:
 
     def factory(scale: int) -> nn.Module:
         made.append(scale)
-        return Tiny() if scale != 1 else PatchDiscriminator(3, n_layers=1, base_channels=2)
+        return Tiny() if scale != 1 else PatchDiscriminator(3, num_layers=1, base_channels=2)
 
     d = MultiScaleDiscriminator(3, num_scales=3, backbone=factory)
     assert made == [0, 1, 2]
@@ -427,14 +427,14 @@ def test_non_square_odd_sizes_and_too_small() -> None:
 
 
 def test_repr() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4, return_features=True)
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, return_features=True)
     assert repr(d).startswith(
         "MultiScaleDiscriminator(\n  in_channels=3, num_scales=2, return_features=True\n  (scales): ModuleList("
     )
 
 
 def test_channels_last_autocast_and_state_dict() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=8)
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     x = torch.randn(2, 3, 32, 32)
     ref = d(x)
     out = d.to(memory_format=torch.channels_last)(
@@ -448,14 +448,14 @@ def test_channels_last_autocast_and_state_dict() -> None:
     for a, b in zip(low.logits, ref.logits):
         assert a.dtype == torch.bfloat16
         assert_close(a.float(), b, torch.bfloat16, scale=5)  # four bfloat16 convs in a row
-    e = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=8)
+    e = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     e.load_state_dict(d.state_dict())
     for a, b in zip(e(x).logits, ref.logits):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_gradients_reach_every_scale_and_parameter() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=3, n_layers=1, base_channels=4)
+    d = MultiScaleDiscriminator(3, num_scales=3, num_layers=1, base_channels=4)
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
     out = d(x)
     for k, t in enumerate(out.logits):
@@ -466,7 +466,7 @@ def test_gradients_reach_every_scale_and_parameter() -> None:
 
 
 def test_torch_compile_fullgraph() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=8)
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     x = torch.randn(2, 3, 32, 32)
     # aot_eager traces the whole graph (dynamo + AOTAutograd) without inductor's C++ build, minutes on CPU.
     compiled = torch.compile(d, fullgraph=True, backend="aot_eager")

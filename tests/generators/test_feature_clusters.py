@@ -166,7 +166,7 @@ def test_sample_cluster_features() -> None:
 
 @requires_triton
 def test_encoder_on_triton_matches_reference() -> None:
-    e = FeatureEncoder(3, 3, base_channels=2, n_downsampling=1).to(TRITON_DEVICE)
+    e = FeatureEncoder(3, 3, base_channels=2, num_downsampling=1).to(TRITON_DEVICE)
     x = torch.randn(2, 3, 4, 4, device=TRITON_DEVICE)
     inst = torch.randint(0, 2, (2, 1, 4, 4), device=TRITON_DEVICE) * 1000
     from ganblocks.ops import use_backend

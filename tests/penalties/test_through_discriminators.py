@@ -30,7 +30,7 @@ PENALTIES: dict[str, Penalty] = {
 
 def _multiscale() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4, return_features=True).double()
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, return_features=True).double()
     return d, torch.randn(2, 3, 12, 12, dtype=torch.float64), torch.randn(2, 3, 12, 12, dtype=torch.float64)
 
 

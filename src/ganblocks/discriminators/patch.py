@@ -27,9 +27,9 @@ LRELU_ALPHA = 0.2
 INIT_STD = 0.02
 
 
-def patch_logits_size(size: int, n_layers: int) -> int:
+def patch_logits_size(size: int, num_layers: int) -> int:
     """Spatial size of a PatchGAN's logits for an input of ``size``: ``s → s // 2 + 1`` per strided conv, ``+1`` twice."""
-    for _ in range(max(n_layers, 1)):
+    for _ in range(max(num_layers, 1)):
         size = size // 2 + 1
     return size + 2
 
@@ -119,8 +119,8 @@ class PatchDiscriminator(nn.Module):
     n+1       1       1                                   (logits)
     ========  ======  ==================================  ======================
 
-    with :math:`n` = ``n_layers``. Every conv maps a size :math:`s` to :math:`\lfloor s/2 \rfloor + 1`
-    (stride 2) or :math:`s + 1` (stride 1): a 256×256 input gives 35×35 logits for ``n_layers=3``.
+    with :math:`n` = ``num_layers``. Every conv maps a size :math:`s` to :math:`\lfloor s/2 \rfloor + 1`
+    (stride 2) or :math:`s + 1` (stride 1): a 256×256 input gives 35×35 logits for ``num_layers=3``.
     The hot path runs on the fused ops: :func:`~ganblocks.functional.bias_act` adds the first conv's bias
     and LeakyReLU in one pass, :func:`~ganblocks.functional.instance_norm_act` normalizes and activates the
     middle convs' outputs in one pass, and the last conv keeps its bias.
@@ -133,7 +133,7 @@ class PatchDiscriminator(nn.Module):
 
     Args:
         in_channels: channels of the input.
-        n_layers: number of stride-2 convolutions (pix2pixHD's ``n_layers_D``).
+        num_layers: number of stride-2 convolutions (pix2pixHD's ``n_layers_D``).
         base_channels: channels of the first conv (``ndf``).
         max_channels: cap on the channel count.
         norm: ``"instance"`` (non-affine, as pix2pixHD), ``"instance_affine"``, ``"batch"`` or ``"none"``.
@@ -154,7 +154,7 @@ class PatchDiscriminator(nn.Module):
     Shape:
         - Input: :math:`(N, C_{in}, H, W)` with :math:`H, W \ge 2^{n}` (``min_input_size``).
         - Output: a :class:`DiscriminatorOutput` with one logits tensor :math:`(N, 1, H', W')` and, if asked,
-          ``n_layers + 1`` feature maps.
+          ``num_layers + 1`` feature maps.
 
     Example:
         >>> import torch
@@ -174,7 +174,7 @@ class PatchDiscriminator(nn.Module):
         self,
         in_channels: int,
         *,
-        n_layers: int = 3,
+        num_layers: int = 3,
         base_channels: int = 64,
         max_channels: int = 512,
         norm: PatchNorm = "instance",
@@ -190,7 +190,7 @@ class PatchDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         check_int("in_channels", in_channels)
-        check_int("n_layers", n_layers)
+        check_int("num_layers", num_layers)
         check_int("base_channels", base_channels)
         check_int("max_channels", max_channels)
         check_int("mbstd_num_channels", mbstd_num_channels)
@@ -201,7 +201,7 @@ class PatchDiscriminator(nn.Module):
                 "equalized_lr and spectral_norm cannot both be True: choose one weight parametrization"
             )
         self.in_channels = in_channels
-        self.n_layers = n_layers
+        self.num_layers = num_layers
         self.norm = norm
         self.minibatch_stddev = minibatch_stddev
         self.mbstd_group_size = mbstd_group_size
@@ -226,9 +226,9 @@ class PatchDiscriminator(nn.Module):
 
         layers = [layer(in_channels, base_channels, stride=2, norm="none", act=True)]
         nf = base_channels
-        for i in range(1, n_layers + 1):
+        for i in range(1, num_layers + 1):
             nf_prev, nf = nf, min(nf * 2, max_channels)
-            stride = 2 if i < n_layers else 1
+            stride = 2 if i < num_layers else 1
             layers.append(layer(nf_prev, nf, stride=stride, norm=norm, act=True, conv_bias=bias_before_norm))
         if minibatch_stddev and nf % mbstd_num_channels:
             raise ValueError(
@@ -241,16 +241,16 @@ class PatchDiscriminator(nn.Module):
 
     @property
     def min_input_size(self) -> int:
-        """Smallest height and width accepted: the total stride ``2 ** n_layers``.
+        """Smallest height and width accepted: the total stride ``2 ** num_layers``.
 
         A smaller input would leave the last strided conv less than one input pixel per output position, so
         the discriminator would mostly see zero padding.
         """
-        return 1 << self.n_layers
+        return 1 << self.num_layers
 
     def logits_size(self, height: int, width: int) -> tuple[int, int]:
         """Spatial size ``(H', W')`` of the logits for an input of ``height × width``."""
-        return patch_logits_size(height, self.n_layers), patch_logits_size(width, self.n_layers)
+        return patch_logits_size(height, self.num_layers), patch_logits_size(width, self.num_layers)
 
     def forward(self, x: torch.Tensor, *, return_features: Optional[bool] = None) -> DiscriminatorOutput:
         check_images("x", x, self.in_channels)
@@ -261,7 +261,7 @@ class PatchDiscriminator(nn.Module):
         m = self.min_input_size
         if h < m or w < m:
             raise ValueError(
-                f"x of spatial size {h}×{w} is too small for a PatchDiscriminator with n_layers={self.n_layers}: "
+                f"x of spatial size {h}×{w} is too small for a PatchDiscriminator with num_layers={self.num_layers}: "
                 f"the minimum is {m}×{m}"
             )
         want = self.return_features if return_features is None else return_features
@@ -276,7 +276,7 @@ class PatchDiscriminator(nn.Module):
         return DiscriminatorOutput([x], [features])
 
     def extra_repr(self) -> str:
-        s = f"in_channels={self.in_channels}, n_layers={self.n_layers}, norm={self.norm!r}"
+        s = f"in_channels={self.in_channels}, num_layers={self.num_layers}, norm={self.norm!r}"
         if self.minibatch_stddev:
             s += f", minibatch_stddev=True, mbstd_group_size={self.mbstd_group_size}"
         return s + (", return_features=True" if self.return_features else "")

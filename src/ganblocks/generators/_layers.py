@@ -161,8 +161,8 @@ def pix2pixhd_layer(
 def encoder_decoder(
     in_channels: int,
     base_channels: int,
-    n_downsampling: int,
-    n_blocks: int,
+    num_downsampling: int,
+    num_blocks: int,
     *,
     norm: GeneratorNorm,
     bias_before_norm: bool,
@@ -171,9 +171,9 @@ def encoder_decoder(
 ) -> tuple[ConvNormAct, nn.ModuleList, nn.ModuleList, nn.ModuleList]:
     """pix2pixHD's ``GlobalGenerator`` body: ``(stem, down, blocks, up)``.
 
-    ``stem``: 7×7 conv after reflection padding 3 to ``base_channels``; ``down``: ``n_downsampling``
-    stride-2 3×3 convs doubling the channels; ``blocks``: ``n_blocks`` residual blocks; ``up``:
-    ``n_downsampling`` 2× transposed convs halving the channels. Every conv is followed by norm + ReLU.
+    ``stem``: 7×7 conv after reflection padding 3 to ``base_channels``; ``down``: ``num_downsampling``
+    stride-2 3×3 convs doubling the channels; ``blocks``: ``num_blocks`` residual blocks; ``up``:
+    ``num_downsampling`` 2× transposed convs halving the channels. Every conv is followed by norm + ReLU.
     """
     from .resnet_block import ResnetBlock
 
@@ -186,11 +186,11 @@ def encoder_decoder(
         )  # fmt: skip
 
     stem = layer(in_channels, base_channels, 7, reflect_pad=3)
-    chans = [base_channels * 2**i for i in range(n_downsampling + 1)]
+    chans = [base_channels * 2**i for i in range(num_downsampling + 1)]
     down = nn.ModuleList(layer(c, 2 * c, 3) for c in chans[:-1])
     blocks = nn.ModuleList(
         ResnetBlock(chans[-1], norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype)
-        for _ in range(n_blocks)
+        for _ in range(num_blocks)
     )
     up = nn.ModuleList(layer(c, c // 2, 3, transposed=True) for c in reversed(chans[1:]))
     return stem, down, blocks, up
