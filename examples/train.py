@@ -256,12 +256,12 @@ class Discriminator(nn.Module):
 
     def __init__(self, channels: int, max_channels: int, *, classes: int = 0) -> None:
         super().__init__()
-        # MSG-GAN's channel rule: channel_base / r at resolution r, capped at max_channels.
+        # MSG-GAN's channel rule: channels * RESOLUTION / r at resolution r, capped at max_channels.
         self.msg = MSGDiscriminator(
             3,
             resolution=RESOLUTION,
             combine="cat_lin",
-            channel_base=channels * RESOLUTION,
+            base_channels=channels,
             max_channels=max_channels,
         )
         width = min(channels * RESOLUTION // 4, max_channels)  # the 4×4 block's channels, by the same rule

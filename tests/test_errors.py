@@ -89,7 +89,7 @@ def _multiscale(equalized: bool) -> MultiScaleDiscriminator:
 
 
 def _msg(equalized: bool) -> MSGDiscriminator:
-    return MSGDiscriminator(3, resolution=8, channel_base=64, equalized_lr=equalized, mbstd_group_size=2)
+    return MSGDiscriminator(3, resolution=8, base_channels=8, equalized_lr=equalized, mbstd_group_size=2)
 
 
 def _input(d: torch.nn.Module, dtype: torch.dtype, batch: int = 2) -> Any:
@@ -142,7 +142,7 @@ def test_discriminator_dtype_remedies_work(build: Callable[[bool], torch.nn.Modu
     [
         lambda: PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True),
         lambda: MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, minibatch_stddev=True),
-        lambda: MSGDiscriminator(3, resolution=8, channel_base=64),
+        lambda: MSGDiscriminator(3, resolution=8, base_channels=8),
     ],
 )
 def test_discriminator_group_error_suggests_its_own_option(build: Callable[[], torch.nn.Module]) -> None:

@@ -254,7 +254,7 @@ def test_plain_networks_have_the_same_parameters() -> None:
 
     for combine in ("simple", "lin_cat", "cat_lin"):
         ours = ganblocks.MSGDiscriminator(
-            3, resolution=32, combine=combine, channel_base=512, max_channels=64
+            3, resolution=32, combine=combine, base_channels=16, max_channels=64
         )
         assert count(ours) == count(
             msggan.Discriminator(32, 3, combine=combine, channel_base=512, max_channels=64)

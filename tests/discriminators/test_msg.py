@@ -20,7 +20,7 @@ from ganblocks.discriminators import (
 )
 from ganblocks.layers import EqualConv2d, EqualLinear
 
-SMALL = dict(resolution=16, channel_base=64, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
+SMALL = dict(resolution=16, base_channels=4, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
 
 
 def nf(r: int) -> int:
@@ -125,7 +125,7 @@ def test_forward_matches_formula(combine: str, equalized: bool) -> None:
 
 
 def test_smallest_resolution_is_one_final_block() -> None:
-    d = MSGDiscriminator(2, resolution=4, channel_base=32, mbstd_group_size=2).double()
+    d = MSGDiscriminator(2, resolution=4, base_channels=8, mbstd_group_size=2).double()
     assert d.num_scales == 1 and len(d.blocks) == 0 and d.final.combine is None
     x = torch.randn(2, 2, 4, 4, dtype=torch.float64)
     assert_close(d([x]).logits[0], msg_formula(d, [x], True))
@@ -163,7 +163,7 @@ def test_gradients_reach_every_scale(combine: str) -> None:
 
 def test_gradcheck_and_gradgradcheck() -> None:
     d = MSGDiscriminator(
-        1, resolution=8, combine="cat_lin", channel_base=16, max_channels=2, mbstd_group_size=2
+        1, resolution=8, combine="cat_lin", base_channels=2, max_channels=2, mbstd_group_size=2
     ).double()
     images = [torch.randn(2, 1, s, s, dtype=torch.float64, requires_grad=True) for s in (8, 4)]
     # fast_mode checks a random projection of the Jacobian: the full one costs minutes on this CPU.
@@ -242,8 +242,8 @@ def test_option_errors() -> None:
         ValueError, match=r"combine must be one of \('simple', 'lin_cat', 'cat_lin'\), got 'sum'"
     ):
         MSGDiscriminator(3, resolution=8, combine="sum")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"channel_base must be an int >= resolution \(64\)"):
-        MSGDiscriminator(3, resolution=64, channel_base=32)
+    with pytest.raises(ValueError, match="base_channels must be an int >= 1, got 0"):
+        MSGDiscriminator(3, resolution=64, base_channels=0)
     with pytest.raises(ValueError, match="in_channels must be an int >= 1, got 0"):
         MSGDiscriminator(0, resolution=8)
 
