@@ -8,7 +8,6 @@ from .discriminators import (
     DiscriminatorOutput,
     ImagePyramid,
     MSGDiscriminator,
-    MSGGeneratorHeads,
     MultiScaleDiscriminator,
     PatchDiscriminator,
 )
@@ -18,6 +17,7 @@ from .generators import (
     GlobalGenerator,
     LocalEnhancer,
     MappingNetwork,
+    MSGGeneratorHeads,
     ResnetBlock,
     StyleLayer,
     SynthesisBlock,

@@ -1,4 +1,4 @@
-"""MSGDiscriminator and MSGGeneratorHeads against MSG-GAN's forward written out in float64."""
+"""MSGDiscriminator against MSG-GAN's forward written out in float64 (with MSGGeneratorHeads feeding it)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from ganblocks.discriminators import (
     COMBINE_MODES,
     DiscriminatorOutput,
     MSGDiscriminator,
-    MSGGeneratorHeads,
     image_pyramid,
 )
+from ganblocks.generators import MSGGeneratorHeads
 from ganblocks.layers import EqualConv2d, EqualLinear
 
 SMALL = dict(resolution=16, base_channels=4, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
@@ -169,36 +169,6 @@ def test_gradcheck_and_gradgradcheck() -> None:
     # fast_mode checks a random projection of the Jacobian: the full one costs minutes on this CPU.
     assert torch.autograd.gradcheck(lambda a, b: d([a, b]).logits[0], images, fast_mode=True)
     assert torch.autograd.gradgradcheck(lambda a, b: d([a, b]).logits[0], images, fast_mode=True)
-
-
-def test_generator_heads() -> None:
-    heads = MSGGeneratorHeads([4, 8], out_channels=2, act="tanh", equalized_lr=False).double()
-    feats = [torch.randn(2, 4, 8, 8, dtype=torch.float64), torch.randn(2, 8, 4, 4, dtype=torch.float64)]
-    out = heads(feats)
-    for head, f, y in zip(heads.heads, feats, out):
-        assert_close(y, torch.tanh(F.conv2d(f, head.weight, head.bias)))
-    eq = MSGGeneratorHeads([4, 8]).double()
-    y = eq(feats)[1]
-    w, b = weights(eq.heads[1])
-    assert_close(y, F.conv2d(feats[1], w, b))
-    assert repr(eq).startswith("MSGGeneratorHeads(\n  channels=[4, 8], out_channels=3\n")
-    with pytest.raises(
-        ValueError,
-        match=r"features must be ordered finest first, each half the size of the one before, got sizes \[\(4, 4\), \(8, 8\)\]",
-    ):
-        MSGGeneratorHeads([4, 4])([torch.randn(1, 4, 4, 4), torch.randn(1, 4, 8, 8)])
-    with pytest.raises(ValueError, match=r"features must hold 2 tensors \(one per head\), got 1"):
-        eq(feats[:1])
-    with pytest.raises(ValueError, match=r"features\[1\] must have 8 channels"):
-        eq([feats[0], feats[0]])
-    with pytest.raises(TypeError, match="features must be a list or tuple of tensors, got Tensor"):
-        eq(feats[0])
-    with pytest.raises(ValueError, match="channels must be a non-empty sequence of ints"):
-        MSGGeneratorHeads([])
-    with pytest.raises(ValueError, match=r"channels\[1\] must be an int >= 1, got 0"):
-        MSGGeneratorHeads([3, 0])
-    with pytest.raises(ValueError, match="act must be one of"):
-        MSGGeneratorHeads([3], act="gelu")  # type: ignore[arg-type]
 
 
 def test_input_errors() -> None:

@@ -1,4 +1,4 @@
-"""MSG-GAN: a discriminator that sees the image at every scale, and to-RGB heads for the generator."""
+"""MSG-GAN's discriminator: ProGAN blocks that see the image at every scale."""
 
 from __future__ import annotations
 
@@ -205,7 +205,7 @@ class MSGDiscriminator(nn.Module):
     LeakyReLU fused in one :func:`~ganblocks.functional.bias_act` pass.
 
     Real images enter as ``image_pyramid(real, d.num_scales)``; the generator's multi-scale outputs (for
-    example from :class:`MSGGeneratorHeads`) enter as they are, so the discriminator's gradient reaches
+    example from :class:`~ganblocks.generators.MSGGeneratorHeads`) enter as they are, so the discriminator's gradient reaches
     every generator scale.
 
     Args:

@@ -1,4 +1,5 @@
-"""Generators: pix2pixHD's global generator, local enhancer and feature encoder, and their building blocks."""
+"""Generators: pix2pixHD's global generator, local enhancer and feature encoder, StyleGAN's mapping network
+and AdaIN synthesis blocks, MSG-GAN's to-RGB heads, and their building blocks."""
 
 from ._layers import GENERATOR_NORMS, ConvNormAct, GeneratorNorm, OutputConv
 from .encoder import FeatureEncoder
@@ -9,6 +10,7 @@ from .feature_clusters import (
     sample_cluster_features,
 )
 from .mapping import MappingNetwork, style_mixing
+from .msg_heads import MSGGeneratorHeads
 from .pix2pixhd import GlobalGenerator, LocalEnhancer, LocalEnhancerBranch
 from .resnet_block import ResnetBlock
 from .synthesis import ConstantInput, StyleLayer, SynthesisBlock, SynthesisInput
@@ -22,6 +24,7 @@ __all__ = [
     "GlobalGenerator",
     "LocalEnhancer",
     "LocalEnhancerBranch",
+    "MSGGeneratorHeads",
     "MappingNetwork",
     "OutputConv",
     "ResnetBlock",
