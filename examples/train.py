@@ -10,7 +10,7 @@ steps, scaled accordingly, added to the loss of that step, with Adam's settings 
 ``lazy_optimizer_kwargs``; it differentiates the forward pass the loss already made), and an exponential moving average of the generator is kept for sampling.
 
 ``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
-resolution, a ``StyleLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
+resolution, a ``AdaINSynthesisLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
 ``AdaIN(w)``). ``--conditional`` makes both networks class-conditional on the shape kind: a one-hot code
 appended to ``z`` enters the mapping network, and the discriminator adds a projection of its last features
 on a learned class embedding to its logit (Miyato & Koyama, 2018).
@@ -80,7 +80,7 @@ from ganblocks import (
     MSGDiscriminator,
     MSGGeneratorHeads,
     PixelNorm,
-    StyleLayer,
+    AdaINSynthesisLayer,
 )
 from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs
 from ganblocks.penalties import r1_penalty_from_outputs
@@ -167,7 +167,7 @@ class Generator(nn.Module):
 
     ``synthesis="progan"`` (MSG-GAN's generator): ``w`` goes through a dense layer to 4×4 features, then
     every layer is an ``EqualConv2d`` with fused bias + leaky ReLU followed by ``PixelNorm``.
-    ``synthesis="stylegan"``: a learned 4×4 constant, then every layer is a ``StyleLayer`` (conv, noise,
+    ``synthesis="stylegan"``: a learned 4×4 constant, then every layer is a ``AdaINSynthesisLayer`` (conv, noise,
     fused bias + leaky ReLU, ``AdaIN(w)``).
     """
 
@@ -215,7 +215,7 @@ class Generator(nn.Module):
             for j in range(n):
                 c_in = cin if j == 0 else c
                 if style:
-                    block.append(StyleLayer(c_in, c, w_dim, noise_mode=noise_mode))
+                    block.append(AdaINSynthesisLayer(c_in, c, w_dim, noise_mode=noise_mode))
                 else:
                     block.append(nn.Sequential(EqualConv2d(c_in, c, 3, padding=1, act="lrelu"), PixelNorm()))
             self.blocks.append(block)

@@ -13,10 +13,13 @@ from .mapping import MappingNetwork, style_mixing
 from .msg_heads import MSGGeneratorHeads
 from .pix2pixhd import GlobalGenerator, LocalEnhancer, LocalEnhancerBranch
 from .resnet_block import ResnetBlock
-from .synthesis import ConstantInput, StyleLayer, SynthesisBlock, SynthesisInput
+from .synthesis import AdaINSynthesisBlock, AdaINSynthesisInput, AdaINSynthesisLayer, ConstantInput
 
 __all__ = [
     "GENERATOR_NORMS",
+    "AdaINSynthesisBlock",
+    "AdaINSynthesisInput",
+    "AdaINSynthesisLayer",
     "ConstantInput",
     "ConvNormAct",
     "FeatureEncoder",
@@ -28,9 +31,6 @@ __all__ = [
     "MappingNetwork",
     "OutputConv",
     "ResnetBlock",
-    "StyleLayer",
-    "SynthesisBlock",
-    "SynthesisInput",
     "encoder_feature_clusters",
     "instance_features",
     "kmeans",
