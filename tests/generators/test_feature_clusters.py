@@ -13,9 +13,9 @@ from ganblocks.functional import (
     encoder_feature_clusters,
     instance_avg_pool,
     instance_features,
-    kmeans,
     sample_cluster_features,
 )
+from ganblocks.generators import kmeans
 
 
 def sse(points: torch.Tensor, centers: torch.Tensor) -> float:

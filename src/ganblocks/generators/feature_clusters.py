@@ -44,7 +44,7 @@ def kmeans(
 
     Example:
         >>> import torch
-        >>> from ganblocks.functional import kmeans
+        >>> from ganblocks.generators import kmeans
         >>> centers, assign = kmeans(torch.tensor([[0.0], [0.2], [10.0], [10.4]]), 2)
         >>> sorted(centers.flatten().tolist())
         [0.10000000149011612, 10.199999809265137]
