@@ -71,6 +71,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganblocks import (
+    AdaINSynthesisLayer,
     AdversarialLoss,
     ConstantInput,
     EqualConv2d,
@@ -80,7 +81,6 @@ from ganblocks import (
     MSGDiscriminator,
     MSGGeneratorHeads,
     PixelNorm,
-    AdaINSynthesisLayer,
 )
 from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs
 from ganblocks.penalties import r1_penalty_from_outputs

@@ -141,7 +141,9 @@ def test_discriminator_dtype_remedies_work(build: Callable[[bool], torch.nn.Modu
     "build",
     [
         lambda: PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True),
-        lambda: MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, minibatch_stddev=True),
+        lambda: MultiScaleDiscriminator(
+            3, num_scales=2, num_layers=1, base_channels=4, minibatch_stddev=True
+        ),
         lambda: MSGDiscriminator(3, resolution=8, base_channels=8),
     ],
 )

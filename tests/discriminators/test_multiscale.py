@@ -336,7 +336,9 @@ def test_loader_errors() -> None:
     with pytest.raises(
         ValueError, match=r"holds 3 pix2pixHD scales, the target has num_scales=2.*num_scales=3"
     ):
-        MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=4).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=4).load_pix2pixhd_state_dict(
+            state
+        )
     with pytest.raises(ValueError, match=r"does not match .*num_layers=3.*missing \['scales.0.layers.4"):
         MultiScaleDiscriminator(3, num_layers=3, base_channels=4).load_pix2pixhd_state_dict(state)
     with pytest.raises(

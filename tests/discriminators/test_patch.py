@@ -208,7 +208,9 @@ def test_equalized_lr() -> None:
 
 @pytest.mark.parametrize("group_size", [2, 4, None])
 def test_minibatch_stddev_before_last_conv(group_size: Optional[int]) -> None:
-    d = PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True, mbstd_group_size=group_size)
+    d = PatchDiscriminator(
+        3, num_layers=1, base_channels=4, minibatch_stddev=True, mbstd_group_size=group_size
+    )
     assert d.layers[-1].conv.in_channels == 8 + 1
     x = torch.randn(4, 3, 8, 8)
     expected, _ = patch_formula(d, x)
@@ -305,4 +307,6 @@ def test_errors() -> None:
     ):
         PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True, mbstd_num_channels=3)
     with pytest.raises(ValueError, match="batch size \\(3\\) must be divisible by the group size \\(2\\)"):
-        PatchDiscriminator(3, num_layers=1, minibatch_stddev=True, mbstd_group_size=2)(torch.zeros(3, 3, 8, 8))
+        PatchDiscriminator(3, num_layers=1, minibatch_stddev=True, mbstd_group_size=2)(
+            torch.zeros(3, 3, 8, 8)
+        )

@@ -201,7 +201,12 @@ def test_local_enhancer_loads_pix2pixhd() -> None:
     """Two enhancers: the pyramid, the per-level channels and the key layout of each enhancer are exercised."""
     ref = randomize(RefLocal(3, 2, 2, 1, 1, 2, 2, INSTANCE)).double()
     g = LocalEnhancer.from_pix2pixhd(ref.state_dict(), dtype=torch.float64)
-    assert (g.num_local_enhancers, g.num_blocks_local, g.base_channels, g.global_generator.num_downsampling) == (
+    assert (
+        g.num_local_enhancers,
+        g.num_blocks_local,
+        g.base_channels,
+        g.global_generator.num_downsampling,
+    ) == (
         2,
         2,
         2,
@@ -214,7 +219,9 @@ def test_local_enhancer_loads_pix2pixhd() -> None:
 
 def test_local_enhancer_one_enhancer_default_layout() -> None:
     ref = randomize(RefLocal(3, 3, 2, 2, 1, 1, 1, INSTANCE)).double()
-    g = LocalEnhancer(3, 3, base_channels=2, num_downsampling_global=2, num_blocks_global=1, num_blocks_local=1)
+    g = LocalEnhancer(
+        3, 3, base_channels=2, num_downsampling_global=2, num_blocks_global=1, num_blocks_local=1
+    )
     g = g.double()
     # pix2pixHD checkpoints are often saved from DataParallel: a leading "module." is ignored.
     g.load_pix2pixhd_state_dict({f"module.{k}": v for k, v in ref.state_dict().items()})

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from helpers import assert_close
 
 from ganblocks.generators.synthesis import (
-    ConstantInput,
-    AdaINSynthesisLayer,
     AdaINSynthesisBlock,
     AdaINSynthesisInput,
+    AdaINSynthesisLayer,
+    ConstantInput,
 )
 
 F64 = torch.float64
