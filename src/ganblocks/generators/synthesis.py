@@ -390,7 +390,8 @@ class AdaINSynthesisBlock(nn.Module):
                 f"{type(resample_filter).__name__}"
             )
         elif up == 2:
-            self.upsample = Upsample2d(resample_filter, device=device, dtype=dtype)
+            taps = [float(t) for t in resample_filter]
+            self.upsample = Upsample2d(taps, device=device, dtype=dtype)
 
         def layer(c_in: int) -> AdaINSynthesisLayer:
             return AdaINSynthesisLayer(c_in, out_channels, w_dim, kernel_size=kernel_size, act=act,
