@@ -212,6 +212,8 @@ def test_option_errors() -> None:
         ValueError, match=r"combine must be one of \('simple', 'lin_cat', 'cat_lin'\), got 'sum'"
     ):
         MSGDiscriminator(3, resolution=8, combine="sum")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mbstd_group_size must be an int >= 1, got 0"):
+        MSGDiscriminator(3, resolution=8, mbstd_group_size=0)
     with pytest.raises(ValueError, match="base_channels must be an int >= 1, got 0"):
         MSGDiscriminator(3, resolution=64, base_channels=0)
     with pytest.raises(ValueError, match="in_channels must be an int >= 1, got 0"):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from helpers import assert_close
 from torch import nn
 
-from ganblocks.discriminators import DiscriminatorOutput, PatchDiscriminator
+from ganblocks.discriminators import DiscriminatorOutput, MultiScaleDiscriminator, PatchDiscriminator
 from ganblocks.layers import EqualConv2d
 
 
@@ -297,6 +297,11 @@ def test_errors() -> None:
         PatchDiscriminator(3, norm="group")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="equalized_lr and spectral_norm cannot both be True"):
         PatchDiscriminator(3, equalized_lr=True, spectral_norm=True)
+    for bad in (0, -2, True):
+        with pytest.raises(ValueError, match=f"mbstd_group_size must be an int >= 1, got {bad!r}"):
+            PatchDiscriminator(3, minibatch_stddev=True, mbstd_group_size=bad, device="meta")
+        with pytest.raises(ValueError, match=f"mbstd_group_size must be an int >= 1, got {bad!r}"):
+            MultiScaleDiscriminator(3, minibatch_stddev=True, mbstd_group_size=bad, device="meta")
     with pytest.raises(ValueError, match="num_layers must be an int >= 1, got 0"):
         PatchDiscriminator(3, num_layers=0)
     with pytest.raises(ValueError, match=r"in_channels must be an int >= 1, got 2\.0"):

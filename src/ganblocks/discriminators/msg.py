@@ -265,6 +265,8 @@ class MSGDiscriminator(nn.Module):
         _check_resolution(resolution)
         check_int("max_channels", max_channels)
         check_int("mbstd_num_channels", mbstd_num_channels, minimum=0)
+        if mbstd_group_size is not None:
+            check_int("mbstd_group_size", mbstd_group_size)
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}")
         if base_channels is None:

@@ -194,6 +194,8 @@ class PatchDiscriminator(nn.Module):
         check_int("base_channels", base_channels)
         check_int("max_channels", max_channels)
         check_int("mbstd_num_channels", mbstd_num_channels)
+        if mbstd_group_size is not None:
+            check_int("mbstd_group_size", mbstd_group_size)
         if norm not in PATCH_NORMS:
             raise ValueError(f"norm must be one of {PATCH_NORMS}, got {norm!r}")
         if equalized_lr and spectral_norm:
