@@ -7,7 +7,6 @@ from typing import Optional
 
 import torch
 
-from .._checks import check_images
 from ..ops._backend import Backend
 from ..ops.instance_avg_pool import check_instance_map, instance_avg_pool
 from ._layers import GeneratorNorm
@@ -84,7 +83,7 @@ class FeatureEncoder(EncoderDecoder):
         self, x: torch.Tensor, instance_map: torch.Tensor, *, backend: Optional[Backend] = None
     ) -> torch.Tensor:
         """Encode ``x`` and average the features over each instance of ``instance_map``."""
-        check_images("x", x, self.in_channels)
+        self.check_input(x)
         check_instance_map("instance_map", instance_map, x)
         return instance_avg_pool(self.run(x), instance_map, backend=backend)
 

@@ -81,13 +81,16 @@ class EncoderDecoder(nn.Module):
             OutputConv(base_channels, out_channels, device=device, dtype=dtype) if output_layer else None
         )
 
-    def run(self, x: torch.Tensor) -> torch.Tensor:
-        """Check ``x`` (channels, and a size every upsampling restores) and run the network."""
+    def check_input(self, x: torch.Tensor) -> None:
+        """``x`` has ``in_channels`` channels and a size that every upsampling restores."""
         check_images("x", x, self.in_channels)
         check_generator_size(
             "x", x, factor=1 << self.num_downsampling, bottleneck_pad=self.num_blocks > 0,
             what=f"a {type(self).__name__} with num_downsampling={self.num_downsampling}",
         )  # fmt: skip
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a checked ``x``."""
         y = run_encoder_decoder(x, self.stem, self.down, self.blocks, self.up)
         return y if self.head is None else self.head(y)
 
@@ -183,6 +186,7 @@ class GlobalGenerator(EncoderDecoder):
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         return self.run(x)
 
     @classmethod
@@ -359,7 +363,7 @@ class LocalEnhancer(nn.Module):
         pyramid = [x]
         for _ in range(self.num_local_enhancers):
             pyramid.append(F.avg_pool2d(pyramid[-1], 3, stride=2, padding=1, count_include_pad=False))
-        y: torch.Tensor = g(pyramid[-1])
+        y = g.run(pyramid[-1])  # the size was checked above
         for k, enhancer in enumerate(self.enhancers, start=1):
             y = enhancer(pyramid[self.num_local_enhancers - k], y)
         return y
