@@ -11,6 +11,7 @@ from helpers import assert_close
 from torch import nn
 
 from ganblocks import FeatureEncoder, GlobalGenerator, LocalEnhancer, ResnetBlock
+from ganblocks.generators import ConvNormAct
 
 NormLayer = Callable[[int], nn.Module]
 INSTANCE: NormLayer = functools.partial(nn.InstanceNorm2d, affine=False)
@@ -303,6 +304,8 @@ def test_resnet_block_too_small(shape: tuple[int, ...]) -> None:
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(ValueError, match="norm must be one of"):
         GlobalGenerator(3, 3, norm="group")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"act must be one of \('relu', 'linear'\), got True"):
+        ConvNormAct(3, 3, 3, act=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_blocks must be an int >= 0, got -1"):
         GlobalGenerator(3, 3, num_blocks=-1, device="meta")
     with pytest.raises(ValueError, match="num_local_enhancers must be an int >= 1, got 0"):

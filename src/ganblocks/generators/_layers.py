@@ -22,6 +22,8 @@ from ..ops.instance_norm_act import instance_norm_act
 
 GeneratorNorm: TypeAlias = Literal["instance", "batch"]
 GENERATOR_NORMS: tuple[GeneratorNorm, ...] = ("instance", "batch")
+ConvNormActivation: TypeAlias = Literal["relu", "linear"]
+CONV_NORM_ACTIVATIONS: tuple[ConvNormActivation, ...] = ("relu", "linear")
 # pix2pixHD's weights_init: conv weights N(0, 0.02²), batch-norm weights N(1, 0.02²), batch-norm bias 0.
 INIT_STD = 0.02
 
@@ -38,7 +40,7 @@ class ConvNormAct(nn.Module):
         padding: zero padding of the conv itself.
         transposed: ``ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)``, which doubles the size.
         norm: ``"instance"`` (non-affine, pix2pixHD's default) or ``"batch"``.
-        act: apply ReLU after the norm.
+        act: ``"relu"`` after the norm, or ``"linear"`` (none).
         bias_before_norm: give the conv a bias, as pix2pixHD does. Instance norm subtracts it again, so False
             computes the same function with fewer parameters; True keeps pix2pixHD's parameters.
         device: device of the parameters.
@@ -56,7 +58,7 @@ class ConvNormAct(nn.Module):
         padding: int = 0,
         transposed: bool = False,
         norm: GeneratorNorm = "instance",
-        act: bool = True,
+        act: ConvNormActivation = "relu",
         bias_before_norm: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
@@ -64,7 +66,7 @@ class ConvNormAct(nn.Module):
         super().__init__()
         check_choice("norm", norm, GENERATOR_NORMS)
         self.reflect_pad = reflect_pad
-        self.act = act
+        self.act: ConvNormActivation = check_choice("act", act, CONV_NORM_ACTIVATIONS)
         self.conv: Union[nn.Conv2d, nn.ConvTranspose2d]
         if transposed:
             self.conv = nn.ConvTranspose2d(
@@ -92,14 +94,12 @@ class ConvNormAct(nn.Module):
             x = F.pad(x, (p, p, p, p), mode="reflect")
         y: torch.Tensor = self.conv(x)
         if isinstance(self.norm, nn.InstanceNorm2d):
-            return instance_norm_act(y, eps=self.norm.eps, act="relu" if self.act else "linear", gain=1.0)
+            return instance_norm_act(y, eps=self.norm.eps, act=self.act, gain=1.0)
         y = self.norm(y)
-        return bias_act(y, act="relu", gain=1.0) if self.act else y
+        return bias_act(y, act="relu", gain=1.0) if self.act == "relu" else y
 
     def extra_repr(self) -> str:
-        return (
-            f"reflect_pad={self.reflect_pad}, " if self.reflect_pad else ""
-        ) + f"act={'relu' if self.act else 'linear'}"
+        return (f"reflect_pad={self.reflect_pad}, " if self.reflect_pad else "") + f"act={self.act}"
 
 
 class OutputConv(nn.Module):

@@ -62,11 +62,11 @@ class ResnetBlock(nn.Module):
         check_int("channels", channels)
         self.channels = channels
         self.conv1 = ConvNormAct(
-            channels, channels, 3, reflect_pad=1, act=True,
+            channels, channels, 3, reflect_pad=1, act="relu",
             norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
         )  # fmt: skip
         self.conv2 = ConvNormAct(
-            channels, channels, 3, reflect_pad=1, act=False,
+            channels, channels, 3, reflect_pad=1, act="linear",
             norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
         )  # fmt: skip
 
