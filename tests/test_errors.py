@@ -140,10 +140,8 @@ def test_discriminator_dtype_remedies_work(build: Callable[[bool], torch.nn.Modu
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True),
-        lambda: MultiScaleDiscriminator(
-            3, num_scales=2, num_layers=1, base_channels=4, minibatch_stddev=True
-        ),
+        lambda: PatchDiscriminator(3, num_layers=1, base_channels=4, mbstd_num_channels=1),
+        lambda: MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, mbstd_num_channels=1),
         lambda: MSGDiscriminator(3, resolution=8, base_channels=8),
     ],
 )
@@ -174,7 +172,7 @@ def test_empty_batch_names_the_discriminator_input() -> None:
         match=r"images\[0\] must have a non-empty batch: the minibatch standard deviation .* \(0, 3, 8, 8\)",
     ):
         d(_input(d, torch.float32, batch=0))
-    p = PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True)
+    p = PatchDiscriminator(3, num_layers=1, base_channels=4, mbstd_num_channels=1)
     with pytest.raises(ValueError, match=r"x must have a non-empty batch"):
         p(torch.zeros(0, 3, 16, 16))
 

@@ -56,7 +56,7 @@ def patch_formula(d: PatchDiscriminator, x: torch.Tensor) -> tuple[torch.Tensor,
         if isinstance(conv, EqualConv2d):
             w = w / math.sqrt(conv.weight[0].numel())
         b = None if conv.bias is None else conv.bias.double()
-        if i == n - 1 and d.minibatch_stddev:
+        if i == n - 1 and d.mbstd_num_channels:
             h = mbstd_formula(h, d.mbstd_group_size or h.shape[0])
         h = F.conv2d(h, w, b, stride=conv.stride, padding=2)
         norm = layer.norm
@@ -209,7 +209,7 @@ def test_equalized_lr() -> None:
 @pytest.mark.parametrize("group_size", [2, 4, None])
 def test_minibatch_stddev_before_last_conv(group_size: Optional[int]) -> None:
     d = PatchDiscriminator(
-        3, num_layers=1, base_channels=4, minibatch_stddev=True, mbstd_group_size=group_size
+        3, num_layers=1, base_channels=4, mbstd_num_channels=1, mbstd_group_size=group_size
     )
     assert d.layers[-1].conv.in_channels == 8 + 1
     x = torch.randn(4, 3, 8, 8)
@@ -227,8 +227,8 @@ def test_repr() -> None:
     )
     assert "PatchLayer(\n      norm='instance', act=lrelu(0.2)" in text
     assert "InstanceNorm2d(8, eps=1e-05, momentum=0.1, affine=False" in text
-    assert "minibatch_stddev=True, mbstd_group_size=2" in repr(
-        PatchDiscriminator(3, num_layers=1, minibatch_stddev=True, mbstd_group_size=2)
+    assert "mbstd_group_size=2, mbstd_num_channels=1" in repr(
+        PatchDiscriminator(3, num_layers=1, mbstd_num_channels=1, mbstd_group_size=2)
     )
 
 
@@ -299,9 +299,9 @@ def test_errors() -> None:
         PatchDiscriminator(3, equalized_lr=True, spectral_norm=True)
     for bad in (0, -2, True):
         with pytest.raises(ValueError, match=f"mbstd_group_size must be an int >= 1, got {bad!r}"):
-            PatchDiscriminator(3, minibatch_stddev=True, mbstd_group_size=bad, device="meta")
+            PatchDiscriminator(3, mbstd_num_channels=1, mbstd_group_size=bad, device="meta")
         with pytest.raises(ValueError, match=f"mbstd_group_size must be an int >= 1, got {bad!r}"):
-            MultiScaleDiscriminator(3, minibatch_stddev=True, mbstd_group_size=bad, device="meta")
+            MultiScaleDiscriminator(3, mbstd_num_channels=1, mbstd_group_size=bad, device="meta")
     with pytest.raises(ValueError, match="num_layers must be an int >= 1, got 0"):
         PatchDiscriminator(3, num_layers=0)
     with pytest.raises(ValueError, match=r"in_channels must be an int >= 1, got 2\.0"):
@@ -310,8 +310,6 @@ def test_errors() -> None:
         ValueError,
         match=r"mbstd_num_channels \(3\) must divide the channel count entering the minibatch standard deviation \(8\)",
     ):
-        PatchDiscriminator(3, num_layers=1, base_channels=4, minibatch_stddev=True, mbstd_num_channels=3)
+        PatchDiscriminator(3, num_layers=1, base_channels=4, mbstd_num_channels=3)
     with pytest.raises(ValueError, match="batch size \\(3\\) must be divisible by the group size \\(2\\)"):
-        PatchDiscriminator(3, num_layers=1, minibatch_stddev=True, mbstd_group_size=2)(
-            torch.zeros(3, 3, 8, 8)
-        )
+        PatchDiscriminator(3, num_layers=1, mbstd_num_channels=1, mbstd_group_size=2)(torch.zeros(3, 3, 8, 8))

@@ -48,9 +48,9 @@ class MultiScaleDiscriminator(nn.Module):
         bias_before_norm: see :class:`PatchDiscriminator`; True keeps pix2pixHD's parameters.
         spectral_norm: spectrally normalize every conv.
         equalized_lr: use equalized learning-rate convs.
-        minibatch_stddev: minibatch standard deviation before each PatchGAN's last conv.
-        mbstd_group_size: group size of the minibatch standard deviation.
-        mbstd_num_channels: number of minibatch standard-deviation channels.
+        mbstd_group_size: group size of the minibatch standard deviation (None: the whole batch).
+        mbstd_num_channels: minibatch standard-deviation channels before each PatchGAN's last conv; 0
+            (pix2pixHD's) for none.
         return_features: return every scale's intermediate activations (pix2pixHD's ``getIntermFeat``), as
             feature matching needs; ``forward(..., return_features=...)`` overrides it per call.
         backbone: ``backbone(scale) -> nn.Module`` builds the discriminator of scale ``scale`` (0 is the
@@ -89,9 +89,8 @@ class MultiScaleDiscriminator(nn.Module):
         bias_before_norm: bool = True,
         spectral_norm: bool = False,
         equalized_lr: bool = False,
-        minibatch_stddev: bool = False,
         mbstd_group_size: Optional[int] = 4,
-        mbstd_num_channels: int = 1,
+        mbstd_num_channels: int = 0,
         return_features: bool = False,
         backbone: Optional[Callable[[int], nn.Module]] = None,
         device: Optional[torch.device] = None,
@@ -108,7 +107,7 @@ class MultiScaleDiscriminator(nn.Module):
         self.num_layers = num_layers
         self.norm = norm
         self.bias_before_norm = bias_before_norm
-        self._plain_convs = not (spectral_norm or equalized_lr or minibatch_stddev)
+        self._plain_convs = not (spectral_norm or equalized_lr or mbstd_num_channels)
         scales: list[nn.Module] = []
         for k in range(num_scales):
             if backbone is not None:
@@ -125,7 +124,6 @@ class MultiScaleDiscriminator(nn.Module):
                     bias_before_norm=bias_before_norm,
                     spectral_norm=spectral_norm,
                     equalized_lr=equalized_lr,
-                    minibatch_stddev=minibatch_stddev,
                     mbstd_group_size=mbstd_group_size,
                     mbstd_num_channels=mbstd_num_channels,
                     device=device,
@@ -257,7 +255,7 @@ class MultiScaleDiscriminator(nn.Module):
         if self.custom_backbone or not self._plain_convs or self.norm == "instance_affine":
             raise ValueError(
                 "load_pix2pixhd_state_dict needs the pix2pixHD architecture: the default PatchGAN backbone "
-                "with norm='instance', 'batch' or 'none' and no spectral_norm, equalized_lr or minibatch_stddev"
+                "with norm='instance', 'batch' or 'none' and no spectral_norm, equalized_lr or mbstd_num_channels"
             )
         converted = convert_pix2pixhd_state_dict(
             state_dict, num_scales=self.num_scales, norm=self.norm, bias_before_norm=self.bias_before_norm

@@ -143,9 +143,10 @@ class PatchDiscriminator(nn.Module):
             and state-dict layout. Unused with ``norm="none"``.
         spectral_norm: spectrally normalize every conv (``torch.nn.utils.parametrizations``).
         equalized_lr: use equalized learning-rate convs (:class:`ganblocks.EqualConv2d`).
-        minibatch_stddev: append :func:`~ganblocks.functional.minibatch_stddev` features before the last conv.
         mbstd_group_size: group size of the minibatch standard deviation (None: the whole batch).
-        mbstd_num_channels: number of minibatch standard-deviation channels.
+        mbstd_num_channels: number of :func:`~ganblocks.functional.minibatch_stddev` channels appended
+            before the last conv; 0 (pix2pixHD's) appends none, as in :class:`MSGDiscriminator` and
+            StyleGAN2-ADA.
         return_features: return the output of every layer but the last (pix2pixHD's ``getIntermFeat``);
             ``forward(..., return_features=...)`` overrides it per call.
         device: device of the parameters.
@@ -181,9 +182,8 @@ class PatchDiscriminator(nn.Module):
         bias_before_norm: bool = True,
         spectral_norm: bool = False,
         equalized_lr: bool = False,
-        minibatch_stddev: bool = False,
         mbstd_group_size: Optional[int] = 4,
-        mbstd_num_channels: int = 1,
+        mbstd_num_channels: int = 0,
         return_features: bool = False,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
@@ -193,7 +193,7 @@ class PatchDiscriminator(nn.Module):
         check_int("num_layers", num_layers)
         check_int("base_channels", base_channels)
         check_int("max_channels", max_channels)
-        check_int("mbstd_num_channels", mbstd_num_channels)
+        check_int("mbstd_num_channels", mbstd_num_channels, minimum=0)
         if mbstd_group_size is not None:
             check_int("mbstd_group_size", mbstd_group_size)
         if norm not in PATCH_NORMS:
@@ -205,7 +205,6 @@ class PatchDiscriminator(nn.Module):
         self.in_channels = in_channels
         self.num_layers = num_layers
         self.norm = norm
-        self.minibatch_stddev = minibatch_stddev
         self.mbstd_group_size = mbstd_group_size
         self.mbstd_num_channels = mbstd_num_channels
         self.return_features = return_features
@@ -232,12 +231,12 @@ class PatchDiscriminator(nn.Module):
             nf_prev, nf = nf, min(nf * 2, max_channels)
             stride = 2 if i < num_layers else 1
             layers.append(layer(nf_prev, nf, stride=stride, norm=norm, act=True, conv_bias=bias_before_norm))
-        if minibatch_stddev and nf % mbstd_num_channels:
+        if mbstd_num_channels and nf % mbstd_num_channels:
             raise ValueError(
                 f"mbstd_num_channels ({mbstd_num_channels}) must divide the channel count entering the "
                 f"minibatch standard deviation ({nf})"
             )
-        last_in = nf + (mbstd_num_channels if minibatch_stddev else 0)
+        last_in = nf + mbstd_num_channels
         layers.append(layer(last_in, 1, stride=1, norm="none", act=False))
         self.layers = nn.ModuleList(layers)
 
@@ -257,7 +256,7 @@ class PatchDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, *, return_features: Optional[bool] = None) -> DiscriminatorOutput:
         check_images("x", x, self.in_channels)
         check_input_dtype("x", x, self)
-        if self.minibatch_stddev:
+        if self.mbstd_num_channels:
             check_mbstd_batch("x", x, self.mbstd_group_size)
         h, w = x.shape[-2], x.shape[-1]
         m = self.min_input_size
@@ -270,7 +269,7 @@ class PatchDiscriminator(nn.Module):
         features: list[torch.Tensor] = []
         n = len(self.layers)
         for i, layer in enumerate(self.layers):
-            if i == n - 1 and self.minibatch_stddev:
+            if i == n - 1 and self.mbstd_num_channels:
                 x = mbstd_op(x, group_size=self.mbstd_group_size, num_channels=self.mbstd_num_channels)
             x = layer(x)
             if want and i < n - 1:
@@ -279,6 +278,6 @@ class PatchDiscriminator(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"in_channels={self.in_channels}, num_layers={self.num_layers}, norm={self.norm!r}"
-        if self.minibatch_stddev:
-            s += f", minibatch_stddev=True, mbstd_group_size={self.mbstd_group_size}"
+        if self.mbstd_num_channels:
+            s += f", mbstd_group_size={self.mbstd_group_size}, mbstd_num_channels={self.mbstd_num_channels}"
         return s + (", return_features=True" if self.return_features else "")
