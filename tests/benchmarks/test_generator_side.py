@@ -111,7 +111,7 @@ def test_plain_modulated_conv_shapes_match_the_benchmarked_layers() -> None:
 
 def test_plain_global_generator_matches_ganblocks() -> None:
     plain = pix2pixhd.GlobalGenerator(5, 3, ngf=4, n_downsampling=2, n_blocks=2).double()
-    ours = ganblocks.GlobalGenerator(5, 3, base_channels=4, n_downsampling=2, n_blocks=2).double()
+    ours = ganblocks.GlobalGenerator(5, 3, base_channels=4, num_downsampling=2, num_blocks=2).double()
     assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in ours.parameters())
     ours.load_pix2pixhd_state_dict(plain.state_dict())
     x = torch.randn(2, 5, 16, 12, dtype=torch.float64)
