@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Optional
 
@@ -12,13 +13,10 @@ from torch import nn
 from .._checks import check_choice, check_images, check_int
 from ._layers import (
     GENERATOR_NORMS,
-    ConvNormAct,
     GeneratorNorm,
     OutputConv,
     check_generator_size,
-    encoder_decoder,
     pix2pixhd_layer,
-    run_encoder_decoder,
 )
 from .pix2pixhd_loaders import (
     global_generator_config,
@@ -73,10 +71,19 @@ class EncoderDecoder(nn.Module):
         self.norm = norm
         self.bias_before_norm = bias_before_norm
         self.output_layer = output_layer
-        self.stem, self.down, self.blocks, self.up = encoder_decoder(
-            in_channels, base_channels, num_downsampling, num_blocks,
-            norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
-        )  # fmt: skip
+
+        layer = functools.partial(
+            pix2pixhd_layer, norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype
+        )
+
+        chans = [base_channels * 2**i for i in range(num_downsampling + 1)]
+        self.stem = layer(in_channels, base_channels, 7, reflect_pad=3)
+        self.down = nn.ModuleList(layer(c, 2 * c, 3) for c in chans[:-1])
+        self.blocks = nn.ModuleList(
+            ResnetBlock(chans[-1], norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype)
+            for _ in range(num_blocks)
+        )
+        self.up = nn.ModuleList(layer(c, c // 2, 3, transposed=True) for c in reversed(chans[1:]))
         self.head = (
             OutputConv(base_channels, out_channels, device=device, dtype=dtype) if output_layer else None
         )
@@ -91,14 +98,16 @@ class EncoderDecoder(nn.Module):
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a checked ``x``."""
-        y = run_encoder_decoder(x, self.stem, self.down, self.blocks, self.up)
+        y: torch.Tensor = self.stem(x)
+        for module in (*self.down, *self.blocks, *self.up):
+            y = module(y)
         return y if self.head is None else self.head(y)
 
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
-            f"base_channels={self.base_channels}, num_downsampling={self.num_downsampling}"
-            + f", num_blocks={self.num_blocks}"
+            f"base_channels={self.base_channels}, num_downsampling={self.num_downsampling}, "
+            f"num_blocks={self.num_blocks}"
             + ("" if self.norm == "instance" else f", norm={self.norm!r}")
             + ("" if self.output_layer else ", output_layer=False")
         )
@@ -230,13 +239,9 @@ class LocalEnhancerBranch(nn.Module):
     ) -> None:
         super().__init__()
 
-        def layer(
-            cin: int, cout: int, kernel: int, *, reflect_pad: int = 0, transposed: bool = False
-        ) -> ConvNormAct:
-            return pix2pixhd_layer(
-                cin, cout, kernel, reflect_pad=reflect_pad, transposed=transposed,
-                norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
-            )  # fmt: skip
+        layer = functools.partial(
+            pix2pixhd_layer, norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype
+        )
 
         self.stem = layer(in_channels, channels, 7, reflect_pad=3)
         self.down = layer(channels, 2 * channels, 3)
