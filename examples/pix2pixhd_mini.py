@@ -139,7 +139,7 @@ class Colorizer(nn.Module):
     def __init__(self, ngf: int = 16, n_blocks: int = 3, upsample: str = "resize") -> None:
         super().__init__()
         n_down = 2
-        self.net = GlobalGenerator(1, 3, base_channels=ngf, n_downsampling=n_down, n_blocks=n_blocks)
+        self.net = GlobalGenerator(1, 3, base_channels=ngf, num_downsampling=n_down, num_blocks=n_blocks)
         if upsample == "resize":
             channels = [ngf * 2**i for i in range(n_down, 0, -1)]  # ngf·2^n → ... → ngf
             self.net.up = nn.ModuleList(ResizeConv(c, c // 2) for c in channels)
@@ -179,7 +179,7 @@ def train_variant(
     G = Colorizer(ngf=s.ngf, n_blocks=s.n_blocks, upsample=s.upsample).to(device)
     # Conditional: D sees the grayscale input (1 channel) concatenated to the colour image (3).
     D = MultiScaleDiscriminator(
-        1 + 3, num_scales=s.num_scales, n_layers=s.n_layers, base_channels=s.ndf, return_features=True
+        1 + 3, num_scales=s.num_scales, num_layers=s.n_layers, base_channels=s.ndf, return_features=True
     ).to(device)
     gan = AdversarialLoss("lsgan")  # pix2pixHD's default GANLoss(use_lsgan=True)
     fm = FeatureMatchingLoss.pix2pixhd(

@@ -10,7 +10,7 @@ steps, scaled accordingly, added to the loss of that step, with Adam's settings 
 ``lazy_optimizer_kwargs``; it differentiates the forward pass the loss already made), and an exponential moving average of the generator is kept for sampling.
 
 ``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
-resolution, a ``StyleLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
+resolution, a ``AdaINSynthesisLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
 ``AdaIN(w)``). ``--conditional`` makes both networks class-conditional on the shape kind: a one-hot code
 appended to ``z`` enters the mapping network, and the discriminator adds a projection of its last features
 on a learned class embedding to its logit (Miyato & Koyama, 2018).
@@ -81,6 +81,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganblocks import (
+    AdaINSynthesisLayer,
     AdversarialLoss,
     ConstantInput,
     EqualConv2d,
@@ -90,7 +91,6 @@ from ganblocks import (
     MSGDiscriminator,
     MSGGeneratorHeads,
     PixelNorm,
-    StyleLayer,
 )
 from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs
 from ganblocks.penalties import r1_penalty_from_outputs
@@ -186,7 +186,7 @@ class Generator(nn.Module):
 
     ``synthesis="progan"`` (MSG-GAN's generator): ``w`` goes through a dense layer to 4×4 features, then
     every layer is an ``EqualConv2d`` with fused bias + leaky ReLU followed by ``PixelNorm``.
-    ``synthesis="stylegan"``: a learned 4×4 constant, then every layer is a ``StyleLayer`` (conv, noise,
+    ``synthesis="stylegan"``: a learned 4×4 constant, then every layer is a ``AdaINSynthesisLayer`` (conv, noise,
     fused bias + leaky ReLU, ``AdaIN(w)``).
     """
 
@@ -234,7 +234,7 @@ class Generator(nn.Module):
             for j in range(n):
                 c_in = cin if j == 0 else c
                 if style:
-                    block.append(StyleLayer(c_in, c, w_dim, noise_mode=noise_mode))
+                    block.append(AdaINSynthesisLayer(c_in, c, w_dim, noise_mode=noise_mode))
                 else:
                     block.append(nn.Sequential(EqualConv2d(c_in, c, 3, padding=1, act="lrelu"), PixelNorm()))
             self.blocks.append(block)
@@ -275,12 +275,12 @@ class Discriminator(nn.Module):
 
     def __init__(self, channels: int, max_channels: int, *, classes: int = 0) -> None:
         super().__init__()
-        # MSG-GAN's channel rule: channel_base / r at resolution r, capped at max_channels.
+        # MSG-GAN's channel rule: channels * RESOLUTION / r at resolution r, capped at max_channels.
         self.msg = MSGDiscriminator(
             3,
             resolution=RESOLUTION,
             combine="cat_lin",
-            channel_base=channels * RESOLUTION,
+            base_channels=channels,
             max_channels=max_channels,
         )
         width = min(channels * RESOLUTION // 4, max_channels)  # the 4×4 block's channels, by the same rule

@@ -88,9 +88,9 @@ KINDS = ("multiscale", "msg")
 def build_discriminator(kind: str) -> nn.Module:
     torch.manual_seed(0)
     if kind == "multiscale":
-        return MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4)
+        return MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4)
     # Group size 2 on a batch of 4 puts samples {0, 2} and {1, 3} in a group: exactly each rank's share.
-    return MSGDiscriminator(3, resolution=8, channel_base=32, max_channels=8, mbstd_group_size=2)
+    return MSGDiscriminator(3, resolution=8, base_channels=4, max_channels=8, mbstd_group_size=2)
 
 
 def discriminator_batch() -> torch.Tensor:

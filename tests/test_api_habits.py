@@ -10,8 +10,8 @@ from helpers import assert_close
 from torch import nn
 
 from ganblocks import BiasAct, EqualConv2d, EqualLinear
-from ganblocks.discriminators import MSGGeneratorHeads
 from ganblocks.functional import ACTIVATION_NAMES, bias_act, inject_noise, instance_norm_act
+from ganblocks.generators import MSGGeneratorHeads
 from ganblocks.ops._activations import ACTIVATIONS, resolve_activation
 
 # ---------------------------------------------------------------------------------------------------------

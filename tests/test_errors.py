@@ -81,15 +81,15 @@ def test_negative_clamp_and_eps_keep_their_messages() -> None:
 
 
 def _patch(equalized: bool) -> PatchDiscriminator:
-    return PatchDiscriminator(3, n_layers=1, base_channels=4, equalized_lr=equalized)
+    return PatchDiscriminator(3, num_layers=1, base_channels=4, equalized_lr=equalized)
 
 
 def _multiscale(equalized: bool) -> MultiScaleDiscriminator:
-    return MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4, equalized_lr=equalized)
+    return MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, equalized_lr=equalized)
 
 
 def _msg(equalized: bool) -> MSGDiscriminator:
-    return MSGDiscriminator(3, resolution=8, channel_base=64, equalized_lr=equalized, mbstd_group_size=2)
+    return MSGDiscriminator(3, resolution=8, base_channels=8, equalized_lr=equalized, mbstd_group_size=2)
 
 
 def _input(d: torch.nn.Module, dtype: torch.dtype, batch: int = 2) -> Any:
@@ -140,9 +140,9 @@ def test_discriminator_dtype_remedies_work(build: Callable[[bool], torch.nn.Modu
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: PatchDiscriminator(3, n_layers=1, base_channels=4, minibatch_stddev=True),
-        lambda: MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4, minibatch_stddev=True),
-        lambda: MSGDiscriminator(3, resolution=8, channel_base=64),
+        lambda: PatchDiscriminator(3, num_layers=1, base_channels=4, mbstd_num_channels=1),
+        lambda: MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, mbstd_num_channels=1),
+        lambda: MSGDiscriminator(3, resolution=8, base_channels=8),
     ],
 )
 def test_discriminator_group_error_suggests_its_own_option(build: Callable[[], torch.nn.Module]) -> None:
@@ -172,7 +172,7 @@ def test_empty_batch_names_the_discriminator_input() -> None:
         match=r"images\[0\] must have a non-empty batch: the minibatch standard deviation .* \(0, 3, 8, 8\)",
     ):
         d(_input(d, torch.float32, batch=0))
-    p = PatchDiscriminator(3, n_layers=1, base_channels=4, minibatch_stddev=True)
+    p = PatchDiscriminator(3, num_layers=1, base_channels=4, mbstd_num_channels=1)
     with pytest.raises(ValueError, match=r"x must have a non-empty batch"):
         p(torch.zeros(0, 3, 16, 16))
 

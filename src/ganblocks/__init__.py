@@ -8,20 +8,20 @@ from .discriminators import (
     DiscriminatorOutput,
     ImagePyramid,
     MSGDiscriminator,
-    MSGGeneratorHeads,
     MultiScaleDiscriminator,
     PatchDiscriminator,
 )
 from .generators import (
+    AdaINSynthesisBlock,
+    AdaINSynthesisInput,
+    AdaINSynthesisLayer,
     ConstantInput,
     FeatureEncoder,
     GlobalGenerator,
     LocalEnhancer,
     MappingNetwork,
+    MSGGeneratorHeads,
     ResnetBlock,
-    StyleLayer,
-    SynthesisBlock,
-    SynthesisInput,
 )
 from .layers import (
     AdaIN,
@@ -60,6 +60,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdaIN",
+    "AdaINSynthesisBlock",
+    "AdaINSynthesisInput",
+    "AdaINSynthesisLayer",
     "AdaptiveAugmentProbability",
     "AdversarialLoss",
     "BiasAct",
@@ -98,9 +101,6 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",
-    "StyleLayer",
-    "SynthesisBlock",
-    "SynthesisInput",
     "ToRGB",
     "Upsample2d",
     "VGGLoss",

@@ -1,7 +1,7 @@
 """Every public function of ganblocks, in one namespace (like ``torch.nn.functional``)."""
 
 from .discriminators import image_pyramid
-from .generators import encoder_feature_clusters, instance_features, kmeans, sample_cluster_features
+from .generators import encoder_feature_clusters, instance_features, sample_cluster_features
 from .generators.mapping import style_mixing
 from .labels import instance_boundary_map, one_hot_labels
 from .layers.minibatch_discrimination import minibatch_discrimination
@@ -59,7 +59,6 @@ __all__ = [
     "instance_boundary_map",
     "instance_features",
     "instance_norm_act",
-    "kmeans",
     "lazy_optimizer_kwargs",
     "minibatch_discrimination",
     "minibatch_stddev",

@@ -1,4 +1,4 @@
-"""MSGDiscriminator and MSGGeneratorHeads against MSG-GAN's forward written out in float64."""
+"""MSGDiscriminator against MSG-GAN's forward written out in float64 (with MSGGeneratorHeads feeding it)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from ganblocks.discriminators import (
     COMBINE_MODES,
     DiscriminatorOutput,
     MSGDiscriminator,
-    MSGGeneratorHeads,
     image_pyramid,
 )
+from ganblocks.generators import MSGGeneratorHeads
 from ganblocks.layers import EqualConv2d, EqualLinear
 
-SMALL = dict(resolution=16, channel_base=64, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
+SMALL = dict(resolution=16, base_channels=4, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
 
 
 def nf(r: int) -> int:
@@ -125,7 +125,7 @@ def test_forward_matches_formula(combine: str, equalized: bool) -> None:
 
 
 def test_smallest_resolution_is_one_final_block() -> None:
-    d = MSGDiscriminator(2, resolution=4, channel_base=32, mbstd_group_size=2).double()
+    d = MSGDiscriminator(2, resolution=4, base_channels=8, mbstd_group_size=2).double()
     assert d.num_scales == 1 and len(d.blocks) == 0 and d.final.combine is None
     x = torch.randn(2, 2, 4, 4, dtype=torch.float64)
     assert_close(d([x]).logits[0], msg_formula(d, [x], True))
@@ -163,42 +163,12 @@ def test_gradients_reach_every_scale(combine: str) -> None:
 
 def test_gradcheck_and_gradgradcheck() -> None:
     d = MSGDiscriminator(
-        1, resolution=8, combine="cat_lin", channel_base=16, max_channels=2, mbstd_group_size=2
+        1, resolution=8, combine="cat_lin", base_channels=2, max_channels=2, mbstd_group_size=2
     ).double()
     images = [torch.randn(2, 1, s, s, dtype=torch.float64, requires_grad=True) for s in (8, 4)]
     # fast_mode checks a random projection of the Jacobian: the full one costs minutes on this CPU.
     assert torch.autograd.gradcheck(lambda a, b: d([a, b]).logits[0], images, fast_mode=True)
     assert torch.autograd.gradgradcheck(lambda a, b: d([a, b]).logits[0], images, fast_mode=True)
-
-
-def test_generator_heads() -> None:
-    heads = MSGGeneratorHeads([4, 8], out_channels=2, act="tanh", equalized_lr=False).double()
-    feats = [torch.randn(2, 4, 8, 8, dtype=torch.float64), torch.randn(2, 8, 4, 4, dtype=torch.float64)]
-    out = heads(feats)
-    for head, f, y in zip(heads.heads, feats, out):
-        assert_close(y, torch.tanh(F.conv2d(f, head.weight, head.bias)))
-    eq = MSGGeneratorHeads([4, 8]).double()
-    y = eq(feats)[1]
-    w, b = weights(eq.heads[1])
-    assert_close(y, F.conv2d(feats[1], w, b))
-    assert repr(eq).startswith("MSGGeneratorHeads(\n  channels=[4, 8], out_channels=3\n")
-    with pytest.raises(
-        ValueError,
-        match=r"features must be ordered finest first, each half the size of the one before, got sizes \[\(4, 4\), \(8, 8\)\]",
-    ):
-        MSGGeneratorHeads([4, 4])([torch.randn(1, 4, 4, 4), torch.randn(1, 4, 8, 8)])
-    with pytest.raises(ValueError, match=r"features must hold 2 tensors \(one per head\), got 1"):
-        eq(feats[:1])
-    with pytest.raises(ValueError, match=r"features\[1\] must have 8 channels"):
-        eq([feats[0], feats[0]])
-    with pytest.raises(TypeError, match="features must be a list or tuple of tensors, got Tensor"):
-        eq(feats[0])
-    with pytest.raises(ValueError, match="channels must be a non-empty sequence of ints"):
-        MSGGeneratorHeads([])
-    with pytest.raises(ValueError, match=r"channels\[1\] must be an int >= 1, got 0"):
-        MSGGeneratorHeads([3, 0])
-    with pytest.raises(ValueError, match="act must be one of"):
-        MSGGeneratorHeads([3], act="gelu")  # type: ignore[arg-type]
 
 
 def test_input_errors() -> None:
@@ -242,8 +212,10 @@ def test_option_errors() -> None:
         ValueError, match=r"combine must be one of \('simple', 'lin_cat', 'cat_lin'\), got 'sum'"
     ):
         MSGDiscriminator(3, resolution=8, combine="sum")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"channel_base must be an int >= resolution \(64\)"):
-        MSGDiscriminator(3, resolution=64, channel_base=32)
+    with pytest.raises(ValueError, match="mbstd_group_size must be an int >= 1, got 0"):
+        MSGDiscriminator(3, resolution=8, mbstd_group_size=0)
+    with pytest.raises(ValueError, match="base_channels must be an int >= 1, got 0"):
+        MSGDiscriminator(3, resolution=64, base_channels=0)
     with pytest.raises(ValueError, match="in_channels must be an int >= 1, got 0"):
         MSGDiscriminator(0, resolution=8)
 

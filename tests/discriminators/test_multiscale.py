@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, assert_close_to_largest
 from torch import nn
 
 from ganblocks.discriminators import (
@@ -191,7 +191,7 @@ def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_nor
     d = MultiScaleDiscriminator(
         3,
         num_scales=num_D,
-        n_layers=n_layers,
+        num_layers=n_layers,
         base_channels=4,
         norm=norm,
         bias_before_norm=bias_before_norm,  # type: ignore[arg-type]
@@ -218,6 +218,90 @@ def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_nor
             assert_close(t, ref(x)[k][-1])
 
 
+def pix2pixhd_weights_init(m: nn.Module) -> None:
+    """pix2pixHD's ``weights_init``: conv weights N(0, 0.02²) (the biases keep PyTorch's default init)."""
+    if isinstance(m, nn.Conv2d):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+
+
+def patchgan_at_pattern(
+    params: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, positive: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """pix2pixHD's PatchGAN (3 layers, non-affine instance norm, eps 1e-5) whose LeakyReLU(0.2) takes the
+    slope 1 exactly where ``positive`` says: the function whose gradient a given activation pattern computes.
+    """
+    out = []
+    for j, (w, b) in enumerate(params):
+        x = torch.nn.functional.conv2d(x, w, b, stride=2 if j < 3 else 1, padding=2)
+        if 0 < j < 4:
+            mean = x.mean(dim=(2, 3), keepdim=True)
+            var = (x - mean).square().mean(dim=(2, 3), keepdim=True)
+            x = (x - mean) / torch.sqrt(var + 1e-5)
+        if j < 4:
+            x = torch.where(positive[j], x, 0.2 * x)
+        out.append(x)
+    return out
+
+
+def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
+    """float32 gradients of a pix2pixHD-initialised D loaded with from_pix2pixhd, against float64.
+
+    pix2pixHD's ``MultiscaleDiscriminator(6, 64, 3, InstanceNorm2d(affine=False), False, 3, True)`` with its
+    ``weights_init``. Where a LeakyReLU input lies within float32 rounding (about 3e-6 here) of 0, float32 and
+    float64 take different branches of the kink (slope 1 or 0.2), and the gradients differ by that element's
+    share, percents of a weight gradient: pix2pixHD's own float32 code does the same at other elements. With
+    this seed one of the 74k inputs of scale 1's second LeakyReLU flips (float64 5.9e-7), and the float32
+    gradient of ``scales[1].layers[1].conv.weight`` is 2% off the float64 one. Taken at the activation
+    pattern that float32 chose, the float64 gradient agrees with it to float32 precision: the error is the
+    kink, not the arithmetic.
+    """
+    torch.manual_seed(0)
+    ref = Pix2PixHDMultiscaleDiscriminator(6, 64, 3, INSTANCE, False, 3, True)
+    ref.apply(pix2pixhd_weights_init)
+    state = ref.double().state_dict()
+    x = torch.randn(2, 6, 128, 128, dtype=torch.float64)
+    d64 = MultiScaleDiscriminator.from_pix2pixhd(state, dtype=torch.float64, return_features=True)
+    d32 = MultiScaleDiscriminator.from_pix2pixhd(state, dtype=torch.float32, return_features=True)
+    gen = torch.Generator().manual_seed(1)
+    shapes = [t.shape for t in d64(x).to_nested()[1]]
+    weighting = [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in shapes]
+
+    def grads(d: MultiScaleDiscriminator, xd: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        xd = xd.detach().requires_grad_()
+        outs = d(xd).to_nested()[1]
+        loss = sum((t * w.to(t.dtype)).sum() for t, w in zip(outs, weighting))
+        weights = [d.scales[1].layers[i].conv.weight for i in range(5)]  # type: ignore[union-attr,index]
+        return list(torch.autograd.grad(loss, [*weights, xd])), [t.detach() for t in outs]
+
+    g64, outs64 = grads(d64, x)
+    g32, outs32 = grads(d32, x.float())
+    # float64: pix2pixHD's own modules give the same gradients.
+    xr = x.detach().requires_grad_()
+    ref_outs = ref(xr)[1]
+    ref_loss = sum((t * w).sum() for t, w in zip(ref_outs, weighting))
+    ref_weights = [getattr(ref, f"scale1_layer{j}")[0].weight for j in range(5)]
+    for ours, theirs in zip(g64, torch.autograd.grad(ref_loss, [*ref_weights, xr])):
+        assert_close_to_largest(ours, theirs, torch.float64)
+
+    # float32: the float64 formula at float32's activation pattern (the sign of each LeakyReLU output).
+    params = [
+        (w.detach().clone().requires_grad_(), b.detach())
+        for w, b in ((getattr(ref, f"scale1_layer{j}")[0].weight, getattr(ref, f"scale1_layer{j}")[0].bias)
+                     for j in range(5))
+    ]  # fmt: skip
+    xp = x.detach().requires_grad_()
+    x1 = torch.nn.functional.avg_pool2d(xp, 3, stride=2, padding=1, count_include_pad=False)
+    at_pattern = patchgan_at_pattern(params, x1, [t > 0 for t in outs32[:4]])
+    loss = sum((t * w).sum() for t, w in zip(at_pattern, weighting))
+    expected = torch.autograd.grad(loss, [*(w for w, _ in params), xp])
+    for ours, theirs in zip(g32, expected):
+        assert_close_to_largest(ours, theirs, torch.float32)
+    flips = sum(int(((a > 0) != (b > 0)).sum()) for a, b in zip(outs32[:4], outs64[:4]))
+    if flips == 0:
+        for ours, theirs in zip(g32, g64):
+            assert_close_to_largest(ours, theirs, torch.float32)
+
+
 def test_scale_order_follows_pix2pixhd() -> None:
     """pix2pixHD's scale i runs on the input downsampled num_D - 1 - i times."""
     ref = Pix2PixHDMultiscaleDiscriminator(
@@ -231,7 +315,7 @@ def test_scale_order_follows_pix2pixhd() -> None:
         {"module." + k: v for k, v in flat.state_dict().items()}, num_scales=2
     )
     assert sorted(state) == sorted(
-        MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4).state_dict()
+        MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4).state_dict()
     )
     torch.testing.assert_close(state["scales.0.layers.2.conv.weight"], flat.layer1[5].weight)
 
@@ -240,7 +324,7 @@ def test_from_pix2pixhd_reads_the_architecture() -> None:
     ref = Pix2PixHDMultiscaleDiscriminator(5, ndf=8, n_layers=2, norm_layer=BATCH, num_D=2).eval()
     randomize(ref)
     d = MultiScaleDiscriminator.from_pix2pixhd(ref.state_dict()).eval()
-    assert (d.in_channels, d.num_scales, d.n_layers, d.norm) == (5, 2, 2, "batch")
+    assert (d.in_channels, d.num_scales, d.num_layers, d.norm) == (5, 2, 2, "batch")
     x = torch.randn(2, 5, 32, 32)
     for k, t in enumerate(d(x).logits):
         assert_close(t, ref(x)[k][-1])
@@ -252,26 +336,28 @@ def test_loader_errors() -> None:
     with pytest.raises(
         ValueError, match=r"holds 3 pix2pixHD scales, the target has num_scales=2.*num_scales=3"
     ):
-        MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=4).load_pix2pixhd_state_dict(state)
-    with pytest.raises(ValueError, match=r"does not match .*n_layers=3.*missing \['scales.0.layers.4"):
-        MultiScaleDiscriminator(3, n_layers=3, base_channels=4).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=4).load_pix2pixhd_state_dict(
+            state
+        )
+    with pytest.raises(ValueError, match=r"does not match .*num_layers=3.*missing \['scales.0.layers.4"):
+        MultiScaleDiscriminator(3, num_layers=3, base_channels=4).load_pix2pixhd_state_dict(state)
     with pytest.raises(
         ValueError,
         match=r"entry for scales.0.layers.0.conv.bias has shape \(4,\), this module expects \(8,\): check in_channels",
     ):
-        MultiScaleDiscriminator(3, n_layers=2, base_channels=8).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_layers=2, base_channels=8).load_pix2pixhd_state_dict(state)
     with pytest.raises(ValueError, match=r"'netD\.weight' is not a pix2pixHD MultiscaleDiscriminator key"):
-        MultiScaleDiscriminator(3, n_layers=2, base_channels=4).load_pix2pixhd_state_dict(
+        MultiScaleDiscriminator(3, num_layers=2, base_channels=4).load_pix2pixhd_state_dict(
             {"netD.weight": torch.zeros(1)}
         )
     with pytest.raises(ValueError, match="needs the pix2pixHD architecture"):
-        MultiScaleDiscriminator(3, n_layers=2, spectral_norm=True).load_pix2pixhd_state_dict(state)
+        MultiScaleDiscriminator(3, num_layers=2, spectral_norm=True).load_pix2pixhd_state_dict(state)
     with pytest.raises(ValueError, match="holds no pix2pixHD discriminator keys"):
         MultiScaleDiscriminator.from_pix2pixhd({})
 
 
 def test_default_backbone_is_patchgan_per_scale() -> None:
-    d = MultiScaleDiscriminator(4, num_scales=2, n_layers=1, base_channels=4, return_features=True).double()
+    d = MultiScaleDiscriminator(4, num_scales=2, num_layers=1, base_channels=4, return_features=True).double()
     x = torch.randn(2, 4, 16, 12, dtype=torch.float64)
     out = d(x)
     assert isinstance(out, DiscriminatorOutput)
@@ -299,7 +385,7 @@ def test_custom_backbone() -> None:
 
     def factory(scale: int) -> nn.Module:
         made.append(scale)
-        return Tiny() if scale != 1 else PatchDiscriminator(3, n_layers=1, base_channels=2)
+        return Tiny() if scale != 1 else PatchDiscriminator(3, num_layers=1, base_channels=2)
 
     d = MultiScaleDiscriminator(3, num_scales=3, backbone=factory)
     assert made == [0, 1, 2]
@@ -343,14 +429,14 @@ def test_non_square_odd_sizes_and_too_small() -> None:
 
 
 def test_repr() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4, return_features=True)
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, return_features=True)
     assert repr(d).startswith(
         "MultiScaleDiscriminator(\n  in_channels=3, num_scales=2, return_features=True\n  (scales): ModuleList("
     )
 
 
 def test_channels_last_autocast_and_state_dict() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=8)
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     x = torch.randn(2, 3, 32, 32)
     ref = d(x)
     out = d.to(memory_format=torch.channels_last)(
@@ -364,14 +450,14 @@ def test_channels_last_autocast_and_state_dict() -> None:
     for a, b in zip(low.logits, ref.logits):
         assert a.dtype == torch.bfloat16
         assert_close(a.float(), b, torch.bfloat16, scale=5)  # four bfloat16 convs in a row
-    e = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=8)
+    e = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     e.load_state_dict(d.state_dict())
     for a, b in zip(e(x).logits, ref.logits):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_gradients_reach_every_scale_and_parameter() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=3, n_layers=1, base_channels=4)
+    d = MultiScaleDiscriminator(3, num_scales=3, num_layers=1, base_channels=4)
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
     out = d(x)
     for k, t in enumerate(out.logits):
@@ -382,7 +468,7 @@ def test_gradients_reach_every_scale_and_parameter() -> None:
 
 
 def test_torch_compile_fullgraph() -> None:
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=8)
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     x = torch.randn(2, 3, 32, 32)
     # aot_eager traces the whole graph (dynamo + AOTAutograd) without inductor's C++ build, minutes on CPU.
     compiled = torch.compile(d, fullgraph=True, backend="aot_eager")

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from helpers import assert_close
 from torch import nn
 
-from ganblocks.discriminators import DiscriminatorOutput, PatchDiscriminator
+from ganblocks.discriminators import DiscriminatorOutput, MultiScaleDiscriminator, PatchDiscriminator
 from ganblocks.layers import EqualConv2d
 
 
@@ -56,7 +56,7 @@ def patch_formula(d: PatchDiscriminator, x: torch.Tensor) -> tuple[torch.Tensor,
         if isinstance(conv, EqualConv2d):
             w = w / math.sqrt(conv.weight[0].numel())
         b = None if conv.bias is None else conv.bias.double()
-        if i == n - 1 and d.minibatch_stddev:
+        if i == n - 1 and d.mbstd_num_channels:
             h = mbstd_formula(h, d.mbstd_group_size or h.shape[0])
         h = F.conv2d(h, w, b, stride=conv.stride, padding=2)
         norm = layer.norm
@@ -87,7 +87,7 @@ def test_logits_size_matches_conv_arithmetic(n_layers: int, size: tuple[int, int
     h, w = size
     for s in strides(n_layers):
         h, w = conv_out(h, s), conv_out(w, s)
-    d = PatchDiscriminator(2, n_layers=n_layers, base_channels=4)
+    d = PatchDiscriminator(2, num_layers=n_layers, base_channels=4)
     assert d.logits_size(*size) == (h, w)
     if n_layers <= 2:
         out = d(torch.randn(1, 2, *size))
@@ -124,7 +124,7 @@ def test_pix2pixhd_sizes_and_count() -> None:
 )
 def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) -> None:
     d = PatchDiscriminator(
-        5, n_layers=3, base_channels=8, max_channels=32, norm=norm, bias_before_norm=bias_before_norm
+        5, num_layers=3, base_channels=8, max_channels=32, norm=norm, bias_before_norm=bias_before_norm
     )  # type: ignore[arg-type]
     ws = widths(5, 3, 8, 32)
     assert ws == [5, 8, 16, 32, 32, 1]
@@ -138,7 +138,7 @@ def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) 
 @pytest.mark.parametrize("norm", ["instance", "instance_affine", "batch", "none"])
 @pytest.mark.parametrize("training", [True, False])
 def test_forward_matches_formula(norm: str, training: bool) -> None:
-    d = PatchDiscriminator(3, n_layers=2, base_channels=4, norm=norm, return_features=True).double()  # type: ignore[arg-type]
+    d = PatchDiscriminator(3, num_layers=2, base_channels=4, norm=norm, return_features=True).double()  # type: ignore[arg-type]
     with torch.no_grad():
         for p in d.parameters():
             p.add_(torch.randn_like(p) * 0.1)  # non-trivial norm affine parameters
@@ -158,7 +158,7 @@ def test_forward_matches_formula(norm: str, training: bool) -> None:
 
 
 def test_features_on_request_only() -> None:
-    d = PatchDiscriminator(3, n_layers=2, base_channels=4)
+    d = PatchDiscriminator(3, num_layers=2, base_channels=4)
     x = torch.randn(2, 3, 16, 16)
     assert d(x).features == [[]]
     with_feats = d(x, return_features=True)
@@ -170,8 +170,8 @@ def test_features_on_request_only() -> None:
 
 
 def test_bias_before_norm_false_computes_the_same_function() -> None:
-    with_bias = PatchDiscriminator(3, n_layers=3, base_channels=4).double()
-    without = PatchDiscriminator(3, n_layers=3, base_channels=4, bias_before_norm=False).double()
+    with_bias = PatchDiscriminator(3, num_layers=3, base_channels=4).double()
+    without = PatchDiscriminator(3, num_layers=3, base_channels=4, bias_before_norm=False).double()
     state = {k: v for k, v in with_bias.state_dict().items() if k in without.state_dict()}
     without.load_state_dict(state)
     with torch.no_grad():
@@ -183,7 +183,7 @@ def test_bias_before_norm_false_computes_the_same_function() -> None:
 
 
 def test_spectral_norm() -> None:
-    d = PatchDiscriminator(3, n_layers=2, base_channels=8, spectral_norm=True)
+    d = PatchDiscriminator(3, num_layers=2, base_channels=8, spectral_norm=True)
     x = torch.randn(2, 3, 16, 16)
     for _ in range(30):  # one power iteration per training forward
         d(x)
@@ -197,7 +197,7 @@ def test_spectral_norm() -> None:
 
 
 def test_equalized_lr() -> None:
-    d = PatchDiscriminator(3, n_layers=2, base_channels=8, equalized_lr=True, norm="none")
+    d = PatchDiscriminator(3, num_layers=2, base_channels=8, equalized_lr=True, norm="none")
     assert all(isinstance(layer.conv, EqualConv2d) for layer in d.layers)
     stored = torch.cat([layer.conv.weight.flatten() for layer in d.layers])
     assert abs(stored.std().item() - 1.0) < 0.05  # N(0, 1) storage, scaled at run time
@@ -208,7 +208,9 @@ def test_equalized_lr() -> None:
 
 @pytest.mark.parametrize("group_size", [2, 4, None])
 def test_minibatch_stddev_before_last_conv(group_size: Optional[int]) -> None:
-    d = PatchDiscriminator(3, n_layers=1, base_channels=4, minibatch_stddev=True, mbstd_group_size=group_size)
+    d = PatchDiscriminator(
+        3, num_layers=1, base_channels=4, mbstd_num_channels=1, mbstd_group_size=group_size
+    )
     assert d.layers[-1].conv.in_channels == 8 + 1
     x = torch.randn(4, 3, 8, 8)
     expected, _ = patch_formula(d, x)
@@ -216,22 +218,22 @@ def test_minibatch_stddev_before_last_conv(group_size: Optional[int]) -> None:
 
 
 def test_repr() -> None:
-    d = PatchDiscriminator(3, n_layers=1, base_channels=4)
+    d = PatchDiscriminator(3, num_layers=1, base_channels=4)
     text = repr(d)
-    assert text.startswith("PatchDiscriminator(\n  in_channels=3, n_layers=1, norm='instance'\n")
+    assert text.startswith("PatchDiscriminator(\n  in_channels=3, num_layers=1, norm='instance'\n")
     assert (
         "(conv): ConvAct(3, 4, kernel_size=(4, 4), stride=(2, 2), padding=(2, 2), act=lrelu, alpha=0.2)"
         in text
     )
     assert "PatchLayer(\n      norm='instance', act=lrelu(0.2)" in text
     assert "InstanceNorm2d(8, eps=1e-05, momentum=0.1, affine=False" in text
-    assert "minibatch_stddev=True, mbstd_group_size=2" in repr(
-        PatchDiscriminator(3, n_layers=1, minibatch_stddev=True, mbstd_group_size=2)
+    assert "mbstd_group_size=2, mbstd_num_channels=1" in repr(
+        PatchDiscriminator(3, num_layers=1, mbstd_num_channels=1, mbstd_group_size=2)
     )
 
 
 def test_gradcheck_and_gradgradcheck() -> None:
-    d = PatchDiscriminator(1, n_layers=1, base_channels=2).double()
+    d = PatchDiscriminator(1, num_layers=1, base_channels=2).double()
     x = torch.randn(2, 1, 4, 5, dtype=torch.float64, requires_grad=True)
     # fast_mode checks a random projection of the Jacobian: the full one costs minutes on this CPU.
     assert torch.autograd.gradcheck(lambda t: d(t).logits[0], (x,), fast_mode=True)
@@ -239,7 +241,7 @@ def test_gradcheck_and_gradgradcheck() -> None:
 
 
 def test_channels_last() -> None:
-    d = PatchDiscriminator(3, n_layers=2, base_channels=8, return_features=True)
+    d = PatchDiscriminator(3, num_layers=2, base_channels=8, return_features=True)
     x = torch.randn(2, 3, 20, 20)
     ref = d(x)
     d_cl = d.to(memory_format=torch.channels_last)
@@ -250,7 +252,7 @@ def test_channels_last() -> None:
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_autocast_bfloat16(norm: str) -> None:
-    d = PatchDiscriminator(3, n_layers=2, base_channels=8, norm=norm)  # type: ignore[arg-type]
+    d = PatchDiscriminator(3, num_layers=2, base_channels=8, norm=norm)  # type: ignore[arg-type]
     x = torch.randn(2, 3, 16, 16)
     ref = d(x).logits[0]
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -262,17 +264,17 @@ def test_autocast_bfloat16(norm: str) -> None:
 
 @pytest.mark.parametrize("options", [{}, {"norm": "batch"}, {"spectral_norm": True}, {"equalized_lr": True}])
 def test_state_dict_round_trip(options: dict[str, object]) -> None:
-    a = PatchDiscriminator(3, n_layers=2, base_channels=4, **options)  # type: ignore[arg-type]
+    a = PatchDiscriminator(3, num_layers=2, base_channels=4, **options)  # type: ignore[arg-type]
     x = torch.randn(2, 3, 16, 16)
     a(x)  # moves running stats and spectral-norm vectors away from their initial values
     a.eval()
-    b = PatchDiscriminator(3, n_layers=2, base_channels=4, **options).eval()  # type: ignore[arg-type]
+    b = PatchDiscriminator(3, num_layers=2, base_channels=4, **options).eval()  # type: ignore[arg-type]
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(b(x).logits[0], a(x).logits[0], rtol=0, atol=0)
 
 
 def test_errors() -> None:
-    d = PatchDiscriminator(3, n_layers=3, base_channels=4)
+    d = PatchDiscriminator(3, num_layers=3, base_channels=4)
     with pytest.raises(
         ValueError, match=r"x must have 3 channels \(in_channels\), got shape \(1, 4, 16, 16\)"
     ):
@@ -280,7 +282,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match=r"x must have 4 dimensions, got shape \(3, 16, 16\)"):
         d(torch.zeros(3, 16, 16))
     with pytest.raises(
-        ValueError, match=r"x of spatial size 7×9 is too small .* n_layers=3: the minimum is 8×8"
+        ValueError, match=r"x of spatial size 7×9 is too small .* num_layers=3: the minimum is 8×8"
     ):
         d(torch.zeros(1, 3, 7, 9))
     assert d(torch.zeros(1, 3, 8, 8)).logits[0].shape == (1, 1, 4, 4)  # 8 → 5 → 3 → 2 → 3 → 4
@@ -295,14 +297,19 @@ def test_errors() -> None:
         PatchDiscriminator(3, norm="group")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="equalized_lr and spectral_norm cannot both be True"):
         PatchDiscriminator(3, equalized_lr=True, spectral_norm=True)
-    with pytest.raises(ValueError, match="n_layers must be an int >= 1, got 0"):
-        PatchDiscriminator(3, n_layers=0)
+    for bad in (0, -2, True):
+        with pytest.raises(ValueError, match=f"mbstd_group_size must be an int >= 1, got {bad!r}"):
+            PatchDiscriminator(3, mbstd_num_channels=1, mbstd_group_size=bad, device="meta")
+        with pytest.raises(ValueError, match=f"mbstd_group_size must be an int >= 1, got {bad!r}"):
+            MultiScaleDiscriminator(3, mbstd_num_channels=1, mbstd_group_size=bad, device="meta")
+    with pytest.raises(ValueError, match="num_layers must be an int >= 1, got 0"):
+        PatchDiscriminator(3, num_layers=0)
     with pytest.raises(ValueError, match=r"in_channels must be an int >= 1, got 2\.0"):
         PatchDiscriminator(2.0)  # type: ignore[arg-type]
     with pytest.raises(
         ValueError,
         match=r"mbstd_num_channels \(3\) must divide the channel count entering the minibatch standard deviation \(8\)",
     ):
-        PatchDiscriminator(3, n_layers=1, base_channels=4, minibatch_stddev=True, mbstd_num_channels=3)
+        PatchDiscriminator(3, num_layers=1, base_channels=4, mbstd_num_channels=3)
     with pytest.raises(ValueError, match="batch size \\(3\\) must be divisible by the group size \\(2\\)"):
-        PatchDiscriminator(3, n_layers=1, minibatch_stddev=True, mbstd_group_size=2)(torch.zeros(3, 3, 8, 8))
+        PatchDiscriminator(3, num_layers=1, mbstd_num_channels=1, mbstd_group_size=2)(torch.zeros(3, 3, 8, 8))

@@ -13,9 +13,9 @@ from ganblocks.functional import (
     encoder_feature_clusters,
     instance_avg_pool,
     instance_features,
-    kmeans,
     sample_cluster_features,
 )
+from ganblocks.generators import kmeans
 
 
 def sse(points: torch.Tensor, centers: torch.Tensor) -> float:
@@ -104,6 +104,23 @@ def test_instance_features_match_pix2pixhd() -> None:
         assert_close(torch.tensor(got), torch.tensor(sorted(t.tolist() for t in v)))
 
 
+@pytest.mark.parametrize("min_area", [2.0, 64.0, -0.1, float("nan")])
+def test_min_area_is_a_fraction(min_area: float) -> None:
+    feat, inst = torch.randn(1, 2, 4, 4), torch.zeros(1, 1, 4, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="min_area must be"):
+        instance_features(feat, inst, inst, min_area=min_area)
+    with pytest.raises(ValueError, match="min_area must be"):
+        encoder_feature_clusters(feat, inst, inst, min_area=min_area)
+
+
+def test_min_area_bounds_are_accepted() -> None:
+    feat, inst = torch.randn(1, 2, 4, 4), torch.zeros(1, 1, 4, 4, dtype=torch.long)
+    inst[..., 2:] = 1
+    assert instance_features(feat, inst, inst, min_area=0.0)[0].shape == (2, 2)
+    assert instance_features(feat, inst, inst, min_area=0.49)[0].shape == (2, 2)
+    assert instance_features(feat, inst, inst, min_area=1.0)[0].shape == (0, 2)
+
+
 def test_encoder_feature_clusters_per_class() -> None:
     # 4 images, two instances each: class 1 has features near (1, 1) or (-1, -1), class 2 near (5, 0).
     feats, insts, labels = [], [], []
@@ -149,7 +166,7 @@ def test_sample_cluster_features() -> None:
 
 @requires_triton
 def test_encoder_on_triton_matches_reference() -> None:
-    e = FeatureEncoder(3, 3, base_channels=2, n_downsampling=1).to(TRITON_DEVICE)
+    e = FeatureEncoder(3, 3, base_channels=2, num_downsampling=1).to(TRITON_DEVICE)
     x = torch.randn(2, 3, 4, 4, device=TRITON_DEVICE)
     inst = torch.randint(0, 2, (2, 1, 4, 4), device=TRITON_DEVICE) * 1000
     from ganblocks.ops import use_backend

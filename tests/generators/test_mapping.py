@@ -89,6 +89,35 @@ def test_w_avg_tracking() -> None:
     assert net.w_avg.dtype == torch.float32
 
 
+def test_w_avg_skips_a_non_finite_batch() -> None:
+    net = make(0, w_avg_beta=0.9).train()
+    z1, z2 = torch.randn(5, 6, dtype=F64), torch.randn(5, 6, dtype=F64)
+    net(z1)
+    before = net.w_avg.clone()  # type: ignore[union-attr]
+    for bad in (float("nan"), float("inf")):
+        z = z2.clone()
+        z[2, 1] = bad
+        out = net(z)
+        assert not torch.isfinite(out[2]).all() and torch.isfinite(out[[0, 1, 3, 4]]).all()
+        assert torch.equal(net.w_avg, before)
+    net(z2)  # later finite batches update as usual
+    m1 = reference_mapping(net, z1, None)[:, 0].mean(0)
+    m2 = reference_mapping(net, z2, None)[:, 0].mean(0)
+    assert_close(net.w_avg.double(), m2 + 0.9 * (m1 * 0.1 - m2), torch.float32)
+    assert torch.isfinite(net(z2, truncation_psi=0.5)).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_w_avg_update_in_the_dtype_of_the_network(dtype: torch.dtype) -> None:
+    net = MappingNetwork(6, 0, 4, 3, num_layers=2, w_avg_beta=0.5).to(dtype).train()
+    assert net.w_avg is not None and net.w_avg.dtype == dtype
+    z = torch.randn(4, 6, dtype=dtype)
+    w = net(z)[:, 0]
+    expected = 0.5 * w.double().mean(0)  # lerp(mean, 0, 0.5)
+    assert net.w_avg.dtype == dtype
+    assert_close(net.w_avg.double(), expected, dtype)
+
+
 @pytest.mark.parametrize(("psi", "cutoff"), [(0.7, None), (0.5, 2), (0.0, None), (-0.5, 5), (1.3, 0)])
 def test_truncation(psi: float, cutoff: Optional[int]) -> None:
     net = make().eval()

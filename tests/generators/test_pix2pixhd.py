@@ -11,6 +11,7 @@ from helpers import assert_close
 from torch import nn
 
 from ganblocks import FeatureEncoder, GlobalGenerator, LocalEnhancer, ResnetBlock
+from ganblocks.generators import ConvNormAct
 
 NormLayer = Callable[[int], nn.Module]
 INSTANCE: NormLayer = functools.partial(nn.InstanceNorm2d, affine=False)
@@ -139,13 +140,13 @@ def count(module: nn.Module) -> int:
 def test_pix2pixhd_parameter_counts() -> None:
     """pix2pixHD's counts, on the meta device (no memory, no init time)."""
     assert (
-        count(GlobalGenerator(37, 3, base_channels=64, n_downsampling=4, n_blocks=9, device="meta"))
+        count(GlobalGenerator(37, 3, base_channels=64, num_downsampling=4, num_blocks=9, device="meta"))
         == 182_549_891
     )
     assert count(LocalEnhancer(3, 3, base_channels=32, device="meta")) == 182_701_827
-    assert count(FeatureEncoder(3, 3, base_channels=16, n_downsampling=4, device="meta")) == 788_803
+    assert count(FeatureEncoder(3, 3, base_channels=16, num_downsampling=4, device="meta")) == 788_803
     # The independent formulation agrees (small enough to build).
-    assert count(GlobalGenerator(5, 3, base_channels=8, n_downsampling=2, n_blocks=3)) == count(
+    assert count(GlobalGenerator(5, 3, base_channels=8, num_downsampling=2, num_blocks=3)) == count(
         RefGlobal(5, 3, 8, 2, 3, INSTANCE)
     )
 
@@ -183,7 +184,7 @@ def test_global_generator_loads_pix2pixhd(norm: str, norm_layer: NormLayer, bias
     g = GlobalGenerator.from_pix2pixhd(
         ref.state_dict(), bias_before_norm=bias_before_norm, dtype=torch.float64
     ).eval()
-    assert (g.in_channels, g.out_channels, g.base_channels, g.n_downsampling, g.n_blocks, g.norm) == (
+    assert (g.in_channels, g.out_channels, g.base_channels, g.num_downsampling, g.num_blocks, g.norm) == (
         5,
         3,
         4,
@@ -201,7 +202,12 @@ def test_local_enhancer_loads_pix2pixhd() -> None:
     """Two enhancers: the pyramid, the per-level channels and the key layout of each enhancer are exercised."""
     ref = randomize(RefLocal(3, 2, 2, 1, 1, 2, 2, INSTANCE)).double()
     g = LocalEnhancer.from_pix2pixhd(ref.state_dict(), dtype=torch.float64)
-    assert (g.n_local_enhancers, g.n_blocks_local, g.base_channels, g.global_generator.n_downsampling) == (
+    assert (
+        g.num_local_enhancers,
+        g.num_blocks_local,
+        g.base_channels,
+        g.global_generator.num_downsampling,
+    ) == (
         2,
         2,
         2,
@@ -214,7 +220,9 @@ def test_local_enhancer_loads_pix2pixhd() -> None:
 
 def test_local_enhancer_one_enhancer_default_layout() -> None:
     ref = randomize(RefLocal(3, 3, 2, 2, 1, 1, 1, INSTANCE)).double()
-    g = LocalEnhancer(3, 3, base_channels=2, n_downsampling_global=2, n_blocks_global=1, n_blocks_local=1)
+    g = LocalEnhancer(
+        3, 3, base_channels=2, num_downsampling_global=2, num_blocks_global=1, num_blocks_local=1
+    )
     g = g.double()
     # pix2pixHD checkpoints are often saved from DataParallel: a leading "module." is ignored.
     g.load_pix2pixhd_state_dict({f"module.{k}": v for k, v in ref.state_dict().items()})
@@ -225,7 +233,7 @@ def test_local_enhancer_one_enhancer_default_layout() -> None:
 def test_encoder_loads_pix2pixhd_and_pools_instances() -> None:
     ref = randomize(RefEncoder(3, 3, 2, 2, INSTANCE)).double()
     e = FeatureEncoder.from_pix2pixhd(ref.state_dict(), dtype=torch.float64)
-    assert (e.base_channels, e.n_downsampling, e.out_channels) == (2, 2, 3)
+    assert (e.base_channels, e.num_downsampling, e.out_channels) == (2, 2, 3)
     assert count(e) == count(ref)
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     inst = torch.randint(0, 3, (2, 1, 4, 4)).repeat_interleave(2, 2).repeat_interleave(2, 3) * 1000
@@ -234,11 +242,11 @@ def test_encoder_loads_pix2pixhd_and_pools_instances() -> None:
 
 def test_loader_errors() -> None:
     ref = RefGlobal(5, 3, 4, 2, 2, INSTANCE)
-    g = GlobalGenerator(5, 3, base_channels=4, n_downsampling=2, n_blocks=1)
+    g = GlobalGenerator(5, 3, base_channels=4, num_downsampling=2, num_blocks=1)
     with pytest.raises(ValueError, match="no parameters in this GlobalGenerator"):
         g.load_pix2pixhd_state_dict(ref.state_dict())
     with pytest.raises(ValueError, match=r"state_dict entry for stem.conv.weight has shape \(4, 5, 7, 7\)"):
-        GlobalGenerator(4, 3, base_channels=4, n_downsampling=2, n_blocks=2).load_pix2pixhd_state_dict(
+        GlobalGenerator(4, 3, base_channels=4, num_downsampling=2, num_blocks=2).load_pix2pixhd_state_dict(
             ref.state_dict()
         )
     with pytest.raises(ValueError, match=r"'netD\.weight' is not a pix2pixHD GlobalGenerator key"):
@@ -257,22 +265,22 @@ def test_loader_errors() -> None:
     ("make", "shape", "match"),
     [
         (
-            lambda: GlobalGenerator(3, 3, base_channels=2, n_downsampling=2, n_blocks=1),
+            lambda: GlobalGenerator(3, 3, base_channels=2, num_downsampling=2, num_blocks=1),
             (1, 3, 12, 10),
             "multiples of 4",
         ),
         (
-            lambda: GlobalGenerator(3, 3, base_channels=2, n_downsampling=2, n_blocks=1),
+            lambda: GlobalGenerator(3, 3, base_channels=2, num_downsampling=2, num_blocks=1),
             (1, 3, 4, 4),
             "at least 8",
         ),
         (
-            lambda: GlobalGenerator(3, 3, base_channels=2, n_downsampling=2, n_blocks=1),
+            lambda: GlobalGenerator(3, 3, base_channels=2, num_downsampling=2, num_blocks=1),
             (1, 2, 8, 8),
             "3 channels",
         ),
         (
-            lambda: LocalEnhancer(3, 3, base_channels=2, n_downsampling_global=1, n_blocks_global=1),
+            lambda: LocalEnhancer(3, 3, base_channels=2, num_downsampling_global=1, num_blocks_global=1),
             (1, 3, 10, 12),
             "multiples of 4",
         ),
@@ -283,18 +291,30 @@ def test_bad_input_sizes(make: Callable[[], nn.Module], shape: tuple[int, ...], 
         make()(torch.randn(shape))
 
 
+@pytest.mark.parametrize("shape", [(1, 4, 1, 1), (1, 4, 1, 5), (1, 4, 5, 1)])
+def test_resnet_block_too_small(shape: tuple[int, ...]) -> None:
+    h, w = shape[-2:]
+    with pytest.raises(
+        ValueError, match=rf"x of spatial size {h}×{w} is too small for a ResnetBlock: .* at least 2"
+    ):
+        ResnetBlock(4)(torch.randn(shape))
+    ResnetBlock(4)(torch.randn(1, 4, 2, 2))  # the smallest size that reflection padding accepts
+
+
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(ValueError, match="norm must be one of"):
         GlobalGenerator(3, 3, norm="group")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="n_blocks must be an int >= 0, got -1"):
-        GlobalGenerator(3, 3, n_blocks=-1, device="meta")
-    with pytest.raises(ValueError, match="n_local_enhancers must be an int >= 1, got 0"):
-        LocalEnhancer(3, 3, n_local_enhancers=0, device="meta")
+    with pytest.raises(ValueError, match=r"act must be one of \('relu', 'linear'\), got True"):
+        ConvNormAct(3, 3, 3, act=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="num_blocks must be an int >= 0, got -1"):
+        GlobalGenerator(3, 3, num_blocks=-1, device="meta")
+    with pytest.raises(ValueError, match="num_local_enhancers must be an int >= 1, got 0"):
+        LocalEnhancer(3, 3, num_local_enhancers=0, device="meta")
 
 
 def test_repr_and_gradients() -> None:
-    g = GlobalGenerator(3, 2, base_channels=2, n_downsampling=1, n_blocks=1)
-    assert "in_channels=3, out_channels=2, base_channels=2, n_downsampling=1, n_blocks=1" in repr(g)
+    g = GlobalGenerator(3, 2, base_channels=2, num_downsampling=1, num_blocks=1)
+    assert "in_channels=3, out_channels=2, base_channels=2, num_downsampling=1, num_blocks=1" in repr(g)
     assert "reflect_pad=3, act=relu" in repr(g.stem) and "act=linear" in repr(g.blocks[0].conv2)
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
     y = g(x)

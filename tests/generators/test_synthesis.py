@@ -10,7 +10,12 @@ import torch
 import torch.nn.functional as F
 from helpers import assert_close
 
-from ganblocks.generators.synthesis import ConstantInput, StyleLayer, SynthesisBlock, SynthesisInput
+from ganblocks.generators.synthesis import (
+    AdaINSynthesisBlock,
+    AdaINSynthesisInput,
+    AdaINSynthesisLayer,
+    ConstantInput,
+)
 
 F64 = torch.float64
 
@@ -23,7 +28,9 @@ def randomize(module: torch.nn.Module) -> None:
                 p.normal_()
 
 
-def reference_layer(layer: StyleLayer, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def reference_layer(
+    layer: AdaINSynthesisLayer, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """conv (equalized, no bias) → x + s·n + b → √2·lrelu → instance norm → affine of w."""
     if layer.conv is not None:
         weight = layer.conv.weight.detach()
@@ -52,7 +59,9 @@ def bilinear_matrix(n: int) -> torch.Tensor:
     return m
 
 
-def upsample_reference(x: torch.Tensor, mode: Optional[str]) -> torch.Tensor:
+def upsample_reference(
+    x: torch.Tensor, mode: Optional[str], taps: tuple[float, ...] = (1, 3, 3, 1)
+) -> torch.Tensor:
     n, c, h, w = x.shape
     if mode is None:
         return x
@@ -60,31 +69,39 @@ def upsample_reference(x: torch.Tensor, mode: Optional[str]) -> torch.Tensor:
         return x[:, :, torch.arange(2 * h) // 2][:, :, :, torch.arange(2 * w) // 2]
     if mode == "bilinear":
         return bilinear_matrix(h) @ x @ bilinear_matrix(w).T
-    # "fir": zero insertion, pad (2, 1), 4×4 filter outer([1,3,3,1]) / 64 times the gain 4
+    # FIR: zero insertion, pad, outer(taps, taps) / sum² times the gain 4 (StyleGAN2-ADA's upsample2d)
     z = torch.zeros(n, c, 2 * h, 2 * w, dtype=x.dtype)
     z[:, :, ::2, ::2] = x
-    a = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype)
-    f = (torch.outer(a, a) / 64 * 4).expand(c, 1, 4, 4)
-    return F.conv2d(F.pad(z, (2, 1, 2, 1)), f, groups=c)
+    a = torch.tensor(taps, dtype=x.dtype)
+    k = a.numel()
+    f = (torch.outer(a, a) / a.sum() ** 2 * 4).expand(c, 1, k, k)
+    p0, p1 = (k + 1) // 2, (k - 2) // 2
+    return F.conv2d(F.pad(z, (p0, p1, p0, p1)), f.flip(-1, -2), groups=c)
 
 
-@pytest.mark.parametrize("upsample", ["fir", "nearest", "bilinear", None])
-def test_block_matches_composition(upsample: Optional[str]) -> None:
-    block = SynthesisBlock(3, 4, 5, upsample=upsample, dtype=F64)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("up", "resample_filter", "mode"),
+    [(2, None, "fir"), (2, (1.0, 2.0, 1.0, 0.5), "fir"), (2, "nearest", "nearest"), (2, "bilinear", "bilinear"),
+     (1, None, None), (1, "bilinear", None)],
+)  # fmt: skip
+def test_block_matches_composition(up: int, resample_filter: Optional[object], mode: Optional[str]) -> None:
+    options = {} if resample_filter is None else {"resample_filter": resample_filter}
+    block = AdaINSynthesisBlock(3, 4, 5, up=up, dtype=F64, **options)  # type: ignore[arg-type]
     randomize(block)
     x = torch.randn(2, 3, 3, 3, dtype=F64)
     ws = torch.randn(2, 2, 5, dtype=F64)
-    size = 3 if upsample is None else 6
+    size = 3 * up
     n0, n1 = torch.randn(2, 1, size, size, dtype=F64), torch.randn(2, 1, size, size, dtype=F64)
     out = block(x, ws, noise=(n0, n1))
     assert out.shape == (2, 4, size, size)
-    h = reference_layer(block.layer0, upsample_reference(x, upsample), ws[:, 0], n0)
+    taps = (1.0, 3.0, 3.0, 1.0) if not isinstance(resample_filter, tuple) else resample_filter
+    h = reference_layer(block.layer0, upsample_reference(x, mode, taps), ws[:, 0], n0)
     assert_close(out, reference_layer(block.layer1, h, ws[:, 1], n1))
 
 
 @pytest.mark.parametrize(("kernel_size", "per_channel"), [(3, True), (1, False), (5, True)])
 def test_style_layer_matches_formula(kernel_size: int, per_channel: bool) -> None:
-    layer = StyleLayer(2, 3, 4, kernel_size=kernel_size, per_channel_noise=per_channel, dtype=F64)
+    layer = AdaINSynthesisLayer(2, 3, 4, kernel_size=kernel_size, per_channel_noise=per_channel, dtype=F64)
     randomize(layer)
     x, w, noise = (
         torch.randn(2, 2, 5, 6, dtype=F64),
@@ -100,7 +117,7 @@ def test_style_layer_matches_formula(kernel_size: int, per_channel: bool) -> Non
 
 
 def test_input_block_matches_composition() -> None:
-    block = SynthesisInput(3, 5, size=(4, 3), per_channel_noise=False, dtype=F64)
+    block = AdaINSynthesisInput(3, 5, size=(4, 3), per_channel_noise=False, dtype=F64)
     randomize(block)
     assert block.layer0.conv is None and block.layer0.noise.strength.shape == ()
     ws = torch.randn(2, 2, 5, dtype=F64)
@@ -113,33 +130,33 @@ def test_input_block_matches_composition() -> None:
 
 def test_noise_modes() -> None:
     x, ws = torch.randn(2, 3, 4, 4, dtype=F64), torch.randn(2, 2, 5, dtype=F64)
-    const = SynthesisBlock(3, 3, 5, upsample=None, noise_mode="const", resolution=4, dtype=F64)
+    const = AdaINSynthesisBlock(3, 3, 5, up=1, noise_mode="const", resolution=4, dtype=F64)
     randomize(const)
     out = const(x, ws)
     assert torch.equal(out, const(x, ws))  # stored noise: deterministic
     stored = (const.layer0.noise.noise_const, const.layer1.noise.noise_const)
     assert stored[0] is not None and stored[1] is not None
     assert_close(out, const(x, ws, noise=stored))
-    none = SynthesisBlock(3, 3, 5, upsample=None, noise_mode="none", dtype=F64)
+    none = AdaINSynthesisBlock(3, 3, 5, up=1, noise_mode="none", dtype=F64)
     randomize(none)
     zero = torch.zeros(1, 1, 4, 4, dtype=F64)
     h = reference_layer(none.layer0, x, ws[:, 0], zero)
     assert_close(none(x, ws), reference_layer(none.layer1, h, ws[:, 1], zero))
-    random = SynthesisBlock(3, 3, 5, upsample=None, dtype=F64)
+    random = AdaINSynthesisBlock(3, 3, 5, up=1, dtype=F64)
     randomize(random)
     assert not torch.allclose(random(x, ws), random(x, ws))  # fresh noise at every call
     with pytest.raises(ValueError, match="noise_mode='const' needs resolution = the output size"):
-        SynthesisBlock(3, 3, 5, noise_mode="const", resolution=4, dtype=F64)(x, ws)  # output is 8×8
+        AdaINSynthesisBlock(3, 3, 5, noise_mode="const", resolution=4, dtype=F64)(x, ws)  # output is 8×8
 
 
 def test_single_w_is_used_by_both_layers() -> None:
-    block = SynthesisBlock(3, 2, 5, noise_mode="none")
+    block = AdaINSynthesisBlock(3, 2, 5, noise_mode="none")
     x, w = torch.randn(2, 3, 2, 2), torch.randn(2, 5)
     assert_close(block(x, w), block(x, torch.stack([w, w], dim=1)))  # strided vs contiguous: float32 rounding
 
 
 def test_gradients_reach_ws_const_and_every_parameter() -> None:
-    block = SynthesisInput(2, 3, dtype=F64)
+    block = AdaINSynthesisInput(2, 3, dtype=F64)
     randomize(block)
     ws = torch.randn(2, 2, 3, dtype=F64, requires_grad=True)
     block(ws).mul(torch.randn(2, 2, 4, 4, dtype=F64)).sum().backward()
@@ -153,13 +170,16 @@ def test_style_layer_without_conv_and_constant() -> None:
     const = ConstantInput(3, (2, 5), dtype=F64)
     assert const(4).shape == (4, 3, 2, 5) and torch.equal(const(4)[3], const.const[0])
     assert const.const.dtype == F64 and "size=(2, 5)" in repr(const)
-    layer = StyleLayer(3, 3, 4, kernel_size=None, dtype=F64)
+    layer = AdaINSynthesisLayer(3, 3, 4, kernel_size=None, dtype=F64)
     assert layer.conv is None and "kernel_size=None" in repr(layer)
+    assert "(\n  4, 2, w_dim=5, up=2\n" in repr(AdaINSynthesisBlock(4, 2, 5))
+    assert "up=2, resample_filter='nearest'" in repr(AdaINSynthesisBlock(4, 2, 5, resample_filter="nearest"))
+    assert "(\n  4, 2, w_dim=5, up=1\n" in repr(AdaINSynthesisBlock(4, 2, 5, up=1))
     assert all(p.dtype == F64 for p in layer.parameters())
 
 
 def test_errors() -> None:
-    block = SynthesisBlock(3, 4, 5)
+    block = AdaINSynthesisBlock(3, 4, 5)
     x = torch.randn(2, 3, 4, 4)
     with pytest.raises(
         ValueError, match=r"ws must have shape \(N, 2, w_dim\) = \(2, 2, 5\).*got \(2, 3, 5\)"
@@ -172,12 +192,38 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="noise must be None or a pair"):
         block(x, torch.randn(2, 2, 5), noise=(None,))  # type: ignore[arg-type]
     with pytest.raises(
-        ValueError, match="upsample must be one of \\('fir', 'nearest', 'bilinear'\\), got 'area'"
+        ValueError, match="resample_filter must be one of \\('nearest', 'bilinear'\\), got 'area'"
     ):
-        SynthesisBlock(3, 4, 5, upsample="area")  # type: ignore[arg-type]
+        AdaINSynthesisBlock(3, 4, 5, resample_filter="area")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="resample_filter must be a sequence of FIR taps or one of"):
+        AdaINSynthesisBlock(3, 4, 5, resample_filter=3.0)  # type: ignore[arg-type]
+    for up in (0, 3, True, 2.0):
+        with pytest.raises(
+            ValueError, match=f"up must be 1 \\(keep the resolution\\) or 2 \\(double it\\), got {up!r}"
+        ):
+            AdaINSynthesisBlock(3, 4, 5, up=up)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kernel_size must be odd"):
-        SynthesisBlock(3, 4, 5, kernel_size=2)
+        AdaINSynthesisBlock(3, 4, 5, kernel_size=2)
     with pytest.raises(ValueError, match=r"out_channels must equal in_channels \(3\) when kernel_size=None"):
-        StyleLayer(3, 4, 5, kernel_size=None)
+        AdaINSynthesisLayer(3, 4, 5, kernel_size=None)
     with pytest.raises(ValueError, match="batch_size must be an int >= 0, got -1"):
         ConstantInput(3)(-1)
+
+
+def test_constant_input_given_a_tensor_names_its_shape() -> None:
+    big = torch.arange(10_000.0).reshape(1, 100, 10, 10)
+    with pytest.raises(
+        TypeError,
+        match=r"^batch_size must be an int \(the number of copies, e.g. x.shape\[0\]\), got a torch.float32 tensor "
+        r"of shape \(1, 100, 10, 10\)$",
+    ) as info:
+        ConstantInput(3)(big)  # type: ignore[arg-type]
+    assert len(str(info.value)) < 200
+    with pytest.raises(
+        TypeError, match=r"^channels must be an int, got a torch.float32 tensor of shape \(1, 100, 10, 10\)$"
+    ):
+        ConstantInput(big)  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"^size must be an int or a pair of ints, got a torch.int64 tensor of shape \(2,\)$"
+    ):
+        ConstantInput(3, torch.tensor([4, 4]))  # type: ignore[arg-type]

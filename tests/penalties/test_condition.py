@@ -114,7 +114,7 @@ def test_from_outputs_with_a_conditional_forward() -> None:
 
 
 def test_pix2pixhd_discriminator_with_condition() -> None:
-    d = MultiScaleDiscriminator(5, num_scales=2, n_layers=2, base_channels=4)
+    d = MultiScaleDiscriminator(5, num_scales=2, num_layers=2, base_channels=4)
     cond, real = torch.randn(2, 2, 32, 32), torch.randn(2, 3, 32, 32)
     penalty = R1Penalty(gamma=1.0)(d, real, condition=cond)
     x = real.clone().requires_grad_(True)

@@ -30,14 +30,14 @@ PENALTIES: dict[str, Penalty] = {
 
 def _multiscale() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    d = MultiScaleDiscriminator(3, num_scales=2, n_layers=1, base_channels=4, return_features=True).double()
+    d = MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4, return_features=True).double()
     return d, torch.randn(2, 3, 12, 12, dtype=torch.float64), torch.randn(2, 3, 12, 12, dtype=torch.float64)
 
 
 def _msg() -> tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]:
     torch.manual_seed(0)
     d = MSGDiscriminator(
-        3, resolution=16, channel_base=64, max_channels=16, combine="cat_lin", mbstd_group_size=2
+        3, resolution=16, base_channels=4, max_channels=16, combine="cat_lin", mbstd_group_size=2
     )
     d = d.double()
     real = image_pyramid(torch.randn(2, 3, 16, 16, dtype=torch.float64), d.num_scales)

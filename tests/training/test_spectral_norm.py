@@ -31,9 +31,9 @@ def _convs(d: nn.Module) -> list[nn.Module]:
 
 def test_patch_discriminator_option_and_torch_hook_normalize_every_conv() -> None:
     x = torch.randn(2, 3, 16, 16)
-    built = PatchDiscriminator(3, n_layers=2, base_channels=8, spectral_norm=True)
+    built = PatchDiscriminator(3, num_layers=2, base_channels=8, spectral_norm=True)
     torch.manual_seed(0)
-    hooked = PatchDiscriminator(3, n_layers=2, base_channels=8)
+    hooked = PatchDiscriminator(3, num_layers=2, base_channels=8)
     for conv in _convs(hooked):
         spectral_norm(conv)  # what the spectral_norm=True option does, by hand
     for d in (built, hooked):

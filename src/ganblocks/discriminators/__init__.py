@@ -2,7 +2,6 @@
 
 from ..outputs import DiscriminatorOutput
 from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator
-from .msg_heads import MSGGeneratorHeads
 from .multiscale import MultiScaleDiscriminator, convert_pix2pixhd_state_dict, downsample
 from .patch import PATCH_NORMS, PatchDiscriminator, PatchNorm
 from .pyramid import ImagePyramid, image_pyramid
@@ -15,7 +14,6 @@ __all__ = [
     "ImagePyramid",
     "MSGCombine",
     "MSGDiscriminator",
-    "MSGGeneratorHeads",
     "MultiScaleDiscriminator",
     "PatchDiscriminator",
     "PatchNorm",

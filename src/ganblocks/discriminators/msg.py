@@ -1,4 +1,4 @@
-"""MSG-GAN: a discriminator that sees the image at every scale, and to-RGB heads for the generator."""
+"""MSG-GAN's discriminator: ProGAN blocks that see the image at every scale."""
 
 from __future__ import annotations
 
@@ -20,9 +20,14 @@ Combine: TypeAlias = Literal["simple", "lin_cat", "cat_lin"]
 COMBINE_MODES: tuple[str, ...] = ("simple", "lin_cat", "cat_lin")
 
 
-def msg_channels(resolution: int, *, channel_base: int, max_channels: int) -> int:
-    """Feature channels at ``resolution``: ``min(channel_base // resolution, max_channels)`` (ProGAN's ``nf``)."""
-    return min(channel_base // resolution, max_channels)
+# ProGAN's widths: fmap_base 8192 over 2^(stage) gives 16384 // r channels at resolution r.
+PROGAN_CHANNELS_TIMES_RESOLUTION = 16384
+
+
+def msg_channels(halvings: int, *, base_channels: int, max_channels: int) -> int:
+    """Feature channels after ``halvings`` halvings of the finest resolution: ``min(base_channels · 2^halvings,
+    max_channels)``, the rule of every discriminator here (ProGAN's ``nf``)."""
+    return min(base_channels << halvings, max_channels)
 
 
 def _check_resolution(resolution: int) -> int:
@@ -194,18 +199,21 @@ class MSGDiscriminator(nn.Module):
     (:class:`MSGCombine`: ``simple``, ``lin_cat`` or ``cat_lin``), then applies two 3×3 convs with
     LeakyReLU(0.2) and a 2× average pool. The 4×4 block combines, appends the minibatch standard deviation
     and applies a 3×3 conv, a 4×4 conv and a linear layer to one logit. Channels at resolution :math:`r`
-    are :math:`\min(\text{channel\_base}/r, \text{max\_channels})`. Every conv runs with its bias and
+    are :math:`\min(\text{base\_channels} \cdot R / r, \text{max\_channels})`, doubling per halving as in
+    :class:`PatchDiscriminator` (StyleGAN2-ADA's ``channel_base`` :math:`b` is ``base_channels`` =
+    :math:`b / R`). Every conv runs with its bias and
     LeakyReLU fused in one :func:`~ganblocks.functional.bias_act` pass.
 
     Real images enter as ``image_pyramid(real, d.num_scales)``; the generator's multi-scale outputs (for
-    example from :class:`MSGGeneratorHeads`) enter as they are, so the discriminator's gradient reaches
+    example from :class:`~ganblocks.generators.MSGGeneratorHeads`) enter as they are, so the discriminator's gradient reaches
     every generator scale.
 
     Args:
         in_channels: channels of each image.
         resolution: the finest resolution, a power of two ≥ 4.
         combine: ``"simple"``, ``"lin_cat"`` or ``"cat_lin"``.
-        channel_base: channels are ``channel_base // r`` at resolution ``r`` (16384: ProGAN's ``fmap_base`` ×2).
+        base_channels: channels at the finest resolution, doubled per halving; None is ProGAN's
+            ``16384 // resolution``.
         max_channels: cap on the channel count.
         equalized_lr: equalized learning-rate layers (:class:`ganblocks.EqualConv2d`: weights
             :math:`\mathcal{N}(0, 1)` scaled by :math:`1/\sqrt{\text{fan\_in}}`, LeakyReLU gain √2), as
@@ -243,7 +251,7 @@ class MSGDiscriminator(nn.Module):
         *,
         resolution: int,
         combine: Combine = "simple",
-        channel_base: int = 16384,
+        base_channels: Optional[int] = None,
         max_channels: int = 512,
         equalized_lr: bool = True,
         mbstd_group_size: Optional[int] = 4,
@@ -257,13 +265,15 @@ class MSGDiscriminator(nn.Module):
         _check_resolution(resolution)
         check_int("max_channels", max_channels)
         check_int("mbstd_num_channels", mbstd_num_channels, minimum=0)
+        if mbstd_group_size is not None:
+            check_int("mbstd_group_size", mbstd_group_size)
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}")
-        if isinstance(channel_base, bool) or not isinstance(channel_base, int) or channel_base < resolution:
-            raise ValueError(
-                f"channel_base must be an int >= resolution ({resolution}) so that every block has a channel, "
-                f"got {channel_base!r}"
-            )
+        if base_channels is None:
+            base_channels = max(PROGAN_CHANNELS_TIMES_RESOLUTION // resolution, 1)
+        check_int("base_channels", base_channels)
+        self.base_channels = base_channels
+        self.max_channels = max_channels
         self.in_channels = in_channels
         self.resolution = resolution
         self.combine = combine
@@ -271,7 +281,8 @@ class MSGDiscriminator(nn.Module):
         self.resolutions = [resolution >> j for j in range(resolution.bit_length() - 2)]
 
         def nf(r: int) -> int:
-            return msg_channels(r, channel_base=channel_base, max_channels=max_channels)
+            halvings = (resolution // r).bit_length() - 1
+            return msg_channels(halvings, base_channels=base_channels, max_channels=max_channels)
 
         def combiner(j: int, r: int) -> Optional[MSGCombine]:
             if j == 0:

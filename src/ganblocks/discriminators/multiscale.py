@@ -41,16 +41,16 @@ class MultiScaleDiscriminator(nn.Module):
     Args:
         in_channels: channels of the input (image plus condition for a conditional discriminator).
         num_scales: number of scales (pix2pixHD's ``num_D``).
-        n_layers: stride-2 convs per PatchGAN (``n_layers_D``).
+        num_layers: stride-2 convs per PatchGAN (``n_layers_D``).
         base_channels: channels of each PatchGAN's first conv (``ndf``).
         max_channels: cap on the channel count.
         norm: ``"instance"`` (non-affine, as pix2pixHD), ``"instance_affine"``, ``"batch"`` or ``"none"``.
         bias_before_norm: see :class:`PatchDiscriminator`; True keeps pix2pixHD's parameters.
         spectral_norm: spectrally normalize every conv.
         equalized_lr: use equalized learning-rate convs.
-        minibatch_stddev: minibatch standard deviation before each PatchGAN's last conv.
-        mbstd_group_size: group size of the minibatch standard deviation.
-        mbstd_num_channels: number of minibatch standard-deviation channels.
+        mbstd_group_size: group size of the minibatch standard deviation (None: the whole batch).
+        mbstd_num_channels: minibatch standard-deviation channels before each PatchGAN's last conv; 0
+            (pix2pixHD's) for none.
         return_features: return every scale's intermediate activations (pix2pixHD's ``getIntermFeat``), as
             feature matching needs; ``forward(..., return_features=...)`` overrides it per call.
         backbone: ``backbone(scale) -> nn.Module`` builds the discriminator of scale ``scale`` (0 is the
@@ -82,16 +82,15 @@ class MultiScaleDiscriminator(nn.Module):
         in_channels: int,
         *,
         num_scales: int = 3,
-        n_layers: int = 3,
+        num_layers: int = 3,
         base_channels: int = 64,
         max_channels: int = 512,
         norm: PatchNorm = "instance",
         bias_before_norm: bool = True,
         spectral_norm: bool = False,
         equalized_lr: bool = False,
-        minibatch_stddev: bool = False,
         mbstd_group_size: Optional[int] = 4,
-        mbstd_num_channels: int = 1,
+        mbstd_num_channels: int = 0,
         return_features: bool = False,
         backbone: Optional[Callable[[int], nn.Module]] = None,
         device: Optional[torch.device] = None,
@@ -105,10 +104,10 @@ class MultiScaleDiscriminator(nn.Module):
         self.return_features = return_features
         self.custom_backbone = backbone is not None
         # What the pix2pixHD loader needs to know; meaningless with a custom backbone.
-        self.n_layers = n_layers
+        self.num_layers = num_layers
         self.norm = norm
         self.bias_before_norm = bias_before_norm
-        self._plain_convs = not (spectral_norm or equalized_lr or minibatch_stddev)
+        self._plain_convs = not (spectral_norm or equalized_lr or mbstd_num_channels)
         scales: list[nn.Module] = []
         for k in range(num_scales):
             if backbone is not None:
@@ -118,14 +117,13 @@ class MultiScaleDiscriminator(nn.Module):
             else:
                 d = PatchDiscriminator(
                     in_channels,
-                    n_layers=n_layers,
+                    num_layers=num_layers,
                     base_channels=base_channels,
                     max_channels=max_channels,
                     norm=norm,
                     bias_before_norm=bias_before_norm,
                     spectral_norm=spectral_norm,
                     equalized_lr=equalized_lr,
-                    minibatch_stddev=minibatch_stddev,
                     mbstd_group_size=mbstd_group_size,
                     mbstd_num_channels=mbstd_num_channels,
                     device=device,
@@ -195,7 +193,7 @@ class MultiScaleDiscriminator(nn.Module):
     ) -> MultiScaleDiscriminator:
         """Build a discriminator matching a pix2pixHD ``MultiscaleDiscriminator`` state dict and load it.
 
-        ``num_scales``, ``n_layers``, ``in_channels``, ``base_channels`` and the norm (batch norm when the
+        ``num_scales``, ``num_layers``, ``in_channels``, ``base_channels`` and the norm (batch norm when the
         state dict holds running statistics, else instance norm) are read from the state dict.
 
         Args:
@@ -213,11 +211,11 @@ class MultiScaleDiscriminator(nn.Module):
                 f"got keys such as {list(state_dict)[:4]}"
             )
         num_scales = 1 + max(p for p, _, _, _ in layout.values())
-        n_layers = max(j for _, j, _, _ in layout.values()) - 1
+        num_layers = max(j for _, j, _, _ in layout.values()) - 1
         first = [
             k for k, (p, j, part, param) in layout.items() if j == 0 and part == "conv" and param == "weight"
         ]
-        if not first or n_layers < 1:
+        if not first or num_layers < 1:
             raise ValueError(
                 "state_dict does not hold a complete pix2pixHD discriminator (no first conv weight)"
             )
@@ -228,7 +226,7 @@ class MultiScaleDiscriminator(nn.Module):
         d = cls(
             w.shape[1],
             num_scales=num_scales,
-            n_layers=n_layers,
+            num_layers=num_layers,
             base_channels=w.shape[0],
             norm=norm,
             bias_before_norm=bias_before_norm,
@@ -257,7 +255,7 @@ class MultiScaleDiscriminator(nn.Module):
         if self.custom_backbone or not self._plain_convs or self.norm == "instance_affine":
             raise ValueError(
                 "load_pix2pixhd_state_dict needs the pix2pixHD architecture: the default PatchGAN backbone "
-                "with norm='instance', 'batch' or 'none' and no spectral_norm, equalized_lr or minibatch_stddev"
+                "with norm='instance', 'batch' or 'none' and no spectral_norm, equalized_lr or mbstd_num_channels"
             )
         converted = convert_pix2pixhd_state_dict(
             state_dict, num_scales=self.num_scales, norm=self.norm, bias_before_norm=self.bias_before_norm
@@ -272,7 +270,7 @@ class MultiScaleDiscriminator(nn.Module):
         if strict and (missing or unexpected):
             raise ValueError(
                 f"state_dict does not match this MultiScaleDiscriminator (num_scales={self.num_scales}, "
-                f"n_layers={self.n_layers}, norm={self.norm!r}): missing {missing[:6]}, unexpected "
+                f"num_layers={self.num_layers}, norm={self.norm!r}): missing {missing[:6]}, unexpected "
                 f"{unexpected[:6]} (after mapping pix2pixHD keys to this module's)"
             )
         for key, value in sorted(converted.items()):

@@ -27,9 +27,9 @@ LRELU_ALPHA = 0.2
 INIT_STD = 0.02
 
 
-def patch_logits_size(size: int, n_layers: int) -> int:
+def patch_logits_size(size: int, num_layers: int) -> int:
     """Spatial size of a PatchGAN's logits for an input of ``size``: ``s → s // 2 + 1`` per strided conv, ``+1`` twice."""
-    for _ in range(max(n_layers, 1)):
+    for _ in range(max(num_layers, 1)):
         size = size // 2 + 1
     return size + 2
 
@@ -119,8 +119,8 @@ class PatchDiscriminator(nn.Module):
     n+1       1       1                                   (logits)
     ========  ======  ==================================  ======================
 
-    with :math:`n` = ``n_layers``. Every conv maps a size :math:`s` to :math:`\lfloor s/2 \rfloor + 1`
-    (stride 2) or :math:`s + 1` (stride 1): a 256×256 input gives 35×35 logits for ``n_layers=3``.
+    with :math:`n` = ``num_layers``. Every conv maps a size :math:`s` to :math:`\lfloor s/2 \rfloor + 1`
+    (stride 2) or :math:`s + 1` (stride 1): a 256×256 input gives 35×35 logits for ``num_layers=3``.
     The hot path runs on the fused ops: :func:`~ganblocks.functional.bias_act` adds the first conv's bias
     and LeakyReLU in one pass, :func:`~ganblocks.functional.instance_norm_act` normalizes and activates the
     middle convs' outputs in one pass, and the last conv keeps its bias.
@@ -133,7 +133,7 @@ class PatchDiscriminator(nn.Module):
 
     Args:
         in_channels: channels of the input.
-        n_layers: number of stride-2 convolutions (pix2pixHD's ``n_layers_D``).
+        num_layers: number of stride-2 convolutions (pix2pixHD's ``n_layers_D``).
         base_channels: channels of the first conv (``ndf``).
         max_channels: cap on the channel count.
         norm: ``"instance"`` (non-affine, as pix2pixHD), ``"instance_affine"``, ``"batch"`` or ``"none"``.
@@ -143,9 +143,10 @@ class PatchDiscriminator(nn.Module):
             and state-dict layout. Unused with ``norm="none"``.
         spectral_norm: spectrally normalize every conv (``torch.nn.utils.parametrizations``).
         equalized_lr: use equalized learning-rate convs (:class:`ganblocks.EqualConv2d`).
-        minibatch_stddev: append :func:`~ganblocks.functional.minibatch_stddev` features before the last conv.
         mbstd_group_size: group size of the minibatch standard deviation (None: the whole batch).
-        mbstd_num_channels: number of minibatch standard-deviation channels.
+        mbstd_num_channels: number of :func:`~ganblocks.functional.minibatch_stddev` channels appended
+            before the last conv; 0 (pix2pixHD's) appends none, as in :class:`MSGDiscriminator` and
+            StyleGAN2-ADA.
         return_features: return the output of every layer but the last (pix2pixHD's ``getIntermFeat``);
             ``forward(..., return_features=...)`` overrides it per call.
         device: device of the parameters.
@@ -154,7 +155,7 @@ class PatchDiscriminator(nn.Module):
     Shape:
         - Input: :math:`(N, C_{in}, H, W)` with :math:`H, W \ge 2^{n}` (``min_input_size``).
         - Output: a :class:`DiscriminatorOutput` with one logits tensor :math:`(N, 1, H', W')` and, if asked,
-          ``n_layers + 1`` feature maps.
+          ``num_layers + 1`` feature maps.
 
     Example:
         >>> import torch
@@ -174,26 +175,27 @@ class PatchDiscriminator(nn.Module):
         self,
         in_channels: int,
         *,
-        n_layers: int = 3,
+        num_layers: int = 3,
         base_channels: int = 64,
         max_channels: int = 512,
         norm: PatchNorm = "instance",
         bias_before_norm: bool = True,
         spectral_norm: bool = False,
         equalized_lr: bool = False,
-        minibatch_stddev: bool = False,
         mbstd_group_size: Optional[int] = 4,
-        mbstd_num_channels: int = 1,
+        mbstd_num_channels: int = 0,
         return_features: bool = False,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
         check_int("in_channels", in_channels)
-        check_int("n_layers", n_layers)
+        check_int("num_layers", num_layers)
         check_int("base_channels", base_channels)
         check_int("max_channels", max_channels)
-        check_int("mbstd_num_channels", mbstd_num_channels)
+        check_int("mbstd_num_channels", mbstd_num_channels, minimum=0)
+        if mbstd_group_size is not None:
+            check_int("mbstd_group_size", mbstd_group_size)
         if norm not in PATCH_NORMS:
             raise ValueError(f"norm must be one of {PATCH_NORMS}, got {norm!r}")
         if equalized_lr and spectral_norm:
@@ -201,9 +203,8 @@ class PatchDiscriminator(nn.Module):
                 "equalized_lr and spectral_norm cannot both be True: choose one weight parametrization"
             )
         self.in_channels = in_channels
-        self.n_layers = n_layers
+        self.num_layers = num_layers
         self.norm = norm
-        self.minibatch_stddev = minibatch_stddev
         self.mbstd_group_size = mbstd_group_size
         self.mbstd_num_channels = mbstd_num_channels
         self.return_features = return_features
@@ -226,49 +227,49 @@ class PatchDiscriminator(nn.Module):
 
         layers = [layer(in_channels, base_channels, stride=2, norm="none", act=True)]
         nf = base_channels
-        for i in range(1, n_layers + 1):
+        for i in range(1, num_layers + 1):
             nf_prev, nf = nf, min(nf * 2, max_channels)
-            stride = 2 if i < n_layers else 1
+            stride = 2 if i < num_layers else 1
             layers.append(layer(nf_prev, nf, stride=stride, norm=norm, act=True, conv_bias=bias_before_norm))
-        if minibatch_stddev and nf % mbstd_num_channels:
+        if mbstd_num_channels and nf % mbstd_num_channels:
             raise ValueError(
                 f"mbstd_num_channels ({mbstd_num_channels}) must divide the channel count entering the "
                 f"minibatch standard deviation ({nf})"
             )
-        last_in = nf + (mbstd_num_channels if minibatch_stddev else 0)
+        last_in = nf + mbstd_num_channels
         layers.append(layer(last_in, 1, stride=1, norm="none", act=False))
         self.layers = nn.ModuleList(layers)
 
     @property
     def min_input_size(self) -> int:
-        """Smallest height and width accepted: the total stride ``2 ** n_layers``.
+        """Smallest height and width accepted: the total stride ``2 ** num_layers``.
 
         A smaller input would leave the last strided conv less than one input pixel per output position, so
         the discriminator would mostly see zero padding.
         """
-        return 1 << self.n_layers
+        return 1 << self.num_layers
 
     def logits_size(self, height: int, width: int) -> tuple[int, int]:
         """Spatial size ``(H', W')`` of the logits for an input of ``height × width``."""
-        return patch_logits_size(height, self.n_layers), patch_logits_size(width, self.n_layers)
+        return patch_logits_size(height, self.num_layers), patch_logits_size(width, self.num_layers)
 
     def forward(self, x: torch.Tensor, *, return_features: Optional[bool] = None) -> DiscriminatorOutput:
         check_images("x", x, self.in_channels)
         check_input_dtype("x", x, self)
-        if self.minibatch_stddev:
+        if self.mbstd_num_channels:
             check_mbstd_batch("x", x, self.mbstd_group_size)
         h, w = x.shape[-2], x.shape[-1]
         m = self.min_input_size
         if h < m or w < m:
             raise ValueError(
-                f"x of spatial size {h}×{w} is too small for a PatchDiscriminator with n_layers={self.n_layers}: "
+                f"x of spatial size {h}×{w} is too small for a PatchDiscriminator with num_layers={self.num_layers}: "
                 f"the minimum is {m}×{m}"
             )
         want = self.return_features if return_features is None else return_features
         features: list[torch.Tensor] = []
         n = len(self.layers)
         for i, layer in enumerate(self.layers):
-            if i == n - 1 and self.minibatch_stddev:
+            if i == n - 1 and self.mbstd_num_channels:
                 x = mbstd_op(x, group_size=self.mbstd_group_size, num_channels=self.mbstd_num_channels)
             x = layer(x)
             if want and i < n - 1:
@@ -276,7 +277,7 @@ class PatchDiscriminator(nn.Module):
         return DiscriminatorOutput([x], [features])
 
     def extra_repr(self) -> str:
-        s = f"in_channels={self.in_channels}, n_layers={self.n_layers}, norm={self.norm!r}"
-        if self.minibatch_stddev:
-            s += f", minibatch_stddev=True, mbstd_group_size={self.mbstd_group_size}"
+        s = f"in_channels={self.in_channels}, num_layers={self.num_layers}, norm={self.norm!r}"
+        if self.mbstd_num_channels:
+            s += f", mbstd_group_size={self.mbstd_group_size}, mbstd_num_channels={self.mbstd_num_channels}"
         return s + (", return_features=True" if self.return_features else "")

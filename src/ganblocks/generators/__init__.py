@@ -1,4 +1,5 @@
-"""Generators: pix2pixHD's global generator, local enhancer and feature encoder, and their building blocks."""
+"""Generators: pix2pixHD's global generator, local enhancer and feature encoder, StyleGAN's mapping network
+and AdaIN synthesis blocks, MSG-GAN's to-RGB heads, and their building blocks."""
 
 from ._layers import GENERATOR_NORMS, ConvNormAct, GeneratorNorm, OutputConv
 from .encoder import FeatureEncoder
@@ -9,12 +10,16 @@ from .feature_clusters import (
     sample_cluster_features,
 )
 from .mapping import MappingNetwork, style_mixing
+from .msg_heads import MSGGeneratorHeads
 from .pix2pixhd import GlobalGenerator, LocalEnhancer, LocalEnhancerBranch
 from .resnet_block import ResnetBlock
-from .synthesis import ConstantInput, StyleLayer, SynthesisBlock, SynthesisInput
+from .synthesis import AdaINSynthesisBlock, AdaINSynthesisInput, AdaINSynthesisLayer, ConstantInput
 
 __all__ = [
     "GENERATOR_NORMS",
+    "AdaINSynthesisBlock",
+    "AdaINSynthesisInput",
+    "AdaINSynthesisLayer",
     "ConstantInput",
     "ConvNormAct",
     "FeatureEncoder",
@@ -22,12 +27,10 @@ __all__ = [
     "GlobalGenerator",
     "LocalEnhancer",
     "LocalEnhancerBranch",
+    "MSGGeneratorHeads",
     "MappingNetwork",
     "OutputConv",
     "ResnetBlock",
-    "StyleLayer",
-    "SynthesisBlock",
-    "SynthesisInput",
     "encoder_feature_clusters",
     "instance_features",
     "kmeans",

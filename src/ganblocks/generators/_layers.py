@@ -22,6 +22,8 @@ from ..ops.instance_norm_act import instance_norm_act
 
 GeneratorNorm: TypeAlias = Literal["instance", "batch"]
 GENERATOR_NORMS: tuple[GeneratorNorm, ...] = ("instance", "batch")
+ConvNormActivation: TypeAlias = Literal["relu", "linear"]
+CONV_NORM_ACTIVATIONS: tuple[ConvNormActivation, ...] = ("relu", "linear")
 # pix2pixHD's weights_init: conv weights N(0, 0.02²), batch-norm weights N(1, 0.02²), batch-norm bias 0.
 INIT_STD = 0.02
 
@@ -38,7 +40,7 @@ class ConvNormAct(nn.Module):
         padding: zero padding of the conv itself.
         transposed: ``ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)``, which doubles the size.
         norm: ``"instance"`` (non-affine, pix2pixHD's default) or ``"batch"``.
-        act: apply ReLU after the norm.
+        act: ``"relu"`` after the norm, or ``"linear"`` (none).
         bias_before_norm: give the conv a bias, as pix2pixHD does. Instance norm subtracts it again, so False
             computes the same function with fewer parameters; True keeps pix2pixHD's parameters.
         device: device of the parameters.
@@ -56,7 +58,7 @@ class ConvNormAct(nn.Module):
         padding: int = 0,
         transposed: bool = False,
         norm: GeneratorNorm = "instance",
-        act: bool = True,
+        act: ConvNormActivation = "relu",
         bias_before_norm: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
@@ -64,7 +66,7 @@ class ConvNormAct(nn.Module):
         super().__init__()
         check_choice("norm", norm, GENERATOR_NORMS)
         self.reflect_pad = reflect_pad
-        self.act = act
+        self.act: ConvNormActivation = check_choice("act", act, CONV_NORM_ACTIVATIONS)
         self.conv: Union[nn.Conv2d, nn.ConvTranspose2d]
         if transposed:
             self.conv = nn.ConvTranspose2d(
@@ -92,14 +94,12 @@ class ConvNormAct(nn.Module):
             x = F.pad(x, (p, p, p, p), mode="reflect")
         y: torch.Tensor = self.conv(x)
         if isinstance(self.norm, nn.InstanceNorm2d):
-            return instance_norm_act(y, eps=self.norm.eps, act="relu" if self.act else "linear", gain=1.0)
+            return instance_norm_act(y, eps=self.norm.eps, act=self.act, gain=1.0)
         y = self.norm(y)
-        return bias_act(y, act="relu", gain=1.0) if self.act else y
+        return bias_act(y, act="relu", gain=1.0) if self.act == "relu" else y
 
     def extra_repr(self) -> str:
-        return (
-            f"reflect_pad={self.reflect_pad}, " if self.reflect_pad else ""
-        ) + f"act={'relu' if self.act else 'linear'}"
+        return (f"reflect_pad={self.reflect_pad}, " if self.reflect_pad else "") + f"act={self.act}"
 
 
 class OutputConv(nn.Module):
@@ -156,50 +156,3 @@ def pix2pixhd_layer(
         in_channels, out_channels, kernel_size, stride=stride, padding=padding, reflect_pad=reflect_pad,
         transposed=transposed, norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
     )  # fmt: skip
-
-
-def encoder_decoder(
-    in_channels: int,
-    base_channels: int,
-    n_downsampling: int,
-    n_blocks: int,
-    *,
-    norm: GeneratorNorm,
-    bias_before_norm: bool,
-    device: Optional[torch.device],
-    dtype: Optional[torch.dtype],
-) -> tuple[ConvNormAct, nn.ModuleList, nn.ModuleList, nn.ModuleList]:
-    """pix2pixHD's ``GlobalGenerator`` body: ``(stem, down, blocks, up)``.
-
-    ``stem``: 7×7 conv after reflection padding 3 to ``base_channels``; ``down``: ``n_downsampling``
-    stride-2 3×3 convs doubling the channels; ``blocks``: ``n_blocks`` residual blocks; ``up``:
-    ``n_downsampling`` 2× transposed convs halving the channels. Every conv is followed by norm + ReLU.
-    """
-    from .resnet_block import ResnetBlock
-
-    def layer(
-        cin: int, cout: int, kernel: int, *, reflect_pad: int = 0, transposed: bool = False
-    ) -> ConvNormAct:
-        return pix2pixhd_layer(
-            cin, cout, kernel, reflect_pad=reflect_pad, transposed=transposed,
-            norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
-        )  # fmt: skip
-
-    stem = layer(in_channels, base_channels, 7, reflect_pad=3)
-    chans = [base_channels * 2**i for i in range(n_downsampling + 1)]
-    down = nn.ModuleList(layer(c, 2 * c, 3) for c in chans[:-1])
-    blocks = nn.ModuleList(
-        ResnetBlock(chans[-1], norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype)
-        for _ in range(n_blocks)
-    )
-    up = nn.ModuleList(layer(c, c // 2, 3, transposed=True) for c in reversed(chans[1:]))
-    return stem, down, blocks, up
-
-
-def run_encoder_decoder(
-    x: torch.Tensor, stem: nn.Module, down: nn.ModuleList, blocks: nn.ModuleList, up: nn.ModuleList
-) -> torch.Tensor:
-    x = stem(x)
-    for layer in (*down, *blocks, *up):
-        x = layer(x)
-    return x

@@ -6,27 +6,19 @@ from collections.abc import Mapping
 from typing import Optional
 
 import torch
-from torch import nn
 
-from .._checks import check_choice, check_images, check_int
 from ..ops._backend import Backend
 from ..ops.instance_avg_pool import check_instance_map, instance_avg_pool
-from ._layers import (
-    GENERATOR_NORMS,
-    GeneratorNorm,
-    OutputConv,
-    check_generator_size,
-    encoder_decoder,
-    run_encoder_decoder,
-)
-from .pix2pixhd_loaders import global_generator_config, global_generator_plans, load_converted
+from ._layers import GeneratorNorm
+from .pix2pixhd import EncoderDecoder
+from .pix2pixhd_loaders import global_generator_config
 
 
-class FeatureEncoder(nn.Module):
+class FeatureEncoder(EncoderDecoder):
     r"""pix2pixHD's feature encoder E: per-instance low-dimensional features for multimodal synthesis.
 
     The network is a :class:`~ganblocks.generators.GlobalGenerator` without residual blocks (reflection
-    pad 3, 7×7 conv, norm, ReLU; ``n_downsampling`` stride-2 convs; as many 2× transposed convs;
+    pad 3, 7×7 conv, norm, ReLU; ``num_downsampling`` stride-2 convs; as many 2× transposed convs;
     reflection pad 3, 7×7 conv to ``out_channels``, tanh). Its output :math:`f` is then averaged over every
     instance of the instance map with :func:`~ganblocks.functional.instance_avg_pool`:
 
@@ -42,7 +34,7 @@ class FeatureEncoder(nn.Module):
         in_channels: image channels.
         out_channels: feature channels (pix2pixHD's ``feat_num``, 3).
         base_channels: channels of the stem (``nef``).
-        n_downsampling: stride-2 convs (``n_downsample_E``).
+        num_downsampling: stride-2 convs (``n_downsample_E``).
         norm: ``"instance"`` or ``"batch"``.
         bias_before_norm: see :class:`~ganblocks.generators.GlobalGenerator`.
         device: device of the parameters.
@@ -56,7 +48,7 @@ class FeatureEncoder(nn.Module):
     Example:
         >>> import torch
         >>> from ganblocks.generators import FeatureEncoder
-        >>> e = FeatureEncoder(3, 3, base_channels=4, n_downsampling=2)
+        >>> e = FeatureEncoder(3, 3, base_channels=4, num_downsampling=2)
         >>> inst = torch.zeros(1, 1, 8, 8, dtype=torch.long)
         >>> inst[..., 4:] = 1
         >>> f = e(torch.randn(1, 3, 8, 8), inst)
@@ -67,55 +59,33 @@ class FeatureEncoder(nn.Module):
         Wang et al., "High-Resolution Image Synthesis and Semantic Manipulation with Conditional GANs", CVPR 2018.
     """
 
+    pix2pixhd_name = "Encoder"
+
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
         *,
         base_channels: int = 16,
-        n_downsampling: int = 4,
+        num_downsampling: int = 4,
         norm: GeneratorNorm = "instance",
         bias_before_norm: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
-        super().__init__()
-        check_int("in_channels", in_channels)
-        check_int("out_channels", out_channels)
-        check_int("base_channels", base_channels)
-        check_int("n_downsampling", n_downsampling, minimum=0)
-        check_choice("norm", norm, GENERATOR_NORMS)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.base_channels = base_channels
-        self.n_downsampling = n_downsampling
-        self.norm = norm
-        self.bias_before_norm = bias_before_norm
-        self.stem, self.down, self.blocks, self.up = encoder_decoder(
-            in_channels, base_channels, n_downsampling, 0,
-            norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
+        super().__init__(
+            in_channels, out_channels, base_channels=base_channels, num_downsampling=num_downsampling,
+            num_blocks=0, norm=norm, bias_before_norm=bias_before_norm, output_layer=True,
+            device=device, dtype=dtype,
         )  # fmt: skip
-        self.head = OutputConv(base_channels, out_channels, device=device, dtype=dtype)
 
     def forward(
         self, x: torch.Tensor, instance_map: torch.Tensor, *, backend: Optional[Backend] = None
     ) -> torch.Tensor:
         """Encode ``x`` and average the features over each instance of ``instance_map``."""
-        check_images("x", x, self.in_channels)
-        check_generator_size(
-            "x", x, factor=1 << self.n_downsampling, bottleneck_pad=False,
-            what=f"a FeatureEncoder with n_downsampling={self.n_downsampling}",
-        )  # fmt: skip
+        self.check_input(x)
         check_instance_map("instance_map", instance_map, x)
-        f = self.head(run_encoder_decoder(x, self.stem, self.down, self.blocks, self.up))
-        return instance_avg_pool(f, instance_map, backend=backend)
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
-            f"base_channels={self.base_channels}, n_downsampling={self.n_downsampling}"
-            + ("" if self.norm == "instance" else f", norm={self.norm!r}")
-        )
+        return instance_avg_pool(self.run(x), instance_map, backend=backend)
 
     @classmethod
     def from_pix2pixhd(
@@ -127,23 +97,16 @@ class FeatureEncoder(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> FeatureEncoder:
         """Build an encoder matching a pix2pixHD ``Encoder`` state dict (``latest_net_E.pth``) and load it."""
-        cfg = global_generator_config(state_dict, what="Encoder")
-        if cfg.n_blocks:
+        cfg = global_generator_config(state_dict, what=cls.pix2pixhd_name)
+        if cfg.num_blocks:
             raise ValueError(
-                f"state_dict holds {cfg.n_blocks} residual blocks: it is a GlobalGenerator, not an Encoder; "
+                f"state_dict holds {cfg.num_blocks} residual blocks: it is a GlobalGenerator, not an Encoder; "
                 "use GlobalGenerator.from_pix2pixhd"
             )
         e = cls(
             cfg.in_channels, cfg.out_channels, base_channels=cfg.base_channels,
-            n_downsampling=cfg.n_downsampling, norm=cfg.norm,
+            num_downsampling=cfg.num_downsampling, norm=cfg.norm,
             bias_before_norm=bias_before_norm, device=device, dtype=dtype,
         )  # fmt: skip
         e.load_pix2pixhd_state_dict(state_dict)
         return e
-
-    def load_pix2pixhd_state_dict(
-        self, state_dict: Mapping[str, torch.Tensor], *, strict: bool = True
-    ) -> None:
-        """Load a pix2pixHD ``Encoder`` state dict (keys ``model.<i>.*``) so that outputs are identical."""
-        plans = global_generator_plans(self.n_downsampling, 0)
-        load_converted(self, state_dict, plans, what="Encoder", strict=strict)

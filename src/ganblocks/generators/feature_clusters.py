@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from .._checks import check_float_tensor, check_int, check_positive
+from .._checks import check_finite, check_float_tensor, check_int
 from .._precision import upcast
 from ..ops.instance_avg_pool import check_instance_map
 from ..ops.instance_avg_pool.reference import segment_ids
@@ -44,7 +44,7 @@ def kmeans(
 
     Example:
         >>> import torch
-        >>> from ganblocks.functional import kmeans
+        >>> from ganblocks.generators import kmeans
         >>> centers, assign = kmeans(torch.tensor([[0.0], [0.2], [10.0], [10.4]]), 2)
         >>> sorted(centers.flatten().tolist())
         [0.10000000149011612, 10.199999809265137]
@@ -121,14 +121,19 @@ def instance_features(
         features: ``(N, C, H, W)`` encoder features.
         instance_map: ``(N, 1, H, W)`` integer instance ids.
         label_map: ``(N, 1, H, W)`` integer class labels (>= 0).
-        min_area: keep instances covering more than this fraction of their image.
+        min_area: keep instances covering more than this fraction of their image, in ``[0, 1]``.
 
     Returns:
         ``(vectors, labels)``: ``(M, C)`` float vectors and their ``(M,)`` class labels.
     """
     check_float_tensor("features", features, exact_ndim=4)
     _check_maps(features, instance_map, label_map)
-    check_positive("min_area", min_area, allow_zero=True)
+    area = check_finite("min_area", min_area)
+    if not 0.0 <= area <= 1.0:
+        raise ValueError(
+            f"min_area must be a fraction of the image area in [0, 1] (pix2pixHD keeps instances larger than "
+            f"1/64 of the image), got {min_area}"
+        )
     _, c, h, w = features.shape
     if features.numel() == 0:
         return features.new_zeros(0, c), torch.zeros(0, dtype=torch.long, device=features.device)
@@ -164,7 +169,7 @@ def encoder_feature_clusters(
         instance_map: ``(N, 1, H, W)`` integer instance ids.
         label_map: ``(N, 1, H, W)`` integer class labels.
         num_clusters: centers per class ``K`` (pix2pixHD's ``n_clusters``, 10).
-        min_area: smallest instance kept, as a fraction of the image.
+        min_area: smallest instance kept, as a fraction of the image in ``[0, 1]``.
         num_iters: maximum Lloyd iterations per class.
         generator: CPU ``torch.Generator`` for the k-means++ seeding (None: seeded with 0).
 

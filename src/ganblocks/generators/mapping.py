@@ -39,8 +39,10 @@ class MappingNetwork(nn.Module):
     .. math::
         \bar w \leftarrow \operatorname{mean}_n(w) + \beta\,\big(\bar w - \operatorname{mean}_n(w)\big)
 
-    (``torch.lerp`` with :math:`\beta` = ``w_avg_beta``). ``w`` is then repeated to ``(N, num_ws, w_dim)``,
-    and the truncation trick pulls the first ``truncation_cutoff`` of them (all when None) towards
+    (``torch.lerp`` with :math:`\beta` = ``w_avg_beta``), computed in float32 (float64 for a float64
+    network). A batch in which any ``w`` is NaN or infinite leaves ``w_avg`` unchanged: one bad latent would
+    otherwise make it non-finite for good, and every later truncated output with it. ``w`` is then
+    repeated to ``(N, num_ws, w_dim)``, and the truncation trick pulls the first ``truncation_cutoff`` of them (all when None) towards
     :math:`\bar w`: :math:`w' = \bar w + \psi (w - \bar w)`.
 
     Args:
@@ -52,12 +54,12 @@ class MappingNetwork(nn.Module):
         num_layers: number of fully connected layers.
         embed_features: size of the class embedding; None is ``w_dim``.
         layer_features: width of the hidden layers; None is ``w_dim``.
-        activation: activation of every layer (with its default gain; see
+        act: activation of every layer (with its default gain; see
             :func:`ganblocks.functional.bias_act`).
         lr_multiplier: learning-rate multiplier of the fully connected layers.
         w_avg_beta: decay of the moving average of ``w``; None tracks no average (and forbids truncation).
         device: device of the parameters.
-        dtype: dtype of the parameters (``w_avg`` is kept in float32).
+        dtype: dtype of the parameters (``w_avg`` starts in float32; ``.to()`` converts it like any buffer).
 
     Shape:
         - z: ``(N, z_dim)``.
@@ -92,7 +94,7 @@ class MappingNetwork(nn.Module):
         num_layers: int = 8,
         embed_features: Optional[int] = None,
         layer_features: Optional[int] = None,
-        activation: Activation = "lrelu",
+        act: Activation = "lrelu",
         lr_multiplier: float = 0.01,
         w_avg_beta: Optional[float] = 0.995,
         device: Optional[torch.device] = None,
@@ -112,14 +114,14 @@ class MappingNetwork(nn.Module):
         self.layer_features = w_dim if layer_features is None else check_int("layer_features", layer_features)
         self.w_avg_beta = None if w_avg_beta is None else check_probability("w_avg_beta", w_avg_beta)
         self.lr_multiplier = lr_multiplier
-        self.activation: Activation = activation
+        self.act: Activation = act
         self.embed = (
             EqualLinear(c_dim, self.embed_features, device=device, dtype=dtype) if c_dim > 0 else None
         )
         in_features = z_dim + (self.embed_features if c_dim > 0 else 0)
         features = [in_features] + [self.layer_features] * (num_layers - 1) + [w_dim]
         self.layers = nn.ModuleList(
-            EqualLinear(a, b, act=activation, lr_multiplier=lr_multiplier, device=device, dtype=dtype)
+            EqualLinear(a, b, act=act, lr_multiplier=lr_multiplier, device=device, dtype=dtype)
             for a, b in zip(features[:-1], features[1:])
         )
         if self.w_avg_beta is None:
@@ -201,8 +203,7 @@ class MappingNetwork(nn.Module):
         if update_emas is None:
             update_emas = self.training
         if update_emas and self.w_avg is not None and self.w_avg_beta is not None:
-            with torch.no_grad():
-                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            self._update_w_avg(x.detach())
 
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
@@ -214,6 +215,18 @@ class MappingNetwork(nn.Module):
             else:
                 x = torch.cat([avg.lerp(x[:, :truncation_cutoff], psi), x[:, truncation_cutoff:]], dim=1)
         return x
+
+    @torch.no_grad()
+    def _update_w_avg(self, w: torch.Tensor) -> None:
+        """``w_avg <- lerp(mean_n(w), w_avg, beta)``, at least in float32; a batch with a non-finite ``w`` is
+        skipped. The choice is made on the device (``torch.where``), so there is no host synchronization.
+        """
+        assert self.w_avg is not None and self.w_avg_beta is not None
+        dtype = torch.promote_types(self.w_avg.dtype, torch.float32)
+        avg = self.w_avg.to(dtype)
+        mean = w.to(dtype).mean(dim=0)
+        updated = mean.lerp(avg, self.w_avg_beta)
+        self.w_avg.copy_(torch.where(torch.isfinite(mean).all(), updated, avg))
 
     def extra_repr(self) -> str:
         return (

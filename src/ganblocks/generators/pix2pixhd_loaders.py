@@ -31,23 +31,23 @@ class GeneratorLayout(NamedTuple):
     in_channels: int
     out_channels: int
     base_channels: int
-    n_downsampling: int
-    n_blocks: int
+    num_downsampling: int
+    num_blocks: int
     norm: GeneratorNorm
 
 
-def trunk_plan(prefix: str, n_downsampling: int, n_blocks: int, *, head: bool) -> Plan:
+def trunk_plan(prefix: str, num_downsampling: int, num_blocks: int, *, head: bool) -> Plan:
     """``GlobalGenerator.model``: ``[pad, conv, norm, relu] + n×[conv, norm, relu] + blocks + n×[convT,
     norm, relu] + [pad, conv, tanh]`` (the last three only with ``head``)."""
     plan: Plan = {1: (f"{prefix}stem.conv", False), 2: (f"{prefix}stem.norm", False)}
     i = 4
-    for k in range(n_downsampling):
+    for k in range(num_downsampling):
         plan[i], plan[i + 1] = (f"{prefix}down.{k}.conv", False), (f"{prefix}down.{k}.norm", False)
         i += 3
-    for j in range(n_blocks):
+    for j in range(num_blocks):
         plan[i] = (f"{prefix}blocks.{j}", True)
         i += 1
-    for k in range(n_downsampling):
+    for k in range(num_downsampling):
         plan[i], plan[i + 1] = (f"{prefix}up.{k}.conv", False), (f"{prefix}up.{k}.norm", False)
         i += 3
     if head:
@@ -55,24 +55,24 @@ def trunk_plan(prefix: str, n_downsampling: int, n_blocks: int, *, head: bool) -
     return plan
 
 
-def global_generator_plans(n_downsampling: int, n_blocks: int, *, head: bool = True) -> dict[str, Plan]:
-    return {"model": trunk_plan("", n_downsampling, n_blocks, head=head)}
+def global_generator_plans(num_downsampling: int, num_blocks: int, *, head: bool = True) -> dict[str, Plan]:
+    return {"model": trunk_plan("", num_downsampling, num_blocks, head=head)}
 
 
 def local_enhancer_plans(
-    n_downsampling_global: int, n_blocks_global: int, n_local_enhancers: int, n_blocks_local: int
+    num_downsampling_global: int, num_blocks_global: int, num_local_enhancers: int, num_blocks_local: int
 ) -> dict[str, Plan]:
-    plans = {"model": trunk_plan("global_generator.", n_downsampling_global, n_blocks_global, head=False)}
-    for k in range(1, n_local_enhancers + 1):
+    plans = {"model": trunk_plan("global_generator.", num_downsampling_global, num_blocks_global, head=False)}
+    for k in range(1, num_local_enhancers + 1):
         p = f"enhancers.{k - 1}."
         plans[f"model{k}_1"] = {
             1: (f"{p}stem.conv", False), 2: (f"{p}stem.norm", False),
             4: (f"{p}down.conv", False), 5: (f"{p}down.norm", False),
         }  # fmt: skip
-        up: Plan = {j: (f"{p}blocks.{j}", True) for j in range(n_blocks_local)}
-        b = n_blocks_local
+        up: Plan = {j: (f"{p}blocks.{j}", True) for j in range(num_blocks_local)}
+        b = num_blocks_local
         up[b], up[b + 1] = (f"{p}up.conv", False), (f"{p}up.norm", False)
-        if k == n_local_enhancers:
+        if k == num_local_enhancers:
             up[b + 4] = (f"{p}head.conv", False)
         plans[f"model{k}_2"] = up
     return plans
@@ -104,7 +104,7 @@ def convert_state_dict(
         if entry is None or entry[1] != block or (block and inner is None):
             raise ValueError(
                 f"state_dict key {key!r} names a layer that has no parameters in this {what}: check "
-                "n_downsampling, n_blocks and the number of enhancers"
+                "num_downsampling, num_blocks and the number of enhancers"
             )
         path = entry[0] if inner is None else f"{entry[0]}.{inner}"
         out[f"{path}.{m['param']}"] = value
@@ -187,10 +187,10 @@ class LocalEnhancerLayout(NamedTuple):
     in_channels: int
     out_channels: int
     base_channels: int
-    n_downsampling_global: int
-    n_blocks_global: int
-    n_local_enhancers: int
-    n_blocks_local: int
+    num_downsampling_global: int
+    num_blocks_global: int
+    num_local_enhancers: int
+    num_blocks_local: int
     norm: GeneratorNorm
 
 

@@ -62,16 +62,22 @@ class ResnetBlock(nn.Module):
         check_int("channels", channels)
         self.channels = channels
         self.conv1 = ConvNormAct(
-            channels, channels, 3, reflect_pad=1, act=True,
+            channels, channels, 3, reflect_pad=1, act="relu",
             norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
         )  # fmt: skip
         self.conv2 = ConvNormAct(
-            channels, channels, 3, reflect_pad=1, act=False,
+            channels, channels, 3, reflect_pad=1, act="linear",
             norm=norm, bias_before_norm=bias_before_norm, device=device, dtype=dtype,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images("x", x, self.channels)
+        h, w = x.shape[-2], x.shape[-1]
+        if h < 2 or w < 2:
+            raise ValueError(
+                f"x of spatial size {h}×{w} is too small for a ResnetBlock: its reflection padding by one "
+                "pixel needs a height and width of at least 2"
+            )
         y: torch.Tensor = self.conv2(self.conv1(x))
         return x + y
 

@@ -1,6 +1,8 @@
-"""StyleGAN's synthesis network blocks: ``ConstantInput``, ``StyleLayer``, ``SynthesisInput``, ``SynthesisBlock``.
+"""StyleGAN's (v1) AdaIN synthesis blocks: ``ConstantInput``, ``AdaINSynthesisLayer``, ``AdaINSynthesisInput``,
+``AdaINSynthesisBlock``.
 
-Built from the library's layers: :class:`~ganblocks.layers.EqualConv2d` (without bias), the noise, bias
+The ``AdaIN`` prefix tells them from StyleGAN2's synthesis layers and blocks, which modulate the convolution
+weights instead (:class:`~ganblocks.layers.ModulatedConv2d`). Built from the library's layers: :class:`~ganblocks.layers.EqualConv2d` (without bias), the noise, bias
 and leaky ReLU of every layer in one fused :func:`~ganblocks.functional.inject_noise` pass (with the
 strength and noise maps of a :class:`~ganblocks.layers.NoiseInjection`), and
 :class:`~ganblocks.layers.AdaIN` driven by an affine map of ``w``. Each block consumes two ``w``.
@@ -8,6 +10,7 @@ strength and noise maps of a :class:`~ganblocks.layers.NoiseInjection`), and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Optional, Union, get_args
 
 import torch
@@ -19,15 +22,23 @@ from .._checks import check_choice, check_float_tensor, check_int, check_pair
 from ..layers.equalized import EqualConv2d
 from ..layers.noise import NoiseInjection, NoiseMode
 from ..layers.norm import AdaIN
-from ..layers.resample import Upsample2d
+from ..layers.resample import BLUR_FILTER, Upsample2d
 from ..ops._activations import Activation, resolve_activation
 from ..ops.bias_act import bias_act
 from ..ops.inject_noise import inject_noise
 
-UpsampleMode: TypeAlias = Literal["fir", "nearest", "bilinear"]
-UPSAMPLE_MODES: tuple[UpsampleMode, ...] = get_args(UpsampleMode)
+InterpolationMode: TypeAlias = Literal["nearest", "bilinear"]
+INTERPOLATION_MODES: tuple[InterpolationMode, ...] = get_args(InterpolationMode)
 Resolution: TypeAlias = Union[int, tuple[int, int]]
 NoisePair = tuple[Optional[torch.Tensor], Optional[torch.Tensor]]
+
+
+def _reject_tensor(name: str, value: object, expected: str) -> None:
+    """A tensor where a Python number is expected: name its shape, not its (possibly huge) contents."""
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be {expected}, got a {value.dtype} tensor of shape {tuple(value.shape)}"
+        )
 
 
 class ConstantInput(nn.Module):
@@ -62,11 +73,14 @@ class ConstantInput(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
+        _reject_tensor("channels", channels, "an int")
+        _reject_tensor("size", size, "an int or a pair of ints")
         self.channels = check_int("channels", channels)
         self.size = check_pair("size", size, minimum=1)
         self.const = nn.Parameter(torch.randn((1, channels, *self.size), device=device, dtype=dtype))
 
     def forward(self, batch_size: int) -> torch.Tensor:
+        _reject_tensor("batch_size", batch_size, "an int (the number of copies, e.g. x.shape[0])")
         n = check_int("batch_size", batch_size, minimum=0)
         return self.const.expand(n, -1, -1, -1).contiguous()
 
@@ -74,8 +88,8 @@ class ConstantInput(nn.Module):
         return f"{self.channels}, size={self.size}"
 
 
-class StyleLayer(nn.Module):
-    r"""One layer of StyleGAN's synthesis network: [conv] → noise + bias + activation → AdaIN(w).
+class AdaINSynthesisLayer(nn.Module):
+    r"""One layer of StyleGAN's (v1) synthesis network: [conv] → noise + bias + activation → AdaIN(w).
 
     .. math::
         h = W * x, \qquad
@@ -108,8 +122,8 @@ class StyleLayer(nn.Module):
 
     Example:
         >>> import torch
-        >>> from ganblocks.generators import StyleLayer
-        >>> layer = StyleLayer(4, 6, 8)
+        >>> from ganblocks.generators import AdaINSynthesisLayer
+        >>> layer = AdaINSynthesisLayer(4, 6, 8)
         >>> layer(torch.randn(2, 4, 5, 5), torch.randn(2, 8)).shape
         torch.Size([2, 6, 5, 5])
 
@@ -232,11 +246,12 @@ def _unpack_noise(noise: Optional[NoisePair]) -> NoisePair:
     return (noise[0], noise[1])
 
 
-class SynthesisInput(nn.Module):
-    r"""StyleGAN's first (4×4) synthesis block: constant → noise/bias/act → AdaIN(w₀) → conv → noise/bias/act → AdaIN(w₁).
+class AdaINSynthesisInput(nn.Module):
+    r"""StyleGAN's (v1) first (4×4) synthesis block: constant → noise/bias/act → AdaIN(w₀) → conv →
+    noise/bias/act → AdaIN(w₁).
 
-    A :class:`ConstantInput`, a :class:`StyleLayer` without convolution and a :class:`StyleLayer` with a
-    3×3 convolution. Keyword options are those of :class:`StyleLayer`.
+    A :class:`ConstantInput`, an :class:`AdaINSynthesisLayer` without convolution and one with a
+    3×3 convolution. Keyword options are those of :class:`AdaINSynthesisLayer`.
 
     Args:
         channels: channels of the constant and of the output.
@@ -249,8 +264,8 @@ class SynthesisInput(nn.Module):
 
     Example:
         >>> import torch
-        >>> from ganblocks.generators import SynthesisInput
-        >>> SynthesisInput(8, 16)(torch.randn(2, 2, 16)).shape
+        >>> from ganblocks.generators import AdaINSynthesisInput
+        >>> AdaINSynthesisInput(8, 16)(torch.randn(2, 2, 16)).shape
         torch.Size([2, 8, 4, 4])
 
     Reference:
@@ -276,8 +291,8 @@ class SynthesisInput(nn.Module):
         super().__init__()
         self.const = ConstantInput(channels, size, device=device, dtype=dtype)
 
-        def layer(kernel_size: Optional[int]) -> StyleLayer:
-            return StyleLayer(channels, channels, w_dim, kernel_size=kernel_size, act=act, noise_mode=noise_mode,
+        def layer(kernel_size: Optional[int]) -> AdaINSynthesisLayer:
+            return AdaINSynthesisLayer(channels, channels, w_dim, kernel_size=kernel_size, act=act, noise_mode=noise_mode,
                               per_channel_noise=per_channel_noise, resolution=self.const.size, eps=eps,
                               device=device, dtype=dtype)  # fmt: skip
 
@@ -296,33 +311,38 @@ class SynthesisInput(nn.Module):
         return y
 
 
-class SynthesisBlock(nn.Module):
-    r"""A StyleGAN synthesis block: upsample ×2 → :class:`StyleLayer` (w₀) → :class:`StyleLayer` (w₁).
+class AdaINSynthesisBlock(nn.Module):
+    r"""A StyleGAN (v1) synthesis block: upsample → :class:`AdaINSynthesisLayer` (w₀) →
+    :class:`AdaINSynthesisLayer` (w₁).
 
     .. math::
         y = L_1\big(L_0(\mathrm{up}(x), w_0), w_1\big)
 
-    ``upsample`` chooses :math:`\mathrm{up}`: ``"fir"`` is :class:`~ganblocks.layers.Upsample2d`
-    (zero insertion and the [1, 3, 3, 1] blur, StyleGAN2's order; StyleGAN blurred after the
-    convolution, which is the same map away from the border since both are linear and shift-invariant),
-    ``"nearest"`` (ProGAN's ``upscale2d``) or ``"bilinear"`` (``F.interpolate``, ``align_corners=False``);
-    None keeps the resolution. Keyword options are those of :class:`StyleLayer`.
+    ``up=2`` doubles the resolution, ``up=1`` keeps it (:math:`\mathrm{up}` is the identity).
+    ``resample_filter`` chooses how to upsample: a sequence of FIR taps (default ``[1, 3, 3, 1]``) is
+    :class:`~ganblocks.layers.Upsample2d` with that filter (zero insertion and the blur, StyleGAN2's order;
+    StyleGAN blurred after the convolution, which is the same map away from the border since both are linear
+    and shift-invariant), as StyleGAN2-ADA's ``resample_filter``; ``"nearest"`` is ProGAN's ``upscale2d``
+    and ``"bilinear"`` is ``F.interpolate`` with ``align_corners=False``. Keyword options are those of
+    :class:`AdaINSynthesisLayer`. StyleGAN2's blocks modulate the convolution weights instead of normalizing
+    the features (:class:`~ganblocks.layers.ModulatedConv2d`).
 
     Args:
         in_channels: channels of ``x``.
         out_channels: channels of the output.
         w_dim: size of ``w``.
-        upsample: ``"fir"``, ``"nearest"``, ``"bilinear"`` or None.
+        up: upsampling factor, 1 or 2.
+        resample_filter: FIR taps of the upsampling filter, or ``"nearest"`` or ``"bilinear"``.
         resolution: output ``H`` or ``(H, W)``, required by ``noise_mode="const"``.
 
     Shape:
         - x: ``(N, in_channels, H, W)``; ws: ``(N, 2, w_dim)`` (or ``(N, w_dim)`` for both layers).
-        - Output: ``(N, out_channels, 2H, 2W)`` (``(H, W)`` when ``upsample`` is None).
+        - Output: ``(N, out_channels, up·H, up·W)``.
 
     Example:
         >>> import torch
-        >>> from ganblocks.generators import SynthesisBlock
-        >>> block = SynthesisBlock(8, 4, 16)
+        >>> from ganblocks.generators import AdaINSynthesisBlock
+        >>> block = AdaINSynthesisBlock(8, 4, 16)
         >>> block(torch.randn(2, 8, 4, 4), torch.randn(2, 2, 16)).shape
         torch.Size([2, 4, 8, 8])
 
@@ -333,7 +353,7 @@ class SynthesisBlock(nn.Module):
     """
 
     num_ws = 2
-    up: Optional[Upsample2d]
+    upsample: Optional[Upsample2d]
 
     def __init__(
         self,
@@ -341,7 +361,8 @@ class SynthesisBlock(nn.Module):
         out_channels: int,
         w_dim: int,
         *,
-        upsample: Optional[UpsampleMode] = "fir",
+        up: int = 2,
+        resample_filter: Union[Sequence[float], InterpolationMode] = BLUR_FILTER,
         kernel_size: int = 3,
         act: Activation = "lrelu",
         noise_mode: NoiseMode = "random",
@@ -352,13 +373,30 @@ class SynthesisBlock(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
-        self.upsample = None if upsample is None else check_choice("upsample", upsample, UPSAMPLE_MODES)
-        self.up = Upsample2d(device=device, dtype=dtype) if self.upsample == "fir" else None
+        if isinstance(up, bool) or not isinstance(up, int) or up not in (1, 2):
+            raise ValueError(f"up must be 1 (keep the resolution) or 2 (double it), got {up!r}")
+        self.up = up
+        self.interpolation: Optional[InterpolationMode] = None
+        self.upsample = None
+        if isinstance(resample_filter, str):
+            self.interpolation = check_choice(
+                "resample_filter",
+                resample_filter,
+                INTERPOLATION_MODES,  # type: ignore[arg-type]
+            )
+        elif isinstance(resample_filter, torch.Tensor) or not isinstance(resample_filter, Sequence):
+            raise TypeError(
+                f"resample_filter must be a sequence of FIR taps or one of {INTERPOLATION_MODES}, got "
+                f"{type(resample_filter).__name__}"
+            )
+        elif up == 2:
+            taps = [float(t) for t in resample_filter]
+            self.upsample = Upsample2d(taps, device=device, dtype=dtype)
 
-        def layer(c_in: int) -> StyleLayer:
-            return StyleLayer(c_in, out_channels, w_dim, kernel_size=kernel_size, act=act, noise_mode=noise_mode,
-                              per_channel_noise=per_channel_noise, resolution=resolution, eps=eps, device=device,
-                              dtype=dtype)  # fmt: skip
+        def layer(c_in: int) -> AdaINSynthesisLayer:
+            return AdaINSynthesisLayer(c_in, out_channels, w_dim, kernel_size=kernel_size, act=act,
+                                       noise_mode=noise_mode, per_channel_noise=per_channel_noise,
+                                       resolution=resolution, eps=eps, device=device, dtype=dtype)  # fmt: skip
 
         self.layer0 = layer(in_channels)
         self.layer1 = layer(out_channels)
@@ -371,13 +409,16 @@ class SynthesisBlock(nn.Module):
         check_float_tensor("x", x, exact_ndim=4)
         ws = _check_ws(ws, x.shape[0], self.w_dim)
         n0, n1 = _unpack_noise(noise)
-        if self.up is not None:
-            x = self.up(x)
-        elif self.upsample is not None:
-            x = F.interpolate(x, scale_factor=2.0, mode=self.upsample)
+        if self.upsample is not None:
+            x = self.upsample(x)
+        elif self.up == 2 and self.interpolation is not None:
+            x = F.interpolate(x, scale_factor=2.0, mode=self.interpolation)
         x = self.layer0(x, ws[:, 0], n0)
         y: torch.Tensor = self.layer1(x, ws[:, 1], n1)
         return y
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, w_dim={self.w_dim}, upsample={self.upsample}"
+        how = (
+            "" if self.up == 1 or self.interpolation is None else f", resample_filter={self.interpolation!r}"
+        )
+        return f"{self.in_channels}, {self.out_channels}, w_dim={self.w_dim}, up={self.up}{how}"

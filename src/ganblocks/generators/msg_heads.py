@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from .._checks import check_images, check_int
+from ..discriminators._conv import make_conv
 from ..ops._activations import Activation, resolve_activation
-from ._conv import make_conv
 
 
 class MSGGeneratorHeads(nn.Module):
@@ -18,7 +18,7 @@ class MSGGeneratorHeads(nn.Module):
 
     Head :math:`j` maps feature map :math:`j` (``channels[j]`` channels) to an image:
     :math:`\phi(W_j \star f_j + b_j)`. Features and images are ordered **finest first**, as
-    :class:`MSGDiscriminator` takes them; a generator producing features coarsest first passes
+    :class:`~ganblocks.MSGDiscriminator` takes them; a generator producing features coarsest first passes
     ``feats[::-1]``. The heads run on the fused conv + :func:`~ganblocks.functional.bias_act`.
 
     Args:
@@ -31,7 +31,7 @@ class MSGGeneratorHeads(nn.Module):
 
     Example:
         >>> import torch
-        >>> from ganblocks.discriminators import MSGGeneratorHeads
+        >>> from ganblocks.generators import MSGGeneratorHeads
         >>> heads = MSGGeneratorHeads([16, 32, 64])
         >>> feats = [torch.randn(2, 16, 16, 16), torch.randn(2, 32, 8, 8), torch.randn(2, 64, 4, 4)]
         >>> [tuple(t.shape) for t in heads(feats)]
