@@ -114,7 +114,7 @@ def variant_rows(cfg: Config, v: Variant) -> list[Row]:
         ((1, 4, 32, 32), 8, 2, 2), ((1, 36, 128, 128), 32, 4, 9), ((1, 36, 512, 1024), 64, 4, 9)
     )
     g_pair = (
-        lambda: ganblocks.GlobalGenerator(g_in[1], 3, base_channels=ngf, n_downsampling=nd, n_blocks=nb),
+        lambda: ganblocks.GlobalGenerator(g_in[1], 3, base_channels=ngf, num_downsampling=nd, num_blocks=nb),
         lambda: pix2pixhd.GlobalGenerator(g_in[1], 3, ngf=ngf, n_downsampling=nd, n_blocks=nb),
     )
     patch = (lambda: ganblocks.PatchDiscriminator(3), lambda: pix2pixhd.NLayerDiscriminator(3))
