@@ -29,7 +29,6 @@ from .penalties import (
     r1_penalty,
     r1_penalty_from_outputs,
     r2_penalty,
-    r2_penalty_from_outputs,
 )
 from .training import diff_augment, unrolled_discriminator
 
@@ -71,7 +70,6 @@ __all__ = [
     "r1_penalty",
     "r1_penalty_from_outputs",
     "r2_penalty",
-    "r2_penalty_from_outputs",
     "sample_cluster_features",
     "setup_filter",
     "style_mixing",

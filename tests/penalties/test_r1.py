@@ -171,8 +171,8 @@ def test_nan_propagates() -> None:
 
 
 def test_repr() -> None:
-    assert repr(R1Penalty(5.0)) == "R1Penalty(gamma=5.0)"
-    assert repr(R2Penalty()) == "R2Penalty(gamma=10.0)"
+    assert repr(R1Penalty(5.0)) == "R1Penalty(gamma=5.0, logit_reduction='sum', reduction='mean')"
+    assert repr(R2Penalty()) == "R2Penalty(gamma=10.0, logit_reduction='sum', reduction='mean')"
 
 
 def test_bad_inputs() -> None:

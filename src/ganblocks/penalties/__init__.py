@@ -7,7 +7,7 @@ from .gradient_penalty import GradientNorm, GradientPenalty, gradient_penalty
 from .historical import HistoricalAveraging, historical_averaging_penalty
 from .lazy import LazyRegularizer, lazy_optimizer_kwargs
 from .path_length import PathLengthPenalty, path_length_penalty, path_lengths
-from .r1 import R1Penalty, R2Penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty, r2_penalty_from_outputs
+from .r1 import R1Penalty, R2Penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty
 
 __all__ = [
     "ConsistencyRegularization",
@@ -30,5 +30,4 @@ __all__ = [
     "r1_penalty",
     "r1_penalty_from_outputs",
     "r2_penalty",
-    "r2_penalty_from_outputs",
 ]
