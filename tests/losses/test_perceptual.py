@@ -303,6 +303,26 @@ def test_nan_propagates(state_dict: dict[str, torch.Tensor]) -> None:
     assert torch.isnan(loss(x, y))
 
 
+def test_images_far_outside_the_input_range_warn(state_dict: dict[str, torch.Tensor]) -> None:
+    import warnings
+
+    loss = VGGLoss(["relu1_1"], weights=state_dict)  # configured for [-1, 1]
+    x, y = _images(1, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(x, y)  # in range: silent
+        loss(x * 1.9, y)  # a little outside: silent
+        VGGLoss(["relu1_1"], weights=state_dict, input_range="[0,1]")((x + 1) / 2, (y + 1) / 2)
+        VGGLoss(["relu1_1"], weights=state_dict, check_range=False)((x + 1) * 127.5, y)
+    with pytest.warns(UserWarning, match=r"input has values in \[.*\], far outside input_range='\[-1,1\]'"):
+        loss((x + 1) * 127.5, (y + 1) * 127.5)  # [0, 255] images
+    with pytest.warns(UserWarning, match=r"target has values .* input_range='\[0,1\]'"):
+        VGGLoss(["relu1_1"], weights=state_dict, input_range="[0,1]")((x + 1) / 2, y * 3)
+    loss.range_checked = True  # the CPU checks on every call regardless
+    with pytest.warns(UserWarning, match="input_range"):
+        loss(x * 300, y)
+
+
 def test_repr(state_dict: dict[str, torch.Tensor]) -> None:
     r = repr(VGGLoss.pix2pixhd(weights=state_dict))
     assert r.startswith(

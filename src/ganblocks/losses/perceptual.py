@@ -2,6 +2,7 @@ r"""Perceptual (VGG19 feature) loss, as in pix2pixHD, with explicit input range 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal, Optional, cast, get_args
 
@@ -87,8 +88,13 @@ class VGGLoss(nn.Module):
 
     Precision and layout: under ``torch.autocast`` the convolutions run in the autocast dtype and the loss
     is accumulated in float32; a module converted with ``.to(dtype)`` takes inputs of that dtype.
-    channels_last inputs stay channels_last throughout. NaN in the images propagates to the loss
-    (nothing is checked, which would synchronise with the device).
+    channels_last inputs stay channels_last throughout. NaN in the images propagates to the loss.
+
+    Input range: an image with values more than half the range's width outside ``input_range`` (below
+    -2 or above 2 for ``"[-1,1]"``, e.g. [0, 255] images) gets a ``UserWarning`` naming ``input_range``,
+    since VGG features of such inputs are meaningless and the loss silently wrong. Reading the extremes
+    synchronises with the device, so on CPU every call checks and on an accelerator only the first call
+    does (``check_range=False`` turns it off; set ``range_checked = False`` to check the next call again).
 
     Args:
         layers: the layers to compare, in any order; default pix2pixHD's ``relu1_1`` ... ``relu5_1``.
@@ -105,6 +111,7 @@ class VGGLoss(nn.Module):
             raises a ValueError naming the missing or mis-shaped keys.
         batched: run input and target as one batch (see above).
         progress: show the download progress bar for ``weights="imagenet"``.
+        check_range: warn when the images are clearly outside ``input_range`` (see above).
         device: device of the VGG parameters.
         dtype: dtype of the VGG parameters.
 
@@ -143,6 +150,7 @@ class VGGLoss(nn.Module):
         weights: WeightsSpec = None,
         batched: bool = True,
         progress: bool = True,
+        check_range: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
@@ -180,6 +188,8 @@ class VGGLoss(nn.Module):
         self.input_range: InputRange = cast(InputRange, normalized_range)
         self.normalize = bool(normalize)
         self.batched = bool(batched)
+        self.check_range = bool(check_range)
+        self.range_checked = False  # on an accelerator, whether the first call has checked
         self._indices = [VGG19_LAYERS[n] for n in names]
         self._taps = frozenset(self._indices)
 
@@ -232,6 +242,27 @@ class VGGLoss(nn.Module):
         self.features.eval()
         return self
 
+    def _warn_if_out_of_range(self, input: torch.Tensor, target: torch.Tensor) -> None:
+        if not self.check_range or torch.compiler.is_compiling():
+            return
+        on_cpu = input.device.type == "cpu"
+        if self.range_checked and not on_cpu:
+            return
+        self.range_checked = True
+        lo, hi = (-1.0, 1.0) if self.input_range == "[-1,1]" else (0.0, 1.0)
+        slack = 0.5 * (hi - lo)
+        for name, t in (("input", input), ("target", target)):
+            t_min, t_max = (float(v) for v in torch.aminmax(t.detach()))
+            if t_min < lo - slack or t_max > hi + slack:
+                warnings.warn(
+                    f"VGGLoss: {name} has values in [{t_min:.4g}, {t_max:.4g}], far outside "
+                    f"input_range={self.input_range!r} it was configured for; rescale the images (e.g. "
+                    f"[0, 255] -> x / 127.5 - 1 for '[-1,1]') or set input_range to match",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
+
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if not self.normalize:
             return x
@@ -283,6 +314,7 @@ class VGGLoss(nn.Module):
                 f"{deepest}, comes after {m.bit_length() - 1} 2×2 max pools, so height and width must be at "
                 f"least {m}"
             )
+        self._warn_if_out_of_range(input, target)
         n = input.shape[0]
         if self.batched:
             feats = self._extract_batched(input, target)
