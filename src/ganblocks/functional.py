@@ -18,7 +18,6 @@ from .ops.minibatch_stddev import minibatch_stddev
 from .ops.pixel_norm import pixel_norm
 from .ops.upfirdn2d import upfirdn2d
 from .penalties import (
-    clip_weights_,
     consistency_regularization,
     dragan_penalty,
     gradient_penalty,
@@ -30,7 +29,7 @@ from .penalties import (
     r1_penalty_from_outputs,
     r2_penalty,
 )
-from .training import diff_augment, unrolled_discriminator
+from .training import clip_weights_, diff_augment, unrolled_discriminator
 
 __all__ = [
     "ACTIVATION_NAMES",

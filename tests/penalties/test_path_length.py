@@ -133,7 +133,7 @@ def test_lazy_regularizer_runs_every_k_steps_scaled_by_k() -> None:
         return (2.0 * ws).reshape(-1, 1, 2, 2)
 
     pl = PathLengthPenalty(batch_shrink=1)
-    lazy = LazyRegularizer(pl, every=4)
+    lazy = LazyRegularizer(pl, interval=4)
     ws = torch.randn(2, 1, 4)
     results = [lazy(step, synthesis, ws, generator=torch.Generator().manual_seed(0)) for step in range(5)]
     assert [r is None for r in results] == [False, True, True, True, False]

@@ -1,6 +1,5 @@
 """Penalties: WGAN-GP, R1/R2 (second order, through any ganblocks discriminator), lazy regularization."""
 
-from .clipping import clip_weights_
 from .consistency import ConsistencyRegularization, consistency_regularization
 from .dragan import DraganPenalty, dragan_penalty
 from .gradient_penalty import GradientNorm, GradientPenalty, gradient_penalty
@@ -19,7 +18,6 @@ __all__ = [
     "PathLengthPenalty",
     "R1Penalty",
     "R2Penalty",
-    "clip_weights_",
     "consistency_regularization",
     "dragan_penalty",
     "gradient_penalty",

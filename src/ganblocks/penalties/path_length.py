@@ -156,7 +156,7 @@ class PathLengthPenalty(nn.Module):
         >>> import torch
         >>> from ganblocks.penalties import LazyRegularizer, PathLengthPenalty
         >>> synthesis = lambda ws: ws.sum(1).reshape(-1, 1, 2, 2)  # (N, 2, 4) -> (N, 1, 2, 2)
-        >>> lazy = LazyRegularizer(PathLengthPenalty(), every=4)
+        >>> lazy = LazyRegularizer(PathLengthPenalty(), interval=4)
         >>> [lazy(step, synthesis, torch.randn(8, 2, 4)) is None for step in range(5)]
         [False, True, True, True, False]
 
