@@ -135,6 +135,23 @@ def test_pix2pixhd_preset_matches_hand_forward(
     assert_close(loss(x, y), expected, torch.float32, scale=10)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_reduction_is_over_samples_of_per_sample_losses(
+    state_dict: dict[str, torch.Tensor], batched: bool
+) -> None:
+    x, y = _images(3, 16)
+    x, y = x.double(), y.double()
+    kw: dict[str, Any] = {"weights": state_dict, "dtype": torch.float64, "batched": batched}
+    layers, w = ["relu1_1", "relu2_1", "conv3_1"], [0.5, 1.0, 2.0]
+    mean = VGGLoss(layers, layer_weights=w, **kw)
+    each = VGGLoss(layers, layer_weights=w, reduction="none", **kw)(x, y)
+    alone = torch.stack([mean(x[i : i + 1], y[i : i + 1]) for i in range(3)])
+    assert each.shape == (3,)
+    assert_close(each, alone)
+    assert_close(mean(x, y), each.mean())
+    assert_close(VGGLoss(layers, layer_weights=w, reduction="sum", **kw)(x, y), each.sum())
+
+
 def test_l2_weight_and_unbatched(weights_file: Path, state_dict: dict[str, torch.Tensor]) -> None:
     x, y = _images(2, 16)
     kwargs: dict[str, Any] = {"criterion": "l2", "weight": 3.0, "normalize": False, "weights": weights_file}
@@ -328,7 +345,7 @@ def test_repr(state_dict: dict[str, torch.Tensor]) -> None:
     assert r.startswith(
         "VGGLoss(\n  layers=('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'), "
         "layer_weights=(0.03125, 0.0625, 0.125, 0.25, 1.0), criterion='l1', weight=1.0, input_range='[-1,1]', "
-        "normalize=False, batched=True\n  (features): Sequential("
+        "normalize=False, batched=True, reduction='mean'\n  (features): Sequential("
     )
 
 

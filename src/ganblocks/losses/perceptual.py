@@ -12,7 +12,8 @@ from torch import nn
 from typing_extensions import TypeAlias
 
 from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
-from ._distance import Criterion, check_criterion, weighted_mean_distance
+from ._distance import Criterion, check_criterion, reduced_mean_distance, weighted_mean_distance
+from ._reduction import Reduction, check_reduction
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -112,6 +113,9 @@ class VGGLoss(nn.Module):
         batched: run input and target as one batch (see above).
         progress: show the download progress bar for ``weights="imagenet"``.
         check_range: warn when the images are clearly outside ``input_range`` (see above).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch. A sample's value is the
+            formula above with each layer's mean taken over that sample's features (channels and
+            positions), so ``"none"`` gives shape ``(N,)`` and its mean is the default.
         device: device of the VGG parameters.
         dtype: dtype of the VGG parameters.
 
@@ -119,7 +123,7 @@ class VGGLoss(nn.Module):
         - input, target: :math:`(N, 3, H, W)`, the same shape, with :math:`N \ge 1` and :math:`H, W` at
           least ``min_input_size``: :math:`2^p` for the :math:`p` max pools before the deepest layer
           (16 for ``relu5_1``, 8 for ``relu4_1``, 1 for ``relu1_1``).
-        - output: scalar.
+        - output: scalar, or :math:`(N,)` for ``reduction="none"``.
 
     Example:
         >>> import torch, warnings
@@ -151,6 +155,7 @@ class VGGLoss(nn.Module):
         batched: bool = True,
         progress: bool = True,
         check_range: bool = True,
+        reduction: Reduction = "mean",
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
@@ -189,6 +194,7 @@ class VGGLoss(nn.Module):
         self.normalize = bool(normalize)
         self.batched = bool(batched)
         self.check_range = bool(check_range)
+        self.reduction: Reduction = check_reduction(reduction)
         self.range_checked = False  # on an accelerator, whether the first call has checked
         self._indices = [VGG19_LAYERS[n] for n in names]
         self._taps = frozenset(self._indices)
@@ -325,11 +331,15 @@ class VGGLoss(nn.Module):
                 targets = self._extract(self._prepare(target))
             inputs = self._extract(self._prepare(input))
         coeffs = [self.weight * w for w in self.layer_weights]
-        return _distance(inputs, targets, coeffs, self.criterion)
+        if self.reduction == "mean":
+            return _distance(inputs, targets, coeffs, self.criterion)
+        return reduced_mean_distance(
+            inputs, targets, coeffs, criterion=self.criterion, reduction=self.reduction
+        )
 
     def extra_repr(self) -> str:
         return (
             f"layers={self.layers}, layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
             f"weight={self.weight}, input_range={self.input_range!r}, normalize={self.normalize}, "
-            f"batched={self.batched}"
+            f"batched={self.batched}, reduction={self.reduction!r}"
         )
