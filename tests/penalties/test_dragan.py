@@ -74,7 +74,8 @@ def test_gradients_reach_every_parameter_and_not_the_data() -> None:
 
 def test_module_repr_and_errors() -> None:
     assert repr(DraganPenalty()) == (
-        "DraganPenalty(weight=10.0, c=0.5, target=1.0, interpolate=False, logit_reduction='sum', reduction='mean')"
+        "DraganPenalty(weight=10.0, c=0.5, target=1.0, interpolate=False, logit_reduction='sum', reduction='mean', "
+        "autocast=False)"
     )
     x = torch.randn(2, 3)
     with pytest.raises(ValueError, match="c must be >= 0, got -1"):

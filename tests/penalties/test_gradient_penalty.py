@@ -139,7 +139,7 @@ def test_nan_propagates() -> None:
 def test_repr() -> None:
     assert (
         repr(GradientPenalty()) == "GradientPenalty(weight=10.0, norm='sample', target=1.0, one_sided=False, "
-        "logit_reduction='sum', reduction='mean')"
+        "logit_reduction='sum', reduction='mean', autocast=False)"
     )
 
 

@@ -153,3 +153,33 @@ def test_half_inputs_are_computed_in_float32_and_rounded_once(which: str) -> Non
     low, high = seen
     assert low.dtype == torch.bfloat16
     assert torch.equal(low, high.bfloat16())
+
+
+@pytest.mark.parametrize("which", ["gp", "dragan"])
+def test_bf16_autocast_agrees_with_float32(which: str) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(16, 16, 3, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(16, 1, 3, padding=1),
+    )
+    real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
+
+    def penalty(d: Callable[[torch.Tensor], torch.Tensor], **kw: float) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        if which == "gp":
+            return gradient_penalty(d, real, fake, generator=g, **kw)  # type: ignore[arg-type]
+        return dragan_penalty(d, real, generator=g, **kw)  # type: ignore[arg-type]
+
+    # Scaled so the gradient norms sit near the target 1 (RMS 1.05), as a trained critic's do.
+    k = 1.05 / float(penalty(net, weight=1.0, target=0.0)) ** 0.5
+    d = lambda x: net(x) * k  # noqa: E731
+    ref = penalty(d)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, fast = penalty(d), penalty(d, autocast=True)
+    assert got.dtype == torch.float32
+    assert_close(got, ref)  # D ran in float32
+    # Under the caller's autocast the bfloat16 gradient's error is amplified near the target norm.
+    assert abs(float(fast / ref) - 1) > 2e-2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Callable, Literal, Optional, Union, get_args
 
@@ -164,13 +165,16 @@ def input_gradients_of(
     logit_reduction: LogitReduction,
     scaler: Optional[torch.amp.GradScaler],
     name: str,
+    autocast: bool = True,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """D at ``points`` (leaves that require grad), and the gradients of its :func:`logits_total` there.
 
-    Returns the gradients (float32 or wider) and the total, for :func:`finish`.
+    ``autocast=False`` runs D outside any enclosing ``torch.autocast`` of the points' device, in its own
+    dtype. Returns the gradients (float32 or wider) and the total, for :func:`finish`.
     """
-    total = logits_total(call(discriminator, points, single, condition), logit_reduction)
-    return input_gradients(total, points, scaler=scaler, name=name), total
+    with torch.autocast(points[0].device.type, enabled=False) if not autocast else contextlib.nullcontext():
+        total = logits_total(call(discriminator, points, single, condition), logit_reduction)
+        return input_gradients(total, points, scaler=scaler, name=name), total
 
 
 def finish(

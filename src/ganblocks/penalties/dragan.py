@@ -41,6 +41,7 @@ def dragan_penalty(
     interpolate: bool = False,
     logit_reduction: LogitReduction = "sum",
     reduction: Reduction = "mean",
+    autocast: bool = False,
     condition: Optional[Inputs] = None,
     generator: Optional[torch.Generator] = None,
     scaler: Optional[torch.amp.GradScaler] = None,
@@ -63,8 +64,9 @@ def dragan_penalty(
     over scales); ``real`` is detached. For half inputs :math:`\hat x` is drawn and computed in float32
     and rounded once.
 
-    Compiled discriminators, DDP, mixed precision, conditions and NaN inputs behave as for
-    :func:`~ganblocks.penalties.gradient_penalty`.
+    Compiled discriminators, DDP, mixed precision (``autocast=False`` by default: the discriminator runs
+    outside an enclosing autocast, since the target amplifies a low-precision norm's error), conditions
+    and NaN inputs behave as for :func:`~ganblocks.penalties.gradient_penalty`.
 
     Args:
         discriminator: a callable returning a tensor, a list of per-scale tensors or a
@@ -76,6 +78,8 @@ def dragan_penalty(
         interpolate: scale each sample's perturbation by :math:`\alpha \sim U[0, 1]` (the authors' code).
         logit_reduction: ``"sum"`` or ``"mean"`` over a patch discriminator's logits, per scale.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``) over the batch.
+        autocast: run the discriminator under the enclosing ``torch.autocast`` (True) or outside it, in
+            its own dtype (False, default).
         condition: for a conditional discriminator: the condition concatenated in front of the input
             along the channels (not perturbed, not differentiated); see ``gradient_penalty``.
         generator: a ``torch.Generator`` for :math:`u` (and :math:`\alpha`), on the inputs' device.
@@ -118,6 +122,7 @@ def dragan_penalty(
         conds,
         logit_reduction=logit_reduction,
         scaler=scaler,
+        autocast=autocast,
         name="perturbed real",
     )
     per_sample = norm_deviations(grads, norm="sample", target=target, one_sided=False)
@@ -134,6 +139,7 @@ class DraganPenalty(nn.Module):
         interpolate: scale each perturbation by :math:`\alpha \sim U[0, 1]` per sample.
         logit_reduction: ``"sum"`` or ``"mean"`` over a patch discriminator's logits.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+        autocast: keep an enclosing ``torch.autocast`` for the discriminator (False: run it in its dtype).
 
     Example:
         >>> import torch
@@ -151,6 +157,7 @@ class DraganPenalty(nn.Module):
         interpolate: bool = False,
         logit_reduction: LogitReduction = "sum",
         reduction: Reduction = "mean",
+        autocast: bool = False,
     ) -> None:
         super().__init__()
         _check_options(weight, c, target, logit_reduction, reduction)
@@ -160,6 +167,7 @@ class DraganPenalty(nn.Module):
         self.interpolate = bool(interpolate)
         self.logit_reduction: LogitReduction = logit_reduction
         self.reduction: Reduction = reduction
+        self.autocast = bool(autocast)
 
     def forward(
         self,
@@ -179,6 +187,7 @@ class DraganPenalty(nn.Module):
             interpolate=self.interpolate,
             logit_reduction=self.logit_reduction,
             reduction=self.reduction,
+            autocast=self.autocast,
             condition=condition,
             generator=generator,
             scaler=scaler,
@@ -187,5 +196,6 @@ class DraganPenalty(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"weight={self.weight}, c={self.c}, target={self.target}, interpolate={self.interpolate}, "
-            f"logit_reduction={self.logit_reduction!r}, reduction={self.reduction!r}"
+            f"logit_reduction={self.logit_reduction!r}, reduction={self.reduction!r}, "
+            f"autocast={self.autocast}"
         )
