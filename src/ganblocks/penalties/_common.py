@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any, Callable, Literal, Optional, Union, get_args
 
 import torch
-from torch.autograd.function import BackwardCFunction
 from typing_extensions import TypeAlias
 
 from .._checks import check_choice
@@ -218,14 +217,9 @@ def norm_deviations(
     return total / count
 
 
-def _leaves(root: Any, *, through_custom: bool) -> set[Any]:
-    """The AccumulateGrad nodes (leaves that require grad) below the autograd node ``root``.
-
-    With ``through_custom=False`` the walk does not pass custom autograd functions (``torch.autograd.Function``
-    and ``torch.library`` ops, such as the Triton kernels' backward): one may return None for an input whose
-    derivative is zero, so a leaf reached only through one may still get no gradient.
-    """
-    found: set[Any] = set()
+def _leaves(root: Any) -> list[torch.Tensor]:
+    """The leaves that require grad below the autograd node ``root`` (its AccumulateGrad nodes' variables)."""
+    found: list[torch.Tensor] = []
     seen: set[Any] = set()
     stack = [root]
     while stack:
@@ -234,32 +228,29 @@ def _leaves(root: Any, *, through_custom: bool) -> set[Any]:
             continue
         seen.add(fn)
         if hasattr(fn, "variable"):  # AccumulateGrad
-            found.add(fn)
-        elif through_custom or not isinstance(fn, BackwardCFunction):
+            found.append(fn.variable)
+        else:
             stack.extend(nxt for nxt, _ in fn.next_functions)
     return found
 
 
 def keep_parameters_in_graph(penalty: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-    """``penalty + 0 * sum(p.sum())`` over the leaves of ``total``'s graph the penalty does not reach.
+    """``penalty`` plus zero times one element of every leaf of ``total``'s graph (every parameter D used).
 
-    The input gradient does not depend on some parameters (e.g. the last layer's bias), so they would
-    get no gradient from the penalty alone, and DDP (``find_unused_parameters=False``) would wait for them
-    forever, or skip the all-reduce of their bucket. Leaves the penalty reaches only through custom
-    autograd functions count as unreached too (see :func:`_leaves`). Adding ``0 * total`` would give
-    them all a gradient, but its backward runs the last layers' backward (a convolution's input and weight
-    gradients) on zeros, a few percent of an R1 step; ``0 * p.sum()`` for just those parameters costs a
-    sum of a bias each. If such a parameter is inf/NaN the penalty becomes NaN, as its logits are then.
+    A penalty on the input gradient reaches only some parameters: the last layer's bias never, and a
+    parameter whose output enters a linear op such as a fixed blur only through that op's saved input,
+    whose double backward returns no gradient for it. Those would get no gradient at all (``grad`` None):
+    DDP (``find_unused_parameters=False``) would wait for them or skip their bucket's all-reduce, and Adam
+    would skip their step, so its step count falls behind. The autograd graph cannot tell which leaves
+    get None (a structural path may carry none), so every leaf gets a zero term. One element per leaf
+    keeps the forward to a gather and a sum per device; the backward writes each parameter's zero
+    gradient once. If a parameter holds inf/NaN the penalty becomes NaN, as D's logits are then.
     """
     # A Python walk over the autograd nodes: a few hundred for a multi-scale discriminator, well under a ms.
-    reached = _leaves(penalty.grad_fn, through_custom=False)
-    missing: list[torch.Tensor] = [
-        fn.variable for fn in _leaves(total.grad_fn, through_custom=True) if fn not in reached
-    ]
-    if not missing:
-        return penalty
-    # Zero each leaf before summing it: the sum of a large float16 parameter can overflow, and 0 * inf is
-    # NaN. One term per leaf, moved to the penalty's device (a model may span several).
-    for leaf in missing:
-        penalty = penalty + (leaf * 0).sum().to(penalty.device, penalty.dtype)
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for leaf in _leaves(total.grad_fn):
+        if leaf.numel() > 0:
+            by_device.setdefault(leaf.device, []).append(leaf.reshape(-1)[:1])
+    for firsts in by_device.values():
+        penalty = penalty + (torch.cat(firsts).to(penalty.dtype) * 0).sum().to(penalty.device)
     return penalty

@@ -101,7 +101,8 @@ def path_length_penalty(
 
     with :math:`\ell` from :func:`path_lengths`, :math:`a` = ``pl_mean``, :math:`\beta` = ``decay`` and
     :math:`\lambda` = ``weight``. As in StyleGAN2-ADA, :math:`a'` is not detached inside :math:`P`. The
-    result also holds ``0 * images.sum()`` so that every generator parameter gets a gradient under DDP.
+    result also holds a zero term for every parameter the images depend on, so each gets a gradient tensor
+    (zero where the penalty has none, e.g. a to-RGB bias before an upsampling blur), as DDP and Adam need.
 
     Args:
         images: generator output ``(N, C, H, W)`` computed from ``ws``.

@@ -127,9 +127,9 @@ def r1_penalty(
 
     - A ``torch.compile``\ d discriminator is called through its eager module (``_orig_mod``), because
       compiled graphs cannot be differentiated twice; the parameters are the same.
-    - The result includes ``0 * p.sum()`` for every parameter the input gradient does not reach (such as
-      the last bias), so every parameter used in the forward gets a gradient: pass the DDP-wrapped
-      discriminator and the penalty's backward all-reduces like any loss.
+    - The result includes a zero term for every parameter the forward used, so each gets a gradient
+      tensor (zero where the penalty has none, such as the last bias): pass the DDP-wrapped
+      discriminator and the penalty's backward all-reduces like any loss, and Adam steps every parameter.
     - Mixed precision: call it inside the same ``torch.autocast`` as the discriminator's loss. With
       float16 and a ``GradScaler``, pass ``scaler=scaler``: the input gradient is taken of the scaled
       output and unscaled before the norm (the recipe of PyTorch's AMP notes), so small gradients do not
