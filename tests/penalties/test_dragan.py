@@ -15,7 +15,7 @@ def test_linear_critic_golden_value() -> None:
     critic = lambda x: x.flatten(1) @ w  # noqa: E731
     real = torch.randn(5, 3, 2, 2, dtype=torch.float64)
     assert_close(dragan_penalty(critic, real), 10 * (w.norm() - 1) ** 2)
-    assert_close(DraganPenalty(2.0, target=0.0)(critic, real), 2 * w.norm() ** 2)
+    assert_close(DraganPenalty(weight=2.0, target=0.0)(critic, real), 2 * w.norm() ** 2)
 
 
 def _recording(seen: list[torch.Tensor]):  # type: ignore[no-untyped-def]

@@ -34,7 +34,7 @@ def test_wraps_penalty_modules_and_functions() -> None:
         return 0.5 * t.square().sum(1)
 
     expected = 4 * 5.0 * x.square().sum(1).mean()
-    assert_close(LazyRegularizer(R1Penalty(10.0), interval=4)(8, d, x), expected)  # type: ignore[arg-type]
+    assert_close(LazyRegularizer(R1Penalty(gamma=10.0), interval=4)(8, d, x), expected)  # type: ignore[arg-type]
     assert_close(LazyRegularizer(r1_penalty, interval=4)(8, d, x, gamma=10.0), expected)  # type: ignore[arg-type]
     assert repr(LazyRegularizer(r1_penalty, interval=4)) == "LazyRegularizer(r1_penalty, interval=4)"
 

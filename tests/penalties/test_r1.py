@@ -74,8 +74,8 @@ def test_from_outputs_equals_penalty_and_keeps_graph() -> None:
     out = d(x_in)
     got = r1_penalty_from_outputs(out, x_in, gamma=2.0)
     assert_close(got, expected)
-    assert_close(R1Penalty(2.0).from_outputs(out, x_in), expected)
-    assert_close(R2Penalty(2.0).from_outputs(out, x_in), expected)
+    assert_close(R1Penalty(gamma=2.0).from_outputs(out, x_in), expected)
+    assert_close(R2Penalty(gamma=2.0).from_outputs(out, x_in), expected)
     # The caller's graph survives the penalty: the adversarial loss can still be backpropagated.
     (out.mean() + got).backward()
     assert all(p.grad is not None for p in d.parameters())
@@ -171,7 +171,7 @@ def test_nan_propagates() -> None:
 
 
 def test_repr() -> None:
-    assert repr(R1Penalty(5.0)) == "R1Penalty(gamma=5.0, logit_reduction='sum', reduction='mean')"
+    assert repr(R1Penalty(gamma=5.0)) == "R1Penalty(gamma=5.0, logit_reduction='sum', reduction='mean')"
     assert repr(R2Penalty()) == "R2Penalty(gamma=10.0, logit_reduction='sum', reduction='mean')"
 
 

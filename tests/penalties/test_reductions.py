@@ -105,8 +105,8 @@ def test_modules_store_the_reductions() -> None:
     d = patch_critic()
     x, y = torch.randn(2, 3, 4, 4, dtype=torch.float64), torch.randn(2, 3, 4, 4, dtype=torch.float64)
     kw: dict[str, str] = {"logit_reduction": "mean", "reduction": "none"}
-    assert_close(R1Penalty(2.0, **kw)(d, x), r1_penalty(d, x, gamma=2.0, **kw))  # type: ignore[arg-type]
-    assert_close(R2Penalty(2.0, **kw)(d, y), r2_penalty(d, y, gamma=2.0, **kw))  # type: ignore[arg-type]
+    assert_close(R1Penalty(gamma=2.0, **kw)(d, x), r1_penalty(d, x, gamma=2.0, **kw))  # type: ignore[arg-type]
+    assert_close(R2Penalty(gamma=2.0, **kw)(d, y), r2_penalty(d, y, gamma=2.0, **kw))  # type: ignore[arg-type]
     g = torch.Generator
     assert_close(
         GradientPenalty(**kw)(d, x, y, generator=g().manual_seed(1)),  # type: ignore[arg-type]

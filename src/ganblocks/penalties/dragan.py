@@ -150,8 +150,8 @@ class DraganPenalty(nn.Module):
 
     def __init__(
         self,
-        weight: float = 10.0,
         *,
+        weight: float = 10.0,
         c: float = 0.5,
         target: float = 1.0,
         interpolate: bool = False,

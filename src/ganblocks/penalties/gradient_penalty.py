@@ -179,8 +179,8 @@ class GradientPenalty(nn.Module):
 
     def __init__(
         self,
-        weight: float = 10.0,
         *,
+        weight: float = 10.0,
         norm: GradientNorm = "sample",
         target: float = 1.0,
         one_sided: bool = False,

@@ -193,9 +193,9 @@ class PathLengthPenalty(nn.Module):
         self.reduction: Reduction = check_reduction(reduction)
         self.register_buffer("pl_mean", torch.zeros(()))
 
-    def batch_size(self, n: int) -> int:
-        """The number of samples regularized out of a batch of ``n``: ``max(n // batch_shrink, 1)``."""
-        return max(n // self.batch_shrink, 1)
+    def batch_size(self, num_samples: int) -> int:
+        """How many of a batch of ``num_samples`` are regularized: ``max(num_samples // batch_shrink, 1)``."""
+        return max(num_samples // self.batch_shrink, 1)
 
     def forward(
         self, synthesis: Synthesis, ws: torch.Tensor, *, generator: Optional[torch.Generator] = None

@@ -242,7 +242,7 @@ class R1Penalty(nn.Module):
     _samples = "real"  # what the penalised samples are called in error messages
 
     def __init__(
-        self, gamma: float = 10.0, *, logit_reduction: LogitReduction = "sum", reduction: Reduction = "mean"
+        self, *, gamma: float = 10.0, logit_reduction: LogitReduction = "sum", reduction: Reduction = "mean"
     ) -> None:
         super().__init__()
         _check_options(gamma, logit_reduction, reduction)
