@@ -81,7 +81,7 @@ def test_module_repr_and_errors() -> None:
     with pytest.raises(ValueError, match="c must be >= 0, got -1"):
         dragan_penalty(lambda v: v.sum(1), x, c=-1.0)
     with pytest.raises(ValueError, match="weight must be >= 0"):
-        DraganPenalty(-1.0)
+        DraganPenalty(weight=-1.0)
     with pytest.raises(TypeError, match="real must be a floating-point tensor"):
         dragan_penalty(lambda v: v.sum(1), torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="does not depend on perturbed real"):

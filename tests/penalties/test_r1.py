@@ -180,7 +180,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="gamma must be >= 0, got -1"):
         r1_penalty(half_sq_norm, x, gamma=-1.0)
     with pytest.raises(TypeError, match="gamma must be a number, got str"):
-        R1Penalty("1")  # type: ignore[arg-type]
+        R1Penalty(gamma="1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"real must be a floating-point tensor, got dtype torch\.int64"):
         r1_penalty(half_sq_norm, torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="fake must be a Tensor or a list of tensors, got float"):
@@ -234,9 +234,9 @@ def test_needs_autograd() -> None:
 @pytest.mark.parametrize("gamma", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_gamma_raises(gamma: float) -> None:
     with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
-        R1Penalty(gamma)
+        R1Penalty(gamma=gamma)
     with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
-        R2Penalty(gamma)
+        R2Penalty(gamma=gamma)
     with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
         r1_penalty(half_sq_norm, torch.randn(2, 3), gamma=gamma)
 
