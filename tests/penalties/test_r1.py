@@ -266,3 +266,11 @@ def test_unreached_float16_parameter_does_not_overflow_the_penalty() -> None:
     penalty.backward()
     assert w.grad is not None and b.grad is not None
     assert (w.grad == 0).all() and b.grad == 0
+
+
+def test_modules_can_be_built_without_autograd() -> None:
+    with torch.no_grad():
+        r1 = R1Penalty(gamma=2.0)
+    assert_close(r1(half_sq_norm, torch.tensor([[3.0, 4.0]])), torch.tensor(25.0))
+    with torch.no_grad(), pytest.raises(RuntimeError, match="the R1/R2 penalty"):
+        r1(half_sq_norm, torch.tensor([[3.0, 4.0]]))

@@ -29,7 +29,6 @@ def _check_options(gamma: float, logit_reduction: str, reduction: str) -> None:
     check_nonnegative("gamma", gamma)
     check_logit_reduction(logit_reduction)
     check_reduction(reduction)
-    check_requires_autograd("the R1/R2 penalty")
 
 
 def r1_penalty_from_outputs(
@@ -70,6 +69,7 @@ def r1_penalty_from_outputs(
         tensor(18., grad_fn=<AddBackward0>)
     """
     _check_options(gamma, logit_reduction, reduction)
+    check_requires_autograd("the R1/R2 penalty")
     items, _ = check_inputs("inputs", inputs)
     total = logits_total(outputs, logit_reduction)
     grads = input_gradients(total, items, scaler=scaler, name="inputs")
@@ -88,6 +88,7 @@ def _penalty(
     condition: Optional[Inputs],
 ) -> torch.Tensor:
     _check_options(gamma, logit_reduction, reduction)
+    check_requires_autograd("the R1/R2 penalty")
     items, single = check_inputs(name, x)
     conds = check_condition(condition, items, single, name)
     leaves = [t.detach().requires_grad_(True) for t in items]
