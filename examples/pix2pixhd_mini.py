@@ -183,7 +183,7 @@ def train_variant(
     ).to(device)
     gan = AdversarialLoss("lsgan")  # pix2pixHD's default GANLoss(use_lsgan=True)
     fm = FeatureMatchingLoss.pix2pixhd(
-        num_scales=s.num_scales, n_layers=s.n_layers, lambda_feat=s.lambda_feat
+        num_scales=s.num_scales, num_layers=s.n_layers, lambda_feat=s.lambda_feat
     )
     opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=s.lr, betas=(0.5, 0.999))

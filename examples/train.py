@@ -622,10 +622,10 @@ def train(
     )
     ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
     loss = AdversarialLoss("non_saturating")
-    r1 = LazyRegularizer(r1_penalty_from_outputs, every=s.r1_every)
+    r1 = LazyRegularizer(r1_penalty_from_outputs, interval=s.r1_every)
     opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=(0.0, 0.99))
     # D gets lazy R1 on top of its loss every k-th step: StyleGAN2's lr/beta adjustment.
-    opt_d = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(s.lr, (0.0, 0.99), every=s.r1_every))
+    opt_d = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(s.lr, (0.0, 0.99), interval=s.r1_every))
     decay_start = s.steps * (1 - s.lr_decay)
     schedules = [
         torch.optim.lr_scheduler.LambdaLR(

@@ -148,7 +148,7 @@ def penalty_step(d: nn.Module, g: nn.Module, d_plain: nn.Module, real: torch.Ten
     d_plain.requires_grad_(False)
     fake = g(z)
     out_fake, out_real = d_plain(fake), d_plain(real)
-    loss = FeatureMatchingLoss.pix2pixhd(num_scales=1, n_layers=1)(out_fake, out_real)
+    loss = FeatureMatchingLoss.pix2pixhd(num_scales=1, num_layers=1)(out_fake, out_real)
     (loss + g_loss(out_fake, kind="non_saturating")).backward()
     d_plain.requires_grad_(True)
 

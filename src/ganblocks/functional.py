@@ -18,7 +18,6 @@ from .ops.minibatch_stddev import minibatch_stddev
 from .ops.pixel_norm import pixel_norm
 from .ops.upfirdn2d import upfirdn2d
 from .penalties import (
-    clip_weights_,
     consistency_regularization,
     dragan_penalty,
     gradient_penalty,
@@ -29,9 +28,8 @@ from .penalties import (
     r1_penalty,
     r1_penalty_from_outputs,
     r2_penalty,
-    r2_penalty_from_outputs,
 )
-from .training import diff_augment, unrolled_discriminator
+from .training import clip_weights_, diff_augment, unrolled_discriminator
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -70,7 +68,6 @@ __all__ = [
     "r1_penalty",
     "r1_penalty_from_outputs",
     "r2_penalty",
-    "r2_penalty_from_outputs",
     "sample_cluster_features",
     "setup_filter",
     "style_mixing",

@@ -9,7 +9,7 @@ from helpers import assert_close
 from ganblocks.discriminators import DiscriminatorOutput
 from ganblocks.losses import AdversarialLoss, adversarial_loss, d_loss, g_loss
 
-KINDS = ["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
+KINDS = ["non_saturating", "lsgan", "hinge", "wgan"]
 
 
 def _softplus(x: torch.Tensor) -> torch.Tensor:
@@ -25,7 +25,6 @@ def hand_real(kind: str, x: torch.Tensor) -> torch.Tensor:
     """Mean loss of D's logits on real samples."""
     return {
         "non_saturating": _softplus(-x),
-        "vanilla": _bce(x, 1.0),
         "lsgan": (x - 1) ** 2,
         "hinge": torch.clamp(1 - x, min=0),
         "wgan": -x,
@@ -35,7 +34,6 @@ def hand_real(kind: str, x: torch.Tensor) -> torch.Tensor:
 def hand_fake(kind: str, x: torch.Tensor) -> torch.Tensor:
     return {
         "non_saturating": _softplus(x),
-        "vanilla": _bce(x, 0.0),
         "lsgan": x**2,
         "hinge": torch.clamp(1 + x, min=0),
         "wgan": x,
@@ -45,7 +43,6 @@ def hand_fake(kind: str, x: torch.Tensor) -> torch.Tensor:
 def hand_gen(kind: str, x: torch.Tensor) -> torch.Tensor:
     return {
         "non_saturating": _softplus(-x),
-        "vanilla": _bce(x, 1.0),
         "lsgan": (x - 1) ** 2,
         "hinge": -x,
         "wgan": -x,
@@ -86,10 +83,15 @@ def test_hinge_generator_needs_real_target() -> None:
         adversarial_loss(torch.zeros(2, 1), False, kind="hinge", for_discriminator=False)
 
 
-def test_vanilla_equals_non_saturating() -> None:
+def test_non_saturating_is_bce_and_vanilla_is_refused_with_its_name() -> None:
     r, f = _scales(), _scales()
-    assert_close(d_loss(r, f, kind="vanilla"), d_loss(r, f, kind="non_saturating"))
-    assert_close(g_loss(f, kind="vanilla"), g_loss(f, kind="non_saturating"))
+    expected = sum(_bce(x, 1.0).mean() + _bce(y, 0.0).mean() for x, y in zip(r, f))
+    assert_close(d_loss(r, f, kind="non_saturating"), expected)  # type: ignore[arg-type]
+    assert_close(g_loss(f, kind="non_saturating"), sum(_bce(y, 1.0).mean() for y in f))  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"got 'vanilla' \('vanilla', BCE with logits, is 'non_saturating'\)"
+    ):
+        AdversarialLoss("vanilla")  # type: ignore[arg-type]
 
 
 def test_input_forms_agree() -> None:
@@ -136,7 +138,7 @@ def test_empty_batch_raises() -> None:
     with pytest.raises(ValueError, match=r"fake_pred \(scale 1\) must hold at least one element"):
         g_loss([torch.zeros(2, 1), torch.zeros(0, 1)], kind="wgan")
     with pytest.raises(ValueError, match="pred must hold at least one element"):
-        AdversarialLoss("vanilla")(torch.zeros(0), True)
+        AdversarialLoss("non_saturating")(torch.zeros(0), True)
 
 
 def test_module_equals_function_and_repr() -> None:
@@ -144,7 +146,7 @@ def test_module_equals_function_and_repr() -> None:
     m = AdversarialLoss("hinge", scale_reduction="mean")
     assert_close(m.d_loss(r, f), d_loss(r, f, kind="hinge", scale_reduction="mean"))
     assert_close(m.g_loss(f), g_loss(f, kind="hinge", scale_reduction="mean"))
-    assert repr(m) == "AdversarialLoss(kind='hinge', scale_reduction='mean')"
+    assert repr(m) == "AdversarialLoss(kind='hinge', scale_reduction='mean', reduction='mean')"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -212,7 +214,7 @@ def _log1p_exp(x: torch.Tensor) -> torch.Tensor:
 def textbook(kind: str, side: str, x: torch.Tensor, label: float | None) -> torch.Tensor:
     """The mean loss of one scale by the textbook formula; ``side`` is "real", "fake" (D) or "gen" (G)."""
     y = label if label is not None else (0.0 if side == "fake" else 1.0)
-    if kind in ("non_saturating", "vanilla"):
+    if kind == "non_saturating":
         # -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), with log sigmoid(x) = -log(1 + e^-x).
         return (y * _log1p_exp(-x) + (1 - y) * _log1p_exp(x)).mean()
     if kind == "lsgan":
@@ -234,7 +236,7 @@ def _odd_scales() -> list[torch.Tensor]:
 
 LABEL_CASES = (
     [(kind, None) for kind in KINDS]
-    + [(kind, label) for kind in ("non_saturating", "vanilla") for label in (0.0, 0.1, 0.9, 1.0)]
+    + [(kind, label) for kind in ("non_saturating",) for label in (0.0, 0.1, 0.9, 1.0)]
     + [("lsgan", label) for label in (-1.0, 0.0, 0.9, 1.0, 2.5)]
 )
 
@@ -258,9 +260,7 @@ def test_every_side_and_label_matches_textbook_value_and_gradient(
         assert_close(g, e)
 
 
-@pytest.mark.parametrize(
-    ("kind", "label"), [c for c in LABEL_CASES if c[0] in ("non_saturating", "vanilla", "lsgan")]
-)
+@pytest.mark.parametrize(("kind", "label"), [c for c in LABEL_CASES if c[0] in ("non_saturating", "lsgan")])
 def test_d_loss_with_both_labels_matches_textbook_value_and_gradient(kind: str, label: float | None) -> None:
     real = [x.requires_grad_() for x in _odd_scales()]
     fake = [x.requires_grad_() for x in _odd_scales()]
@@ -284,3 +284,39 @@ def test_non_saturating_keeps_the_limits_of_infinite_logits() -> None:
     assert adversarial_loss(-inf, False, kind="non_saturating").item() == 0.0
     assert adversarial_loss(inf, False, kind="non_saturating").item() == float("inf")
     assert g_loss(inf, kind="non_saturating").item() == 0.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("scale_reduction", ["sum", "mean"])
+def test_reduction_is_over_samples_of_per_sample_means(kind: str, scale_reduction: str) -> None:
+    r, f = _scales(), _scales()
+    k = 3 if scale_reduction == "mean" else 1
+
+    def per_sample(hand: object, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([sum(hand(kind, x[i]) for x in xs) / k for i in range(4)])  # type: ignore[operator, misc]
+
+    expected_d = per_sample(hand_real, r) + per_sample(hand_fake, f)
+    expected_g = per_sample(hand_gen, f)
+    sr = {"scale_reduction": scale_reduction}
+    for reduction, reduce in (("none", lambda t: t), ("sum", torch.sum), ("mean", torch.mean)):
+        assert_close(d_loss(r, f, kind=kind, reduction=reduction, **sr), reduce(expected_d))  # type: ignore[arg-type]
+        assert_close(g_loss(f, kind=kind, reduction=reduction, **sr), reduce(expected_g))  # type: ignore[arg-type]
+        got = AdversarialLoss(kind, reduction=reduction, **sr)(r, True)  # type: ignore[arg-type]
+        assert_close(got, reduce(per_sample(hand_real, r)))
+    # "mean" is today's value: the mean over every element of each scale, summed or averaged over scales.
+    today = sum(hand_real(kind, x) + hand_fake(kind, y) for x, y in zip(r, f)) / k
+    assert torch.equal(d_loss(r, f, kind=kind, **sr), d_loss(r, f, kind=kind, reduction="mean", **sr))  # type: ignore[arg-type]
+    assert_close(d_loss(r, f, kind=kind, **sr), today)  # type: ignore[arg-type, arg-type]
+
+
+def test_reduction_with_labels_and_unequal_batches() -> None:
+    r, f = torch.randn(3, 1, 2, 2, dtype=torch.float64), torch.randn(5, 1, 2, 2, dtype=torch.float64)
+    kw = {"kind": "non_saturating", "real_label": 0.9}
+    expected = _bce(r, 0.9).sum() / 4 + _bce(f, 0.0).sum() / 4
+    assert_close(d_loss(r, f, reduction="sum", **kw), expected)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="real_pred and fake_pred"):
+        d_loss(r, f, reduction="none", **kw)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'batchmean'"
+    ):
+        g_loss(f, kind="wgan", reduction="batchmean")  # type: ignore[arg-type]

@@ -45,7 +45,7 @@ def pix2pixhd_reference(pred_fake, pred_real, num_d: int, n_layers_d: int, lambd
 @pytest.mark.parametrize(("num_d", "n_layers"), [(3, 3), (2, 1)])
 def test_pix2pixhd_preset_is_exact(num_d: int, n_layers: int) -> None:
     fake, real = _nested(num_d, n_layers), _nested(num_d, n_layers)
-    loss = FeatureMatchingLoss.pix2pixhd(num_scales=num_d, n_layers=n_layers)
+    loss = FeatureMatchingLoss.pix2pixhd(num_scales=num_d, num_layers=n_layers)
     expected = pix2pixhd_reference(fake, real, num_d, n_layers, 10.0)
     assert_close(loss(_out(fake), _out(real)), expected)
     # The same output built field by field, as the discriminators here return it.
@@ -129,6 +129,59 @@ def test_channels_last() -> None:
     assert_close(feature_matching_loss(_out(cl), _out(real)), feature_matching_loss(_out(fake), _out(real)))
 
 
+@pytest.mark.parametrize("criterion", ["l1", "l2"])
+def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
+    fake, real = _nested(3, 2), _nested(3, 2)
+    for batch in (fake, real):  # a third sample, so the per-sample values differ
+        for scale in batch:
+            scale[:] = [torch.cat([t, 3 * t[:1]]) for t in scale]
+    loss = FeatureMatchingLoss.pix2pixhd(3, 2)
+    each = FeatureMatchingLoss(
+        layer_weights=loss.layer_weights,
+        scale_weights=loss.scale_weights,
+        weight=10.0,
+        reduction="none",
+        criterion=criterion,  # type: ignore[arg-type]
+    )(_out(fake), _out(real))
+    # Each sample alone, through the default reduction: its own mean over its elements.
+    alone = torch.stack(
+        [
+            feature_matching_loss(
+                _out([[t[i : i + 1] for t in s] for s in fake]),
+                _out([[t[i : i + 1] for t in s] for s in real]),
+                layer_weights=loss.layer_weights,
+                scale_weights=loss.scale_weights,
+                weight=10.0,
+                criterion=criterion,  # type: ignore[arg-type]
+            )
+            for i in range(3)
+        ]
+    )
+    assert each.shape == (3,)
+    assert_close(each, alone)
+    default = feature_matching_loss(
+        _out(fake),
+        _out(real),
+        layer_weights=loss.layer_weights,
+        scale_weights=loss.scale_weights,
+        weight=10.0,
+        criterion=criterion,  # type: ignore[arg-type]
+    )
+    assert_close(default, each.mean())
+    total = feature_matching_loss(
+        _out(fake),
+        _out(real),
+        layer_weights=loss.layer_weights,
+        scale_weights=loss.scale_weights,
+        weight=10.0,
+        criterion=criterion,
+        reduction="sum",  # type: ignore[arg-type]
+    )
+    assert_close(total, each.sum())
+    with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'max'"):
+        FeatureMatchingLoss(reduction="max")  # type: ignore[arg-type]
+
+
 def test_compile_fullgraph() -> None:
     fake, real = _nested(2, 1, torch.float32), _nested(2, 1, torch.float32)
     loss = FeatureMatchingLoss.pix2pixhd(2, 1)
@@ -146,7 +199,8 @@ def test_nan_propagates() -> None:
 
 def test_repr() -> None:
     assert repr(FeatureMatchingLoss.pix2pixhd(2, 1)) == (
-        "FeatureMatchingLoss(layer_weights=(2.0, 2.0), scale_weights=(0.5, 0.5), criterion='l1', weight=10.0)"
+        "FeatureMatchingLoss(layer_weights=(2.0, 2.0), scale_weights=(0.5, 0.5), criterion='l1', weight=10.0, "
+        "reduction='mean')"
     )
 
 
@@ -172,7 +226,7 @@ def test_bad_inputs() -> None:
         feature_matching_loss([torch.zeros(2, 1)], [torch.zeros(2, 1)])
     with pytest.raises(ValueError, match="criterion must be one of"):
         FeatureMatchingLoss(criterion="l3")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="n_layers must be a positive integer"):
+    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
         FeatureMatchingLoss.pix2pixhd(3, 0)
     with pytest.raises(TypeError, match="layer_weights must be a number or a sequence"):
         feature_matching_loss(fake, real, layer_weights="1")  # type: ignore[arg-type]

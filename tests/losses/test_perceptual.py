@@ -135,6 +135,23 @@ def test_pix2pixhd_preset_matches_hand_forward(
     assert_close(loss(x, y), expected, torch.float32, scale=10)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_reduction_is_over_samples_of_per_sample_losses(
+    state_dict: dict[str, torch.Tensor], batched: bool
+) -> None:
+    x, y = _images(3, 16)
+    x, y = x.double(), y.double()
+    kw: dict[str, Any] = {"weights": state_dict, "dtype": torch.float64, "batched": batched}
+    layers, w = ["relu1_1", "relu2_1", "conv3_1"], [0.5, 1.0, 2.0]
+    mean = VGGLoss(layers, layer_weights=w, **kw)
+    each = VGGLoss(layers, layer_weights=w, reduction="none", **kw)(x, y)
+    alone = torch.stack([mean(x[i : i + 1], y[i : i + 1]) for i in range(3)])
+    assert each.shape == (3,)
+    assert_close(each, alone)
+    assert_close(mean(x, y), each.mean())
+    assert_close(VGGLoss(layers, layer_weights=w, reduction="sum", **kw)(x, y), each.sum())
+
+
 def test_l2_weight_and_unbatched(weights_file: Path, state_dict: dict[str, torch.Tensor]) -> None:
     x, y = _images(2, 16)
     kwargs: dict[str, Any] = {"criterion": "l2", "weight": 3.0, "normalize": False, "weights": weights_file}
@@ -303,12 +320,32 @@ def test_nan_propagates(state_dict: dict[str, torch.Tensor]) -> None:
     assert torch.isnan(loss(x, y))
 
 
+def test_images_far_outside_the_input_range_warn(state_dict: dict[str, torch.Tensor]) -> None:
+    import warnings
+
+    loss = VGGLoss(["relu1_1"], weights=state_dict)  # configured for [-1, 1]
+    x, y = _images(1, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(x, y)  # in range: silent
+        loss(x * 1.9, y)  # a little outside: silent
+        VGGLoss(["relu1_1"], weights=state_dict, input_range="[0,1]")((x + 1) / 2, (y + 1) / 2)
+        VGGLoss(["relu1_1"], weights=state_dict, check_range=False)((x + 1) * 127.5, y)
+    with pytest.warns(UserWarning, match=r"input has values in \[.*\], far outside input_range='\[-1,1\]'"):
+        loss((x + 1) * 127.5, (y + 1) * 127.5)  # [0, 255] images
+    with pytest.warns(UserWarning, match=r"target has values .* input_range='\[0,1\]'"):
+        VGGLoss(["relu1_1"], weights=state_dict, input_range="[0,1]")((x + 1) / 2, y * 3)
+    loss.range_checked = True  # the CPU checks on every call regardless
+    with pytest.warns(UserWarning, match="input_range"):
+        loss(x * 300, y)
+
+
 def test_repr(state_dict: dict[str, torch.Tensor]) -> None:
     r = repr(VGGLoss.pix2pixhd(weights=state_dict))
     assert r.startswith(
         "VGGLoss(\n  layers=('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'), "
         "layer_weights=(0.03125, 0.0625, 0.125, 0.25, 1.0), criterion='l1', weight=1.0, input_range='[-1,1]', "
-        "normalize=False, batched=True\n  (features): Sequential("
+        "normalize=False, batched=True, reduction='mean'\n  (features): Sequential("
     )
 
 

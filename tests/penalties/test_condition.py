@@ -40,9 +40,9 @@ def test_r1_with_condition_differentiates_the_image_only() -> None:
     expected = image_only_r1(d, cond, x, gamma=3.0)
     got = r1_penalty(d, x, gamma=3.0, condition=cond)
     assert_close(got, expected)
-    assert_close(R1Penalty(3.0)(d, x, condition=cond), expected)
+    assert_close(R1Penalty(gamma=3.0)(d, x, condition=cond), expected)
     assert_close(r2_penalty(d, x, gamma=3.0, condition=cond), expected)
-    assert_close(R2Penalty(3.0)(d, x, condition=cond), expected)
+    assert_close(R2Penalty(gamma=3.0)(d, x, condition=cond), expected)
     # The label channels carry gradient, so penalising them too gives a strictly larger value: the test
     # distinguishes the two.
     assert (full_input_r1(d, cond, x, gamma=3.0) - got).item() > 1e-6

@@ -72,7 +72,9 @@ def test_gradients_reach_both_sides_of_d_and_not_the_generator() -> None:
 
 def test_module_repr_and_errors() -> None:
     cr = ConsistencyRegularization(DiffAugment("translation"), weight_fake=5.0)
-    assert "augment): DiffAugment" in repr(cr) and "weight_real=10.0, weight_fake=5.0" in repr(cr)
+    assert "augment): DiffAugment" in repr(
+        cr
+    ) and "weight_real=10.0, weight_fake=5.0, scale_reduction='sum', reduction='mean'" in repr(cr)
     x = torch.randn(2, 3)
     with pytest.raises(ValueError, match="weight_real must be >= 0, got -1"):
         consistency_regularization(lambda v: v, x, x, augment=lambda v: v, weight_real=-1.0)
@@ -86,3 +88,28 @@ def test_module_repr_and_errors() -> None:
         ConsistencyRegularization(lambda v: v, scale_reduction="max")  # type: ignore[arg-type]
     with torch.no_grad(), pytest.raises(RuntimeError, match="needs autograd"):
         consistency_regularization(lambda v: v, x, x, augment=lambda v: v)
+
+
+def test_reduction_over_samples() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 1, 3).double()
+    d = lambda x: [conv(x), conv(x).mean((2, 3))]  # noqa: E731  two scales: 2x2 patches and one logit
+    flip = lambda x: x.flip(-1) * 0.5  # noqa: E731
+    real, fake = torch.randn(3, 3, 4, 4, dtype=torch.float64), torch.randn(3, 3, 4, 4, dtype=torch.float64)
+    kw = {"augment": flip, "weight_real": 2.0, "weight_fake": 0.5, "scale_reduction": "mean"}
+    each = consistency_regularization(d, real, fake, reduction="none", **kw)  # type: ignore[arg-type]
+    alone = torch.stack(
+        [consistency_regularization(d, real[i : i + 1], fake[i : i + 1], **kw) for i in range(3)]  # type: ignore[arg-type]
+    )
+    assert each.shape == (3,)
+    assert_close(each, alone)
+    assert_close(consistency_regularization(d, real, fake, **kw), each.mean())  # type: ignore[arg-type]
+    assert_close(consistency_regularization(d, real, fake, reduction="sum", **kw), each.sum())  # type: ignore[arg-type]
+    # "sum" with unequal batches sums each side over its own batch; "none" refuses them.
+    fake5 = torch.randn(5, 3, 4, 4, dtype=torch.float64)
+    total = consistency_regularization(d, real, fake5, reduction="sum", **kw)  # type: ignore[arg-type]
+    real_only = consistency_regularization(d, real, None, reduction="sum", **kw)  # type: ignore[arg-type]
+    fake_only = consistency_regularization(d, fake5, None, reduction="sum", **{**kw, "weight_real": 0.5})  # type: ignore[arg-type]
+    assert_close(total, real_only + fake_only)
+    with pytest.raises(ValueError, match="reduction='none' needs one batch size for real and fake"):
+        consistency_regularization(d, real, fake5, reduction="none", **kw)  # type: ignore[arg-type]

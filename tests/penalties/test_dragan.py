@@ -15,7 +15,7 @@ def test_linear_critic_golden_value() -> None:
     critic = lambda x: x.flatten(1) @ w  # noqa: E731
     real = torch.randn(5, 3, 2, 2, dtype=torch.float64)
     assert_close(dragan_penalty(critic, real), 10 * (w.norm() - 1) ** 2)
-    assert_close(DraganPenalty(2.0, target=0.0)(critic, real), 2 * w.norm() ** 2)
+    assert_close(DraganPenalty(weight=2.0, target=0.0)(critic, real), 2 * w.norm() ** 2)
 
 
 def _recording(seen: list[torch.Tensor]):  # type: ignore[no-untyped-def]
@@ -73,12 +73,15 @@ def test_gradients_reach_every_parameter_and_not_the_data() -> None:
 
 
 def test_module_repr_and_errors() -> None:
-    assert repr(DraganPenalty()) == "DraganPenalty(weight=10.0, c=0.5, target=1.0, interpolate=False)"
+    assert repr(DraganPenalty()) == (
+        "DraganPenalty(weight=10.0, c=0.5, target=1.0, interpolate=False, logit_reduction='sum', reduction='mean', "
+        "autocast=False)"
+    )
     x = torch.randn(2, 3)
     with pytest.raises(ValueError, match="c must be >= 0, got -1"):
         dragan_penalty(lambda v: v.sum(1), x, c=-1.0)
     with pytest.raises(ValueError, match="weight must be >= 0"):
-        DraganPenalty(-1.0)
+        DraganPenalty(weight=-1.0)
     with pytest.raises(TypeError, match="real must be a floating-point tensor"):
         dragan_penalty(lambda v: v.sum(1), torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="does not depend on perturbed real"):

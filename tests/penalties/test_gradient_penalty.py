@@ -23,7 +23,7 @@ def test_linear_critic_is_lambda_norm_minus_one_squared() -> None:
     real, fake = torch.randn(6, 3, 4, 4, dtype=torch.float64), torch.randn(6, 3, 4, 4, dtype=torch.float64)
     expected = 10.0 * (w.norm() - 1) ** 2
     assert_close(gradient_penalty(linear_critic(w), real, fake), expected)
-    assert_close(GradientPenalty(2.5)(linear_critic(w), real, fake), expected / 4)
+    assert_close(GradientPenalty(weight=2.5)(linear_critic(w), real, fake), expected / 4)
     assert_close(gradient_penalty(linear_critic(w), real, fake, target=3.0, weight=1.0), (w.norm() - 3) ** 2)
 
 
@@ -138,7 +138,8 @@ def test_nan_propagates() -> None:
 
 def test_repr() -> None:
     assert (
-        repr(GradientPenalty()) == "GradientPenalty(weight=10.0, norm='sample', target=1.0, one_sided=False)"
+        repr(GradientPenalty()) == "GradientPenalty(weight=10.0, norm='sample', target=1.0, one_sided=False, "
+        "logit_reduction='sum', reduction='mean', autocast=False)"
     )
 
 

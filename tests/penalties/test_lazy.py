@@ -18,7 +18,7 @@ def test_runs_every_k_steps_scaled_by_k() -> None:
         calls.append(1)
         return x.sum()
 
-    lazy = LazyRegularizer(penalty, every=16)
+    lazy = LazyRegularizer(penalty, interval=16)
     x = torch.tensor([1.5, 2.0])
     results = [lazy(step, x) for step in range(33)]
     assert [i for i, r in enumerate(results) if r is not None] == [0, 16, 32]
@@ -34,27 +34,27 @@ def test_wraps_penalty_modules_and_functions() -> None:
         return 0.5 * t.square().sum(1)
 
     expected = 4 * 5.0 * x.square().sum(1).mean()
-    assert_close(LazyRegularizer(R1Penalty(10.0), every=4)(8, d, x), expected)  # type: ignore[arg-type]
-    assert_close(LazyRegularizer(r1_penalty, every=4)(8, d, x, gamma=10.0), expected)  # type: ignore[arg-type]
-    assert repr(LazyRegularizer(r1_penalty, every=4)) == "LazyRegularizer(r1_penalty, every=4)"
+    assert_close(LazyRegularizer(R1Penalty(gamma=10.0), interval=4)(8, d, x), expected)  # type: ignore[arg-type]
+    assert_close(LazyRegularizer(r1_penalty, interval=4)(8, d, x, gamma=10.0), expected)  # type: ignore[arg-type]
+    assert repr(LazyRegularizer(r1_penalty, interval=4)) == "LazyRegularizer(r1_penalty, interval=4)"
 
 
 def test_stylegan2_optimizer_adjustment() -> None:
     # StyleGAN2 (config-f): D lr 0.002, betas (0, 0.99), R1 every 16 steps.
-    kw = lazy_optimizer_kwargs(0.002, (0.0, 0.99), every=16)
+    kw = lazy_optimizer_kwargs(0.002, (0.0, 0.99), interval=16)
     c = 16 / 17
     assert kw == {"lr": 0.002 * c, "betas": (0.0, 0.99**c)}
     assert math.isclose(kw["betas"][1], 0.990585, rel_tol=1e-6)
     opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], **kw)
     assert opt.defaults["lr"] == kw["lr"]
-    assert lazy_optimizer_kwargs(0.1, (0.5, 0.9), every=1) == {"lr": 0.05, "betas": (0.5**0.5, 0.9**0.5)}
+    assert lazy_optimizer_kwargs(0.1, (0.5, 0.9), interval=1) == {"lr": 0.05, "betas": (0.5**0.5, 0.9**0.5)}
 
 
 def test_bad_every() -> None:
-    with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
-        LazyRegularizer(r1_penalty, every=0)
-    with pytest.raises(ValueError, match=r"every must be a positive integer, got 2\.0"):
-        lazy_optimizer_kwargs(0.1, every=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="interval must be a positive integer, got 0"):
+        LazyRegularizer(r1_penalty, interval=0)
+    with pytest.raises(ValueError, match=r"interval must be a positive integer, got 2\.0"):
+        lazy_optimizer_kwargs(0.1, interval=2.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="penalty must be callable"):
         LazyRegularizer(3.0)  # type: ignore[arg-type]
 
@@ -69,4 +69,4 @@ def test_bad_every() -> None:
 def test_bad_optimizer_settings(kwargs: dict[str, object], match: str) -> None:
     settings: dict[str, object] = {"lr": 0.002, "betas": (0.0, 0.99), **kwargs}
     with pytest.raises(ValueError, match=match):
-        lazy_optimizer_kwargs(settings["lr"], settings["betas"], every=4)  # type: ignore[arg-type]
+        lazy_optimizer_kwargs(settings["lr"], settings["betas"], interval=4)  # type: ignore[arg-type]

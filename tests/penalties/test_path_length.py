@@ -133,7 +133,7 @@ def test_lazy_regularizer_runs_every_k_steps_scaled_by_k() -> None:
         return (2.0 * ws).reshape(-1, 1, 2, 2)
 
     pl = PathLengthPenalty(batch_shrink=1)
-    lazy = LazyRegularizer(pl, every=4)
+    lazy = LazyRegularizer(pl, interval=4)
     ws = torch.randn(2, 1, 4)
     results = [lazy(step, synthesis, ws, generator=torch.Generator().manual_seed(0)) for step in range(5)]
     assert [r is None for r in results] == [False, True, True, True, False]
@@ -157,7 +157,9 @@ def test_low_precision_images() -> None:
 
 
 def test_repr() -> None:
-    assert repr(PathLengthPenalty()) == "PathLengthPenalty(weight=2.0, decay=0.01, batch_shrink=2)"
+    assert repr(PathLengthPenalty()) == (
+        "PathLengthPenalty(weight=2.0, decay=0.01, batch_shrink=2, reduction='mean')"
+    )
 
 
 def _bad(kind: str) -> None:
@@ -204,3 +206,24 @@ def test_bad_settings() -> None:
         PathLengthPenalty(weight=-1)
     with pytest.raises(ValueError, match="batch_shrink must be an int >= 1, got 0"):
         PathLengthPenalty(batch_shrink=0)
+
+
+def test_reduction_over_samples() -> None:
+    ws = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
+    m = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    noise = torch.randn(4, 1, 2, 3, dtype=torch.float64)
+    images = _tanh_synthesis(m)(ws)  # type: ignore[operator]
+    lengths = _formula_lengths(ws.detach(), m, noise)
+    mean = 0.5 + 0.01 * (lengths.mean() - 0.5)
+    pl_mean = torch.tensor(0.5, dtype=torch.float64)
+    each, new_mean = path_length_penalty(images, ws, pl_mean, reduction="none", noise=noise)
+    assert each.shape == (4,)
+    assert_close(each, 2.0 * (lengths - mean).square())
+    assert_close(new_mean, mean)
+    total, _ = path_length_penalty(images, ws, pl_mean, reduction="sum", noise=noise)
+    assert_close(total, each.sum())
+    default, _ = path_length_penalty(images, ws, pl_mean, noise=noise)
+    assert_close(default, each.mean())
+    pl = PathLengthPenalty(reduction="none").double()
+    pl.pl_mean.fill_(0.5)
+    assert_close(pl.from_outputs(images, ws, noise=noise), each)

@@ -74,8 +74,8 @@ def test_from_outputs_equals_penalty_and_keeps_graph() -> None:
     out = d(x_in)
     got = r1_penalty_from_outputs(out, x_in, gamma=2.0)
     assert_close(got, expected)
-    assert_close(R1Penalty(2.0).from_outputs(out, x_in), expected)
-    assert_close(R2Penalty(2.0).from_outputs(out, x_in), expected)
+    assert_close(R1Penalty(gamma=2.0).from_outputs(out, x_in), expected)
+    assert_close(R2Penalty(gamma=2.0).from_outputs(out, x_in), expected)
     # The caller's graph survives the penalty: the adversarial loss can still be backpropagated.
     (out.mean() + got).backward()
     assert all(p.grad is not None for p in d.parameters())
@@ -171,8 +171,8 @@ def test_nan_propagates() -> None:
 
 
 def test_repr() -> None:
-    assert repr(R1Penalty(5.0)) == "R1Penalty(gamma=5.0)"
-    assert repr(R2Penalty()) == "R2Penalty(gamma=10.0)"
+    assert repr(R1Penalty(gamma=5.0)) == "R1Penalty(gamma=5.0, logit_reduction='sum', reduction='mean')"
+    assert repr(R2Penalty()) == "R2Penalty(gamma=10.0, logit_reduction='sum', reduction='mean')"
 
 
 def test_bad_inputs() -> None:
@@ -180,7 +180,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="gamma must be >= 0, got -1"):
         r1_penalty(half_sq_norm, x, gamma=-1.0)
     with pytest.raises(TypeError, match="gamma must be a number, got str"):
-        R1Penalty("1")  # type: ignore[arg-type]
+        R1Penalty(gamma="1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"real must be a floating-point tensor, got dtype torch\.int64"):
         r1_penalty(half_sq_norm, torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="fake must be a Tensor or a list of tensors, got float"):
@@ -234,9 +234,9 @@ def test_needs_autograd() -> None:
 @pytest.mark.parametrize("gamma", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_gamma_raises(gamma: float) -> None:
     with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
-        R1Penalty(gamma)
+        R1Penalty(gamma=gamma)
     with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
-        R2Penalty(gamma)
+        R2Penalty(gamma=gamma)
     with pytest.raises(ValueError, match=f"gamma must be a finite number, got {gamma}"):
         r1_penalty(half_sq_norm, torch.randn(2, 3), gamma=gamma)
 
@@ -266,3 +266,11 @@ def test_unreached_float16_parameter_does_not_overflow_the_penalty() -> None:
     penalty.backward()
     assert w.grad is not None and b.grad is not None
     assert (w.grad == 0).all() and b.grad == 0
+
+
+def test_modules_can_be_built_without_autograd() -> None:
+    with torch.no_grad():
+        r1 = R1Penalty(gamma=2.0)
+    assert_close(r1(half_sq_norm, torch.tensor([[3.0, 4.0]])), torch.tensor(25.0))
+    with torch.no_grad(), pytest.raises(RuntimeError, match="the R1/R2 penalty"):
+        r1(half_sq_norm, torch.tensor([[3.0, 4.0]]))

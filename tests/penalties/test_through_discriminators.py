@@ -99,7 +99,7 @@ def test_losses_take_multiscale_output() -> None:
     adv = AdversarialLoss("lsgan")
     expected_g = sum(((f - 1) ** 2).mean() for f in out_fake.logits)
     assert_close(adv.g_loss(out_fake), expected_g)  # type: ignore[arg-type]
-    fm = FeatureMatchingLoss.pix2pixhd(num_scales=2, n_layers=1)
+    fm = FeatureMatchingLoss.pix2pixhd(num_scales=2, num_layers=1)
     expected_fm = sum(
         10 * 0.5 * 2.0 * (f - r).abs().mean()
         for fs, rs in zip(out_fake.features, out_real.features)

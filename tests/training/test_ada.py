@@ -46,6 +46,20 @@ def test_counts_every_logit_of_every_scale_and_images_once() -> None:
     assert float(ada.p) == pytest.approx(0.5 + 2 / 1000)
 
 
+def test_non_finite_logits_are_left_out() -> None:
+    ada = AdaptiveAugmentProbability(interval=2, speed_kimg=1.0, initial_p=0.5)
+    ada.update(torch.tensor([1.0, 1.0, float("nan"), -1.0]))
+    ada.update(torch.tensor([float("inf"), 1.0, -float("inf"), 1.0]))
+    assert float(ada.r_t) == pytest.approx(3 / 5)  # 4 positive, 1 negative finite logits; target 0.6
+    ada = AdaptiveAugmentProbability(interval=1, speed_kimg=1.0, initial_p=0.5)
+    ada.update(torch.tensor([1.0, float("nan"), 1.0, 1.0]))  # r_t = 1 > 0.6: p rises by 4 / 1000
+    assert float(ada.p) == pytest.approx(0.504)
+    ada.update(torch.full((4,), float("nan")))  # nothing finite: p stays, r_t is NaN
+    assert float(ada.p) == pytest.approx(0.504) and torch.isnan(ada.r_t)
+    ada.update(torch.ones(4))  # the next interval starts clean
+    assert float(ada.p) == pytest.approx(0.508) and float(ada.r_t) == 1.0
+
+
 def test_r_t_equal_to_target_keeps_p() -> None:
     ada = AdaptiveAugmentProbability(target=0.5, interval=1, initial_p=0.25)
     ada.update(torch.tensor([1.0, 1.0, 1.0, -1.0]))  # r_t = 0.5

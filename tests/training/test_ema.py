@@ -146,3 +146,17 @@ def test_errors_and_repr() -> None:
     with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         ModelEMA(lambda x: x)  # type: ignore[arg-type]
     assert "half_life_kimg=10.0, rampup=0.05, images_seen=0" in repr(ema)
+
+
+def test_average_in_another_dtype() -> None:
+    model = torch.nn.Linear(2, 1).bfloat16()
+    ema = ModelEMA(model, half_life_kimg=1.0, rampup=None, dtype=torch.float32)
+    assert ema.module.weight.dtype == torch.float32
+    start = ema.module.weight.clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model, batch_size=1)  # beta = 0.5 ** (1 / 1000): a step of 6.9e-4, below bfloat16's resolution
+    beta = 0.5 ** (1 / 1000)
+    expected = beta * start + (1 - beta) * model.weight.float()
+    assert torch.allclose(ema.module.weight, expected, rtol=1e-6, atol=1e-7)
+    assert not torch.equal(ema.module.weight, start)

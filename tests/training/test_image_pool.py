@@ -132,3 +132,15 @@ def test_errors_and_repr() -> None:
     with pytest.raises(TypeError, match="images must be a floating-point tensor"):
         pool.query(torch.zeros(1, 3, 4, 4, dtype=torch.long))
     assert repr(pool) == "ImagePool(pool_size=2, swap_probability=0.5)"
+
+
+def test_filled_under_inference_mode_then_used_in_training() -> None:
+    pool = ImagePool(2, swap_probability=1.0)
+    with torch.inference_mode():
+        pool.query(torch.tensor([[1.0], [2.0]]))
+    out = pool.query(torch.tensor([[3.0]]), generator=torch.Generator().manual_seed(0))
+    assert out.item() in (1.0, 2.0) and not out.is_inference()
+    assert sorted([*pool.images().flatten().tolist(), out.item()]) == [1.0, 2.0, 3.0]
+    w = torch.ones(1, requires_grad=True)
+    (out * w).sum().backward()  # the pool's output feeds a training step
+    assert w.grad is not None

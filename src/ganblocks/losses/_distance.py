@@ -60,3 +60,39 @@ def weighted_mean_distance(
         total = term if total is None else total + term
     assert total is not None
     return total
+
+
+def per_sample_mean_distance(
+    inputs: Sequence[torch.Tensor],
+    targets: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    *,
+    criterion: Criterion,
+) -> torch.Tensor:
+    r"""``(N,)``: sample :math:`i`'s ``sum_k weights[k] * mean(|inputs[k][i] - targets[k][i]|^p)``.
+
+    Each tensor's mean runs over the sample's own elements, so the mean over samples is
+    :func:`weighted_mean_distance`. Accumulated in float32 for half inputs; ``targets`` are detached.
+    """
+    total: Optional[torch.Tensor] = None
+    for x, t, w in zip(inputs, targets, weights):
+        d = x - t.detach()
+        d = d.float() if d.dtype in _HALF else d
+        d = d.abs() if criterion == "l1" else d.square()
+        term = d.reshape(d.shape[0], -1).mean(1) * float(w)
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+def reduced_mean_distance(
+    inputs: Sequence[torch.Tensor],
+    targets: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    *,
+    criterion: Criterion,
+    reduction: str,
+) -> torch.Tensor:
+    """:func:`per_sample_mean_distance` summed over the batch (``"sum"``) or as it is (``"none"``)."""
+    per_sample = per_sample_mean_distance(inputs, targets, weights, criterion=criterion)
+    return per_sample.sum() if reduction == "sum" else per_sample

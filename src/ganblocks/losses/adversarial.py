@@ -1,4 +1,4 @@
-r"""Adversarial losses on logits: non-saturating, vanilla (BCE), LSGAN, hinge and WGAN, multi-scale aware."""
+r"""Adversarial losses on logits: non-saturating (BCE), LSGAN, hinge and WGAN, multi-scale aware."""
 
 from __future__ import annotations
 
@@ -12,22 +12,25 @@ from typing_extensions import TypeAlias
 
 from .._checks import check_finite, check_nonempty, check_probability
 from ..outputs import PredLike, as_logits, check_same_scales
+from ._reduction import Reduction, check_reduction
 
-AdversarialKind: TypeAlias = Literal["non_saturating", "vanilla", "lsgan", "hinge", "wgan"]
+AdversarialKind: TypeAlias = Literal["non_saturating", "lsgan", "hinge", "wgan"]
 ScaleReduction: TypeAlias = Literal["sum", "mean"]
 KINDS: tuple[str, ...] = get_args(AdversarialKind)
 SCALE_REDUCTIONS: tuple[str, ...] = get_args(ScaleReduction)
 
 
-def _check_options(kind: str, scale_reduction: str) -> None:
+def _check_options(kind: str, scale_reduction: str, reduction: str) -> None:
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        hint = " ('vanilla', BCE with logits, is 'non_saturating')" if kind == "vanilla" else ""
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}{hint}")
     if scale_reduction not in SCALE_REDUCTIONS:
         raise ValueError(f"scale_reduction must be one of {SCALE_REDUCTIONS}, got {scale_reduction!r}")
+    check_reduction(reduction)
 
 
 # The kinds whose losses have targets (real/fake labels); hinge has margins and WGAN raw scores.
-LABEL_KINDS: tuple[str, ...] = ("non_saturating", "vanilla", "lsgan")
+LABEL_KINDS: tuple[str, ...] = ("non_saturating", "lsgan")
 
 
 def _check_labels(kind: str, **labels: Optional[float]) -> None:
@@ -54,11 +57,26 @@ def _float(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def _per_sample(loss: torch.Tensor) -> torch.Tensor:
+    """``(N,)``: the mean of each sample's elementwise losses (a 0-d loss is one sample)."""
+    return loss.reshape(loss.shape[0] if loss.ndim > 0 else 1, -1).mean(1)
+
+
 def _term(
-    kind: str, x: torch.Tensor, target_is_real: bool, for_discriminator: bool, label: Optional[float] = None
+    kind: str,
+    x: torch.Tensor,
+    target_is_real: bool,
+    for_discriminator: bool,
+    label: Optional[float] = None,
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """The mean loss of one scale's logits ``x`` pushed towards real (or fake), or towards ``label``."""
+    """One scale's loss of logits ``x`` pushed towards real (or fake), or towards ``label``.
+
+    The mean over all elements (``reduction="mean"``), else the ``(N,)`` per-sample means.
+    """
     x = _float(x)
+    if reduction != "mean":
+        return _per_sample(_elementwise(kind, x, target_is_real, for_discriminator, label))
     if kind in LABEL_KINDS:
         if kind == "non_saturating" and label is None:
             # softplus(∓x) is BCE(x, 1 or 0); it keeps infinite logits meaningful (a real logit of +inf
@@ -70,6 +88,20 @@ def _term(
         if kind == "lsgan":
             return F.mse_loss(x, torch.full_like(x, target))
         return F.binary_cross_entropy_with_logits(x, torch.full_like(x, target))
+    return _elementwise(kind, x, target_is_real, for_discriminator, label).mean()
+
+
+def _elementwise(
+    kind: str, x: torch.Tensor, target_is_real: bool, for_discriminator: bool, label: Optional[float]
+) -> torch.Tensor:
+    """The loss of each logit."""
+    if kind in LABEL_KINDS:
+        if kind == "non_saturating" and label is None:
+            return F.softplus(-x) if target_is_real else F.softplus(x)
+        target = torch.full_like(x, (1.0 if target_is_real else 0.0) if label is None else label)
+        if kind == "lsgan":
+            return F.mse_loss(x, target, reduction="none")
+        return F.binary_cross_entropy_with_logits(x, target, reduction="none")
     if kind == "hinge":
         if not for_discriminator:
             if not target_is_real:
@@ -77,10 +109,10 @@ def _term(
                     "hinge: the generator loss is -mean(D(fake)) and needs target_is_real=True, "
                     "got target_is_real=False with for_discriminator=False"
                 )
-            return -x.mean()
-        return F.relu(1.0 - x).mean() if target_is_real else F.relu(1.0 + x).mean()
+            return -x
+        return F.relu(1.0 - x) if target_is_real else F.relu(1.0 + x)
     # wgan: the critic raises real scores and lowers fake ones; the generator raises fake scores.
-    return -x.mean() if target_is_real else x.mean()
+    return -x if target_is_real else x
 
 
 def _logits(name: str, pred: object) -> list[torch.Tensor]:
@@ -91,11 +123,13 @@ def _logits(name: str, pred: object) -> list[torch.Tensor]:
     return logits
 
 
-def _reduce(terms: Sequence[torch.Tensor], scale_reduction: str) -> torch.Tensor:
+def _reduce(terms: Sequence[torch.Tensor], scale_reduction: str, reduction: Reduction) -> torch.Tensor:
+    """Sum or average the scales' terms (scalars, or ``(N,)`` per sample), then apply ``reduction``."""
     total = terms[0]
     for t in terms[1:]:
         total = total + t
-    return total / len(terms) if scale_reduction == "mean" else total
+    total = total / len(terms) if scale_reduction == "mean" else total
+    return total.sum() if reduction == "sum" else total
 
 
 def adversarial_loss(
@@ -105,6 +139,7 @@ def adversarial_loss(
     kind: AdversarialKind,
     for_discriminator: bool = True,
     scale_reduction: ScaleReduction = "sum",
+    reduction: Reduction = "mean",
     real_label: Optional[float] = None,
     fake_label: Optional[float] = None,
 ) -> torch.Tensor:
@@ -112,19 +147,22 @@ def adversarial_loss(
 
     Per scale :math:`s` with logits :math:`x_s`, the mean over all elements of
 
-    - ``non_saturating``: real :math:`\mathrm{softplus}(-x)`, fake :math:`\mathrm{softplus}(x)`;
-    - ``vanilla``: real :math:`\mathrm{BCE}(x, 1)`, fake :math:`\mathrm{BCE}(x, 0)` (BCE with logits);
+    - ``non_saturating``: real :math:`\mathrm{softplus}(-x) = \mathrm{BCE}(x, 1)`, fake
+      :math:`\mathrm{softplus}(x) = \mathrm{BCE}(x, 0)` (BCE with logits: pix2pixHD's and SPADE's
+      "vanilla"/"original" GAN loss, whose generator side is this non-saturating loss);
     - ``lsgan``: real :math:`(x - 1)^2`, fake :math:`x^2`;
     - ``hinge``: real :math:`\max(0, 1 - x)`, fake :math:`\max(0, 1 + x)`; generator :math:`-x`;
     - ``wgan``: real :math:`-x`, fake :math:`x`;
 
     then summed over scales (``scale_reduction="sum"``, pix2pixHD) or averaged (``"mean"``, SPADE).
+    ``reduction="none"`` returns one value per sample, shape ``(N,)``: the mean of the sample's logits at
+    each scale (a patch discriminator's patches), reduced over scales as above; ``"sum"`` is their sum
+    over the batch and ``"mean"`` (default) their mean, which equals the mean over all elements.
     ``for_discriminator`` only matters for ``hinge`` (SPADE's semantics: the generator's hinge loss is
     :math:`-\mathrm{mean}(x)` and exists only for ``target_is_real=True``).
 
     Label targets (pix2pixHD's ``target_real_label`` / ``target_fake_label``): with a target :math:`y`
-    (``real_label`` when ``target_is_real``, else ``fake_label``) the non-saturating and vanilla losses
-    are :math:`\mathrm{BCE}(x, y) = y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)` and
+    (``real_label`` when ``target_is_real``, else ``fake_label``) the non-saturating loss is :math:`\mathrm{BCE}(x, y) = y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)` and
     LSGAN's is :math:`(x - y)^2`. Hinge and WGAN have no targets: a label raises a ValueError.
 
     Args:
@@ -135,11 +173,12 @@ def adversarial_loss(
         kind: the loss family (see the table).
         for_discriminator: whether this is the discriminator's loss (hinge only).
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
-        real_label: the target for ``target_is_real=True`` (None: 1); in [0, 1] for the BCE kinds.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch (see above).
+        real_label: the target for ``target_is_real=True`` (None: 1); in [0, 1] for non_saturating.
         fake_label: the target for ``target_is_real=False`` (None: 0).
 
     Returns:
-        A scalar tensor; float32 for float16/bfloat16 logits. NaN in ``pred`` propagates to the loss
+        A scalar tensor, or ``(N,)`` for ``reduction="none"``; float32 for float16/bfloat16 logits. NaN in ``pred`` propagates to the loss
         (nothing is checked, which would need a device synchronisation). Empty logits (a batch of 0)
         raise a ValueError: the mean over no sample is undefined.
 
@@ -154,12 +193,12 @@ def adversarial_loss(
         (pix2pixHD), CVPR 2018; Park et al., "Semantic Image Synthesis with Spatially-Adaptive
         Normalization" (SPADE), CVPR 2019.
     """
-    _check_options(kind, scale_reduction)
+    _check_options(kind, scale_reduction, reduction)
     _check_labels(kind, real_label=real_label, fake_label=fake_label)
     label = real_label if target_is_real else fake_label
     logits = _logits("pred", pred)
-    terms = [_term(kind, x, bool(target_is_real), for_discriminator, label) for x in logits]
-    return _reduce(terms, scale_reduction)
+    terms = [_term(kind, x, bool(target_is_real), for_discriminator, label, reduction) for x in logits]
+    return _reduce(terms, scale_reduction, reduction)
 
 
 def d_loss(
@@ -168,6 +207,7 @@ def d_loss(
     *,
     kind: AdversarialKind,
     scale_reduction: ScaleReduction = "sum",
+    reduction: Reduction = "mean",
     real_label: Optional[float] = None,
     fake_label: Optional[float] = None,
 ) -> torch.Tensor:
@@ -176,13 +216,13 @@ def d_loss(
     .. math::
         L_D = \sum_s \big(\mathbb{E}[\ell_\text{real}(r_s)] + \mathbb{E}[\ell_\text{fake}(f_s)]\big)
 
-    with :math:`\ell` from :func:`adversarial_loss`'s table: non-saturating / vanilla
+    with :math:`\ell` from :func:`adversarial_loss`'s table: non-saturating
     :math:`\mathrm{softplus}(-r) + \mathrm{softplus}(f)`, LSGAN :math:`(r-1)^2 + f^2`, hinge
     :math:`\max(0,1-r) + \max(0,1+f)`, WGAN :math:`f - r`. The sum over scales becomes a mean with
     ``scale_reduction="mean"``. pix2pixHD halves this sum in its training step; SPADE does not.
 
     One-sided label smoothing (Salimans et al. 2016) is ``real_label=0.9`` here and nothing in
-    :func:`g_loss`: with targets :math:`y_r, y_f` the BCE kinds become
+    :func:`g_loss`: with targets :math:`y_r, y_f` the non-saturating loss becomes
     :math:`\mathrm{BCE}(r, y_r) + \mathrm{BCE}(f, y_f)` and LSGAN :math:`(r - y_r)^2 + (f - y_f)^2`
     (Mao et al.'s :math:`b` and :math:`a`).
 
@@ -192,7 +232,10 @@ def d_loss(
             after the batch dimension (batch sizes may differ).
         kind: the loss family.
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
-        real_label: the target of the real logits (None: 1); non_saturating, vanilla and lsgan only.
+        reduction: ``"mean"`` (the real term's batch mean plus the fake term's), ``"sum"`` (their batch
+            sums) or ``"none"``: sample :math:`i`'s real term plus its fake term, shape ``(N,)``, which
+            needs one batch size for both.
+        real_label: the target of the real logits (None: 1); non_saturating and lsgan only.
         fake_label: the target of the fake logits (None: 0).
 
     Returns:
@@ -211,16 +254,18 @@ def d_loss(
         Generative Adversarial Networks", ICCV 2017; Lim & Ye, "Geometric GAN", 2017 (hinge); Arjovsky
         et al., "Wasserstein GAN", ICML 2017.
     """
-    _check_options(kind, scale_reduction)
+    _check_options(kind, scale_reduction, reduction)
     _check_labels(kind, real_label=real_label, fake_label=fake_label)
     real = _logits("real_pred", real_pred)
     fake = _logits("fake_pred", fake_pred)
-    check_same_scales("real_pred", real, "fake_pred", fake, batch=False)
-    terms = [
-        _term(kind, r, True, True, real_label) + _term(kind, f, False, True, fake_label)
-        for r, f in zip(real, fake)
-    ]
-    return _reduce(terms, scale_reduction)
+    check_same_scales("real_pred", real, "fake_pred", fake, batch=reduction == "none")
+    terms = []
+    for r, f in zip(real, fake):
+        real_term = _term(kind, r, True, True, real_label, reduction)
+        fake_term = _term(kind, f, False, True, fake_label, reduction)
+        # "sum": each side over its own batch, which may differ in size from the other's.
+        terms.append(real_term.sum() + fake_term.sum() if reduction == "sum" else real_term + fake_term)
+    return _reduce(terms, scale_reduction, reduction)
 
 
 def g_loss(
@@ -228,6 +273,7 @@ def g_loss(
     *,
     kind: AdversarialKind,
     scale_reduction: ScaleReduction = "sum",
+    reduction: Reduction = "mean",
     real_label: Optional[float] = None,
 ) -> torch.Tensor:
     r"""The generator's loss on the discriminator's logits for fake samples.
@@ -235,16 +281,17 @@ def g_loss(
     .. math::
         L_G = \sum_s \mathbb{E}[\ell_G(f_s)]
 
-    non-saturating / vanilla :math:`\mathrm{softplus}(-f)`, LSGAN :math:`(f-1)^2`, hinge and WGAN
-    :math:`-f`. With ``real_label`` :math:`y` the BCE kinds use :math:`\mathrm{BCE}(f, y)` and LSGAN
+    non-saturating :math:`\mathrm{softplus}(-f)`, LSGAN :math:`(f-1)^2`, hinge and WGAN
+    :math:`-f`. With ``real_label`` :math:`y` the non-saturating loss uses :math:`\mathrm{BCE}(f, y)` and LSGAN
     :math:`(f - y)^2` (Mao et al.'s :math:`c`).
 
     Args:
         fake_pred: logits on fake samples (any form :func:`adversarial_loss` accepts).
         kind: the loss family.
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
-        real_label: the target the generator pushes its logits to (None: 1); non_saturating, vanilla
-            and lsgan only. Leave it None for one-sided label smoothing.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``) over the batch.
+        real_label: the target the generator pushes its logits to (None: 1); non_saturating and lsgan
+            only. Leave it None for one-sided label smoothing.
 
     Returns:
         A scalar tensor.
@@ -258,10 +305,12 @@ def g_loss(
     Reference:
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (the non-saturating loss).
     """
-    _check_options(kind, scale_reduction)
+    _check_options(kind, scale_reduction, reduction)
     _check_labels(kind, real_label=real_label)
     fake = _logits("fake_pred", fake_pred)
-    return _reduce([_term(kind, f, True, False, real_label) for f in fake], scale_reduction)
+    return _reduce(
+        [_term(kind, f, True, False, real_label, reduction) for f in fake], scale_reduction, reduction
+    )
 
 
 class AdversarialLoss(nn.Module):
@@ -270,20 +319,24 @@ class AdversarialLoss(nn.Module):
     ``d_loss(real_pred, fake_pred)`` and ``g_loss(fake_pred)`` are the direct API;
     ``forward(pred, target_is_real, for_discriminator=True)`` mirrors pix2pixHD's and SPADE's
     ``GANLoss`` for code that migrates from them (pix2pixHD: ``use_lsgan`` is ``kind="lsgan"``, else
-    ``"vanilla"``; SPADE: ``gan_mode`` ``"ls"``, ``"original"``, ``"hinge"``, ``"w"`` are ``"lsgan"``,
-    ``"vanilla"``, ``"hinge"``, ``"wgan"``, with ``scale_reduction="mean"``). Everything works on
-    logits (no sigmoid), so it is safe under autocast.
+    ``"non_saturating"``; SPADE: ``gan_mode`` ``"ls"``, ``"original"``, ``"hinge"``, ``"w"`` are
+    ``"lsgan"``, ``"non_saturating"``, ``"hinge"``, ``"wgan"``, with ``scale_reduction="mean"``).
+    Everything works on logits (no sigmoid), so it is safe under autocast.
 
-    ``"vanilla"`` is the BCE-with-logits formulation of pix2pixHD and SPADE; its value equals
-    ``"non_saturating"`` (the softplus form of StyleGAN), both for D and for G.
+    pix2pixHD's and SPADE's "vanilla" BCE-with-logits loss is ``"non_saturating"``: BCE to 1 and 0 for
+    D is :math:`\mathrm{softplus}(-r) + \mathrm{softplus}(f)`, and BCE to 1 for G is the non-saturating
+    :math:`\mathrm{softplus}(-f)` (Goodfellow et al.'s :math:`-\log D(G(z))`; the saturating
+    :math:`\log(1 - D(G(z)))` is not offered). The name says what the generator's side is, which "vanilla"
+    does not. With label targets it is computed as BCE.
 
     Args:
-        kind: ``"non_saturating"``, ``"vanilla"``, ``"lsgan"``, ``"hinge"`` or ``"wgan"``.
+        kind: ``"non_saturating"``, ``"lsgan"``, ``"hinge"`` or ``"wgan"``.
         scale_reduction: ``"sum"`` (pix2pixHD) or ``"mean"`` (SPADE) over the scales of a multi-scale
             discriminator.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch; see :func:`adversarial_loss`.
         real_label: the discriminator's target for real logits (None: 1), used by ``d_loss`` and by
             ``forward`` with ``for_discriminator=True``; ``0.9`` is one-sided label smoothing (Salimans et
-            al. 2016). Only for ``"non_saturating"``, ``"vanilla"`` (in [0, 1]) and ``"lsgan"``.
+            al. 2016). Only for ``"non_saturating"`` (in [0, 1]) and ``"lsgan"``.
         fake_label: the discriminator's target for fake logits (None: 0).
         generator_label: the generator's target (None: 1), used by ``g_loss`` and by ``forward`` with
             ``for_discriminator=False``. pix2pixHD's ``GANLoss(target_real_label=y)`` uses one target for
@@ -297,7 +350,7 @@ class AdversarialLoss(nn.Module):
         tensor(1.3863)
         >>> loss(torch.zeros(4, 1), target_is_real=True, for_discriminator=False)
         tensor(0.6931)
-        >>> smoothed = AdversarialLoss("vanilla", real_label=0.9)  # one-sided label smoothing
+        >>> smoothed = AdversarialLoss("non_saturating", real_label=0.9)  # one-sided label smoothing
         >>> smoothed.d_loss(torch.zeros(4, 1), torch.zeros(4, 1))  # BCE(0, 0.9) + BCE(0, 0) = 2 log 2
         tensor(1.3863)
     """
@@ -307,15 +360,17 @@ class AdversarialLoss(nn.Module):
         kind: AdversarialKind,
         *,
         scale_reduction: ScaleReduction = "sum",
+        reduction: Reduction = "mean",
         real_label: Optional[float] = None,
         fake_label: Optional[float] = None,
         generator_label: Optional[float] = None,
     ) -> None:
         super().__init__()
-        _check_options(kind, scale_reduction)
+        _check_options(kind, scale_reduction, reduction)
         _check_labels(kind, real_label=real_label, fake_label=fake_label, generator_label=generator_label)
         self.kind: AdversarialKind = kind
         self.scale_reduction: ScaleReduction = scale_reduction
+        self.reduction: Reduction = reduction
         self.real_label = None if real_label is None else float(real_label)
         self.fake_label = None if fake_label is None else float(fake_label)
         self.generator_label = None if generator_label is None else float(generator_label)
@@ -327,6 +382,7 @@ class AdversarialLoss(nn.Module):
             fake_pred,
             kind=self.kind,
             scale_reduction=self.scale_reduction,
+            reduction=self.reduction,
             real_label=self.real_label,
             fake_label=self.fake_label,
         )
@@ -334,7 +390,11 @@ class AdversarialLoss(nn.Module):
     def g_loss(self, fake_pred: PredLike) -> torch.Tensor:
         """The generator's loss; see :func:`ganblocks.losses.g_loss`."""
         return g_loss(
-            fake_pred, kind=self.kind, scale_reduction=self.scale_reduction, real_label=self.generator_label
+            fake_pred,
+            kind=self.kind,
+            scale_reduction=self.scale_reduction,
+            reduction=self.reduction,
+            real_label=self.generator_label,
         )
 
     def forward(self, pred: PredLike, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
@@ -345,12 +405,13 @@ class AdversarialLoss(nn.Module):
             kind=self.kind,
             for_discriminator=for_discriminator,
             scale_reduction=self.scale_reduction,
+            reduction=self.reduction,
             real_label=self.real_label if for_discriminator else self.generator_label,
             fake_label=self.fake_label,
         )
 
     def extra_repr(self) -> str:
-        s = f"kind={self.kind!r}, scale_reduction={self.scale_reduction!r}"
+        s = f"kind={self.kind!r}, scale_reduction={self.scale_reduction!r}, reduction={self.reduction!r}"
         for name in ("real_label", "fake_label", "generator_label"):
             value = getattr(self, name)
             if value is not None:

@@ -11,7 +11,8 @@ from typing_extensions import TypeAlias
 
 from .._checks import check_nonempty, check_nonnegative
 from ..outputs import PredLike, as_features
-from ._distance import Criterion, check_criterion, weighted_mean_distance
+from ._distance import Criterion, check_criterion, reduced_mean_distance, weighted_mean_distance
+from ._reduction import Reduction, check_reduction
 
 Weights: TypeAlias = Union[float, Sequence[float]]
 
@@ -47,6 +48,7 @@ def feature_matching_loss(
     scale_weights: Optional[Weights] = None,
     criterion: Criterion = "l1",
     weight: float = 1.0,
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     r"""Distance between the discriminator's features on fake and on real samples.
 
@@ -76,10 +78,13 @@ def feature_matching_loss(
             Finite and ``>= 0``.
         criterion: ``"l1"`` or ``"l2"``.
         weight: the overall factor :math:`\lambda`, finite and ``>= 0``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch. A sample's value is the
+            formula above with each mean taken over that sample's elements of the feature map (its
+            channels and positions), so ``"none"`` gives shape ``(N,)`` and its mean is the default.
 
     Returns:
-        A scalar tensor (float32 for half-precision features). NaN in the features propagates; an empty
-        feature map (a batch of 0) raises a ValueError.
+        A scalar tensor, or ``(N,)`` for ``reduction="none"`` (float32 for half-precision features).
+        NaN in the features propagates; an empty feature map (a batch of 0) raises a ValueError.
 
     Example:
         >>> import torch
@@ -96,6 +101,7 @@ def feature_matching_loss(
     """
     check_criterion(criterion)
     check_nonnegative("weight", weight)
+    check_reduction(reduction)
     fake_feats = as_features("fake", fake)
     real_feats = as_features("real", real)
     if len(fake_feats) != len(real_feats):
@@ -124,7 +130,14 @@ def feature_matching_loss(
             inputs.append(f)
             targets.append(r)
             coeffs.append(weight * s_weights[s] * l_weights[j])
-    return weighted_mean_distance(inputs, targets, coeffs, criterion=criterion)
+    if reduction == "mean":
+        return weighted_mean_distance(inputs, targets, coeffs, criterion=criterion)
+    if any(x.ndim == 0 or x.shape[0] != inputs[0].shape[0] for x in inputs):
+        raise ValueError(
+            f"reduction={reduction!r} needs one batch size across every feature map, got shapes "
+            f"{[tuple(x.shape) for x in inputs]}"
+        )
+    return reduced_mean_distance(inputs, targets, coeffs, criterion=criterion, reduction=reduction)
 
 
 class FeatureMatchingLoss(nn.Module):
@@ -135,11 +148,12 @@ class FeatureMatchingLoss(nn.Module):
         scale_weights: one number, or one per scale; None means ``1 / num_scales``.
         criterion: ``"l1"`` or ``"l2"``.
         weight: the overall factor.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
 
     Example:
         >>> import torch
         >>> from ganblocks import DiscriminatorOutput, FeatureMatchingLoss
-        >>> loss = FeatureMatchingLoss.pix2pixhd(num_scales=1, n_layers=1)
+        >>> loss = FeatureMatchingLoss.pix2pixhd(num_scales=1, num_layers=1)
         >>> fake = DiscriminatorOutput([torch.zeros(1, 1)], [[torch.ones(1, 4), torch.ones(1, 4)]])
         >>> real = DiscriminatorOutput([torch.zeros(1, 1)], [[torch.zeros(1, 4), torch.zeros(1, 4)]])
         >>> loss(fake, real)
@@ -153,9 +167,11 @@ class FeatureMatchingLoss(nn.Module):
         scale_weights: Optional[Weights] = None,
         criterion: Criterion = "l1",
         weight: float = 1.0,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         check_criterion(criterion)
+        self.reduction: Reduction = check_reduction(reduction)
         self.layer_weights: Optional[Weights] = _check_weights("layer_weights", layer_weights)
         self.scale_weights: Optional[Weights] = _check_weights("scale_weights", scale_weights)
         self.criterion: Criterion = criterion
@@ -163,18 +179,18 @@ class FeatureMatchingLoss(nn.Module):
 
     @classmethod
     def pix2pixhd(
-        cls, num_scales: int = 3, n_layers: int = 3, *, lambda_feat: float = 10.0
+        cls, num_scales: int = 3, num_layers: int = 3, *, lambda_feat: float = 10.0
     ) -> FeatureMatchingLoss:
-        """pix2pixHD's weighting: ``4/(n_layers+1)`` per layer, ``1/num_scales`` per scale, L1, times 10.
+        """pix2pixHD's weighting: ``4/(num_layers+1)`` per layer, ``1/num_scales`` per scale, L1, times 10.
 
-        A pix2pixHD ``NLayerDiscriminator`` with ``n_layers`` strided convolutions yields ``n_layers + 1``
-        feature maps per scale (logits excluded); a call with another count raises.
+        A pix2pixHD ``NLayerDiscriminator`` with ``n_layers`` strided convolutions (``num_layers`` here)
+        yields ``num_layers + 1`` feature maps per scale (logits excluded); a call with another count raises.
         """
-        for name, value in (("num_scales", num_scales), ("n_layers", n_layers)):
+        for name, value in (("num_scales", num_scales), ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         return cls(
-            layer_weights=[4.0 / (n_layers + 1)] * (n_layers + 1),
+            layer_weights=[4.0 / (num_layers + 1)] * (num_layers + 1),
             scale_weights=[1.0 / num_scales] * num_scales,
             criterion="l1",
             weight=lambda_feat,
@@ -188,10 +204,11 @@ class FeatureMatchingLoss(nn.Module):
             scale_weights=self.scale_weights,
             criterion=self.criterion,
             weight=self.weight,
+            reduction=self.reduction,
         )
 
     def extra_repr(self) -> str:
         return (
             f"layer_weights={self.layer_weights!r}, scale_weights={self.scale_weights!r}, "
-            f"criterion={self.criterion!r}, weight={self.weight}"
+            f"criterion={self.criterion!r}, weight={self.weight}, reduction={self.reduction!r}"
         )

@@ -2,6 +2,7 @@ r"""Perceptual (VGG19 feature) loss, as in pix2pixHD, with explicit input range 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal, Optional, cast, get_args
 
@@ -11,7 +12,8 @@ from torch import nn
 from typing_extensions import TypeAlias
 
 from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
-from ._distance import Criterion, check_criterion, weighted_mean_distance
+from ._distance import Criterion, check_criterion, reduced_mean_distance, weighted_mean_distance
+from ._reduction import Reduction, check_reduction
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -87,8 +89,13 @@ class VGGLoss(nn.Module):
 
     Precision and layout: under ``torch.autocast`` the convolutions run in the autocast dtype and the loss
     is accumulated in float32; a module converted with ``.to(dtype)`` takes inputs of that dtype.
-    channels_last inputs stay channels_last throughout. NaN in the images propagates to the loss
-    (nothing is checked, which would synchronise with the device).
+    channels_last inputs stay channels_last throughout. NaN in the images propagates to the loss.
+
+    Input range: an image with values more than half the range's width outside ``input_range`` (below
+    -2 or above 2 for ``"[-1,1]"``, e.g. [0, 255] images) gets a ``UserWarning`` naming ``input_range``,
+    since VGG features of such inputs are meaningless and the loss silently wrong. Reading the extremes
+    synchronises with the device, so on CPU every call checks and on an accelerator only the first call
+    does (``check_range=False`` turns it off; set ``range_checked = False`` to check the next call again).
 
     Args:
         layers: the layers to compare, in any order; default pix2pixHD's ``relu1_1`` ... ``relu5_1``.
@@ -105,6 +112,10 @@ class VGGLoss(nn.Module):
             raises a ValueError naming the missing or mis-shaped keys.
         batched: run input and target as one batch (see above).
         progress: show the download progress bar for ``weights="imagenet"``.
+        check_range: warn when the images are clearly outside ``input_range`` (see above).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch. A sample's value is the
+            formula above with each layer's mean taken over that sample's features (channels and
+            positions), so ``"none"`` gives shape ``(N,)`` and its mean is the default.
         device: device of the VGG parameters.
         dtype: dtype of the VGG parameters.
 
@@ -112,7 +123,7 @@ class VGGLoss(nn.Module):
         - input, target: :math:`(N, 3, H, W)`, the same shape, with :math:`N \ge 1` and :math:`H, W` at
           least ``min_input_size``: :math:`2^p` for the :math:`p` max pools before the deepest layer
           (16 for ``relu5_1``, 8 for ``relu4_1``, 1 for ``relu1_1``).
-        - output: scalar.
+        - output: scalar, or :math:`(N,)` for ``reduction="none"``.
 
     Example:
         >>> import torch, warnings
@@ -143,6 +154,8 @@ class VGGLoss(nn.Module):
         weights: WeightsSpec = None,
         batched: bool = True,
         progress: bool = True,
+        check_range: bool = True,
+        reduction: Reduction = "mean",
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
@@ -180,6 +193,9 @@ class VGGLoss(nn.Module):
         self.input_range: InputRange = cast(InputRange, normalized_range)
         self.normalize = bool(normalize)
         self.batched = bool(batched)
+        self.check_range = bool(check_range)
+        self.reduction: Reduction = check_reduction(reduction)
+        self.range_checked = False  # on an accelerator, whether the first call has checked
         self._indices = [VGG19_LAYERS[n] for n in names]
         self._taps = frozenset(self._indices)
 
@@ -232,6 +248,27 @@ class VGGLoss(nn.Module):
         self.features.eval()
         return self
 
+    def _warn_if_out_of_range(self, input: torch.Tensor, target: torch.Tensor) -> None:
+        if not self.check_range or torch.compiler.is_compiling():
+            return
+        on_cpu = input.device.type == "cpu"
+        if self.range_checked and not on_cpu:
+            return
+        self.range_checked = True
+        lo, hi = (-1.0, 1.0) if self.input_range == "[-1,1]" else (0.0, 1.0)
+        slack = 0.5 * (hi - lo)
+        for name, t in (("input", input), ("target", target)):
+            t_min, t_max = (float(v) for v in torch.aminmax(t.detach()))
+            if t_min < lo - slack or t_max > hi + slack:
+                warnings.warn(
+                    f"VGGLoss: {name} has values in [{t_min:.4g}, {t_max:.4g}], far outside "
+                    f"input_range={self.input_range!r} it was configured for; rescale the images (e.g. "
+                    f"[0, 255] -> x / 127.5 - 1 for '[-1,1]') or set input_range to match",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
+
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if not self.normalize:
             return x
@@ -283,6 +320,7 @@ class VGGLoss(nn.Module):
                 f"{deepest}, comes after {m.bit_length() - 1} 2×2 max pools, so height and width must be at "
                 f"least {m}"
             )
+        self._warn_if_out_of_range(input, target)
         n = input.shape[0]
         if self.batched:
             feats = self._extract_batched(input, target)
@@ -293,11 +331,15 @@ class VGGLoss(nn.Module):
                 targets = self._extract(self._prepare(target))
             inputs = self._extract(self._prepare(input))
         coeffs = [self.weight * w for w in self.layer_weights]
-        return _distance(inputs, targets, coeffs, self.criterion)
+        if self.reduction == "mean":
+            return _distance(inputs, targets, coeffs, self.criterion)
+        return reduced_mean_distance(
+            inputs, targets, coeffs, criterion=self.criterion, reduction=self.reduction
+        )
 
     def extra_repr(self) -> str:
         return (
             f"layers={self.layers}, layer_weights={self.layer_weights}, criterion={self.criterion!r}, "
             f"weight={self.weight}, input_range={self.input_range!r}, normalize={self.normalize}, "
-            f"batched={self.batched}"
+            f"batched={self.batched}, reduction={self.reduction!r}"
         )

@@ -1,13 +1,12 @@
 """Penalties: WGAN-GP, R1/R2 (second order, through any ganblocks discriminator), lazy regularization."""
 
-from .clipping import clip_weights_
 from .consistency import ConsistencyRegularization, consistency_regularization
 from .dragan import DraganPenalty, dragan_penalty
 from .gradient_penalty import GradientNorm, GradientPenalty, gradient_penalty
 from .historical import HistoricalAveraging, historical_averaging_penalty
 from .lazy import LazyRegularizer, lazy_optimizer_kwargs
 from .path_length import PathLengthPenalty, path_length_penalty, path_lengths
-from .r1 import R1Penalty, R2Penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty, r2_penalty_from_outputs
+from .r1 import R1Penalty, R2Penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty
 
 __all__ = [
     "ConsistencyRegularization",
@@ -19,7 +18,6 @@ __all__ = [
     "PathLengthPenalty",
     "R1Penalty",
     "R2Penalty",
-    "clip_weights_",
     "consistency_regularization",
     "dragan_penalty",
     "gradient_penalty",
@@ -30,5 +28,4 @@ __all__ = [
     "r1_penalty",
     "r1_penalty_from_outputs",
     "r2_penalty",
-    "r2_penalty_from_outputs",
 ]

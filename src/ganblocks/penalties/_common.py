@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union, get_args
 
 import torch
-from torch.autograd.function import BackwardCFunction
 from typing_extensions import TypeAlias
 
+from .._checks import check_choice
+from ..losses._reduction import Reduction, reduce_batch
 from ..outputs import as_logits, as_tensor_list
 
 Discriminator = Callable[..., Any]
 Inputs: TypeAlias = Union[torch.Tensor, Sequence[torch.Tensor]]
+LogitReduction: TypeAlias = Literal["sum", "mean"]
+LOGIT_REDUCTIONS: tuple[LogitReduction, ...] = get_args(LogitReduction)
 _HALF = (torch.float16, torch.bfloat16)
+
+
+def check_logit_reduction(value: object) -> LogitReduction:
+    return check_choice("logit_reduction", value, LOGIT_REDUCTIONS)
+
+
+def working_dtype(x: torch.Tensor) -> torch.dtype:
+    """float32 for half inputs (random draws and the points built from them are rounded once, at the end)."""
+    return torch.promote_types(x.dtype, torch.float32)
 
 
 def eager(discriminator: Discriminator) -> Discriminator:
@@ -80,15 +93,20 @@ def call(
     return eager(discriminator)(inputs[0] if single else inputs)
 
 
-def logits_sum(outputs: object) -> torch.Tensor:
-    """The sum of every logit of every scale (float32 or wider): the scalar whose input gradient is penalised.
+def logits_total(outputs: object, logit_reduction: LogitReduction) -> torch.Tensor:
+    r"""The scalar whose input gradient is penalised (float32 or wider).
 
-    For a patch or multi-scale discriminator the gradient of this sum is the sum of the gradients of every
-    patch logit, which is what R1/WGAN-GP implementations of such discriminators penalise.
+    ``"sum"``: :math:`\sum_s \sum_j x_{s,j}`, every logit of every scale; the gradient of a sample's
+    patch logits adds up, so the penalty grows with the number of patches. ``"mean"``:
+    :math:`\sum_s \frac{1}{L_s} \sum_j x_{s,j}` with :math:`L_s` the logits per sample at scale
+    :math:`s`: each scale's mean patch logit, summed over scales like the adversarial losses' per-scale
+    means, so a patch discriminator's penalty has the size of a single-logit one.
     """
     total: Optional[torch.Tensor] = None
     for x in as_logits("discriminator output", outputs):
         s = x.sum(dtype=torch.promote_types(x.dtype, torch.float32))
+        if logit_reduction == "mean" and x.ndim > 0 and x.shape[0] > 0:
+            s = s / (x.numel() // x.shape[0])
         total = s if total is None else total + s
     assert total is not None
     return total
@@ -137,14 +155,71 @@ def sample_dims(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(range(1, t.ndim))
 
 
-def _leaves(root: Any, *, through_custom: bool) -> set[Any]:
-    """The AccumulateGrad nodes (leaves that require grad) below the autograd node ``root``.
+def input_gradients_of(
+    discriminator: Discriminator,
+    points: list[torch.Tensor],
+    single: bool,
+    condition: Optional[list[torch.Tensor]],
+    *,
+    logit_reduction: LogitReduction,
+    scaler: Optional[torch.amp.GradScaler],
+    name: str,
+    autocast: bool = True,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """D at ``points`` (leaves that require grad), and the gradients of its :func:`logits_total` there.
 
-    With ``through_custom=False`` the walk does not pass custom autograd functions (``torch.autograd.Function``
-    and ``torch.library`` ops, such as the Triton kernels' backward): one may return None for an input whose
-    derivative is zero, so a leaf reached only through one may still get no gradient.
+    ``autocast=False`` runs D outside any enclosing ``torch.autocast`` of the points' device, in its own
+    dtype. Returns the gradients (float32 or wider) and the total, for :func:`finish`.
     """
-    found: set[Any] = set()
+    with torch.autocast(points[0].device.type, enabled=False) if not autocast else contextlib.nullcontext():
+        total = logits_total(call(discriminator, points, single, condition), logit_reduction)
+        return input_gradients(total, points, scaler=scaler, name=name), total
+
+
+def finish(
+    per_sample: torch.Tensor, weight: float, reduction: Reduction, total: torch.Tensor
+) -> torch.Tensor:
+    """``weight`` times the batch reduction of ``per_sample``, with every parameter of D kept in the graph."""
+    return keep_parameters_in_graph(weight * reduce_batch(per_sample, reduction), total)
+
+
+def squared_norms(grads: list[torch.Tensor]) -> torch.Tensor:
+    """``(N,)``: each sample's squared norm over every non-batch dim of every scale, one reduction per scale."""
+    sq = grads[0].square().sum(sample_dims(grads[0]))
+    for g in grads[1:]:
+        sq = sq + g.square().sum(sample_dims(g))
+    return sq
+
+
+def norm_deviations(
+    grads: list[torch.Tensor], *, norm: Literal["sample", "pixel"], target: float, one_sided: bool
+) -> torch.Tensor:
+    r"""``(N,)``: each sample's :math:`(\|g\| - t)^2` (``max(0, \cdot)^2`` when one-sided).
+
+    ``"sample"``: one norm per sample over every non-batch dim, jointly over the scales. ``"pixel"``: the
+    norm over the channels at each position, and the squared deviations averaged over the sample's
+    positions of every scale.
+    """
+    if norm == "sample":
+        # vector_norm (not sqrt of a sum) so the double backward stays finite at a zero gradient.
+        norms = [torch.linalg.vector_norm(g, dim=sample_dims(g)) for g in grads]
+        d = (norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms), dim=0)) - target
+        return (torch.relu(d) if one_sided else d).square()
+    total: Optional[torch.Tensor] = None
+    count = 0
+    for g in grads:
+        d = torch.linalg.vector_norm(g, dim=1) - target
+        d = (torch.relu(d) if one_sided else d).square()
+        s = d.sum(sample_dims(d)) if d.ndim > 1 else d
+        total = s if total is None else total + s
+        count += d[0].numel() if d.ndim > 1 else 1
+    assert total is not None
+    return total / count
+
+
+def _leaves(root: Any) -> list[torch.Tensor]:
+    """The leaves that require grad below the autograd node ``root`` (its AccumulateGrad nodes' variables)."""
+    found: list[torch.Tensor] = []
     seen: set[Any] = set()
     stack = [root]
     while stack:
@@ -153,32 +228,29 @@ def _leaves(root: Any, *, through_custom: bool) -> set[Any]:
             continue
         seen.add(fn)
         if hasattr(fn, "variable"):  # AccumulateGrad
-            found.add(fn)
-        elif through_custom or not isinstance(fn, BackwardCFunction):
+            found.append(fn.variable)
+        else:
             stack.extend(nxt for nxt, _ in fn.next_functions)
     return found
 
 
 def keep_parameters_in_graph(penalty: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-    """``penalty + 0 * sum(p.sum())`` over the leaves of ``total``'s graph the penalty does not reach.
+    """``penalty`` plus zero times one element of every leaf of ``total``'s graph (every parameter D used).
 
-    The input gradient does not depend on some parameters (e.g. the last layer's bias), so they would
-    get no gradient from the penalty alone, and DDP (``find_unused_parameters=False``) would wait for them
-    forever, or skip the all-reduce of their bucket. Leaves the penalty reaches only through custom
-    autograd functions count as unreached too (see :func:`_leaves`). Adding ``0 * total`` would give
-    them all a gradient, but its backward runs the last layers' backward (a convolution's input and weight
-    gradients) on zeros, a few percent of an R1 step; ``0 * p.sum()`` for just those parameters costs a
-    sum of a bias each. If such a parameter is inf/NaN the penalty becomes NaN, as its logits are then.
+    A penalty on the input gradient reaches only some parameters: the last layer's bias never, and a
+    parameter whose output enters a linear op such as a fixed blur only through that op's saved input,
+    whose double backward returns no gradient for it. Those would get no gradient at all (``grad`` None):
+    DDP (``find_unused_parameters=False``) would wait for them or skip their bucket's all-reduce, and Adam
+    would skip their step, so its step count falls behind. The autograd graph cannot tell which leaves
+    get None (a structural path may carry none), so every leaf gets a zero term. One element per leaf
+    keeps the forward to a gather and a sum per device; the backward writes each parameter's zero
+    gradient once. If a parameter holds inf/NaN the penalty becomes NaN, as D's logits are then.
     """
     # A Python walk over the autograd nodes: a few hundred for a multi-scale discriminator, well under a ms.
-    reached = _leaves(penalty.grad_fn, through_custom=False)
-    missing: list[torch.Tensor] = [
-        fn.variable for fn in _leaves(total.grad_fn, through_custom=True) if fn not in reached
-    ]
-    if not missing:
-        return penalty
-    # Zero each leaf before summing it: the sum of a large float16 parameter can overflow, and 0 * inf is
-    # NaN. One term per leaf, moved to the penalty's device (a model may span several).
-    for leaf in missing:
-        penalty = penalty + (leaf * 0).sum().to(penalty.device, penalty.dtype)
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for leaf in _leaves(total.grad_fn):
+        if leaf.numel() > 0:
+            by_device.setdefault(leaf.device, []).append(leaf.reshape(-1)[:1])
+    for firsts in by_device.values():
+        penalty = penalty + (torch.cat(firsts).to(penalty.dtype) * 0).sum().to(penalty.device)
     return penalty

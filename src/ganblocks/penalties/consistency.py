@@ -2,25 +2,26 @@ r"""Balanced consistency regularization (bCR, Zhao et al. 2020): D(x) ≈ D(T(x)
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_float_tensor, check_nonnegative, check_requires_autograd
+from ..losses._reduction import Reduction, check_reduction
+from ..losses.adversarial import ScaleReduction
 from ..outputs import PredLike, as_logits, check_same_scales
 
-ScaleReduction: TypeAlias = Literal["sum", "mean"]
 Augment = Callable[[torch.Tensor], torch.Tensor]
 Discriminator = Callable[[torch.Tensor], PredLike]
 
 
-def _check_options(weight_real: float, weight_fake: float, scale_reduction: str) -> None:
+def _check_options(weight_real: float, weight_fake: float, scale_reduction: str, reduction: str) -> None:
     check_nonnegative("weight_real", weight_real)
     check_nonnegative("weight_fake", weight_fake)
     if scale_reduction not in ("sum", "mean"):
         raise ValueError(f"scale_reduction must be one of ('sum', 'mean'), got {scale_reduction!r}")
+    check_reduction(reduction)
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:
@@ -34,8 +35,13 @@ def _term(
     pred: Optional[PredLike],
     augment: Augment,
     scale_reduction: str,
+    reduction: Reduction,
 ) -> torch.Tensor:
-    """The mean squared difference of the logits of ``x`` and of ``augment(x)``, over scales."""
+    """The mean squared difference of the logits of ``x`` and of ``augment(x)``, over scales.
+
+    A scalar (the mean over the batch and the logits) for ``"mean"``, else ``(N,)``: each sample's mean
+    over its own logits.
+    """
     x = check_float_tensor(name, x).detach()
     plain = as_logits(f"{name}_pred", discriminator(x) if pred is None else pred)
     augmented = augment(x)
@@ -45,9 +51,12 @@ def _term(
     aug = as_logits(f"discriminator(augment({name}))", discriminator(augmented))
     check_same_scales(f"{name}_pred", plain, f"discriminator(augment({name}))", aug, batch=True)
     # float16/bfloat16 logits are compared in float32; float32/float64 as they are.
-    terms = [(_wide(a) - _wide(p)).square().mean() for p, a in zip(plain, aug)]
-    total = torch.stack(terms).sum()
-    return total / len(terms) if scale_reduction == "mean" else total
+    squares = [(_wide(a) - _wide(p)).square() for p, a in zip(plain, aug)]
+    if reduction == "mean":
+        total = torch.stack([s.mean() for s in squares]).sum()
+    else:
+        total = torch.stack([s.reshape(s.shape[0] if s.ndim else 1, -1).mean(1) for s in squares]).sum(0)
+    return total / len(squares) if scale_reduction == "mean" else total
 
 
 def consistency_regularization(
@@ -61,6 +70,7 @@ def consistency_regularization(
     real_pred: Optional[PredLike] = None,
     fake_pred: Optional[PredLike] = None,
     scale_reduction: ScaleReduction = "sum",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     r"""bCR: penalise the discriminator for changing its logits under a semantics-preserving augmentation.
 
@@ -89,9 +99,13 @@ def consistency_regularization(
             to save a forward; must come from the same discriminator on the same batch.
         fake_pred: the same for ``fake``.
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch. Sample :math:`i`'s value
+            is its real term plus its fake term, each the mean over that sample's logits per scale;
+            ``"none"`` (shape ``(N,)``) needs one batch size for ``real`` and ``fake``, ``"sum"`` sums each
+            side over its own batch.
 
     Returns:
-        The weighted penalty, a scalar tensor (float32 or wider).
+        The weighted penalty (float32 or wider): a scalar, or ``(N,)`` for ``reduction="none"``.
 
     Example:
         >>> import torch
@@ -105,13 +119,30 @@ def consistency_regularization(
         Zhao et al., "Improved Consistency Regularization for GANs", AAAI 2021 (bCR); Zhang et al.,
         "Consistency Regularization for Generative Adversarial Networks", ICLR 2020 (CR).
     """
-    _check_options(weight_real, weight_fake, scale_reduction)
+    _check_options(weight_real, weight_fake, scale_reduction, reduction)
     check_requires_autograd("consistency_regularization")
     if not callable(augment):
         raise TypeError(f"augment must be callable, got {type(augment).__name__}")
-    total = weight_real * _term("real", discriminator, real, real_pred, augment, scale_reduction)
-    if fake is not None and weight_fake != 0.0:
-        total = total + weight_fake * _term("fake", discriminator, fake, fake_pred, augment, scale_reduction)
+    with_fake = fake is not None and weight_fake != 0.0
+    if (
+        reduction == "none"
+        and with_fake
+        and isinstance(real, torch.Tensor)
+        and isinstance(fake, torch.Tensor)
+    ):
+        if real.ndim == 0 or fake.ndim == 0 or real.shape[0] != fake.shape[0]:
+            raise ValueError(
+                "reduction='none' needs one batch size for real and fake, got shapes "
+                f"{tuple(real.shape)} and {tuple(fake.shape)}"
+            )
+    total = weight_real * _term("real", discriminator, real, real_pred, augment, scale_reduction, reduction)
+    if reduction == "sum":
+        total = total.sum()
+    if fake is not None and with_fake:
+        term = weight_fake * _term(
+            "fake", discriminator, fake, fake_pred, augment, scale_reduction, reduction
+        )
+        total = total + (term.sum() if reduction == "sum" else term)
     return total
 
 
@@ -124,6 +155,7 @@ class ConsistencyRegularization(nn.Module):
         weight_real: :math:`\lambda_\text{real}` (10).
         weight_fake: :math:`\lambda_\text{fake}` (10).
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
 
     Example:
         >>> import torch
@@ -141,15 +173,17 @@ class ConsistencyRegularization(nn.Module):
         weight_real: float = 10.0,
         weight_fake: float = 10.0,
         scale_reduction: ScaleReduction = "sum",
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
-        _check_options(weight_real, weight_fake, scale_reduction)
+        _check_options(weight_real, weight_fake, scale_reduction, reduction)
         if not callable(augment):
             raise TypeError(f"augment must be callable, got {type(augment).__name__}")
         self.augment = augment
         self.weight_real = float(weight_real)
         self.weight_fake = float(weight_fake)
         self.scale_reduction: ScaleReduction = scale_reduction
+        self.reduction: Reduction = reduction
 
     def forward(
         self,
@@ -170,8 +204,12 @@ class ConsistencyRegularization(nn.Module):
             real_pred=real_pred,
             fake_pred=fake_pred,
             scale_reduction=self.scale_reduction,
+            reduction=self.reduction,
         )
 
     def extra_repr(self) -> str:
-        s = f"weight_real={self.weight_real}, weight_fake={self.weight_fake}, scale_reduction={self.scale_reduction!r}"
+        s = (
+            f"weight_real={self.weight_real}, weight_fake={self.weight_fake}, "
+            f"scale_reduction={self.scale_reduction!r}, reduction={self.reduction!r}"
+        )
         return s if isinstance(self.augment, nn.Module) else f"augment={self.augment!r}, {s}"

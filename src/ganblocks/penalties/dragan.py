@@ -8,23 +8,27 @@ import torch
 from torch import nn
 
 from .._checks import check_nonnegative, check_positive, check_requires_autograd
+from ..losses._reduction import Reduction, check_reduction
 from ._common import (
     Discriminator,
     Inputs,
-    call,
+    LogitReduction,
     check_condition,
     check_inputs,
-    input_gradients,
-    keep_parameters_in_graph,
-    logits_sum,
-    sample_dims,
+    check_logit_reduction,
+    finish,
+    input_gradients_of,
+    norm_deviations,
+    working_dtype,
 )
 
 
-def _check_options(weight: float, c: float, target: float) -> None:
+def _check_options(weight: float, c: float, target: float, logit_reduction: str, reduction: str) -> None:
     check_nonnegative("weight", weight)
     check_positive("c", c, allow_zero=True)
     check_positive("target", target, allow_zero=True)
+    check_logit_reduction(logit_reduction)
+    check_reduction(reduction)
 
 
 def dragan_penalty(
@@ -35,6 +39,9 @@ def dragan_penalty(
     c: float = 0.5,
     target: float = 1.0,
     interpolate: bool = False,
+    logit_reduction: LogitReduction = "sum",
+    reduction: Reduction = "mean",
+    autocast: bool = False,
     condition: Optional[Inputs] = None,
     generator: Optional[torch.Generator] = None,
     scaler: Optional[torch.amp.GradScaler] = None,
@@ -53,10 +60,13 @@ def dragan_penalty(
     dimension (jointly over the scales of a list). ``interpolate=True`` also draws
     :math:`\alpha \sim U[0, 1]` per sample and uses :math:`x + \alpha\delta`, as the authors' code does
     (between the sample and its perturbation). :math:`D(\hat x)` is the sum of every logit the
-    discriminator returns for the sample; ``real`` is detached.
+    discriminator returns for the sample (``logit_reduction="mean"``: each scale's mean logit, summed
+    over scales); ``real`` is detached. For half inputs :math:`\hat x` is drawn and computed in float32
+    and rounded once.
 
-    Compiled discriminators, DDP, mixed precision, conditions and NaN inputs behave as for
-    :func:`~ganblocks.penalties.gradient_penalty`.
+    Compiled discriminators, DDP, mixed precision (``autocast=False`` by default: the discriminator runs
+    outside an enclosing autocast, since the target amplifies a low-precision norm's error), conditions
+    and NaN inputs behave as for :func:`~ganblocks.penalties.gradient_penalty`.
 
     Args:
         discriminator: a callable returning a tensor, a list of per-scale tensors or a
@@ -66,13 +76,17 @@ def dragan_penalty(
         c: the perturbation scale :math:`c` (0.5).
         target: the target norm :math:`t` (1).
         interpolate: scale each sample's perturbation by :math:`\alpha \sim U[0, 1]` (the authors' code).
+        logit_reduction: ``"sum"`` or ``"mean"`` over a patch discriminator's logits, per scale.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``) over the batch.
+        autocast: run the discriminator under the enclosing ``torch.autocast`` (True) or outside it, in
+            its own dtype (False, default).
         condition: for a conditional discriminator: the condition concatenated in front of the input
             along the channels (not perturbed, not differentiated); see ``gradient_penalty``.
         generator: a ``torch.Generator`` for :math:`u` (and :math:`\alpha`), on the inputs' device.
         scaler: an enabled ``torch.amp.GradScaler`` to scale the inner gradient with, or None.
 
     Returns:
-        The weighted penalty, a scalar tensor (float32 or wider).
+        The weighted penalty (float32 or wider): a scalar, or ``(N,)`` for ``reduction="none"``.
 
     Example:
         >>> import torch
@@ -84,7 +98,7 @@ def dragan_penalty(
     Reference:
         Kodali et al., "On Convergence and Stability of GANs" (DRAGAN), arXiv:1705.07215, 2017.
     """
-    _check_options(weight, c, target)
+    _check_options(weight, c, target, logit_reduction, reduction)
     check_requires_autograd("dragan_penalty")
     reals, single = check_inputs("real", real)
     conds = check_condition(condition, reals, single, "real")
@@ -94,20 +108,25 @@ def dragan_penalty(
         alpha = torch.rand(n, device=reals[0].device, generator=generator)
     points: list[torch.Tensor] = []
     for r in reals:
-        r = r.detach()
-        # Population std of the whole batch, in float32 or wider for half inputs.
-        std = r.to(torch.promote_types(r.dtype, torch.float32)).std(correction=0).to(r.dtype)
-        u = torch.rand(r.shape, device=r.device, dtype=r.dtype, generator=generator)
-        delta = c * std * u
+        w = working_dtype(r)
+        r32 = r.detach().to(w)
+        u = torch.rand(r.shape, device=r.device, dtype=w, generator=generator)
+        delta = c * r32.std(correction=0) * u  # the population std of the whole batch
         if alpha is not None:
-            delta = delta * alpha.to(r.dtype).view(n, *([1] * (r.ndim - 1)))
-        points.append((r + delta).requires_grad_(True))
-    total = logits_sum(call(discriminator, points, single, conds))
-    grads = input_gradients(total, points, scaler=scaler, name="perturbed real")
-    norms = [torch.linalg.vector_norm(g, dim=sample_dims(g)) for g in grads]
-    norm = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms), dim=0)
-    penalty = (norm - target).square().mean()
-    return keep_parameters_in_graph(weight * penalty, total)
+            delta = delta * alpha.to(w).view(n, *([1] * (r.ndim - 1)))
+        points.append((r32 + delta).to(r.dtype).requires_grad_(True))
+    grads, total = input_gradients_of(
+        discriminator,
+        points,
+        single,
+        conds,
+        logit_reduction=logit_reduction,
+        scaler=scaler,
+        autocast=autocast,
+        name="perturbed real",
+    )
+    per_sample = norm_deviations(grads, norm="sample", target=target, one_sided=False)
+    return finish(per_sample, weight, reduction, total)
 
 
 class DraganPenalty(nn.Module):
@@ -118,6 +137,9 @@ class DraganPenalty(nn.Module):
         c: the perturbation scale (0.5).
         target: the target norm (1).
         interpolate: scale each perturbation by :math:`\alpha \sim U[0, 1]` per sample.
+        logit_reduction: ``"sum"`` or ``"mean"`` over a patch discriminator's logits.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+        autocast: keep an enclosing ``torch.autocast`` for the discriminator (False: run it in its dtype).
 
     Example:
         >>> import torch
@@ -127,14 +149,25 @@ class DraganPenalty(nn.Module):
     """
 
     def __init__(
-        self, weight: float = 10.0, *, c: float = 0.5, target: float = 1.0, interpolate: bool = False
+        self,
+        *,
+        weight: float = 10.0,
+        c: float = 0.5,
+        target: float = 1.0,
+        interpolate: bool = False,
+        logit_reduction: LogitReduction = "sum",
+        reduction: Reduction = "mean",
+        autocast: bool = False,
     ) -> None:
         super().__init__()
-        _check_options(weight, c, target)
+        _check_options(weight, c, target, logit_reduction, reduction)
         self.weight = float(weight)
         self.c = float(c)
         self.target = float(target)
         self.interpolate = bool(interpolate)
+        self.logit_reduction: LogitReduction = logit_reduction
+        self.reduction: Reduction = reduction
+        self.autocast = bool(autocast)
 
     def forward(
         self,
@@ -152,10 +185,17 @@ class DraganPenalty(nn.Module):
             c=self.c,
             target=self.target,
             interpolate=self.interpolate,
+            logit_reduction=self.logit_reduction,
+            reduction=self.reduction,
+            autocast=self.autocast,
             condition=condition,
             generator=generator,
             scaler=scaler,
         )
 
     def extra_repr(self) -> str:
-        return f"weight={self.weight}, c={self.c}, target={self.target}, interpolate={self.interpolate}"
+        return (
+            f"weight={self.weight}, c={self.c}, target={self.target}, interpolate={self.interpolate}, "
+            f"logit_reduction={self.logit_reduction!r}, reduction={self.reduction!r}, "
+            f"autocast={self.autocast}"
+        )

@@ -9,28 +9,32 @@ from torch import nn
 from typing_extensions import TypeAlias
 
 from .._checks import check_nonnegative, check_positive, check_requires_autograd, check_same_dtype
+from ..losses._reduction import Reduction, check_reduction
 from ..outputs import check_same_scales
 from ._common import (
     Discriminator,
     Inputs,
-    call,
+    LogitReduction,
     check_condition,
     check_inputs,
-    input_gradients,
-    keep_parameters_in_graph,
-    logits_sum,
-    sample_dims,
+    check_logit_reduction,
+    finish,
+    input_gradients_of,
+    norm_deviations,
+    working_dtype,
 )
 
 GradientNorm: TypeAlias = Literal["sample", "pixel"]
 GRADIENT_NORMS: tuple[str, ...] = get_args(GradientNorm)
 
 
-def _check_options(weight: float, norm: str, target: float) -> None:
+def _check_options(weight: float, norm: str, target: float, logit_reduction: str, reduction: str) -> None:
     check_nonnegative("weight", weight)
     if norm not in GRADIENT_NORMS:
         raise ValueError(f"norm must be one of {GRADIENT_NORMS}, got {norm!r}")
     check_positive("target", target, allow_zero=True)
+    check_logit_reduction(logit_reduction)
+    check_reduction(reduction)
 
 
 def gradient_penalty(
@@ -42,6 +46,9 @@ def gradient_penalty(
     norm: GradientNorm = "sample",
     target: float = 1.0,
     one_sided: bool = False,
+    logit_reduction: LogitReduction = "sum",
+    reduction: Reduction = "mean",
+    autocast: bool = False,
     condition: Optional[Inputs] = None,
     generator: Optional[torch.Generator] = None,
     scaler: Optional[torch.amp.GradScaler] = None,
@@ -57,18 +64,25 @@ def gradient_penalty(
 
     with :math:`t` = ``target``; ``one_sided=True`` penalises only norms above the target,
     :math:`\max(0, \|\cdot\| - t)^2` (WGAN-LP, Petzka et al. 2018). :math:`D(\hat x)` is the sum of every
-    logit the discriminator returns for the sample (all patches, all scales). ``real`` and ``fake`` are
-    detached; :math:`\hat x` is ``torch.lerp(fake, real, alpha)``.
+    logit the discriminator returns for the sample (all patches, all scales), or with
+    ``logit_reduction="mean"`` the sum over scales of each scale's mean logit (see
+    :func:`~ganblocks.penalties.r1_penalty`). ``real`` and ``fake`` are detached; :math:`\hat x` is
+    ``torch.lerp(fake, real, alpha)``, computed in float32 for half inputs and rounded once.
 
     ``norm="sample"`` takes the norm over all non-batch dimensions (and over all scales jointly when the
     inputs are lists, as for MSG-GAN: the interpolation uses one :math:`\alpha` per sample for all scales,
     so the penalty constrains D along one straight line in the joint input space). ``norm="pixel"`` takes
     it over the channel dimension at each position and averages the squared deviation over samples and
-    positions of every scale: a per-location constraint for patch discriminators. ProGAN's variant
+    positions of every scale (the sample's value): a per-location constraint for patch discriminators. ProGAN's variant
     (target 750) corresponds to ``target=750, weight=lambda / 750**2``.
 
-    Compiled discriminators, DDP, mixed precision and NaN inputs behave as described in
-    :func:`~ganblocks.penalties.r1_penalty`.
+    Compiled discriminators, DDP, ``scaler`` and NaN inputs behave as described in
+    :func:`~ganblocks.penalties.r1_penalty`. Mixed precision differs: by default the discriminator runs
+    outside an enclosing ``torch.autocast``, in its own dtype (float32 for a float32 module), because
+    :math:`(\|\nabla\| - t)^2` multiplies the relative error of a low-precision gradient norm by
+    about :math:`2\|\nabla\| / |\|\nabla\| - t|`: with norms near the target, as a trained critic's
+    are, bfloat16 autocast puts the penalty tens of percent off (R1, which has no target, stays within a
+    few percent). ``autocast=True`` keeps the caller's autocast, faster and less accurate.
 
     Args:
         discriminator: a callable returning a tensor, a list of per-scale tensors or a
@@ -79,6 +93,12 @@ def gradient_penalty(
         norm: ``"sample"`` or ``"pixel"``.
         target: the target norm :math:`t` (1 in WGAN-GP; 0 gives a zero-centred penalty).
         one_sided: penalise only norms above ``target``.
+        logit_reduction: ``"sum"`` (WGAN-GP's :math:`D` for a single-logit critic) or ``"mean"`` over a
+            patch discriminator's logits, per scale.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch; ``"none"`` returns
+            :math:`\lambda (\|\nabla\| - t)^2` per sample, shape ``(N,)``.
+        autocast: run the discriminator under the enclosing ``torch.autocast`` (True) or outside it, in
+            its own dtype (False, default; see above).
         condition: for a conditional discriminator that sees the condition concatenated with the image
             along the channels: the condition ``(N, C_cond, *spatial)`` shared by the real and fake
             samples (a list with one per scale for lists). D is called with
@@ -89,7 +109,7 @@ def gradient_penalty(
         scaler: an enabled ``torch.amp.GradScaler`` to scale the inner gradient with, or None.
 
     Returns:
-        The weighted penalty, a scalar tensor (float32 or wider).
+        The weighted penalty (float32 or wider): a scalar, or ``(N,)`` for ``reduction="none"``.
 
     Example:
         >>> import torch
@@ -101,7 +121,7 @@ def gradient_penalty(
     Reference:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
     """
-    _check_options(weight, norm, target)
+    _check_options(weight, norm, target, logit_reduction, reduction)
     check_requires_autograd("gradient_penalty")
     reals, single = check_inputs("real", real)
     fakes, fake_single = check_inputs("fake", fake)
@@ -118,34 +138,23 @@ def gradient_penalty(
     conds = check_condition(condition, reals, single, "real")
     n = reals[0].shape[0]
     alpha = torch.rand(n, device=reals[0].device, generator=generator)
-    points = [
-        torch.lerp(f.detach(), r.detach(), alpha.to(r.dtype).view(n, *([1] * (r.ndim - 1)))).requires_grad_(
-            True
-        )
-        for r, f in zip(reals, fakes)
-    ]
-    total = logits_sum(call(discriminator, points, single, conds))
-    grads = input_gradients(total, points, scaler=scaler, name="interpolate")
-    if norm == "sample":
-        norms = [torch.linalg.vector_norm(g, dim=sample_dims(g)) for g in grads]
-        # vector_norm (not sqrt of a sum) so the double backward stays finite at a zero gradient.
-        deviation = (
-            norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms), dim=0)
-        ) - target
-        if one_sided:
-            deviation = torch.relu(deviation)
-        penalty = deviation.square().mean()
-    else:
-        sums: list[torch.Tensor] = []
-        count = 0
-        for g in grads:
-            d = torch.linalg.vector_norm(g, dim=1) - target
-            if one_sided:
-                d = torch.relu(d)
-            sums.append(d.square().sum())
-            count += d.numel()
-        penalty = torch.stack(sums).sum() / count
-    return keep_parameters_in_graph(weight * penalty, total)
+    points: list[torch.Tensor] = []
+    for r, f in zip(reals, fakes):
+        w = working_dtype(r)
+        a = alpha.to(w).view(n, *([1] * (r.ndim - 1)))
+        points.append(torch.lerp(f.detach().to(w), r.detach().to(w), a).to(r.dtype).requires_grad_(True))
+    grads, total = input_gradients_of(
+        discriminator,
+        points,
+        single,
+        conds,
+        logit_reduction=logit_reduction,
+        scaler=scaler,
+        autocast=autocast,
+        name="interpolate",
+    )
+    per_sample = norm_deviations(grads, norm=norm, target=target, one_sided=one_sided)
+    return finish(per_sample, weight, reduction, total)
 
 
 class GradientPenalty(nn.Module):
@@ -156,6 +165,9 @@ class GradientPenalty(nn.Module):
         norm: ``"sample"`` or ``"pixel"``.
         target: the target norm.
         one_sided: penalise only norms above the target.
+        logit_reduction: ``"sum"`` or ``"mean"`` over a patch discriminator's logits.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+        autocast: keep an enclosing ``torch.autocast`` for the discriminator (False: run it in its dtype).
 
     Example:
         >>> import torch
@@ -167,18 +179,24 @@ class GradientPenalty(nn.Module):
 
     def __init__(
         self,
-        weight: float = 10.0,
         *,
+        weight: float = 10.0,
         norm: GradientNorm = "sample",
         target: float = 1.0,
         one_sided: bool = False,
+        logit_reduction: LogitReduction = "sum",
+        reduction: Reduction = "mean",
+        autocast: bool = False,
     ) -> None:
         super().__init__()
-        _check_options(weight, norm, target)
+        _check_options(weight, norm, target, logit_reduction, reduction)
         self.weight = float(weight)
         self.norm: GradientNorm = norm
         self.target = float(target)
         self.one_sided = bool(one_sided)
+        self.logit_reduction: LogitReduction = logit_reduction
+        self.reduction: Reduction = reduction
+        self.autocast = bool(autocast)
 
     def forward(
         self,
@@ -198,10 +216,17 @@ class GradientPenalty(nn.Module):
             norm=self.norm,
             target=self.target,
             one_sided=self.one_sided,
+            logit_reduction=self.logit_reduction,
+            reduction=self.reduction,
+            autocast=self.autocast,
             condition=condition,
             generator=generator,
             scaler=scaler,
         )
 
     def extra_repr(self) -> str:
-        return f"weight={self.weight}, norm={self.norm!r}, target={self.target}, one_sided={self.one_sided}"
+        return (
+            f"weight={self.weight}, norm={self.norm!r}, target={self.target}, one_sided={self.one_sided}, "
+            f"logit_reduction={self.logit_reduction!r}, reduction={self.reduction!r}, "
+            f"autocast={self.autocast}"
+        )

@@ -20,7 +20,9 @@ def historical_averaging_penalty(
         P = \lambda \sum_j \Big\|\theta_j - \frac{1}{t} \sum_{i=1}^{t} \theta_j[i]\Big\|_2^2
 
     summed over every element of every parameter :math:`\theta_j`, with :math:`\theta_j[i]` the value at
-    past step :math:`i` (``averages`` holds the averages, kept by :class:`HistoricalAveraging`).
+    past step :math:`i` (``averages`` holds the averages, kept by :class:`HistoricalAveraging`). It is a
+    penalty on the parameters, not on a batch, so it has no ``reduction=``: there are no samples to
+    reduce over.
 
     Args:
         parameters: the current parameters (the gradient flows to them).

@@ -9,13 +9,13 @@ import torch
 from .._checks import check_positive, check_probability
 
 
-def _check_every(every: int) -> None:
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
+def _check_interval(interval: int) -> None:
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(f"interval must be a positive integer, got {interval!r}")
 
 
 class LazyRegularizer:
-    r"""Run a penalty only on every ``every``-th step, multiplied by ``every``.
+    r"""Run a penalty only on every ``interval``-th step, multiplied by ``interval``.
 
     StyleGAN2 evaluates R1 (and path-length regularization) once per :math:`k` minibatches and multiplies
     it by :math:`k`, so that on average the regularizer has its full weight at :math:`1/k` of the cost.
@@ -29,44 +29,44 @@ class LazyRegularizer:
     Args:
         penalty: any callable returning a scalar tensor (e.g. :func:`~ganblocks.penalties.r1_penalty` or an
             :class:`~ganblocks.penalties.R1Penalty`).
-        every: the interval :math:`k` (16 in StyleGAN2 for R1).
+        interval: the interval :math:`k` (16 in StyleGAN2 for R1: ``D_reg_interval``).
 
     Example:
         >>> import torch
         >>> from ganblocks.penalties import LazyRegularizer, r1_penalty
-        >>> lazy = LazyRegularizer(r1_penalty, every=4)
+        >>> lazy = LazyRegularizer(r1_penalty, interval=4)
         >>> d = lambda x: 0.5 * x.square().sum(1)
         >>> x = torch.tensor([[1.0, 1.0]])
         >>> [None if (p := lazy(step, d, x, gamma=1.0)) is None else p.item() for step in range(5)]
         [4.0, None, None, None, 4.0]
     """
 
-    def __init__(self, penalty: Callable[..., torch.Tensor], every: int = 16) -> None:
-        _check_every(every)
+    def __init__(self, penalty: Callable[..., torch.Tensor], interval: int = 16) -> None:
+        _check_interval(interval)
         if not callable(penalty):
             raise TypeError(f"penalty must be callable, got {type(penalty).__name__}")
         self.penalty = penalty
-        self.every = every
+        self.interval = interval
 
     def should_run(self, step: int) -> bool:
-        """Whether ``step`` (counted from 0) is a regularization step: ``step % every == 0``."""
-        return step % self.every == 0
+        """Whether ``step`` (counted from 0) is a regularization step: ``step % interval == 0``."""
+        return step % self.interval == 0
 
     def __call__(self, step: int, *args: Any, **kwargs: Any) -> Optional[torch.Tensor]:
-        """``every * penalty(*args, **kwargs)`` on regularization steps, else None (and no computation)."""
+        """``interval * penalty(*args, **kwargs)`` on regularization steps, else None (and no computation)."""
         if not self.should_run(step):
             return None
-        return self.penalty(*args, **kwargs) * self.every
+        return self.penalty(*args, **kwargs) * self.interval
 
     def __repr__(self) -> str:
         name = getattr(self.penalty, "__name__", None) or repr(self.penalty)
-        return f"{type(self).__name__}({name}, every={self.every})"
+        return f"{type(self).__name__}({name}, interval={self.interval})"
 
 
 def lazy_optimizer_kwargs(
-    lr: float, betas: tuple[float, float] = (0.0, 0.99), *, every: int
+    lr: float, betas: tuple[float, float] = (0.0, 0.99), *, interval: int
 ) -> dict[str, Any]:
-    r"""StyleGAN2's Adam settings for a network regularized lazily every ``every`` steps.
+    r"""StyleGAN2's Adam settings for a network regularized lazily every ``interval`` steps.
 
     .. math::
         c = \frac{k}{k + 1}, \qquad \text{lr}' = c \cdot \text{lr}, \qquad
@@ -75,25 +75,25 @@ def lazy_optimizer_kwargs(
     Args:
         lr: the learning rate meant for eager regularization.
         betas: Adam's betas meant for eager regularization (StyleGAN2: ``(0, 0.99)``).
-        every: the regularization interval :math:`k`.
+        interval: the regularization interval :math:`k`.
 
     Returns:
         ``{"lr": ..., "betas": (...)}`` to splat into ``torch.optim.Adam``.
 
     Example:
         >>> from ganblocks.penalties import lazy_optimizer_kwargs
-        >>> lazy_optimizer_kwargs(0.0025, (0.0, 0.99), every=4)
+        >>> lazy_optimizer_kwargs(0.0025, (0.0, 0.99), interval=4)
         {'lr': 0.002, 'betas': (0.0, 0.99199...)}
 
     Reference:
         Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020 (section B,
         "lazy regularization"; ``training/training_loop.py`` of stylegan2-ada-pytorch).
     """
-    _check_every(every)
+    _check_interval(interval)
     check_positive("lr", lr)
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair of numbers in [0, 1], got {betas!r}")
     for i, beta in enumerate(betas):
         check_probability(f"betas[{i}]", beta)
-    c = every / (every + 1)
+    c = interval / (interval + 1)
     return {"lr": lr * c, "betas": (betas[0] ** c, betas[1] ** c)}

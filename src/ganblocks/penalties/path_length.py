@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .._checks import check_float_tensor, check_int, check_nonnegative, check_probability
+from ..losses._reduction import Reduction, check_reduction, reduce_batch
 from ._common import eager, keep_parameters_in_graph
 
 Synthesis = Callable[[torch.Tensor], torch.Tensor]
@@ -88,6 +89,7 @@ def path_length_penalty(
     *,
     decay: float = 0.01,
     weight: float = 2.0,
+    reduction: Reduction = "mean",
     noise: Optional[torch.Tensor] = None,
     generator: Optional[torch.Generator] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +101,8 @@ def path_length_penalty(
 
     with :math:`\ell` from :func:`path_lengths`, :math:`a` = ``pl_mean``, :math:`\beta` = ``decay`` and
     :math:`\lambda` = ``weight``. As in StyleGAN2-ADA, :math:`a'` is not detached inside :math:`P`. The
-    result also holds ``0 * images.sum()`` so that every generator parameter gets a gradient under DDP.
+    result also holds a zero term for every parameter the images depend on, so each gets a gradient tensor
+    (zero where the penalty has none, e.g. a to-RGB bias before an upsampling blur), as DDP and Adam need.
 
     Args:
         images: generator output ``(N, C, H, W)`` computed from ``ws``.
@@ -107,11 +110,15 @@ def path_length_penalty(
         pl_mean: the running mean :math:`a`, a scalar tensor (not modified).
         decay: :math:`\beta` (0.01).
         weight: :math:`\lambda` (2).
+        reduction: ``"mean"`` (default, :math:`P`), ``"sum"`` or ``"none"`` over the batch; ``"none"``
+            returns :math:`\lambda (\ell_n - a')^2` per sample, shape ``(N,)``. The running mean is
+            updated from the batch mean of :math:`\ell` whatever the reduction.
         noise: the projection noise; None draws it.
         generator: random generator for the noise.
 
     Returns:
-        ``(penalty, new_pl_mean)``: a scalar with graph, and the detached updated mean.
+        ``(penalty, new_pl_mean)``: the penalty with graph (a scalar, or ``(N,)``), and the detached
+        updated mean.
 
     Example:
         >>> import torch
@@ -128,12 +135,13 @@ def path_length_penalty(
     """
     check_probability("decay", decay)
     check_nonnegative("weight", weight)
+    check_reduction(reduction)
     check_float_tensor("pl_mean", pl_mean)
     if pl_mean.numel() != 1:
         raise ValueError(f"pl_mean must be a scalar tensor, got shape {tuple(pl_mean.shape)}")
     lengths = path_lengths(images, ws, noise=noise, generator=generator)
     mean = pl_mean.detach().to(lengths).reshape(()).lerp(lengths.mean(), decay)
-    penalty = (lengths - mean).square().mean() * weight
+    penalty = reduce_batch((lengths - mean).square(), reduction) * weight
     return keep_parameters_in_graph(penalty, images.sum(dtype=lengths.dtype)), mean.detach()
 
 
@@ -151,12 +159,14 @@ class PathLengthPenalty(nn.Module):
         weight: :math:`\lambda` (2).
         decay: running-mean decay :math:`\beta` (0.01).
         batch_shrink: divide the batch by this (2); at least one sample is kept.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the (shrunk) batch; see
+            :func:`path_length_penalty`.
 
     Example:
         >>> import torch
         >>> from ganblocks.penalties import LazyRegularizer, PathLengthPenalty
         >>> synthesis = lambda ws: ws.sum(1).reshape(-1, 1, 2, 2)  # (N, 2, 4) -> (N, 1, 2, 2)
-        >>> lazy = LazyRegularizer(PathLengthPenalty(), every=4)
+        >>> lazy = LazyRegularizer(PathLengthPenalty(), interval=4)
         >>> [lazy(step, synthesis, torch.randn(8, 2, 4)) is None for step in range(5)]
         [False, True, True, True, False]
 
@@ -168,16 +178,24 @@ class PathLengthPenalty(nn.Module):
 
     pl_mean: torch.Tensor
 
-    def __init__(self, *, weight: float = 2.0, decay: float = 0.01, batch_shrink: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        weight: float = 2.0,
+        decay: float = 0.01,
+        batch_shrink: int = 2,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__()
         self.weight = check_nonnegative("weight", weight)
         self.decay = check_probability("decay", decay)
         self.batch_shrink = check_int("batch_shrink", batch_shrink)
+        self.reduction: Reduction = check_reduction(reduction)
         self.register_buffer("pl_mean", torch.zeros(()))
 
-    def batch_size(self, n: int) -> int:
-        """The number of samples regularized out of a batch of ``n``: ``max(n // batch_shrink, 1)``."""
-        return max(n // self.batch_shrink, 1)
+    def batch_size(self, num_samples: int) -> int:
+        """How many of a batch of ``num_samples`` are regularized: ``max(num_samples // batch_shrink, 1)``."""
+        return max(num_samples // self.batch_shrink, 1)
 
     def forward(
         self, synthesis: Synthesis, ws: torch.Tensor, *, generator: Optional[torch.Generator] = None
@@ -203,11 +221,21 @@ class PathLengthPenalty(nn.Module):
     ) -> torch.Tensor:
         """The penalty of images already computed from ``ws`` (no shrinking); updates ``pl_mean``."""
         penalty, mean = path_length_penalty(
-            images, ws, self.pl_mean, decay=self.decay, weight=self.weight, noise=noise, generator=generator
+            images,
+            ws,
+            self.pl_mean,
+            decay=self.decay,
+            weight=self.weight,
+            reduction=self.reduction,
+            noise=noise,
+            generator=generator,
         )
         with torch.no_grad():
             self.pl_mean.copy_(mean)
         return penalty
 
     def extra_repr(self) -> str:
-        return f"weight={self.weight}, decay={self.decay}, batch_shrink={self.batch_shrink}"
+        return (
+            f"weight={self.weight}, decay={self.decay}, batch_shrink={self.batch_shrink}, "
+            f"reduction={self.reduction!r}"
+        )

@@ -1,11 +1,12 @@
 """Training remedies for mode collapse and stability: image pool, weight averaging, DiffAugment, ADA, unrolling.
 
-The penalties among the remedies (consistency regularization, DRAGAN, historical averaging, weight clipping)
-live in :mod:`ganblocks.penalties`.
+The penalties among the remedies (consistency regularization, DRAGAN, historical averaging) live in
+:mod:`ganblocks.penalties`; weight clipping, a parameter update, lives here.
 """
 
 from .ada import AdaptiveAugmentProbability
 from .augment import AUGMENT_OPS, AugmentOp, DiffAugment, diff_augment
+from .clipping import clip_weights_
 from .ema import ModelEMA, ema_beta, unwrap_model
 from .image_pool import ImagePool
 from .unrolled import unrolled_discriminator
@@ -17,6 +18,7 @@ __all__ = [
     "DiffAugment",
     "ImagePool",
     "ModelEMA",
+    "clip_weights_",
     "diff_augment",
     "ema_beta",
     "unrolled_discriminator",

@@ -28,7 +28,14 @@ class AdaptiveAugmentProbability(nn.Module):
         \cdot \frac{n}{1000\, \text{speed\_kimg}},\; 0,\; 1\Big)
 
     where :math:`n` is the number of images in those calls (StyleGAN2-ADA's ``batch_size * ada_interval``),
-    so :math:`p` can go from 0 to 1 in ``speed_kimg`` thousand images. Feed ``ada.p`` (a 0-d tensor on the
+    so :math:`p` can go from 0 to 1 in ``speed_kimg`` thousand images. :math:`p` is clamped to
+    :math:`[0, 1]`, where StyleGAN2-ADA only floors it at 0: a probability above 1 would augment no more
+    than 1 does, and clamping lets :math:`p` start falling as soon as :math:`r_t` drops below the target.
+
+    Non-finite logits (NaN, :math:`\pm\infty`, e.g. from a diverging step) are left out of :math:`r_t`:
+    they neither count nor add a sign, so one bad batch cannot drag :math:`p` down (found on the device,
+    with no synchronisation). An interval whose logits were all non-finite leaves :math:`p` unchanged and
+    sets ``r_t`` to NaN. Feed ``ada.p`` (a 0-d tensor on the
     logits' device, so nothing synchronises) to :func:`~ganblocks.training.diff_augment` or any
     augmentation taking a probability; ``float(ada.p)`` for logging.
 
@@ -60,6 +67,7 @@ class AdaptiveAugmentProbability(nn.Module):
     p: torch.Tensor
     sign_sum: torch.Tensor
     r_t: torch.Tensor
+    nonfinite: torch.Tensor
 
     def __init__(
         self, *, target: float = 0.6, interval: int = 4, speed_kimg: float = 500.0, initial_p: float = 0.0
@@ -73,7 +81,8 @@ class AdaptiveAugmentProbability(nn.Module):
         self.register_buffer("p", torch.tensor(p0, dtype=torch.float64))
         self.register_buffer("sign_sum", torch.zeros((), dtype=torch.float64))
         self.register_buffer("r_t", torch.tensor(float("nan"), dtype=torch.float64))  # the last r_t
-        self.count = 0  # logits in sign_sum
+        self.register_buffer("nonfinite", torch.zeros((), dtype=torch.float64))  # logits left out
+        self.count = 0  # logits seen, non-finite ones included
         self.images = 0  # images since the last adjustment
         self.calls = 0  # update calls since the last adjustment
 
@@ -83,7 +92,7 @@ class AdaptiveAugmentProbability(nn.Module):
 
         Args:
             real_logits: the discriminator's logits on real images (a tensor, a list of scales or a
-                ``DiscriminatorOutput``); only their signs are used.
+                ``DiscriminatorOutput``); only the signs of the finite ones are used.
         """
         logits = as_logits("real_logits", real_logits)
         device = logits[0].device
@@ -92,7 +101,10 @@ class AdaptiveAugmentProbability(nn.Module):
         for x in logits:
             if x.numel() == 0:
                 raise ValueError(f"real_logits must not be empty, got shape {tuple(x.shape)}")
-            self.sign_sum += x.detach().sign().sum(dtype=torch.float64)
+            x = x.detach()
+            finite = x.isfinite()
+            self.sign_sum += torch.where(finite, x.sign(), 0).sum(dtype=torch.float64)
+            self.nonfinite += finite.logical_not().sum(dtype=torch.float64)
             self.count += x.numel()
         self.images += logits[0].shape[0] if logits[0].ndim > 0 else 1
         self.calls += 1
@@ -101,13 +113,15 @@ class AdaptiveAugmentProbability(nn.Module):
 
     def _adjust(self) -> None:
         counts = torch.tensor([self.count, self.images], dtype=torch.float64, device=self.sign_sum.device)
-        stats = torch.cat([self.sign_sum.view(1), counts])
+        stats = torch.cat([self.sign_sum.view(1), counts[:1] - self.nonfinite.view(1), counts[1:]])
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(stats)  # sums over the processes: sign sum, logits, images
-        self.r_t.copy_(stats[0] / stats[1])
+            dist.all_reduce(stats)  # sums over the processes: sign sum, finite logits, images
+        self.r_t.copy_(stats[0] / stats[1])  # NaN when no logit was finite
         step = torch.sign(self.r_t - self.target) * stats[2] / (self.speed_kimg * 1000.0)
+        step = torch.where(stats[1] > 0, step, 0.0)
         self.p.copy_((self.p + step).clamp(0.0, 1.0))
         self.sign_sum.zero_()
+        self.nonfinite.zero_()
         self.count = self.images = self.calls = 0
 
     def get_extra_state(self) -> dict[str, Any]:

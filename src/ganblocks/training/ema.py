@@ -89,6 +89,9 @@ class ModelEMA(nn.Module):
             ``rampup * images_seen``; None disables it (StyleGAN2's configuration).
         device: where to keep the average (default: with the model's parameters), e.g. the CPU to
             save accelerator memory.
+        dtype: the floating-point dtype of the average (default: the model's), e.g. float32 averages of a
+            bfloat16 model, whose small steps :math:`(1 - \beta)(\theta - \theta_\text{ema})` would
+            round away in bfloat16.
 
     Example:
         >>> import torch
@@ -116,6 +119,7 @@ class ModelEMA(nn.Module):
         half_life_kimg: float = 10.0,
         rampup: Optional[float] = 0.05,
         device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -123,8 +127,8 @@ class ModelEMA(nn.Module):
         self.half_life_kimg = check_positive("half_life_kimg", half_life_kimg)
         self.rampup = None if rampup is None else check_positive("rampup", rampup)
         module = copy.deepcopy(unwrap_model(model))
-        if device is not None:
-            module = module.to(device)
+        if device is not None or dtype is not None:
+            module = module.to(device=device, dtype=dtype)
         self.module = module.eval().requires_grad_(False)
         self.images_seen = 0
 

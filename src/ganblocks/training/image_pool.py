@@ -27,7 +27,9 @@ class ImagePool:
 
     The returned batch is detached (it feeds the discriminator's step, never the generator's) and has the
     shape of the input. The pool is stored as one preallocated tensor ``(pool_size, *image_shape)`` on the
-    device and in the dtype of the first batch; later batches must match them.
+    device and in the dtype of the first batch; later batches must match them. A pool filled under
+    ``torch.inference_mode`` keeps working in training: its storage is copied out of inference mode on
+    the first query outside it.
 
     Args:
         pool_size: :math:`K`, the number of stored images (50 in CycleGAN). 0 disables the pool: ``query``
@@ -100,6 +102,9 @@ class ImagePool:
         if self.pool_size == 0 or images.shape[0] == 0:
             return images
         self._check(images)
+        if self._pool is not None and self._pool.is_inference() and not torch.is_inference_mode_enabled():
+            # Filled under torch.inference_mode: an inference tensor cannot be written outside it.
+            self._pool = self._pool.clone()
         if self._pool is None:
             self._pool = images.new_empty((self.pool_size, *images.shape[1:]))
         pool = self._pool

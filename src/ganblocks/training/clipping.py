@@ -30,7 +30,7 @@ def clip_weights_(module: Union[nn.Module, Iterable[torch.Tensor]], c: float = 0
 
     Example:
         >>> import torch
-        >>> from ganblocks.penalties import clip_weights_
+        >>> from ganblocks.training import clip_weights_
         >>> critic = torch.nn.Linear(3, 1)
         >>> _ = torch.nn.init.constant_(critic.weight, 0.5)
         >>> clip_weights_(critic, c=0.01)

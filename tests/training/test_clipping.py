@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganblocks.penalties.clipping import clip_weights_
+from ganblocks.training import clip_weights_
 
 
 def test_clamps_every_parameter_in_place() -> None:
