@@ -391,7 +391,7 @@ class AdaINSynthesisBlock(nn.Module):
             )
         elif up == 2:
             taps = [float(t) for t in resample_filter]
-            self.upsample = Upsample2d(taps, device=device, dtype=dtype)
+            self.upsample = Upsample2d(resample_filter=taps, device=device, dtype=dtype)
 
         def layer(c_in: int) -> AdaINSynthesisLayer:
             return AdaINSynthesisLayer(c_in, out_channels, w_dim, kernel_size=kernel_size, act=act,
