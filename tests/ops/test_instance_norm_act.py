@@ -217,7 +217,10 @@ def test_layouts_preserved(backend: str, device: torch.device) -> None:
         (torch.zeros(2, 3, 4), {"scale": torch.ones(4)}, ValueError, r"scale must have shape \(C,\) = \(3,\) or \(N, C\) = \(2, 3\) .*got \(4,\)"),
         (torch.zeros(2, 3, 4), {"bias": torch.ones(3, 3)}, ValueError, r"bias must have shape .*got \(3, 3\)"),
         (torch.zeros(2, 3, 4), {"act": "gelu"}, ValueError, r"act must be one of .*got 'gelu'"),
-        (torch.zeros(2, 3, 4), {"eps": -1.0}, ValueError, r"eps must be >= 0, got -1.0"),
+        (torch.zeros(2, 3, 4), {"eps": -1.0}, ValueError, r"eps must be > 0, got -1.0"),
+        (torch.zeros(2, 3, 4), {"eps": 0.0}, ValueError, r"eps must be > 0, got 0.0"),
+        (torch.zeros(2, 3, 4), {"bias": torch.ones(3, device="meta")}, ValueError, r"bias must be on the device of x \(cpu\), got meta"),
+        (torch.zeros(2, 3, 4), {"scale": torch.ones(2, 3, device="meta")}, ValueError, r"scale must be on the device of x \(cpu\), got meta"),
         (torch.zeros(2, 3, 4, dtype=torch.long), {}, TypeError, "x must be a floating-point tensor, got dtype torch.int64"),
     ],
 )  # fmt: skip
