@@ -12,7 +12,7 @@ import formulas
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
+from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, requires_triton
 from ops import test_contract as contract
 from ops.cases import INSTANCE_NORM
 
@@ -68,8 +68,7 @@ def test_triton_float64_every_activation(act: str) -> None:
     out = _orders((x, scale, bias), "triton", act=act)
     ref = _orders((x, scale, bias), "torch", act=act)
     for o, r in zip(out, ref):
-        # Triton passes eps, alpha and gain as float32 scalars: float64 results agree to ~1e-7.
-        torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 @pytest.mark.triton
@@ -89,7 +88,7 @@ def test_triton_tiled_planes(monkeypatch: pytest.MonkeyPatch, channels_last: boo
     out = _orders((x, scale, bias), "triton", act="swish")
     ref = _orders((x, scale, bias), "torch", act="swish")
     for o, r in zip(out, ref):
-        torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 # ------------------------------------------------------------------------------------ split planes
@@ -195,7 +194,7 @@ def test_triton_third_order() -> None:
         return torch.autograd.grad((ggx**2).sum(), (x, s))
 
     for o, r in zip(third("triton"), third("torch")):
-        torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 def test_layouts_preserved(backend: str, device: torch.device) -> None:

@@ -10,7 +10,7 @@ from typing import Callable
 import formulas
 import pytest
 import torch
-from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
+from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import pixel_norm
 
@@ -83,8 +83,7 @@ def _orders(x: torch.Tensor, backend: str, **kw: object) -> list[torch.Tensor]:
 def test_triton_float64_any_dim(shape: tuple[int, ...], dim: int) -> None:
     x = torch.randn(shape, dtype=torch.float64, device=TRITON_DEVICE)
     for o, r in zip(_orders(x, "triton", dim=dim), _orders(x, "torch", dim=dim)):
-        # Triton passes eps as a float32 scalar: float64 results agree to ~1e-7 (1e-15 where eps is negligible).
-        torch.testing.assert_close(o, r, rtol=1e-7, atol=1e-7)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 @pytest.mark.triton
@@ -99,7 +98,7 @@ def test_triton_tiled_channels(monkeypatch: pytest.MonkeyPatch, channels_last: b
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
     for o, r in zip(_orders(x, "triton"), _orders(x, "torch")):
-        torch.testing.assert_close(o, r, rtol=1e-7, atol=1e-7)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from ..._checks import check_input, check_ndim, check_optional_finite, check_pos
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
 from .._devices import check_device
+from .eager import instance_norm_act_eager
 from .reference import instance_norm_act_reference
 
 
@@ -86,6 +87,8 @@ def instance_norm_act(
         from .custom_op import instance_norm_act_triton
 
         return instance_norm_act_triton(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
+    if x.device.type == "cpu":
+        return instance_norm_act_eager(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
     return instance_norm_act_reference(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
 
 
