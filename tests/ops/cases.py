@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import formulas
 import torch
-from helpers import TOLERANCES, TRITON_FLOAT64
+from helpers import TRITON_FLOAT64
 
 from ganblocks import functional as G
 

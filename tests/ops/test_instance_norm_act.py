@@ -239,3 +239,41 @@ def test_bad_inputs(x: torch.Tensor, kwargs: dict[str, object], error: type[Exce
 def test_adain_style_mismatch(scale: torch.Tensor, bias: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         adain(torch.zeros(2, 3, 4, 4), scale, bias)
+
+
+@pytest.mark.parametrize("affine", AFFINES)
+@pytest.mark.parametrize(
+    ("act", "gain"), [("lrelu", None), ("lrelu", 0.7), ("relu", -1.0), ("tanh", 1.5), ("swish", None)]
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cpu_fast_path_is_the_reference_in_every_order(
+    affine: str, act: str, gain: Optional[float], channels_last: bool
+) -> None:
+    """``eager.py`` (group_norm, the folded gain, the in-place activation) against ``reference.py``: output,
+    gradients and second-order gradients in float64, the layout kept, and bfloat16 rounded alike."""
+    from ganblocks.ops._activations import resolve_activation
+    from ganblocks.ops.instance_norm_act.eager import instance_norm_act_eager
+    from ganblocks.ops.instance_norm_act.reference import instance_norm_act_reference
+
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64) * 2 + 30
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    scale, bias = _affine(affine, 2, 3, dtype=torch.float64)
+    spec, alpha, g = resolve_activation(act, None, gain)
+    kw = {"eps": 1e-5, "spec": spec, "alpha": alpha, "gain": g}
+    inputs = (x,) if scale is None or bias is None else (x, scale, bias)
+
+    def fast(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
+        return instance_norm_act_eager(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+
+    def ref(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
+        return instance_norm_act_reference(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+
+    y = instance_norm_act(x, scale, bias, act=act, gain=gain, backend="torch")  # type: ignore[arg-type]
+    assert (
+        torch.equal(y, fast(*inputs)) and y.is_contiguous(memory_format=torch.channels_last) == channels_last
+    )
+    for o, r in zip(all_orders(fast, inputs), all_orders(ref, inputs)):
+        assert_close(o, r)
+    low = [t.bfloat16() for t in inputs]
+    assert_close(fast(*low), ref(*low).double(), torch.bfloat16)

@@ -184,7 +184,9 @@ def test_int_subclasses_are_ints() -> None:
 
 
 @pytest.mark.parametrize("group_size", [2, 3, 4])
-def test_float32_second_order_is_as_accurate_as_autograd_of_the_formula(backend: str, group_size: int) -> None:
+def test_float32_second_order_is_as_accurate_as_autograd_of_the_formula(
+    backend: str, group_size: int
+) -> None:
     """Against float64: the float32 second derivative errs no more than autograd of the plain formula does.
 
     With two samples per group ``r = ±1`` for every element, and ``γ - mean γ - r mean(γ r)`` written out

@@ -212,7 +212,9 @@ def test_eps_must_be_positive(backend: str, eps: float) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_adain_constant_and_single_pixel_planes_give_exactly_the_bias(backend: str, dtype: torch.dtype) -> None:
+def test_adain_constant_and_single_pixel_planes_give_exactly_the_bias(
+    backend: str, dtype: torch.dtype
+) -> None:
     # x - mean is exactly 0 on a constant plane and on a 1 x 1 plane: the output is exactly the style bias.
     dev = _device(backend)
     g = torch.Generator().manual_seed(0)

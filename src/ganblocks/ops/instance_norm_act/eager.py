@@ -24,7 +24,9 @@ from ..._precision import LOW_PRECISION
 from .._activations import ActSpec, activate_owned, folds_gain
 
 
-def _param(p: Optional[torch.Tensor], n: int, dtype: torch.dtype, factor: float, planes: bool) -> Optional[torch.Tensor]:
+def _param(
+    p: Optional[torch.Tensor], n: int, dtype: torch.dtype, factor: float, planes: bool
+) -> Optional[torch.Tensor]:
     """A ``(C,)`` or ``(N, C)`` parameter in ``dtype``, times ``factor``; ``(N*C,)`` when ``planes``."""
     if p is None:
         return None
