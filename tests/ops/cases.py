@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import formulas
 import torch
-from helpers import TOLERANCES, TRITON_FLOAT64
+from helpers import TRITON_FLOAT64
 
 from ganblocks import functional as G
 
@@ -158,8 +158,6 @@ PIXEL_NORM = OpCase(
     formulas.pixel_norm,
     ((1, 1, 1, 1), ODD, (4, 6)),
     (2, 3, 2, 2),
-    # Triton passes eps as a float32 scalar, but eps = 1e-8 is negligible here: 1e-7 holds.
-    float64_tol=(1e-7, 1e-7),
     compile=True,
 )
 
@@ -280,8 +278,7 @@ def minibatch_case(group_size: int, num_channels: int, shapes: tuple[Shape, ...]
     return OpCase(
         f"minibatch_stddev[{tag}]", "minibatch_stddev", lambda shape, device: (_randn(shape, device),), call,
         formula, shapes, grad_shape,
-        # float64 throughout (no float scalar reaches the kernel), sums in another order
-        float64_tol=tuple(10 * t for t in TOLERANCES[F64]), **flags,  # type: ignore[arg-type]
+        **flags,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -318,8 +315,7 @@ def _instance_avg_pool_call(x: torch.Tensor, instance_map: torch.Tensor, backend
 INSTANCE_AVG_POOL = OpCase(
     "instance_avg_pool", "instance_avg_pool", _instance_avg_pool_make, _instance_avg_pool_call,
     formulas.instance_avg_pool, ((1, 1, 1, 1), (3, 5, 6, 7), (2, 40, 3, 2)), (2, 2, 2, 3),
-    # no float scalar reaches the kernel: float64 throughout, sums in another order
-    float64_tol=tuple(10 * t for t in TOLERANCES[F64]), x_name="features", constants=1, compile=True,  # type: ignore[arg-type]
+    x_name="features", constants=1, compile=True,
 )  # fmt: skip
 
 
@@ -343,8 +339,7 @@ def upfirdn2d_case(tag: str, taps: tuple[int, ...], up: tuple[int, int], down: t
 
     return OpCase(
         f"upfirdn2d[{tag}]", "upfirdn2d", make, call, formula, shapes, (1, 1, 3, 4), constants=1, fast_gradcheck=True,
-        # no float scalar but the gain (exact in float32) reaches the kernel: float64 throughout
-        float64_tol=TOLERANCES[F64], **flags,
+        **flags,
     )  # fmt: skip
 
 

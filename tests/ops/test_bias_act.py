@@ -4,6 +4,7 @@ against the formula, default gains, the bias dim, clamped gradients, and each ba
 from __future__ import annotations
 
 import functools
+import math
 from typing import Optional
 
 import formulas
@@ -79,3 +80,40 @@ def test_negative_alpha_every_order(backend: str, device: torch.device, act: str
 
     for o, r in zip(all_orders(fn, [x, b]), all_orders(plain, [x, b])):
         assert_close(o, r)
+
+
+@pytest.mark.parametrize("act", ["linear", "lrelu", "tanh"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_clamp_bounds_exactly_at_clamp_over_gain(
+    backend: str, device: torch.device, act: str, dtype: torch.dtype
+) -> None:
+    """``x + b`` exactly at ``±clamp / gain`` (``y == ±clamp`` exactly) passes the gradient, as torch.clamp's
+    ``-clamp <= y <= clamp`` does; one step beyond gets 0. Every order, both saved forms (input: a bias
+    or tanh; output: linear/lrelu without a bias cannot tell the bound, so the clamp makes it save x)."""
+    gain, clamp, alpha = 2.0, 1.5, 0.25
+    # lrelu's negative side reaches -clamp at x = -clamp / (gain * alpha) = -3; tanh at atanh(clamp / gain).
+    neg = -clamp / gain if act == "linear" else -3.0 if act == "lrelu" else -math.atanh(clamp / gain)
+    pos = clamp / gain if act != "tanh" else math.atanh(clamp / gain)
+    b = torch.tensor([0.5, 0.0], dtype=dtype, device=device)
+    on = torch.tensor([pos, neg], dtype=dtype)
+    beyond = torch.tensor([pos, neg], dtype=dtype) * (1 + 4 * torch.finfo(dtype).eps)
+    x = torch.stack([on, beyond]).to(device) - b  # rows: on the bounds, just beyond; columns: +, -
+
+    def fn(t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return bias_act(t, bias, act=act, alpha=alpha, gain=gain, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+
+    y = fn(x, b)
+    if act != "tanh":  # tanh(atanh(0.75)) * 2 rounds to within an ulp of the bound, not onto it
+        assert y[0].tolist() == [clamp, -clamp]
+    assert y[1].tolist() == [clamp, -clamp]
+    leaf = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(fn(leaf, b).sum(), leaf)
+    ref_leaf = x.clone().requires_grad_()
+    z = ref_leaf + b
+    z = z if act == "linear" else F.leaky_relu(z, alpha) if act == "lrelu" else torch.tanh(z)
+    ref = torch.clamp(gain * z, -clamp, clamp)
+    (ref_g,) = torch.autograd.grad(ref.sum(), ref_leaf)
+    assert g[1].tolist() == [0.0, 0.0]
+    if act != "tanh":
+        assert g[0].tolist() == [gain, gain * alpha if act == "lrelu" else gain]
+    assert_close(g, ref_g)

@@ -12,7 +12,7 @@ import formulas
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
+from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, requires_triton
 from ops import test_contract as contract
 from ops.cases import INSTANCE_NORM
 
@@ -68,8 +68,7 @@ def test_triton_float64_every_activation(act: str) -> None:
     out = _orders((x, scale, bias), "triton", act=act)
     ref = _orders((x, scale, bias), "torch", act=act)
     for o, r in zip(out, ref):
-        # Triton passes eps, alpha and gain as float32 scalars: float64 results agree to ~1e-7.
-        torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 @pytest.mark.triton
@@ -89,7 +88,7 @@ def test_triton_tiled_planes(monkeypatch: pytest.MonkeyPatch, channels_last: boo
     out = _orders((x, scale, bias), "triton", act="swish")
     ref = _orders((x, scale, bias), "torch", act="swish")
     for o, r in zip(out, ref):
-        torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 # ------------------------------------------------------------------------------------ split planes
@@ -195,7 +194,7 @@ def test_triton_third_order() -> None:
         return torch.autograd.grad((ggx**2).sum(), (x, s))
 
     for o, r in zip(third("triton"), third("torch")):
-        torch.testing.assert_close(o, r, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
 def test_layouts_preserved(backend: str, device: torch.device) -> None:
@@ -217,7 +216,10 @@ def test_layouts_preserved(backend: str, device: torch.device) -> None:
         (torch.zeros(2, 3, 4), {"scale": torch.ones(4)}, ValueError, r"scale must have shape \(C,\) = \(3,\) or \(N, C\) = \(2, 3\) .*got \(4,\)"),
         (torch.zeros(2, 3, 4), {"bias": torch.ones(3, 3)}, ValueError, r"bias must have shape .*got \(3, 3\)"),
         (torch.zeros(2, 3, 4), {"act": "gelu"}, ValueError, r"act must be one of .*got 'gelu'"),
-        (torch.zeros(2, 3, 4), {"eps": -1.0}, ValueError, r"eps must be >= 0, got -1.0"),
+        (torch.zeros(2, 3, 4), {"eps": -1.0}, ValueError, r"eps must be > 0, got -1.0"),
+        (torch.zeros(2, 3, 4), {"eps": 0.0}, ValueError, r"eps must be > 0, got 0.0"),
+        (torch.zeros(2, 3, 4), {"bias": torch.ones(3, device="meta")}, ValueError, r"bias must be on the device of x \(cpu\), got meta"),
+        (torch.zeros(2, 3, 4), {"scale": torch.ones(2, 3, device="meta")}, ValueError, r"scale must be on the device of x \(cpu\), got meta"),
         (torch.zeros(2, 3, 4, dtype=torch.long), {}, TypeError, "x must be a floating-point tensor, got dtype torch.int64"),
     ],
 )  # fmt: skip
@@ -237,3 +239,41 @@ def test_bad_inputs(x: torch.Tensor, kwargs: dict[str, object], error: type[Exce
 def test_adain_style_mismatch(scale: torch.Tensor, bias: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         adain(torch.zeros(2, 3, 4, 4), scale, bias)
+
+
+@pytest.mark.parametrize("affine", AFFINES)
+@pytest.mark.parametrize(
+    ("act", "gain"), [("lrelu", None), ("lrelu", 0.7), ("relu", -1.0), ("tanh", 1.5), ("swish", None)]
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cpu_fast_path_is_the_reference_in_every_order(
+    affine: str, act: str, gain: Optional[float], channels_last: bool
+) -> None:
+    """``eager.py`` (group_norm, the folded gain, the in-place activation) against ``reference.py``: output,
+    gradients and second-order gradients in float64, the layout kept, and bfloat16 rounded alike."""
+    from ganblocks.ops._activations import resolve_activation
+    from ganblocks.ops.instance_norm_act.eager import instance_norm_act_eager
+    from ganblocks.ops.instance_norm_act.reference import instance_norm_act_reference
+
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64) * 2 + 30
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    scale, bias = _affine(affine, 2, 3, dtype=torch.float64)
+    spec, alpha, g = resolve_activation(act, None, gain)
+    kw = {"eps": 1e-5, "spec": spec, "alpha": alpha, "gain": g}
+    inputs = (x,) if scale is None or bias is None else (x, scale, bias)
+
+    def fast(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
+        return instance_norm_act_eager(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+
+    def ref(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
+        return instance_norm_act_reference(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+
+    y = instance_norm_act(x, scale, bias, act=act, gain=gain, backend="torch")  # type: ignore[arg-type]
+    assert (
+        torch.equal(y, fast(*inputs)) and y.is_contiguous(memory_format=torch.channels_last) == channels_last
+    )
+    for o, r in zip(all_orders(fast, inputs), all_orders(ref, inputs)):
+        assert_close(o, r)
+    low = [t.bfloat16() for t in inputs]
+    assert_close(fast(*low), ref(*low).double(), torch.bfloat16)

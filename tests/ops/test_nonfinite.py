@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import TRITON_DEVICE, assert_close, requires_triton
 
-from ganblocks.functional import bias_act, inject_noise, instance_norm_act, pixel_norm
+from ganblocks.functional import adain, bias_act, inject_noise, instance_norm_act, pixel_norm
 
 NAN, INF = float("nan"), float("inf")
 # The interpreter evaluates kernels with numpy, which warns on the NaN/inf arithmetic these tests are about.
@@ -196,17 +196,48 @@ def test_pixel_norm_nonfinite_vector_is_nan(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_eps_zero_is_exact_and_nan_on_a_zero_vector_as_documented(backend: str) -> None:
+@pytest.mark.parametrize("eps", [0.0, -1e-12])
+def test_eps_must_be_positive(backend: str, eps: float) -> None:
+    # eps = 0 turns a zero vector (pixel_norm) or a constant plane (instance norm) into NaN: rejected.
+    x = torch.ones(1, 2, 2, 2, dtype=torch.float64, device=_device(backend))
+    s = torch.ones(1, 2, dtype=torch.float64, device=x.device)
+    for call in (
+        lambda: pixel_norm(x, eps=eps, backend=backend),  # type: ignore[arg-type]
+        lambda: instance_norm_act(x, eps=eps, backend=backend),  # type: ignore[arg-type]
+        lambda: adain(x, s, s, eps=eps, backend=backend),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError, match=rf"eps must be > 0, got {eps}"):
+            call()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adain_constant_and_single_pixel_planes_give_exactly_the_bias(
+    backend: str, dtype: torch.dtype
+) -> None:
+    # x - mean is exactly 0 on a constant plane and on a 1 x 1 plane: the output is exactly the style bias.
     dev = _device(backend)
-    x = torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float64, device=dev)
-    y = pixel_norm(x, eps=0.0, backend=backend)  # type: ignore[arg-type]
-    assert_close(y[0], torch.tensor([3.0, 4.0], dtype=torch.float64) / math.sqrt(12.5))
-    assert torch.isnan(y[1]).all()
-    plane = torch.ones(1, 2, 2, 2, dtype=torch.float64, device=dev)
-    plane[0, 1] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
-    z = instance_norm_act(plane, eps=0.0, backend=backend)  # type: ignore[arg-type]
-    assert torch.isnan(z[0, 0]).all()  # the constant plane
-    assert_close(z[0, 1].flatten(), (torch.arange(1.0, 5.0, dtype=torch.float64) - 2.5) / math.sqrt(1.25))
+    g = torch.Generator().manual_seed(0)
+    scale = torch.randn(2, 3, generator=g).to(dtype).to(dev)
+    bias = torch.randn(2, 3, generator=g).to(dtype).to(dev)
+    constant = (torch.rand(2, 3, 1, 1, generator=g) * 2e3 - 1e3).expand(2, 3, 3, 5).contiguous()
+    for x in (constant.to(dtype).to(dev), torch.randn(2, 3, 1, 1, generator=g).to(dtype).to(dev) * 100):
+        y = adain(x, scale, bias, backend=backend)  # type: ignore[arg-type]
+        assert torch.equal(y, bias[:, :, None, None].expand_as(y))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_instance_norm_of_a_large_mean_is_as_accurate_as_torch(backend: str) -> None:
+    # 1e4 + N(0, 0.01²) in float32: statistics of raw values lose the spread to cancellation. Against the
+    # float64 result of the same float32 input, F.instance_norm errs by about 5e-2 here.
+    g = torch.Generator().manual_seed(0)
+    x = 1e4 + 0.01 * torch.randn(2, 3, 16, 16, generator=g)
+    exact = torch.nn.functional.instance_norm(x.double())
+    torch_err = (torch.nn.functional.instance_norm(x).double() - exact).abs().max()
+    y = instance_norm_act(x.to(_device(backend)), backend=backend)  # type: ignore[arg-type]
+    err = (y.double().cpu() - exact).abs().max()
+    assert err <= torch_err
+    assert err < 1e-5
 
 
 # --- float64 constants and the clamp bound -----------------------------------------------------------------
@@ -316,3 +347,30 @@ def test_grad_kernels_from_a_clamped_output_treat_the_bound_as_clamped() -> None
     noise = torch.zeros(1, 1, 1, 4, dtype=torch.float64, device=TRITON_DEVICE)
     dz, _, _ = inject_noise_backward(dy, y, strength, noise, None, lrelu.code, 0.2, 1.0, 1.0, False)
     _same(dz, expected)
+
+
+# --- every tensor argument on the device of x -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("arg", ["b", "strength", "noise", "bias", "scale", "instance_bias"])
+def test_an_argument_on_another_device_is_named(backend: str, arg: str) -> None:
+    # A Triton kernel would read such an argument through a raw pointer (garbage on CPU, a fault on CUDA).
+    # "meta" is a device every machine has and no kernel can read.
+    dev = _device(backend)
+    x = torch.randn(2, 3, 4, 4, device=dev)
+    meta = {"b": torch.zeros(3), "strength": torch.zeros(3), "noise": torch.zeros(2, 1, 4, 4),
+            "bias": torch.zeros(3), "scale": torch.ones(3), "instance_bias": torch.zeros(3)}  # fmt: skip
+    args = {k: v.to(dev) for k, v in meta.items()}
+    args[arg] = meta[arg].to("meta")
+    calls = {
+        "b": lambda: bias_act(x, args["b"], act="lrelu", backend=backend),
+        "strength": lambda: inject_noise(x, args["strength"], args["noise"], backend=backend),
+        "noise": lambda: inject_noise(x, args["strength"], args["noise"], backend=backend),
+        "bias": lambda: inject_noise(x, args["strength"], args["noise"], bias=args["bias"], backend=backend),
+        "scale": lambda: instance_norm_act(x, args["scale"], args["instance_bias"], backend=backend),
+        "instance_bias": lambda: instance_norm_act(x, args["scale"], args["instance_bias"], backend=backend),
+    }
+    name = "bias" if arg == "instance_bias" else arg
+    with pytest.raises(ValueError, match=rf"{name} must be on the device of x \({x.device}\), got meta"):
+        calls[arg]()  # type: ignore[no-untyped-call]

@@ -91,3 +91,40 @@ def apply_activation(x: torch.Tensor, spec: ActSpec, alpha: float) -> torch.Tens
     if name == "softplus":
         return F.softplus(x)
     return F.silu(x)
+
+
+#: Activations for which ``g * f(z) == f(g * z)`` when ``g > 0``.
+HOMOGENEOUS = frozenset(("linear", "relu", "lrelu"))
+
+
+def folds_gain(spec: ActSpec, gain: float) -> bool:
+    """Whether ``gain`` can be applied before the activation (and so folded into a preceding affine op)."""
+    return spec.name in HOMOGENEOUS and gain > 0.0
+
+
+def activate_owned(z: torch.Tensor, spec: ActSpec, alpha: float) -> torch.Tensor:
+    """``act(z)`` for a ``z`` that no one else holds: in place where autograd needs only the output.
+
+    For the layers that compute a fresh tensor (a convolution's output) and activate it: autograd then keeps
+    the output only, as pix2pixHD's ``LeakyReLU(inplace=True)`` does. With a negative alpha the output no
+    longer tells the sign of the input (autograd refuses the in-place backward), so that runs out of place;
+    under ``torch.compile`` the traced graph stays functional (inductor plans memory itself).
+    """
+    name = spec.name
+    if name == "linear":
+        return z
+    if torch.compiler.is_compiling() or (name in ("lrelu", "elu") and alpha < 0):
+        return apply_activation(z, spec, alpha)
+    if name == "relu":
+        return torch.relu_(z)
+    if name == "lrelu":
+        return F.leaky_relu_(z, alpha)
+    if name == "tanh":
+        return torch.tanh_(z)
+    if name == "sigmoid":
+        return torch.sigmoid_(z)
+    if name == "elu":
+        return F.elu_(z, alpha)
+    if name == "selu":
+        return torch.selu_(z)
+    return apply_activation(z, spec, alpha)

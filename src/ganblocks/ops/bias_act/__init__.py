@@ -9,6 +9,7 @@ import torch
 from ..._checks import check_input, check_optional_clamp, check_optional_finite, check_tensor, normalize_dim
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
+from .._devices import check_device
 from .reference import bias_act_reference
 
 
@@ -35,7 +36,7 @@ def bias_act(
 
     Args:
         x: input of any shape, floating point.
-        b: bias of shape ``(x.shape[dim],)``, or None.
+        b: bias of shape ``(x.shape[dim],)`` on the device of ``x``, or None.
         act: ``linear``, ``relu``, ``lrelu``, ``tanh``, ``sigmoid``, ``elu``, ``selu``, ``softplus`` or
             ``swish``.
         alpha: negative slope of ``lrelu`` (default 0.2) or scale of ``elu`` (default 1).
@@ -66,6 +67,7 @@ def bias_act(
     if b is not None and not (isinstance(b, torch.Tensor) and b.ndim == 1 and b.shape[0] == x.shape[d]):
         check_tensor("b", b)
         raise ValueError(f"b must have shape ({x.shape[d]},) to match x.shape[{d}], got {tuple(b.shape)}")
+    check_device("b", b, x)
     check_optional_clamp("clamp", clamp)
     if use_triton(backend, x, op="bias_act"):
         from .custom_op import bias_act_triton

@@ -9,6 +9,7 @@ import torch
 from ..._checks import check_input, check_optional_clamp, check_optional_finite, check_tensor
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
+from .._devices import check_device
 from .reference import inject_noise_reference
 
 
@@ -36,7 +37,8 @@ def inject_noise(
 
     Args:
         x: input of shape ``(N, C, H, W)``.
-        strength: scalar tensor (shape ``()`` or ``(1,)``) or per-channel ``(C,)``.
+        strength: scalar tensor (shape ``()`` or ``(1,)``) or per-channel ``(C,)``. Every tensor argument
+            is on the device of ``x``.
         noise: ``(N, 1, H, W)``; None draws standard normal noise (with ``generator`` if given).
         bias: per-channel bias ``(C,)`` or None.
         act: activation (see :func:`ganblocks.functional.bias_act`).
@@ -78,6 +80,8 @@ def inject_noise(
     if bias is not None and not (isinstance(bias, torch.Tensor) and bias.ndim == 1 and bias.shape[0] == c):
         check_tensor("bias", bias)
         raise ValueError(f"bias must have shape (C,) = ({c},), got {tuple(bias.shape)}")
+    for name, t in (("strength", strength), ("noise", noise), ("bias", bias)):
+        check_device(name, t, x)
     check_optional_clamp("clamp", clamp)
     check_optional_finite("alpha", alpha)
     check_optional_finite("gain", gain)

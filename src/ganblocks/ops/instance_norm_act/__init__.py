@@ -6,9 +6,11 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_eps, check_input, check_ndim, check_optional_finite, check_tensor
+from ..._checks import check_input, check_ndim, check_optional_finite, check_positive, check_tensor
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
+from .._devices import check_device
+from .eager import instance_norm_act_eager
 from .reference import instance_norm_act_reference
 
 
@@ -17,6 +19,7 @@ def _check_affine(name: str, p: Optional[torch.Tensor], x: torch.Tensor, *, per_
         return
     check_tensor(name, p)
     n, c = x.shape[0], x.shape[1]
+    check_device(name, p, x)
     if per_sample_only:
         if p.ndim != 2 or p.shape[1] != c or p.shape[0] != n:
             raise ValueError(
@@ -52,10 +55,9 @@ def instance_norm_act(
 
     Args:
         x: input of shape ``(N, C, *spatial)`` with at least one spatial dim.
-        scale: per-channel ``(C,)`` or per-sample ``(N, C)`` scale, or None for 1.
+        scale: per-channel ``(C,)`` or per-sample ``(N, C)`` scale on the device of ``x``, or None for 1.
         bias: per-channel ``(C,)`` or per-sample ``(N, C)`` shift, or None for 0.
-        eps: added to the variance; a finite number ``>= 0``. With ``eps=0`` a constant plane (zero
-            variance) gives NaN (0/0), so keep it positive unless no plane is constant.
+        eps: added to the variance; a finite number ``> 0`` (a constant plane has zero variance).
         act: activation (see :func:`ganblocks.functional.bias_act`).
         alpha: activation slope; None for its default.
         gain: output gain; None for the activation's default.
@@ -75,7 +77,7 @@ def instance_norm_act(
         Ulyanov et al., "Instance Normalization: The Missing Ingredient for Fast Stylization", 2016.
     """
     check_input("x", x, minimum=3)
-    check_eps("eps", eps)
+    check_positive("eps", eps)
     _check_affine("scale", scale, x, per_sample_only=False)
     _check_affine("bias", bias, x, per_sample_only=False)
     check_optional_finite("alpha", alpha)
@@ -85,6 +87,8 @@ def instance_norm_act(
         from .custom_op import instance_norm_act_triton
 
         return instance_norm_act_triton(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
+    if x.device.type == "cpu":
+        return instance_norm_act_eager(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
     return instance_norm_act_reference(x, scale, bias, eps=eps, spec=spec, alpha=a, gain=g)
 
 
@@ -107,7 +111,7 @@ def adain(
         x: input of shape ``(N, C, *spatial)``.
         scale: style scale of shape ``(N, C)``.
         bias: style shift of shape ``(N, C)``.
-        eps: added to the variance; a finite number ``>= 0``. With ``eps=0`` a constant plane gives NaN.
+        eps: added to the variance; a finite number ``> 0`` (a constant plane has zero variance).
         backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
 
     Returns:

@@ -51,14 +51,16 @@ def _chunk(hw, chunk):
 
 
 @triton.jit
-def _normalize(xp, yp, sxs, start, end, mean, a, b, alpha, gain, ACT: tl.constexpr, ACC: tl.constexpr,
+def _normalize(xp, yp, sxs, start, end, shift, mean, a, b, alpha, gain, ACT: tl.constexpr, ACC: tl.constexpr,
                BLOCK: tl.constexpr):  # fmt: skip
+    # x - shift - mean: the plane's mean as a shift (near the data, so x - shift is exact) and a small
+    # correction, so a large mean rounded to ACC costs no precision.
     offs = tl.arange(0, BLOCK).to(tl.int64)
     for t in range(start, end, BLOCK):
         i = t + offs
         m = i < end
         xv = tl.load(xp + i * sxs, mask=m, other=0.0).to(ACC)
-        y = act_forward((xv - mean) * a + b, alpha, ACT) * gain
+        y = act_forward((xv - shift - mean) * a + b, alpha, ACT) * gain
         tl.store(yp + i * sxs, y.to(yp.dtype.element_ty), mask=m)
 
 
@@ -92,11 +94,11 @@ def _instance_norm_act_fwd_kernel(
     tl.store(rstd_ptr + pid, rstd)
     a = rstd * s
     if SINGLE:
-        y = act_forward((x0 - mean) * a + b, alpha, ACT) * gain
+        y = act_forward((x0 - shift - d_mean) * a + b, alpha, ACT) * gain
         offs = tl.arange(0, BLOCK).to(tl.int64)
         tl.store(yp + offs * sxs, y.to(y_ptr.dtype.element_ty), mask=mask0)
     else:
-        _normalize(xp, yp, sxs, 0, hw, mean, a, b, alpha, gain, ACT, ACC, BLOCK)
+        _normalize(xp, yp, sxs, 0, hw, shift, d_mean, a, b, alpha, gain, ACT, ACC, BLOCK)
 
 
 @triton.jit
@@ -139,7 +141,8 @@ def _instance_norm_act_apply_kernel(
     rstd = rsqrt(var + eps, ACC)
     tl.store(mean_ptr + pid, mean, mask=split == 0)
     tl.store(rstd_ptr + pid, rstd, mask=split == 0)
-    _normalize(x_ptr + plane, y_ptr + plane, sxs, start, end, mean, rstd * s, b, alpha, gain, ACT, ACC, BLOCK)
+    _normalize(x_ptr + plane, y_ptr + plane, sxs, start, end, 0.0, mean, rstd * s, b, alpha, gain, ACT, ACC,
+               BLOCK)  # fmt: skip
 
 
 @triton.jit

@@ -9,8 +9,9 @@ samples and pixels, the backward is
 
 It is linear in ``dout``; its derivative with respect to ``x`` for an incoming ``γ`` (the shape of ``x``) is
 
-    D[m, f] / (K G std) * (γ - mean_g γ - r * mean_g(γ r)),
+    D[m, f] / (K G std) * (γ - mean_g γ - r * mean_g(γ r))
 
+(computed as in ``_projected``, which does not cancel where ``r = ±1``),
 and with respect to ``dout`` it is ``γ`` on the first ``C`` channels and ``Σ_{g,c,h,w} γ r / (K G)``
 broadcast over the stat channels. Both are written in differentiable PyTorch, so every order works.
 """
@@ -77,6 +78,23 @@ def _grad_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None
     ctx.save_for_backward(dout, x)
 
 
+def _projected(gam: torch.Tensor, dev: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``(γ - mean_g γ - r * mean_g(γ r)) / std`` over the group dim 0, without the cancellation.
+
+    With ``γc = γ - mean_g γ`` and ``G std² = Σ_j d_j² + G ε`` the bracket is
+    ``(G ε γc_i + Σ_j d_j (γc_i d_j - d_i γc_j)) / (G std²)``. Written as the difference of ``γc`` and
+    ``r mean_g(γ r)`` it cancels almost entirely where ``r = ±1`` (every group of two: the true value is
+    ``O(ε)``); the cross terms ``γc_i d_j - d_i γc_j`` are small where the result is, and for two samples
+    they vanish (``d_1 = -d_0``, ``γc_1 = -γc_0``), so they are not summed from rounded values there.
+    """
+    g = gam.shape[0]
+    gc = gam - gam.mean(dim=0)
+    num = (g * 1e-8) * gc
+    for j in range(g if g > 2 else 0):
+        num = num + dev[j] * (gc * dev[j] - dev * gc[j])
+    return num / (g * std * std.square())
+
+
 def _grad_backward(ctx: Any, gamma: Optional[torch.Tensor]) -> tuple[Optional[torch.Tensor], ...]:
     if gamma is None:
         return None, None, None, None
@@ -89,17 +107,16 @@ def _grad_backward(ctx: Any, gamma: Optional[torch.Tensor]) -> tuple[Optional[to
     xg = x.to(acc).reshape(grouped)
     dev = xg - xg.mean(dim=0)
     std = (dev.square().mean(dim=0) + 1e-8).sqrt()
-    r = dev / std
     gam = gamma.to(acc).reshape(grouped)
     g_dout = g_x = None
     if ctx.needs_input_grad[0]:
-        t = (gam * r).sum(dim=(0, 3, 4, 5)) / (k * g)  # (M, F)
+        t = (gam * (dev / std)).sum(dim=(0, 3, 4, 5)) / (k * g)  # (M, F)
         stat = t.repeat(g, 1).reshape(n, f, 1, 1).expand(n, f, h, w)
         g_dout = torch.cat([gamma.to(acc), stat], dim=1).to(dout.dtype)
     if ctx.needs_input_grad[1]:
         d_stat = dout[:, c:].to(acc).sum(dim=(2, 3)).reshape(g, m, f).sum(dim=0)
         coef = d_stat.reshape(1, m, f, 1, 1, 1) / (k * g)
-        g_x = coef / std * (gam - gam.mean(dim=0) - r * (gam * r).mean(dim=0))
+        g_x = coef * _projected(gam, dev, std)
         g_x = g_x.reshape(n, c, h, w).to(x.dtype)
     return g_dout, g_x, None, None
 

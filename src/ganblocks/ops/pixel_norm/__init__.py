@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_eps, check_input, normalize_dim
+from ..._checks import check_input, check_positive, normalize_dim
 from .._backend import Backend, use_triton
 from .reference import pixel_norm_reference
 
@@ -21,18 +21,15 @@ def pixel_norm(
 
     Args:
         x: input of shape ``(N, C, *)`` (any number of trailing dims, or ``(N, C)`` for latents).
-        eps: added to the mean square; 1e-8 as in ProGAN and StyleGAN. A finite number ``>= 0``; with
-            ``eps=0`` an all-zero feature vector gives NaN (0/0), so keep it positive unless the input
-            never has one.
+        eps: added to the mean square; 1e-8 as in ProGAN and StyleGAN. A finite number ``> 0`` (an
+            all-zero feature vector has mean square 0).
         dim: the feature dimension.
         backend: ``"auto"``, ``"triton"`` or ``"torch"``; None follows :func:`ganblocks.ops.use_backend`.
 
     Values near the top of the dtype's range (float32 ``|x|`` above ``1.8e19``, whose square overflows)
-    are normalized correctly, with finite gradients of every order: such vectors are divided by their
-    largest ``|x|`` before squaring. On the PyTorch path for CPU tensors that form runs only when some
-    pixel's mean square exceeds ``1e12`` (float64: ``1e100``); otherwise the result is the plain formula's
-    (bit for bit in float32 and float64) and autograd keeps what the plain formula keeps. bfloat16 inputs
-    accumulate their squares in float32. NaN or infinity in a vector makes the whole vector NaN.
+    are normalized correctly, with finite gradients of every order: a vector whose largest ``|x|`` exceeds
+    1 is divided by it before squaring (the same function). float16/bfloat16 inputs are computed in
+    float32 and rounded once. NaN or infinity in a vector makes the whole vector NaN.
 
     Returns:
         Tensor of the shape, dtype and memory format of ``x``.
@@ -47,7 +44,7 @@ def pixel_norm(
         Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018.
     """
     check_input("x", x, minimum=2)
-    check_eps("eps", eps)
+    check_positive("eps", eps)
     d = normalize_dim("dim", dim, x.ndim)
     if use_triton(backend, x, op="pixel_norm"):
         from .custom_op import pixel_norm_triton
