@@ -71,7 +71,7 @@ def test_non_finite_hyperparameters_raise(call: Callable[[], Any], match: str) -
 def test_negative_clamp_and_eps_keep_their_messages() -> None:
     with pytest.raises(ValueError, match=r"clamp must be None or >= 0, got -1\.0"):
         bias_act(_x4, clamp=-1.0)
-    with pytest.raises(ValueError, match=r"eps must be >= 0, got -1e-05"):
+    with pytest.raises(ValueError, match=r"eps must be > 0, got -1e-05"):
         instance_norm_act(_x4, eps=-1e-5)
     with pytest.raises(TypeError, match="alpha must be a number, got str"):
         BiasAct(3, act="lrelu", alpha="0.2")  # type: ignore[arg-type]

@@ -67,13 +67,6 @@ def check_input(name: str, x: object, *, minimum: int = 0, exact: Optional[int] 
     return t
 
 
-def check_eps(name: str, value: object) -> float:
-    """``value`` as a float: finite and ``>= 0`` (an ``eps``); a float in range passes on one comparison."""
-    if type(value) is float and 0.0 <= value < math.inf:  # NaN fails both comparisons
-        return value
-    return check_positive(name, value, allow_zero=True)
-
-
 def check_images(name: str, value: object, in_channels: int) -> torch.Tensor:
     """``value`` is a floating ``(N, in_channels, H, W)`` tensor."""
     t = check_float_tensor(name, value, exact_ndim=4)

@@ -9,10 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import EqualConv2d
-from ..ops._activations import Activation, resolve_activation
+from ..ops._activations import Activation, activate_owned, folds_gain, resolve_activation
 from ..ops._backend import use_triton
 from ..ops.bias_act import bias_act
-from ..ops.bias_act.reference import activate_owned, folds_gain
 
 
 class ConvAct(nn.Conv2d):

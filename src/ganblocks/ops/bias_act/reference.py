@@ -8,10 +8,6 @@ import torch
 
 from .._activations import ActSpec, apply_activation
 
-# layers/equalized.py and discriminators/_conv.py import these two from here; their home is ops/_activations.
-from .._activations import activate_owned as activate_owned
-from .._activations import folds_gain as folds_gain
-
 
 def bias_act_reference(
     x: torch.Tensor,
