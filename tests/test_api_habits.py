@@ -10,8 +10,9 @@ from helpers import assert_close
 from torch import nn
 
 from ganblocks import BiasAct, EqualConv2d, EqualLinear
-from ganblocks.functional import ACTIVATION_NAMES, bias_act, inject_noise, instance_norm_act
+from ganblocks.functional import bias_act, inject_noise, instance_norm_act
 from ganblocks.generators import MSGGeneratorHeads
+from ganblocks.layers import ACTIVATION_NAMES
 from ganblocks.ops._activations import ACTIVATIONS, resolve_activation
 
 # ---------------------------------------------------------------------------------------------------------

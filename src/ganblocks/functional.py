@@ -9,7 +9,6 @@ from .layers.modulated import modulated_conv2d
 from .layers.progressive import fade_in, fade_in_input
 from .layers.resample import downsample2d, filter2d, setup_filter, upsample2d
 from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
-from .ops._activations import ACTIVATION_NAMES, Activation
 from .ops.bias_act import bias_act
 from .ops.inject_noise import inject_noise
 from .ops.instance_avg_pool import instance_avg_pool
@@ -32,8 +31,6 @@ from .penalties import (
 from .training import clip_weights_, diff_augment, unrolled_discriminator
 
 __all__ = [
-    "ACTIVATION_NAMES",
-    "Activation",
     "adain",
     "adversarial_loss",
     "bias_act",

@@ -15,6 +15,7 @@ import torch
 from helpers import TRITON_FLOAT64
 
 from ganblocks import functional as G
+from ganblocks.layers import ACTIVATION_NAMES
 
 Shape = tuple[int, ...]
 F64 = torch.float64
@@ -139,7 +140,7 @@ BIAS_ACT = [
     bias_act_case(
         act, shapes=BIAS_ACT_SHAPES if act in ("lrelu", "swish") else (ODD,), compile=act == "lrelu"
     )
-    for act in G.ACTIVATION_NAMES
+    for act in ACTIVATION_NAMES
 ] + [bias_act_case(act, 2.0, shapes=BIAS_ACT_SHAPES) for act in ("linear", "lrelu", "swish")]
 
 

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from helpers import all_orders, assert_close
 
-from ganblocks.functional import ACTIVATION_NAMES, bias_act
+from ganblocks.functional import bias_act
+from ganblocks.layers import ACTIVATION_NAMES
 
 
 @pytest.mark.parametrize("act", ACTIVATION_NAMES)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, requires_triton
 
-from ganblocks.functional import ACTIVATION_NAMES, inject_noise
+from ganblocks.functional import inject_noise
+from ganblocks.layers import ACTIVATION_NAMES
 
 
 def _inputs(shape: tuple[int, int, int, int], per_channel: bool, dtype: torch.dtype = torch.float64,

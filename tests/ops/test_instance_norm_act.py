@@ -16,7 +16,8 @@ from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, req
 from ops import test_contract as contract
 from ops.cases import INSTANCE_NORM
 
-from ganblocks.functional import ACTIVATION_NAMES, adain, instance_norm_act
+from ganblocks.functional import adain, instance_norm_act
+from ganblocks.layers import ACTIVATION_NAMES
 from ganblocks.ops.instance_norm_act.launch import plan_splits
 
 AFFINES = ["none", "channel", "sample"]

@@ -1,5 +1,6 @@
 """nn.Modules built on the fused ops: equalized layers, bias + activation, normalization, noise, minibatch std."""
 
+from ..ops._activations import ACTIVATION_NAMES, Activation
 from .activation import BiasAct, FusedLeakyReLU
 from .equalized import EqualConv2d, EqualLinear
 from .equalized_hook import EqualizedLR, equalized_lr, remove_equalized_lr
@@ -12,7 +13,9 @@ from .progressive import FadeInSchedule, FadeInState
 from .resample import Blur, Downsample2d, Upsample2d
 
 __all__ = [
+    "ACTIVATION_NAMES",
     "NOISE_MODES",
+    "Activation",
     "AdaIN",
     "BiasAct",
     "Blur",
