@@ -172,7 +172,7 @@ def test_import_and_use_with_triton_blocked() -> None:
 
 def test_compiled_function_follows_use_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.compile(fullgraph=True) traces the backend choice without a graph break, and traces again
-    when the ``use_backend`` block around the call changes."""
+    when the ``use_backend`` block around the call or the environment variable changes."""
     monkeypatch.delenv("GANBLOCKS_BACKEND", raising=False)
 
     def f(x: torch.Tensor) -> torch.Tensor:
@@ -187,3 +187,7 @@ def test_compiled_function_follows_use_backend(monkeypatch: pytest.MonkeyPatch) 
             assert compiled(x).tolist() == [3.0, 3.0]
         assert compiled(x).tolist() == [2.0, 2.0]
     assert compiled(x).tolist() == [1.0, 1.0]
+    # GANBLOCKS_BACKEND as the last eager read saw it (dynamo before torch 2.5 cannot read os.environ)
+    monkeypatch.setenv("GANBLOCKS_BACKEND", "triton")
+    assert get_backend() == "triton"
+    assert compiled(x).tolist() == [3.0, 3.0]

@@ -62,9 +62,18 @@ def _read_context() -> str:
     return stack[-1] if stack else ""
 
 
+# ``GANBLOCKS_BACKEND`` as the last eager read (or the import) saw it: what ``torch.compile`` reads, since
+# dynamo before torch 2.5 cannot trace ``os.environ``. A graph is traced again when it changes.
+_env_seen = os.environ.get(ENV_VAR, "")
+
+
 def _read_env() -> str:
     """The raw value of ``GANBLOCKS_BACKEND``, "" when it is not set."""
-    return os.environ.get(ENV_VAR, "")
+    global _env_seen
+    if torch.compiler.is_compiling():
+        return _env_seen
+    _env_seen = os.environ.get(ENV_VAR, "")
+    return _env_seen
 
 
 def _choice(backend: Optional[str]) -> str:

@@ -8,6 +8,7 @@ machine, with or without Triton.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -26,6 +27,7 @@ _LATE_INTERPRET = "outside of the scope of a kernel"
 
 
 def _launch_with_hint(name: str, launch: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(launch)  # the op keeps the module of its launcher
     def body(*args: Any) -> Any:
         try:
             return launch(*args)

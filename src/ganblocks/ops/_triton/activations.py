@@ -15,7 +15,8 @@ Two rules keep these bit-compatible in spirit with the PyTorch reference:
   ``gain``, ``clamp`` and ``eps`` as ``tl.float64`` and kernels convert them with :func:`scalar` first.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import triton
 import triton.language as tl
