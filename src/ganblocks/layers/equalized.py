@@ -10,12 +10,11 @@ fused :func:`ganblocks.functional.bias_act` pass.
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Optional, TypeAlias, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import (
     check_finite,

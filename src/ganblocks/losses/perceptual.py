@@ -3,12 +3,11 @@ r"""Perceptual (VGG19 feature) loss, as in pix2pixHD, with explicit input range 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, cast, get_args
+from typing import Literal, Optional, TypeAlias, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
 from ._distance import Criterion, check_criterion, weighted_mean_distance

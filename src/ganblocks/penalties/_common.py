@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeAlias, Union
 
 import torch
 from torch.autograd.function import BackwardCFunction
-from typing_extensions import TypeAlias
 
 from ..outputs import as_logits, as_tensor_list
 

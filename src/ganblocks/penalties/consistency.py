@@ -2,11 +2,10 @@ r"""Balanced consistency regularization (bCR, Zhao et al. 2020): D(x) ≈ D(T(x)
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, TypeAlias
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_float_tensor, check_nonnegative, check_requires_autograd
 from ..outputs import PredLike, as_logits, check_same_scales
