@@ -49,9 +49,25 @@ def triton_available() -> bool:
     return _triton_importable
 
 
+# Dynamo of torch 2.4 cannot trace ``os.environ`` (later versions read it while tracing): there a traced
+# function sees each variable as the last eager read, or the import, saw it.
+_ENVIRON_TRACEABLE = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 5)
+_env_seen: dict[str, str] = {name: os.environ.get(name, "") for name in (ENV_VAR, "TRITON_INTERPRET")}
+
+
+def _getenv(name: str) -> str:
+    """``os.environ.get(name, "")``, also inside a function that torch.compile traces."""
+    if _ENVIRON_TRACEABLE:
+        return os.environ.get(name, "")
+    if torch.compiler.is_compiling():
+        return _env_seen.get(name, "")
+    value = _env_seen[name] = os.environ.get(name, "")
+    return value
+
+
 def interpreting() -> bool:
     """Whether ``TRITON_INTERPRET=1`` is set, so Triton kernels run on CPU tensors."""
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+    return _getenv("TRITON_INTERPRET") == "1"
 
 
 def _read_context() -> str:
@@ -62,18 +78,9 @@ def _read_context() -> str:
     return stack[-1] if stack else ""
 
 
-# ``GANBLOCKS_BACKEND`` as the last eager read (or the import) saw it: what ``torch.compile`` reads, since
-# dynamo before torch 2.5 cannot trace ``os.environ``. A graph is traced again when it changes.
-_env_seen = os.environ.get(ENV_VAR, "")
-
-
 def _read_env() -> str:
     """The raw value of ``GANBLOCKS_BACKEND``, "" when it is not set."""
-    global _env_seen
-    if torch.compiler.is_compiling():
-        return _env_seen
-    _env_seen = os.environ.get(ENV_VAR, "")
-    return _env_seen
+    return _getenv(ENV_VAR)
 
 
 def _choice(backend: Optional[str]) -> str:
