@@ -148,11 +148,31 @@ def _walk(obj: griffe.Object) -> Iterator[griffe.Object]:
             yield from _walk(member)  # type: ignore[arg-type]
 
 
+_CALLS = ("forward", "__call__")
+
+
+def _document_calls(pkg: griffe.Module) -> None:
+    """Give an undocumented ``forward`` / ``__call__`` a one-line docstring, so the reference shows its signature.
+
+    mkdocstrings leaves out members without a docstring; a module's call signature (``r1(D, real,
+    condition=, scaler=)``) is what a reader needs most.
+    """
+    for cls in [o for o in _walk(pkg) if o.is_class]:
+        for name in _CALLS:
+            member = cls.members.get(name)
+            if member is None or member.is_alias or member.docstring is not None:
+                continue
+            call = "module(...)" if name == "forward" else "instance(...)"
+            text = f"Called as `{call}` with these arguments; see the class for what it computes."
+            member.docstring = griffe.Docstring(text, parent=member)
+
+
 class RstToMarkdown(griffe.Extension):
     """Rewrite every docstring of the package once it is fully loaded (so re-exports resolve)."""
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         _retarget_shadowed_aliases(pkg)
+        _document_calls(pkg)
         for obj in _walk(pkg):
             if obj.docstring is not None:
                 obj.docstring.value = convert(obj.docstring.value, obj)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional, TypeVar, Union
+from typing import Optional, TypeAlias, TypeVar, Union
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 Number: TypeAlias = Union[int, float]
 _Choice = TypeVar("_Choice", bound=str)

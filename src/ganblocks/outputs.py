@@ -15,10 +15,9 @@ would count features as logits, so it must be wrapped in a :class:`Discriminator
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple, TypeAlias, Union
 
 import torch
-from typing_extensions import TypeAlias
 
 
 class DiscriminatorOutput(NamedTuple):

@@ -168,3 +168,29 @@ def test_import_and_use_with_triton_blocked() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_compiled_function_follows_use_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.compile(fullgraph=True) traces the backend choice without a graph break, and traces again
+    when the ``use_backend`` block around the call or the environment variable changes."""
+    monkeypatch.delenv("GANBLOCKS_BACKEND", raising=False)
+    assert get_backend() == "auto"  # an eager read: what torch 2.4's traces see of the environment
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return x + {"auto": 1.0, "torch": 2.0, "triton": 3.0}[get_backend()]
+
+    torch._dynamo.reset()
+    compiled = torch.compile(f, fullgraph=True, backend="eager")
+    x = torch.zeros(2)
+    assert compiled(x).tolist() == [1.0, 1.0]
+    with use_backend("torch"):
+        assert compiled(x).tolist() == [2.0, 2.0]
+        with use_backend("triton"):
+            assert compiled(x).tolist() == [3.0, 3.0]
+        assert compiled(x).tolist() == [2.0, 2.0]
+    assert compiled(x).tolist() == [1.0, 1.0]
+    # the environment variable, read when the function is traced
+    monkeypatch.setenv("GANBLOCKS_BACKEND", "triton")
+    assert get_backend() == "triton"
+    torch._dynamo.reset()
+    assert compiled(x).tolist() == [3.0, 3.0]

@@ -285,10 +285,15 @@ def test_every_registered_op_of_the_table_is_opchecked() -> None:
 
 # ---------------------------------------------------------------------------------------- torch.compile
 
+_TORCH = tuple(int(v) for v in torch.__version__.split(".")[:2])
+
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.compile], ids=repr)
 def test_compile_fullgraph_forward(case: OpCase, backend: str) -> None:
     """One graph (``fullgraph=True`` raises on a break); on Triton it calls the registered op."""
+    if case.op == "instance_avg_pool" and backend == "torch" and _TORCH < (2, 6):
+        # torch.unique: a dynamic-shape op that dynamo of torch 2.4 and 2.5 does not capture by default
+        pytest.skip("the PyTorch path breaks the graph on torch < 2.6")
     inputs = case.cast(case.make(_largest(case), device_for(backend)), torch.float32)
     graphs: list[torch.fx.GraphModule] = []
 

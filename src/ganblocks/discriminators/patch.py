@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, TypeAlias
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_images, check_input_dtype, check_int, check_mbstd_batch
 from ..ops._activations import Activation

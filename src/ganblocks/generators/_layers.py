@@ -9,12 +9,11 @@ keep the parameters of ``nn.Conv2d``/``nn.BatchNorm2d`` under their usual keys.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, TypeAlias, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_choice
 from ..ops.bias_act import bias_act

@@ -11,12 +11,11 @@ strength and noise maps of a :class:`~ganblocks.layers.NoiseInjection`), and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, Union, get_args
+from typing import Literal, Optional, TypeAlias, Union, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_choice, check_float_tensor, check_int, check_pair
 from ..layers.equalized import EqualConv2d

@@ -11,12 +11,11 @@ activation, its gain and the clamp (and the convolution's bias) follow in one
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Optional, TypeAlias, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import (
     check_finite,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union, get_args
+from typing import Literal, Optional, TypeAlias, Union, get_args
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_int, check_ndim, check_pair, check_tensor
 from ..ops.inject_noise import inject_noise

@@ -8,11 +8,10 @@ seen. They work with any user network: they only combine tensors and call a from
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, NamedTuple, Optional, Union, get_args
+from typing import Any, Callable, Literal, NamedTuple, Optional, TypeAlias, Union, get_args
 
 import torch
 import torch.nn.functional as F
-from typing_extensions import TypeAlias
 
 from .._checks import check_choice, check_float_tensor, check_int, check_probability
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Optional, TypeAlias, Union
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_finite
 from ..ops._backend import Backend

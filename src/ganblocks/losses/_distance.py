@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, get_args
+from typing import Literal, Optional, TypeAlias, get_args
 
 import torch
-from typing_extensions import TypeAlias
 
 Criterion: TypeAlias = Literal["l1", "l2"]
 CRITERIA: tuple[str, ...] = get_args(Criterion)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, TypeAlias, get_args
 
 import torch
-from typing_extensions import TypeAlias
 
 from .._checks import check_choice
 

@@ -3,12 +3,11 @@ r"""Adversarial losses on logits: non-saturating (BCE), LSGAN, hinge and WGAN, m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, get_args
+from typing import Literal, Optional, TypeAlias, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_finite, check_nonempty, check_probability
 from ..outputs import PredLike, as_logits, check_same_scales

@@ -3,11 +3,10 @@ r"""Discriminator feature matching (pix2pixHD), reduced over all scales and laye
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Optional, TypeAlias, Union
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_nonempty, check_nonnegative
 from ..outputs import PredLike, as_features

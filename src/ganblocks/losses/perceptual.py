@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal, Optional, cast, get_args
+from typing import Literal, Optional, TypeAlias, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
 from ._distance import Criterion, check_criterion, reduced_mean_distance, weighted_mean_distance

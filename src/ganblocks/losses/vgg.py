@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, TypeAlias, Union
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 IMAGENET_FILE_NAME = "vgg19-dcbb9e9d.pth"

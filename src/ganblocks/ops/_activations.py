@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional, get_args
+from typing import Literal, Optional, TypeAlias, get_args
 
 import torch
 import torch.nn.functional as F
-from typing_extensions import TypeAlias
 
 Activation: TypeAlias = Literal[
     "linear", "relu", "lrelu", "leaky_relu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"

@@ -10,11 +10,11 @@ import contextlib
 import contextvars
 import importlib.util
 import os
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal, Optional, cast
+import threading
+from collections.abc import Iterator
+from typing import Literal, Optional, TypeAlias, cast
 
 import torch
-from typing_extensions import TypeAlias
 
 Backend: TypeAlias = Literal["auto", "triton", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
@@ -25,6 +25,10 @@ TRITON_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16, torch.f
 
 # A ContextVar, so each thread (and each asyncio task) has its own ``use_backend`` stack.
 _context: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("ganblocks_backend", default=())
+# The same stack as ``torch.compile`` reads it: dynamo cannot trace ``ContextVar.get``, but it reads (and
+# guards on) an attribute of a ``threading.local``, so a compiled function is traced again when the
+# backend in force changes. Kept per thread; ``use_backend`` writes both.
+_traced = threading.local()
 _triton_importable: Optional[bool] = None
 
 
@@ -45,55 +49,45 @@ def triton_available() -> bool:
     return _triton_importable
 
 
+# Dynamo of torch 2.4 cannot trace ``os.environ`` (later versions read it while tracing): there a traced
+# function sees each variable as the last eager read, or the import, saw it.
+_ENVIRON_TRACEABLE = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 5)
+_env_seen: dict[str, str] = {name: os.environ.get(name, "") for name in (ENV_VAR, "TRITON_INTERPRET")}
+
+
+def _getenv(name: str) -> str:
+    """``os.environ.get(name, "")``, also inside a function that torch.compile traces."""
+    if _ENVIRON_TRACEABLE:
+        return os.environ.get(name, "")
+    if torch.compiler.is_compiling():
+        return _env_seen.get(name, "")
+    value = _env_seen[name] = os.environ.get(name, "")
+    return value
+
+
 def interpreting() -> bool:
     """Whether ``TRITON_INTERPRET=1`` is set, so Triton kernels run on CPU tensors."""
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+    return _getenv("TRITON_INTERPRET") == "1"
 
 
 def _read_context() -> str:
-    stack = _context.get()
+    """The innermost ``use_backend`` choice, "" outside every block."""
+    stack: tuple[str, ...] = (
+        getattr(_traced, "stack", ()) if torch.compiler.is_compiling() else _context.get()
+    )
     return stack[-1] if stack else ""
-
-
-# dynamo cannot trace ContextVar.get: it calls this once while tracing, so the backend in force when
-# torch.compile traces a function is the one its compiled graph keeps.
-_context_backend = cast(
-    Callable[[], str],
-    torch.compiler.assume_constant_result(_read_context),  # type: ignore[no-untyped-call]
-)
-
-# ``os.environ.get`` of a variable that is not set raises and catches a KeyError inside ``Mapping.get``
-# and encodes the key each time: several µs on every op call, most of an op's host overhead on a small
-# tensor. The mapping behind ``os.environ`` (CPython's ``_Environ._data``, updated by every assignment
-# to ``os.environ``, monkeypatch's included) answers the same question with one dict lookup.
-_ENV_DATA: Optional[Mapping[Any, Any]] = getattr(os.environ, "_data", None)
-try:
-    _ENV_KEY: Any = os.environ.encodekey(ENV_VAR)  # type: ignore[attr-defined]
-    _env_decode: Callable[[Any], str] = os.environ.decodevalue  # type: ignore[attr-defined]
-except AttributeError:  # another Python: the public (slower) lookup below
-    _ENV_DATA = None
 
 
 def _read_env() -> str:
     """The raw value of ``GANBLOCKS_BACKEND``, "" when it is not set."""
-    if _ENV_DATA is None:
-        return os.environ.get(ENV_VAR, "")
-    raw = _ENV_DATA.get(_ENV_KEY)
-    return "" if raw is None else _env_decode(raw)
-
-
-# Read once while tracing, like the context (dynamo should not trace the private mapping).
-_env_backend = cast(
-    Callable[[], str],
-    torch.compiler.assume_constant_result(_read_env),  # type: ignore[no-untyped-call]
-)
+    return _getenv(ENV_VAR)
 
 
 def _choice(backend: Optional[str]) -> str:
     """The backend in force, without the description that only an error message needs."""
     if backend is not None:
         return backend if backend in BACKENDS else _validate("backend", backend)
-    choice = _context_backend() or _env_backend()
+    choice = _read_context() or _read_env()
     if not choice or choice in BACKENDS:
         return choice or "auto"
     return _validate(f"environment variable {ENV_VAR}", choice.strip().lower())
@@ -104,10 +98,10 @@ def _resolve(backend: Optional[Backend]) -> tuple[Backend, str]:
     choice = cast(Backend, _choice(backend))
     if backend is not None:
         return choice, f"backend={backend!r}"
-    innermost = _context_backend()
+    innermost = _read_context()
     if innermost:
         return choice, f"use_backend({innermost!r})"
-    env = _env_backend()
+    env = _read_env()
     if env:
         return choice, f"the environment variable {ENV_VAR}={env!r}"
     return choice, "backend='auto'"
@@ -135,11 +129,14 @@ def use_backend(backend: Backend) -> Iterator[None]:
         >>> round(y.pow(2).mean().item(), 4)
         1.0
     """
-    token = _context.set((*_context.get(), _validate("backend", backend)))
+    stack = (*_context.get(), _validate("backend", backend))
+    token = _context.set(stack)
+    _traced.stack = stack
     try:
         yield
     finally:
         _context.reset(token)
+        _traced.stack = _context.get()
 
 
 def _triton_blocker(x: torch.Tensor) -> Optional[str]:

@@ -8,19 +8,44 @@ machine, with or without Triton.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
+
+from ._backend import interpreting
 
 if TYPE_CHECKING:
     from torch._library.custom_ops import CustomOpDef
 
 NAMESPACE = "ganblocks"
 
+# Triton's own library functions (tl.sum, ...) are compiled or interpreted as Triton is imported, so a
+# TRITON_INTERPRET=1 set after `import triton` (by the user, or by torch.compile, which imports it) leaves
+# them compiled, and an interpreted kernel that calls one fails with this text.
+_LATE_INTERPRET = "outside of the scope of a kernel"
+
+
+def _launch_with_hint(name: str, launch: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(launch)  # the op keeps the module of its launcher
+    def body(*args: Any) -> Any:
+        try:
+            return launch(*args)
+        except Exception as e:
+            if interpreting() and _LATE_INTERPRET in str(e):
+                raise RuntimeError(
+                    f"{name}: TRITON_INTERPRET=1 was set after Triton was imported (by `import triton` or "
+                    "by torch.compile); set it before that, e.g. in the shell or before `import torch`"
+                ) from e
+            raise
+
+    return body
+
 
 def fused_op(name: str, schema: str, launch: Callable[..., Any], *, fake: Callable[..., Any]) -> CustomOpDef:
     """Register ``ganblocks::<name>`` with ``schema``, ``launch`` as its body and ``fake`` as its fake kernel."""
-    op = torch.library.custom_op(f"{NAMESPACE}::{name}", launch, mutates_args=(), schema=schema)
+    body = _launch_with_hint(name, launch)
+    op = torch.library.custom_op(f"{NAMESPACE}::{name}", body, mutates_args=(), schema=schema)
     op.register_fake(fake)
     return op
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any, Callable, Literal, Optional, Union, get_args
+from typing import Any, Callable, Literal, Optional, TypeAlias, Union, get_args
 
 import torch
-from typing_extensions import TypeAlias
 
 from .._checks import check_choice
 from ..losses._reduction import Reduction, reduce_batch

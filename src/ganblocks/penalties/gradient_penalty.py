@@ -2,11 +2,10 @@ r"""WGAN-GP: the gradient penalty on random interpolates of real and fake sample
 
 from __future__ import annotations
 
-from typing import Literal, Optional, get_args
+from typing import Literal, Optional, TypeAlias, get_args
 
 import torch
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_nonnegative, check_positive, check_requires_autograd, check_same_dtype
 from ..losses._reduction import Reduction, check_reduction

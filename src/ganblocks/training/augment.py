@@ -3,12 +3,11 @@ r"""Differentiable augmentation (Zhao et al. 2020): colour, translation and cuto
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, Union, get_args
+from typing import Literal, Optional, TypeAlias, Union, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import TypeAlias
 
 from .._checks import check_choice, check_float_tensor, check_probability
 

@@ -15,7 +15,8 @@ Two rules keep these bit-compatible in spirit with the PyTorch reference:
   ``gain``, ``clamp`` and ``eps`` as ``tl.float64`` and kernels convert them with :func:`scalar` first.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import triton
 import triton.language as tl
@@ -70,7 +71,11 @@ def act_forward(z, alpha, ACT: tl.constexpr):
     elif ACT == 5:
         y = tl.where(z <= 0, alpha * (tl.exp(_nonpositive_part(z)) - 1.0), z)
     elif ACT == 6:
-        y = SELU_SCALE * tl.where(z <= 0, SELU_ALPHA * (tl.exp(_nonpositive_part(z)) - 1.0), z)
+        # constants as tensors of z's dtype: Triton 3.0 (torch 2.4) rounds a constexpr float to float32
+        # and its interpreter gives constexpr * tensor as a constexpr
+        selu_alpha = tl.full(z.shape, SELU_ALPHA, z.dtype)
+        selu_scale = tl.full(z.shape, SELU_SCALE, z.dtype)
+        y = tl.where(z <= 0, (tl.exp(_nonpositive_part(z)) - 1.0) * selu_alpha, z) * selu_scale
     elif ACT == 7:
         # torch's softplus: linear above 20; log(1 + e^z) written to stay finite for large |z|.
         y = tl.where(z > 20.0, z, tl.where(z > 0, z, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(z))))
@@ -99,7 +104,9 @@ def act_grad_from_input(z, alpha, ACT: tl.constexpr):
     elif ACT == 5:
         d = tl.where(z > 0, one, alpha * tl.exp(_nonpositive_part(z)))
     elif ACT == 6:
-        d = SELU_SCALE * tl.where(z > 0, one, SELU_ALPHA * tl.exp(_nonpositive_part(z)))
+        selu_alpha = tl.full(z.shape, SELU_ALPHA, z.dtype)  # as in act()
+        selu_scale = tl.full(z.shape, SELU_SCALE, z.dtype)
+        d = tl.where(z > 0, one, tl.exp(_nonpositive_part(z)) * selu_alpha) * selu_scale
     elif ACT == 7:
         d = tl.where(z > 20.0, one, _sigmoid(z))
     else:

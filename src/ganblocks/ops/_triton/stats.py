@@ -1,6 +1,7 @@
 """Device functions shared by the normalization kernels."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import triton
 import triton.language as tl

@@ -11,7 +11,8 @@ one channel block and stores one fp32 (float64 for float64 data) partial per cha
 buffer, summed by the launcher. Same input, same chunks, same order: deterministic, unlike atomics.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 from typing import Optional
 

@@ -19,7 +19,8 @@ The partials are fp32 (float64 for float64 data), in a ``(2, rows, C)`` buffer t
 deterministic, unlike atomics.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 from typing import Optional
 

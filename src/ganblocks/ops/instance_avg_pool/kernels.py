@@ -9,7 +9,8 @@ share a segment is summed in registers and added with one atomic per channel; on
 a boundary add pixel by pixel. The atomics make float32 sums on GPU reproducible up to rounding order.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import torch
 import triton

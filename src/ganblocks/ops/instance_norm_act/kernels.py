@@ -14,7 +14,8 @@ The spatial dims of a dense tensor are one strided run in contiguous (stride 1) 
 saved per-plane mean and rstd.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import math
 from typing import Any, Optional

@@ -14,7 +14,8 @@ small kernel, then recomputes the group mean and deviation the same way and writ
 ``dx = dout[:, :C] + D[m, f] / (K G) * (x - mean) / std`` in a third walk, ``K = C/F * H * W``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import torch
 import triton

@@ -6,7 +6,8 @@ A dense tensor in any layout (contiguous, channels_last, any permutation) is, in
 needs a copy, and ``dim`` can be any dimension.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import torch
 import triton

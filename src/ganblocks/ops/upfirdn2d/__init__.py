@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, TypeAlias, Union
 
 import torch
-from typing_extensions import TypeAlias
 
 from ..._checks import check_finite, check_float_tensor, check_pair, check_tensor
 from .._backend import Backend, use_triton

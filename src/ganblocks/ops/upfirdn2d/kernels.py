@@ -9,7 +9,8 @@ contiguous, channels_last and expanded gradients need no copy. A separable (1-D)
 passes, along W then along H, through a float32 (float64) intermediate.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the interpreter of Triton 3.0 and 3.1 (torch 2.4, 2.5) finds
+# tl.constexpr parameters only by unstringified annotations.
 
 import torch
 import triton
