@@ -27,4 +27,8 @@ def bias_act_reference(
     y = apply_activation(x, spec, alpha)
     if gain != 1.0:
         y = y * gain
-    return y if clamp is None else y.clamp(-clamp, clamp)
+    if clamp is None:
+        return y
+    # clamp(y, -c, c) whose gradient is 1 on the bounds (StyleGAN2-ADA's kernels, and ours): torch.clamp's
+    # own gradient there is 1 up to torch 2.14 and 0 from 2.15.
+    return torch.where(y.abs() <= clamp, y, y.clamp(-clamp, clamp))
