@@ -62,7 +62,7 @@ _bias_act_grad_op = fused_op(
 def _saves_output(act: int, alpha: float, gain: float, clamp: Optional[float]) -> bool:
     # y determines f'(z) only for piecewise-linear activations with a positive gain and a slope alpha >= 0
     # (sign of y = sign of z; a negative slope makes y positive on both sides), and only without a clamp:
-    # a clamped y == clamp hides whether |gain * f(z)| was exactly clamp (gradient 1, as torch.clamp) or
+    # a clamped y == clamp hides whether |gain * f(z)| was exactly clamp (gradient 1, bounds included) or
     # above it (gradient 0).
     return _BY_CODE[act].grad_from_output and gain > 0 and alpha >= 0 and clamp is None
 
@@ -169,7 +169,7 @@ def _grad_backward(
             z = z + b.to(acc).reshape(_bias_shape(ref.ndim, dim))
         t = g.to(acc) * dy.to(acc) * (gain * _second_derivative(z, spec, alpha))
         if clamp is not None:
-            # torch.clamp's gradient mask: 1 on [-clamp, clamp], bounds included.
+            # The clamp's gradient mask: 1 on [-clamp, clamp], bounds included (the reference's).
             y = gain * apply_activation(z, spec, alpha)
             t = torch.where(y.abs() <= clamp, t, torch.zeros_like(t))
         g_ref = t.to(ref.dtype) if ctx.needs_input_grad[1] else None

@@ -84,7 +84,7 @@ def _bias_act_bwd_kernel(
     ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
 ):  # fmt: skip
     # With a clamp the autograd glue always passes the input: the output cannot tell |y| == clamp (gradient
-    # 1, as torch.clamp) from a clamped |y| > clamp (gradient 0). Called directly with the output and a
+    # 1, bounds included) from a clamped |y| > clamp (gradient 0). Called directly with the output and a
     # clamp, the op treats |y| == clamp as clamped. A given bias is added only to an input ``ref``; either
     # way its gradient is summed. Unclamped linear never reads ``ref`` (the launcher may pass no tensor).
     alpha = scalar(alpha, ACC)

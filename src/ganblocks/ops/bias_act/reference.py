@@ -29,6 +29,6 @@ def bias_act_reference(
         y = y * gain
     if clamp is None:
         return y
-    # clamp(y, -c, c) whose gradient is 1 on the bounds (StyleGAN2-ADA's kernels, and ours): torch.clamp's
-    # own gradient there is 1 up to torch 2.14 and 0 from 2.15.
+    # clamp(y, -c, c) with gradient 1 on [-c, c], bounds included, as the kernels: torch.clamp's own
+    # gradient on the bounds is 1 up to torch 2.14 (StyleGAN2-ADA's reference relies on it) and 0 from 2.15.
     return torch.where(y.abs() <= clamp, y, y.clamp(-clamp, clamp))

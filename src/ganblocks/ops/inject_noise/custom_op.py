@@ -143,7 +143,7 @@ def _grad_backward(
             z = z + b.to(acc).reshape(-1, 1, 1)
         t = g.to(acc) * dy.to(acc) * (gain * _second_derivative(z, spec, alpha))
         if clamp is not None:
-            # torch.clamp's gradient mask: 1 on [-clamp, clamp], bounds included.
+            # The clamp's gradient mask: 1 on [-clamp, clamp], bounds included (the reference's).
             t = torch.where((gain * apply_activation(z, spec, alpha)).abs() <= clamp, t, torch.zeros_like(t))
         g_ref = t.to(dt) if need[1] else None
         if need[2]:
