@@ -23,7 +23,7 @@ from ganblocks.discriminators import (
 class NLayerDiscriminator(nn.Module):
     def __init__(
         self, input_nc, ndf=64, n_layers=3, norm_layer=nn.BatchNorm2d, use_sigmoid=False, getIntermFeat=False
-    ):  # type: ignore[no-untyped-def]
+    ):
         super().__init__()
         self.getIntermFeat = getIntermFeat
         self.n_layers = n_layers
@@ -64,7 +64,7 @@ class NLayerDiscriminator(nn.Module):
                 sequence_stream += sequence[n]
             self.model = nn.Sequential(*sequence_stream)
 
-    def forward(self, input):  # type: ignore[no-untyped-def]
+    def forward(self, input):
         if self.getIntermFeat:
             res = [input]
             for n in range(self.n_layers + 2):
@@ -84,7 +84,7 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
         use_sigmoid=False,
         num_D=3,
         getIntermFeat=False,
-    ):  # type: ignore[no-untyped-def]
+    ):
         super().__init__()
         self.num_D = num_D
         self.n_layers = n_layers
@@ -98,7 +98,7 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
                 setattr(self, "layer" + str(i), netD.model)
         self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
 
-    def singleD_forward(self, model, input):  # type: ignore[no-untyped-def]
+    def singleD_forward(self, model, input):
         if self.getIntermFeat:
             result = [input]
             for i in range(len(model)):
@@ -106,7 +106,7 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
             return result[1:]
         return [model(input)]
 
-    def forward(self, input):  # type: ignore[no-untyped-def]
+    def forward(self, input):
         num_D = self.num_D
         result = []
         input_downsampled = input
@@ -194,7 +194,7 @@ def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_nor
         num_layers=n_layers,
         base_channels=4,
         norm=norm,
-        bias_before_norm=bias_before_norm,  # type: ignore[arg-type]
+        bias_before_norm=bias_before_norm,
     ).double()
     d.load_pix2pixhd_state_dict(state)
     ref.eval()
@@ -402,7 +402,7 @@ def test_custom_backbone() -> None:
     with pytest.raises(TypeError, match=r"backbone\(0\) must return an nn.Module, got function"):
         MultiScaleDiscriminator(3, backbone=lambda k: lambda x: x)  # type: ignore[arg-type, return-value]
     bad = MultiScaleDiscriminator(3, num_scales=1, backbone=lambda k: nn.Identity())
-    bad.scales[0].forward = lambda x: [x]  # type: ignore[method-assign]
+    bad.scales[0].forward = lambda x: [x]
     with pytest.raises(
         TypeError, match="scale 0 must return a tensor or a one-scale DiscriminatorOutput, got list"
     ):

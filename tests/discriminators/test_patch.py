@@ -125,7 +125,7 @@ def test_pix2pixhd_sizes_and_count() -> None:
 def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) -> None:
     d = PatchDiscriminator(
         5, num_layers=3, base_channels=8, max_channels=32, norm=norm, bias_before_norm=bias_before_norm
-    )  # type: ignore[arg-type]
+    )
     ws = widths(5, 3, 8, 32)
     assert ws == [5, 8, 16, 32, 32, 1]
     count = sum(a * b * 16 + b for a, b in zip(ws[:-1], ws[1:]))

@@ -366,7 +366,7 @@ def test_bad_forward_inputs() -> None:
     with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got dtype torch.int64"):
         EqualLinear(4, 2)(torch.ones(2, 4, dtype=torch.long))
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got list"):
-        EqualLinear(4, 2)([1.0, 2.0, 3.0, 4.0])  # type: ignore[arg-type]
+        EqualLinear(4, 2)([1.0, 2.0, 3.0, 4.0])
     with pytest.raises(ValueError, match=r"x must have 4 dimensions, got shape \(2, 5, 5\)"):
         EqualConv2d(2, 3, 3)(torch.randn(2, 5, 5))
     with pytest.raises(ValueError, match=r"in_channels = 2, got \(1, 3, 5, 5\)"):

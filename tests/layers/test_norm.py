@@ -128,7 +128,7 @@ def test_adain_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"w must have shape .* got \(4,\)"):
         layer(x, torch.randn(4))
     with pytest.raises(TypeError, match=r"w must be a torch.Tensor, got NoneType"):
-        layer(x, None)  # type: ignore[arg-type]
+        layer(x, None)
     with pytest.raises(ValueError, match=r"num_channels = 3, got \(2, 5, 4, 4\)"):
         layer(torch.randn(2, 5, 4, 4), torch.randn(2, 4))
     with pytest.raises(ValueError, match="w_dim must be an int >= 1, got 0"):

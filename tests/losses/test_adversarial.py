@@ -111,12 +111,12 @@ def test_ambiguous_structures_raise() -> None:
     feats = [torch.zeros(2, 4, 6, 6), torch.zeros(2, 8, 3, 3)]
     # (logits, features) read as two scales would count a feature map as logits.
     with pytest.raises(TypeError, match=r"fake_pred is a tuple of 2 \(tensor\), which is ambiguous"):
-        g_loss((logits, feats[0]), kind="lsgan")  # type: ignore[arg-type]
+        g_loss((logits, feats[0]), kind="lsgan")
     with pytest.raises(TypeError, match=r"DiscriminatorOutput\(\[logits\], \[features\]\)"):
         g_loss((logits, feats), kind="lsgan")  # type: ignore[arg-type]
     # Even a tuple of per-scale logits: the same type as (logits, features), so it is not guessed.
     with pytest.raises(TypeError, match="pred is a tuple of 3"):
-        AdversarialLoss("hinge")(tuple(_scales(3)), True)  # type: ignore[arg-type]
+        AdversarialLoss("hinge")(tuple(_scales(3)), True)
     with pytest.raises(
         TypeError, match=r"real_pred is a list of 2 \(list, tensor\), mixing tensors and lists"
     ):

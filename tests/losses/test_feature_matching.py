@@ -25,7 +25,7 @@ def _out(nested: list[list[torch.Tensor]]) -> DiscriminatorOutput:
     return DiscriminatorOutput.from_nested(nested)
 
 
-def pix2pixhd_reference(pred_fake, pred_real, num_d: int, n_layers_d: int, lambda_feat: float):  # type: ignore[no-untyped-def]
+def pix2pixhd_reference(pred_fake, pred_real, num_d: int, n_layers_d: int, lambda_feat: float):
     """pix2pixHD's models/pix2pixHD_model.py loop, verbatim apart from names."""
     criterion_feat = torch.nn.L1Loss()
     loss_g_gan_feat = 0
@@ -65,7 +65,7 @@ def test_general_form(criterion: str) -> None:
     )
     got = feature_matching_loss(
         _out(fake), _out(real), layer_weights=lw, scale_weights=sw, criterion=criterion, weight=lam
-    )  # type: ignore[arg-type]
+    )
     assert_close(got, expected)
     # Defaults: layer weight 1, scale weight 1 / num_scales.
     expected_default = sum((fake[s][j] - real[s][j]).abs().mean() / 2 for s in range(2) for j in range(3))
@@ -91,7 +91,7 @@ def test_gradcheck() -> None:
     r = [torch.randn(2, 3, 3, 3, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)]
     for criterion in ("l1", "l2"):
         assert torch.autograd.gradcheck(
-            lambda a, b, c=criterion: feature_matching_loss(  # type: ignore[misc]
+            lambda a, b, c=criterion: feature_matching_loss(
                 _out([[a, b, b]]), _out([[*r, b]]), criterion=c
             ),
             (f, g),
@@ -103,12 +103,12 @@ def test_loop_fallback_equals_foreach(monkeypatch: pytest.MonkeyPatch) -> None:
     for criterion in ("l1", "l2"):
         fast = feature_matching_loss(
             _out(fake), _out(real), layer_weights=[1.0, 2.0, 3.0], criterion=criterion
-        )  # type: ignore[arg-type]
+        )
         with monkeypatch.context() as m:
             m.setattr(_distance, "_has_foreach", lambda: False)
             slow = feature_matching_loss(
                 _out(fake), _out(real), layer_weights=[1.0, 2.0, 3.0], criterion=criterion
-            )  # type: ignore[arg-type]
+            )
         assert_close(fast, slow)
 
 
@@ -175,7 +175,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
         scale_weights=loss.scale_weights,
         weight=10.0,
         criterion=criterion,
-        reduction="sum",  # type: ignore[arg-type]
+        reduction="sum",
     )
     assert_close(total, each.sum())
     with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'max'"):
@@ -238,12 +238,12 @@ def test_nested_lists_must_be_wrapped() -> None:
     with pytest.raises(
         TypeError, match=r"fake is a list of per-scale lists, which is ambiguous here.*from_nested"
     ):
-        feature_matching_loss(fake, real)  # type: ignore[arg-type]
+        feature_matching_loss(fake, real)
     with pytest.raises(TypeError, match=r"real is a list of per-scale lists, which is ambiguous here"):
-        FeatureMatchingLoss()(_out(fake), real)  # type: ignore[arg-type]
+        FeatureMatchingLoss()(_out(fake), real)
     # A DiscriminatorOutput's own .features (logits excluded) passed bare would lose a layer: also refused.
     with pytest.raises(TypeError, match="fake is a list of per-scale lists"):
-        feature_matching_loss(_out(fake).features, _out(real))  # type: ignore[arg-type]
+        feature_matching_loss(_out(fake).features, _out(real))
 
 
 def test_ambiguous_structures_raise() -> None:

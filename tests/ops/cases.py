@@ -279,7 +279,7 @@ def minibatch_case(group_size: int, num_channels: int, shapes: tuple[Shape, ...]
     return OpCase(
         f"minibatch_stddev[{tag}]", "minibatch_stddev", lambda shape, device: (_randn(shape, device),), call,
         formula, shapes, grad_shape,
-        **flags,  # type: ignore[arg-type]
+        **flags,
     )  # fmt: skip
 
 

@@ -21,10 +21,10 @@ def _inputs(shape: tuple[int, int, int, int], per_channel: bool, dtype: torch.dt
             device: object = "cpu") -> tuple[torch.Tensor, ...]:  # fmt: skip
     n, c, h, w = shape
     kw = {"dtype": dtype, "device": device}
-    x = torch.randn(shape, **kw)  # type: ignore[arg-type]
-    s = torch.randn((c,) if per_channel else (), **kw)  # type: ignore[arg-type]
-    noise = torch.randn(n, 1, h, w, **kw)  # type: ignore[arg-type]
-    b = torch.randn(c, **kw)  # type: ignore[arg-type]
+    x = torch.randn(shape, **kw)
+    s = torch.randn((c,) if per_channel else (), **kw)
+    noise = torch.randn(n, 1, h, w, **kw)
+    b = torch.randn(c, **kw)
     return x, s, noise, b
 
 

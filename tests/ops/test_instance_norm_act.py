@@ -184,8 +184,8 @@ def test_triton_split_planes_non_dense_and_nonfinite(split_planes: list[str]) ->
 @requires_triton
 def test_triton_third_order() -> None:
     kw = {"dtype": torch.float64, "device": TRITON_DEVICE}
-    x0 = torch.randn(2, 2, 3, 3, **kw)  # type: ignore[arg-type]
-    s0 = torch.randn(2, **kw)  # type: ignore[arg-type]
+    x0 = torch.randn(2, 2, 3, 3, **kw)
+    s0 = torch.randn(2, **kw)
 
     def third(backend: str) -> tuple[torch.Tensor, ...]:
         x, s = x0.clone().requires_grad_(), s0.clone().requires_grad_()

@@ -103,7 +103,7 @@ def test_triton_launches_two_kernels_each_way(monkeypatch: pytest.MonkeyPatch) -
     in_kernel: list[str] = []
 
     class Log(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             name = func.overloadpacket.__name__
             if not in_kernel and name not in ("empty", "empty_like", "empty_strided", "new_empty"):
                 launches.append(name)
@@ -212,6 +212,6 @@ def test_float32_second_order_is_as_accurate_as_autograd_of_the_formula(
         v = torch.randn(x.shape, dtype=torch.float64, generator=g)
         exact = second(plain, x, w, v)
         f32 = [t.float().to(dev) for t in (x, w, v)]
-        err = (second(ours, *f32).double().cpu() - exact).abs().max()  # type: ignore[arg-type]
+        err = (second(ours, *f32).double().cpu() - exact).abs().max()
         plain_err = (second(plain, *f32).double().cpu() - exact).abs().max()
         assert err <= 1.5 * plain_err + 1e-6 * exact.abs().max()

@@ -18,7 +18,7 @@ def test_linear_critic_golden_value() -> None:
     assert_close(DraganPenalty(weight=2.0, target=0.0)(critic, real), 2 * w.norm() ** 2)
 
 
-def _recording(seen: list[torch.Tensor]):  # type: ignore[no-untyped-def]
+def _recording(seen: list[torch.Tensor]):
     def d(x: torch.Tensor) -> torch.Tensor:
         seen.append(x.detach().clone())
         return 0.5 * x.flatten(1).square().sum(1)  # gradient: the point itself

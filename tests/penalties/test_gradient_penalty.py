@@ -10,7 +10,7 @@ from torch import nn
 from ganblocks.penalties import GradientPenalty, gradient_penalty
 
 
-def linear_critic(w: torch.Tensor, b: float = 0.3):  # type: ignore[no-untyped-def]
+def linear_critic(w: torch.Tensor, b: float = 0.3):
     return lambda x: x.flatten(1) @ w + b
 
 

@@ -87,12 +87,12 @@ def test_gradcheck_through_a_modulated_synthesis(backend: str) -> None:
     (modulated up-conv with upfirdn2d): gradcheck verifies it in float64 on both backends."""
     device = TRITON_DEVICE if backend == "triton" else "cpu"
     kw = {"dtype": torch.float64, "device": device}
-    x = torch.randn(1, 2, 2, 2, **kw)  # type: ignore[arg-type]
-    ws = torch.randn(2, 3, **kw, requires_grad=True)  # type: ignore[arg-type]
-    noise = torch.randn(2, 1, 4, 4, **kw)  # type: ignore[arg-type]
+    x = torch.randn(1, 2, 2, 2, **kw)
+    ws = torch.randn(2, 3, **kw, requires_grad=True)
+    noise = torch.randn(2, 1, 4, 4, **kw)
     f = setup_filter([1, 3, 3, 1], **kw)  # type: ignore[arg-type]
-    weight = torch.randn(1, 2, 3, 3, **kw, requires_grad=True)  # type: ignore[arg-type]
-    affine = torch.randn(2, 3, **kw, requires_grad=True)  # type: ignore[arg-type]
+    weight = torch.randn(1, 2, 3, 3, **kw, requires_grad=True)
+    affine = torch.randn(2, 3, **kw, requires_grad=True)
 
     def penalty(weight: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
         styles = ws @ affine.t() + 1.0

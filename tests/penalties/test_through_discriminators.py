@@ -98,7 +98,7 @@ def test_losses_take_multiscale_output() -> None:
     out_real, out_fake = d(real), d(fake)
     adv = AdversarialLoss("lsgan")
     expected_g = sum(((f - 1) ** 2).mean() for f in out_fake.logits)
-    assert_close(adv.g_loss(out_fake), expected_g)  # type: ignore[arg-type]
+    assert_close(adv.g_loss(out_fake), expected_g)
     fm = FeatureMatchingLoss.pix2pixhd(num_scales=2, num_layers=1)
     expected_fm = sum(
         10 * 0.5 * 2.0 * (f - r).abs().mean()
@@ -106,7 +106,7 @@ def test_losses_take_multiscale_output() -> None:
         for f, r in zip(fs, rs)
     )
     loss = fm(out_fake, out_real)
-    assert_close(loss, expected_fm)  # type: ignore[arg-type]
+    assert_close(loss, expected_fm)
     loss.backward()
     assert fake.grad is not None and torch.isfinite(fake.grad).all()
 
@@ -127,7 +127,7 @@ def test_unpacked_output_is_refused_not_misread(builder: str) -> None:
     with pytest.raises(TypeError, match=r"fake_pred is a tuple of 2 \(list\), which is ambiguous"):
         AdversarialLoss("hinge").g_loss(unpacked(fake))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"fake is a tuple of 2 \(list\)"):
-        FeatureMatchingLoss()(unpacked(fake), unpacked(real))  # type: ignore[arg-type]
+        FeatureMatchingLoss()(unpacked(fake), unpacked(real))
     # The DiscriminatorOutput itself (what D returns) gives R1 of the logits only.
     assert_close(r1_penalty(lambda x: d(x, return_features=True), real), r1_penalty(d, real))
 
