@@ -9,7 +9,7 @@ from typing import Callable, Optional
 import pytest
 import torch
 
-from ganblocks.ops import triton_available
+from ganblocks.ops import Backend, triton_available
 
 HAS_TRITON = triton_available()
 TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -36,7 +36,7 @@ TRITON_MARKS = (pytest.mark.triton, requires_triton)
 BACKENDS = ("torch", pytest.param("triton", marks=TRITON_MARKS))
 
 
-def device_for(backend: str) -> torch.device:
+def device_for(backend: Backend) -> torch.device:
     """Where a test of ``backend`` puts its tensors: the Triton device for ``triton``, else the CPU."""
     return torch.device(TRITON_DEVICE if backend == "triton" else "cpu")
 

@@ -14,8 +14,15 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import parametrize
 
-from ganblocks.layers import EqualConv2d, EqualizedLR, EqualLinear, equalized_lr, remove_equalized_lr
-from ganblocks.ops import use_backend
+from ganblocks.layers import (
+    Activation,
+    EqualConv2d,
+    EqualizedLR,
+    EqualLinear,
+    equalized_lr,
+    remove_equalized_lr,
+)
+from ganblocks.ops import Backend, use_backend
 
 F64 = torch.float64
 
@@ -28,7 +35,7 @@ F64 = torch.float64
 @pytest.mark.parametrize(("lr", "gain"), [(1.0, 1.0), (0.01, 1.0), (0.5, 2.0)])
 @pytest.mark.parametrize("lead", [(5,), (2, 3)])
 def test_equal_linear_matches_formula(
-    act: str, bias: bool, lr: float, gain: float, lead: tuple[int, ...]
+    act: Activation, bias: bool, lr: float, gain: float, lead: tuple[int, ...]
 ) -> None:
     layer = EqualLinear(
         6, 4, bias=bias, bias_init=0.3, lr_multiplier=lr, weight_gain=gain, act=act, dtype=F64
@@ -56,7 +63,7 @@ def test_equal_linear_act_options_match_formula() -> None:
 @pytest.mark.parametrize("act", ["linear", "lrelu", "tanh"])
 @pytest.mark.parametrize(("lr", "gain"), [(1.0, 1.0), (0.01, math.sqrt(2))])
 @pytest.mark.parametrize("bias", [True, False])
-def test_equal_conv2d_matches_formula(act: str, lr: float, gain: float, bias: bool) -> None:
+def test_equal_conv2d_matches_formula(act: Activation, lr: float, gain: float, bias: bool) -> None:
     conv = EqualConv2d(
         3,
         4,
@@ -246,16 +253,16 @@ def _check_grads(module: nn.Module, x: torch.Tensor) -> None:
     assert torch.autograd.gradgradcheck(f, inputs, fast_mode=True)
 
 
-def test_gradcheck_equal_linear(backend: str, device: torch.device) -> None:
+def test_gradcheck_equal_linear(backend: Backend, device: torch.device) -> None:
     for act in ("linear", "lrelu"):
         layer = EqualLinear(3, 2, lr_multiplier=0.5, weight_gain=2.0, act=act, dtype=F64, device=device)
-        with use_backend(backend):  # type: ignore[arg-type]
+        with use_backend(backend):
             _check_grads(layer, torch.randn(2, 3, dtype=F64, device=device))
 
 
-def test_gradcheck_equal_conv2d(backend: str, device: torch.device) -> None:
+def test_gradcheck_equal_conv2d(backend: Backend, device: torch.device) -> None:
     conv = EqualConv2d(2, 2, 2, padding=1, lr_multiplier=0.5, act="softplus", dtype=F64, device=device)
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         _check_grads(conv, torch.randn(1, 2, 2, 2, dtype=F64, device=device))
 
 
@@ -276,7 +283,7 @@ def test_hooked_module_compiles_fullgraph() -> None:
 
 
 @pytest.mark.parametrize("act", ["linear", "lrelu"])
-def test_channels_last_preserved(act: str) -> None:
+def test_channels_last_preserved(act: Activation) -> None:
     conv = EqualConv2d(4, 6, 3, padding=1, act=act)
     x = torch.randn(2, 4, 5, 5).to(memory_format=torch.channels_last)
     y = conv(x)
@@ -285,7 +292,7 @@ def test_channels_last_preserved(act: str) -> None:
 
 
 @pytest.mark.parametrize("act", ["linear", "lrelu"])
-def test_bfloat16_forward(act: str) -> None:
+def test_bfloat16_forward(act: Activation) -> None:
     lin = EqualLinear(16, 8, act=act, bias_init=0.5)
     conv = EqualConv2d(4, 6, 3, padding=1, act=act, bias_init=0.5)
     x1, x2 = torch.randn(4, 16), torch.randn(2, 4, 5, 5)

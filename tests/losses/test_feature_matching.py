@@ -91,9 +91,7 @@ def test_gradcheck() -> None:
     r = [torch.randn(2, 3, 3, 3, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)]
     for criterion in ("l1", "l2"):
         assert torch.autograd.gradcheck(
-            lambda a, b, c=criterion: feature_matching_loss(
-                _out([[a, b, b]]), _out([[*r, b]]), criterion=c
-            ),
+            lambda a, b, c=criterion: feature_matching_loss(_out([[a, b, b]]), _out([[*r, b]]), criterion=c),
             (f, g),
         )
 

@@ -14,13 +14,18 @@ from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganblocks.functional import minibatch_stddev
+from ganblocks.ops import Backend
 
 CASES = [((4, 2, 2, 3), 2, 1), ((6, 4, 1, 2), 3, 2), ((3, 5, 7, 9), 3, 5), ((1, 1, 1, 1), 4, 1)]
 
 
 @pytest.mark.parametrize(("shape", "group_size", "num_channels"), CASES)
 def test_matches_loops_and_stylegan2_ada(
-    backend: str, device: torch.device, shape: tuple[int, int, int, int], group_size: int, num_channels: int
+    backend: Backend,
+    device: torch.device,
+    shape: tuple[int, int, int, int],
+    group_size: int,
+    num_channels: int,
 ) -> None:
     x = torch.randn(shape, dtype=torch.float64)
     kw = {"group_size": group_size, "num_channels": num_channels}
@@ -56,7 +61,7 @@ def test_triton_float64_every_order() -> None:
     """Output, gradient, second and third order: the backward's backward is differentiable too."""
     x0 = torch.randn(6, 4, 3, 2, dtype=torch.float64, device=TRITON_DEVICE)
 
-    def run(backend: str) -> list[torch.Tensor]:
+    def run(backend: Backend) -> list[torch.Tensor]:
         fn = functools.partial(minibatch_stddev, group_size=3, num_channels=2, backend=backend)
         out = all_orders(fn, [x0])
         x = x0.clone().requires_grad_()
@@ -185,7 +190,7 @@ def test_int_subclasses_are_ints() -> None:
 
 @pytest.mark.parametrize("group_size", [2, 3, 4])
 def test_float32_second_order_is_as_accurate_as_autograd_of_the_formula(
-    backend: str, group_size: int
+    backend: Backend, group_size: int
 ) -> None:
     """Against float64: the float32 second derivative errs no more than autograd of the plain formula does.
 

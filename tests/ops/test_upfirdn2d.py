@@ -10,6 +10,7 @@ from formulas import upfirdn2d as formula
 from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import upfirdn2d
+from ganblocks.ops import Backend
 
 # (shape, filter shape, up, down, padding, flip, gain): up/down in (x, y) order like StyleGAN2-ADA.
 CASES = [
@@ -26,7 +27,7 @@ CASES = [
 
 @pytest.mark.parametrize(("shape", "fshape", "up", "down", "pad", "flip", "gain"), CASES)
 def test_matches_formula(
-    backend: str,
+    backend: Backend,
     device: torch.device,
     shape: tuple[int, ...],
     fshape: tuple[int, ...],
@@ -40,7 +41,7 @@ def test_matches_formula(
     f = torch.rand(fshape, dtype=torch.float64) + 0.1
     y = upfirdn2d(
         x.to(device), f.to(device), up=up, down=down, padding=pad, flip_filter=flip, gain=gain,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
     )  # fmt: skip
     assert_close(y.cpu(), formula(x, f, up, down, pad, flip, gain))
 

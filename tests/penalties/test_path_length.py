@@ -10,6 +10,7 @@ from helpers import TRITON_DEVICE, assert_close, requires_triton
 
 from ganblocks import LazyRegularizer, PathLengthPenalty
 from ganblocks.functional import modulated_conv2d, path_length_penalty, path_lengths, setup_filter
+from ganblocks.ops import Backend
 
 BACKENDS = ["torch", pytest.param("triton", marks=requires_triton)]
 
@@ -82,7 +83,7 @@ def test_random_noise_is_scaled_by_resolution() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_gradcheck_through_a_modulated_synthesis(backend: str) -> None:
+def test_gradcheck_through_a_modulated_synthesis(backend: Backend) -> None:
     """The penalty's gradient w.r.t. the generator's parameters is a second derivative of the synthesis
     (modulated up-conv with upfirdn2d): gradcheck verifies it in float64 on both backends."""
     device = TRITON_DEVICE if backend == "triton" else "cpu"
@@ -98,7 +99,7 @@ def test_gradcheck_through_a_modulated_synthesis(backend: str) -> None:
         styles = ws @ affine.t() + 1.0
         images = modulated_conv2d(
             x.expand(2, -1, -1, -1), weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False,
-            backend=backend,  # type: ignore[arg-type]
+            backend=backend,
         )  # fmt: skip
         return path_length_penalty(torch.tanh(images), ws, torch.tensor(0.3), noise=noise)[0]
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from ganblocks.discriminators import MSGDiscriminator, MultiScaleDiscriminator, image_pyramid
 from ganblocks.losses import AdversarialLoss, FeatureMatchingLoss
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 from ganblocks.penalties import gradient_penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty
 
 Penalty = Callable[[nn.Module, Any, Any], torch.Tensor]
@@ -48,9 +48,9 @@ def _msg() -> tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]:
 BUILDERS = {"multiscale": _multiscale, "msg": _msg}
 
 
-def _run(builder: str, penalty: str, backend: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _run(builder: str, penalty: str, backend: Backend) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     d, real, fake = BUILDERS[builder]()
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         value = PENALTIES[penalty](d, real, fake)
         value.backward()
     grads = {n: p.grad for n, p in d.named_parameters()}
