@@ -19,7 +19,7 @@ SELU_SCALE = 1.0507009873554805
 # StyleGAN2-ADA's defaults: the slope of lrelu and scale of elu, and √2 for the ReLU-like activations.
 DEFAULT_ALPHA = {"lrelu": 0.2, "elu": 1.0}
 DEFAULT_GAIN = {"relu": 2**0.5, "lrelu": 2**0.5, "swish": 2**0.5}
-ALIASES = {"leaky_relu": "lrelu"}  # torch's name
+ALIASES: dict[str, Activation] = {"leaky_relu": "lrelu"}  # torch's name
 
 
 def scalar_act(act: Activation, v: float, alpha: Optional[float] = None) -> float:
@@ -75,7 +75,7 @@ def act(
 def bias_act(
     x: torch.Tensor,
     b: Optional[torch.Tensor] = None,
-    act_name: str = "linear",
+    act_name: Activation = "linear",
     alpha: Optional[float] = None,
     gain: Optional[float] = None,
     clamp: Optional[float] = None,

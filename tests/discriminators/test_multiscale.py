@@ -14,6 +14,7 @@ from ganblocks.discriminators import (
     DiscriminatorOutput,
     MultiScaleDiscriminator,
     PatchDiscriminator,
+    PatchNorm,
     convert_pix2pixhd_state_dict,
 )
 
@@ -173,7 +174,7 @@ def test_pix2pixhd_parameter_count_and_sizes() -> None:
 @pytest.mark.parametrize("interm", [True, False])
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 @pytest.mark.parametrize("bias_before_norm", [True, False])
-def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_norm: bool) -> None:
+def test_loader_gives_identical_outputs(interm: bool, norm: PatchNorm, bias_before_norm: bool) -> None:
     num_D, n_layers = 3, 2
     ref = Pix2PixHDMultiscaleDiscriminator(
         3,

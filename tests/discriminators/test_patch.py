@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from helpers import assert_close
 from torch import nn
 
-from ganblocks.discriminators import DiscriminatorOutput, MultiScaleDiscriminator, PatchDiscriminator
+from ganblocks.discriminators import (
+    DiscriminatorOutput,
+    MultiScaleDiscriminator,
+    PatchDiscriminator,
+    PatchNorm,
+)
 from ganblocks.layers import EqualConv2d
 
 
@@ -122,7 +127,7 @@ def test_pix2pixhd_sizes_and_count() -> None:
         ("none", False, 0),
     ],
 )
-def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) -> None:
+def test_parameter_count_formula(norm: PatchNorm, bias_before_norm: bool, extra: int) -> None:
     d = PatchDiscriminator(
         5, num_layers=3, base_channels=8, max_channels=32, norm=norm, bias_before_norm=bias_before_norm
     )
@@ -137,8 +142,8 @@ def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) 
 
 @pytest.mark.parametrize("norm", ["instance", "instance_affine", "batch", "none"])
 @pytest.mark.parametrize("training", [True, False])
-def test_forward_matches_formula(norm: str, training: bool) -> None:
-    d = PatchDiscriminator(3, num_layers=2, base_channels=4, norm=norm, return_features=True).double()  # type: ignore[arg-type]
+def test_forward_matches_formula(norm: PatchNorm, training: bool) -> None:
+    d = PatchDiscriminator(3, num_layers=2, base_channels=4, norm=norm, return_features=True).double()
     with torch.no_grad():
         for p in d.parameters():
             p.add_(torch.randn_like(p) * 0.1)  # non-trivial norm affine parameters
@@ -251,8 +256,8 @@ def test_channels_last() -> None:
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
-def test_autocast_bfloat16(norm: str) -> None:
-    d = PatchDiscriminator(3, num_layers=2, base_channels=8, norm=norm)  # type: ignore[arg-type]
+def test_autocast_bfloat16(norm: PatchNorm) -> None:
+    d = PatchDiscriminator(3, num_layers=2, base_channels=8, norm=norm)
     x = torch.randn(2, 3, 16, 16)
     ref = d(x).logits[0]
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 import torch
 from helpers import assert_close
@@ -54,7 +56,7 @@ def test_pix2pixhd_preset_is_exact(num_d: int, n_layers: int) -> None:
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2"])
-def test_general_form(criterion: str) -> None:
+def test_general_form(criterion: Literal["l1", "l2"]) -> None:
     fake, real = _nested(2, 2), _nested(2, 2)
     lw, sw, lam = [0.5, 2.0, 3.0], [1.0, 0.25], 7.0
     p = 1 if criterion == "l1" else 2
@@ -128,7 +130,7 @@ def test_channels_last() -> None:
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2"])
-def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
+def test_reduction_is_over_samples_of_per_sample_losses(criterion: Literal["l1", "l2"]) -> None:
     fake, real = _nested(3, 2), _nested(3, 2)
     for batch in (fake, real):  # a third sample, so the per-sample values differ
         for scale in batch:
@@ -139,7 +141,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
         scale_weights=loss.scale_weights,
         weight=10.0,
         reduction="none",
-        criterion=criterion,  # type: ignore[arg-type]
+        criterion=criterion,
     )(_out(fake), _out(real))
     # Each sample alone, through the default reduction: its own mean over its elements.
     alone = torch.stack(
@@ -150,7 +152,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
                 layer_weights=loss.layer_weights,
                 scale_weights=loss.scale_weights,
                 weight=10.0,
-                criterion=criterion,  # type: ignore[arg-type]
+                criterion=criterion,
             )
             for i in range(3)
         ]
@@ -163,7 +165,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
         layer_weights=loss.layer_weights,
         scale_weights=loss.scale_weights,
         weight=10.0,
-        criterion=criterion,  # type: ignore[arg-type]
+        criterion=criterion,
     )
     assert_close(default, each.mean())
     total = feature_matching_loss(

@@ -88,10 +88,7 @@ def test_inject_noise_nonfinite_agrees(act: Activation, clamp: float | None) -> 
     noise = torch.randn(2, 1, 2, 6, dtype=torch.float64, device=TRITON_DEVICE)
     noise[1, 0, 1, :] = _specials()[0, 6:]
     strength = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, device=TRITON_DEVICE)
-    outs = [
-        inject_noise(x, strength, noise, act=act, clamp=clamp, backend=b)
-        for b in ("triton", "torch")
-    ]
+    outs = [inject_noise(x, strength, noise, act=act, clamp=clamp, backend=b) for b in ("triton", "torch")]
     _same(outs[0], outs[1])
     assert torch.isnan(outs[0][0, 0, 0, 0])
 
