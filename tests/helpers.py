@@ -83,3 +83,10 @@ def all_orders(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor]) 
     second = torch.autograd.grad(loss, leaves, allow_unused=True)
     second = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(second, leaves))
     return [y.detach(), *(g.detach() for g in grads), *second]
+
+
+def original(module: torch.nn.Module, name: str = "weight") -> torch.Tensor:
+    """The tensor a parametrization stores for ``module.<name>`` (``module.parametrizations.<name>.original``)."""
+    stored = getattr(module.parametrizations, name).original
+    assert isinstance(stored, torch.Tensor)
+    return stored

@@ -9,7 +9,7 @@ import formulas
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import assert_close, original
 from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import parametrize
@@ -148,9 +148,9 @@ def test_effective_learning_rate(lr: float) -> None:
 
 def _copy_stored(hooked: nn.Module, ref: nn.Module, lr: float) -> None:
     with torch.no_grad():
-        hooked.parametrizations.weight.original.copy_(ref.weight)
+        original(hooked).copy_(ref.weight)
         if lr != 1.0:
-            hooked.parametrizations.bias.original.copy_(ref.bias)
+            original(hooked, "bias").copy_(ref.bias)
         else:
             hooked.bias.copy_(ref.bias)
 
@@ -189,14 +189,14 @@ def test_hook_fan_in_of_conv1d_3d_and_groups() -> None:
         equalized_lr(module, weight_gain=3.0)
         p = module.parametrizations.weight[0]
         assert isinstance(p, EqualizedLR) and p.fan_in == fan_in
-        assert_close(module.weight, module.parametrizations.weight.original * (3.0 / math.sqrt(fan_in)))
+        assert_close(module.weight, original(module) * (3.0 / math.sqrt(fan_in)))
 
 
 def test_hook_reinit_semantics() -> None:
     lin = equalized_lr(nn.Linear(300, 200), lr_multiplier=0.01)
-    stored = lin.parametrizations.weight.original
+    stored = original(lin)
     assert abs(stored.std().item() * 0.01 - 1.0) < 0.02  # N(0, 1/lr²), not nn.Linear's uniform init
-    assert torch.equal(lin.parametrizations.bias.original, torch.zeros(200))
+    assert torch.equal(original(lin, "bias"), torch.zeros(200))
     plain = nn.Linear(6, 3)
     x = torch.randn(4, 6)
     before = plain(x)
@@ -204,7 +204,7 @@ def test_hook_reinit_semantics() -> None:
     assert_close(kept(x), before)
     # assigning an effective weight stores it divided by the scale (right_inverse)
     kept.weight = torch.ones(3, 6)
-    assert_close(kept.parametrizations.weight.original, torch.full((3, 6), math.sqrt(6) / 0.02))
+    assert_close(original(kept), torch.full((3, 6), math.sqrt(6) / 0.02))
 
 
 @pytest.mark.parametrize("lr", [1.0, 0.01])
@@ -230,7 +230,7 @@ def test_state_dict_round_trip() -> None:
     h1 = equalized_lr(nn.Linear(4, 2), lr_multiplier=0.1)
     h2 = equalized_lr(nn.Linear(4, 2), lr_multiplier=0.1)
     with torch.no_grad():
-        h1.parametrizations.bias.original.normal_()
+        original(h1, "bias").normal_()
     assert set(h1.state_dict()) == {"parametrizations.weight.original", "parametrizations.bias.original"}
     h2.load_state_dict(h1.state_dict())
     x = torch.randn(3, 4)
@@ -423,5 +423,5 @@ def test_hook_takes_name_positionally_like_spectral_norm() -> None:
     b = equalized_lr(nn.Conv2d(2, 3, 3), name="weight", lr_multiplier=0.5, weight_gain=2.0)
     x = torch.randn(1, 2, 5, 5)
     assert torch.equal(a(x), b(x))
-    assert_close(a.weight, a.parametrizations.weight.original * (2.0 * 0.5 / math.sqrt(2 * 3 * 3)))
+    assert_close(a.weight, original(a) * (2.0 * 0.5 / math.sqrt(2 * 3 * 3)))
     assert type(remove_equalized_lr(a, "weight").weight) is nn.Parameter
