@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Callable, Optional
 
 import pytest
@@ -90,3 +90,10 @@ def original(module: torch.nn.Module, name: str = "weight") -> torch.Tensor:
     stored = getattr(module.parametrizations, name).original
     assert isinstance(stored, torch.Tensor)
     return stored
+
+
+def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """``sum(terms)`` of at least one tensor, typed as a tensor (Python's ``sum`` starts from the int 0)."""
+    total = sum(terms)
+    assert isinstance(total, torch.Tensor)
+    return total

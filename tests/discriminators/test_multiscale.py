@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers import assert_close, assert_close_to_largest
+from helpers import assert_close, assert_close_to_largest, tensor_sum
 from torch import nn
 
 from ganblocks.discriminators import (
@@ -270,7 +270,7 @@ def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
     def grads(d: MultiScaleDiscriminator, xd: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         xd = xd.detach().requires_grad_()
         outs = d(xd).to_nested()[1]
-        loss = sum((t * w.to(t.dtype)).sum() for t, w in zip(outs, weighting))
+        loss = tensor_sum((t * w.to(t.dtype)).sum() for t, w in zip(outs, weighting))
         weights = [d.scales[1].layers[i].conv.weight for i in range(5)]  # type: ignore[union-attr,index]
         return list(torch.autograd.grad(loss, [*weights, xd])), [t.detach() for t in outs]
 
@@ -279,7 +279,7 @@ def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
     # float64: pix2pixHD's own modules give the same gradients.
     xr = x.detach().requires_grad_()
     ref_outs = ref(xr)[1]
-    ref_loss = sum((t * w).sum() for t, w in zip(ref_outs, weighting))
+    ref_loss = tensor_sum((t * w).sum() for t, w in zip(ref_outs, weighting))
     ref_weights = [getattr(ref, f"scale1_layer{j}")[0].weight for j in range(5)]
     for ours, theirs in zip(g64, torch.autograd.grad(ref_loss, [*ref_weights, xr])):
         assert_close_to_largest(ours, theirs, torch.float64)
@@ -293,7 +293,7 @@ def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
     xp = x.detach().requires_grad_()
     x1 = torch.nn.functional.avg_pool2d(xp, 3, stride=2, padding=1, count_include_pad=False)
     at_pattern = patchgan_at_pattern(params, x1, [t > 0 for t in outs32[:4]])
-    loss = sum((t * w).sum() for t, w in zip(at_pattern, weighting))
+    loss = tensor_sum((t * w).sum() for t, w in zip(at_pattern, weighting))
     expected = torch.autograd.grad(loss, [*(w for w, _ in params), xp])
     for ours, theirs in zip(g32, expected):
         assert_close_to_largest(ours, theirs, torch.float32)
@@ -464,7 +464,7 @@ def test_gradients_reach_every_scale_and_parameter() -> None:
     for k, t in enumerate(out.logits):
         (g,) = torch.autograd.grad(t.sum(), x, retain_graph=True)
         assert g.abs().sum() > 0, f"no gradient from scale {k}"
-    sum(t.mean() for t in out.logits).backward()
+    tensor_sum(t.mean() for t in out.logits).backward()
     assert all(p.grad is not None for p in d.parameters())
 
 

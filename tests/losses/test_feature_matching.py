@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 
 from ganblocks.discriminators import DiscriminatorOutput
 from ganblocks.losses import FeatureMatchingLoss, _distance, feature_matching_loss
@@ -60,7 +60,7 @@ def test_general_form(criterion: Literal["l1", "l2"]) -> None:
     fake, real = _nested(2, 2), _nested(2, 2)
     lw, sw, lam = [0.5, 2.0, 3.0], [1.0, 0.25], 7.0
     p = 1 if criterion == "l1" else 2
-    expected = sum(
+    expected = tensor_sum(
         lam * sw[s] * lw[j] * (fake[s][j] - real[s][j]).abs().pow(p).mean()
         for s in range(2)
         for j in range(3)
@@ -70,7 +70,9 @@ def test_general_form(criterion: Literal["l1", "l2"]) -> None:
     )
     assert_close(got, expected)
     # Defaults: layer weight 1, scale weight 1 / num_scales.
-    expected_default = sum((fake[s][j] - real[s][j]).abs().mean() / 2 for s in range(2) for j in range(3))
+    expected_default = tensor_sum(
+        (fake[s][j] - real[s][j]).abs().mean() / 2 for s in range(2) for j in range(3)
+    )
     assert_close(feature_matching_loss(_out(fake), _out(real)), expected_default)
     assert_close(
         feature_matching_loss(_out(fake), _out(real), layer_weights=2.0, scale_weights=1.0),
