@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from helpers import assert_close, original
@@ -16,7 +18,7 @@ def sigma(weight: torch.Tensor) -> float:
     return torch.linalg.matrix_norm(weight.detach().flatten(1), ord=2).item()
 
 
-def power_iterate(convs: list[nn.Module], n: int = 50) -> None:
+def power_iterate(convs: Sequence[nn.Module], n: int = 50) -> None:
     """In training mode each read of a spectrally normalized weight runs one power iteration of u and v."""
     with torch.no_grad():
         for conv in convs:
@@ -25,7 +27,7 @@ def power_iterate(convs: list[nn.Module], n: int = 50) -> None:
                 conv.weight  # noqa: B018
 
 
-def _convs(d: nn.Module) -> list[nn.Module]:
+def _convs(d: nn.Module) -> list[nn.Conv2d | EqualConv2d]:
     return [m for m in d.modules() if isinstance(m, (nn.Conv2d, EqualConv2d))]
 
 
