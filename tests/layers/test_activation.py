@@ -41,7 +41,8 @@ def test_bias_act_without_channels_owns_nothing() -> None:
 def test_bias_act_along_last_dim() -> None:
     layer = BiasAct(4, act="sigmoid", dim=-1, dtype=F64)
     with torch.no_grad():
-        layer.bias.copy_(torch.arange(4.0))  # type: ignore[union-attr]
+        assert layer.bias is not None
+        layer.bias.copy_(torch.arange(4.0))
     x = torch.randn(3, 2, 4, dtype=F64)
     assert_close(layer(x), formulas.bias_act(x, torch.arange(4.0), "sigmoid", dim=-1))
 
@@ -49,7 +50,8 @@ def test_bias_act_along_last_dim() -> None:
 def test_fused_leaky_relu_matches_formula() -> None:
     layer = FusedLeakyReLU(3, dtype=F64)
     with torch.no_grad():
-        layer.bias.normal_()  # type: ignore[union-attr]
+        assert layer.bias is not None
+        layer.bias.normal_()
     x = torch.randn(2, 3, 4, 4, dtype=F64)
     assert_close(layer(x), formulas.bias_act(x, layer.bias, "lrelu"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Union
 
 import formulas
 import pytest
@@ -42,7 +42,8 @@ def test_equal_linear_matches_formula(
     )
     if bias:
         with torch.no_grad():
-            layer.bias.normal_()  # type: ignore[union-attr]
+            assert layer.bias is not None
+            layer.bias.normal_()
     x = torch.randn(*lead, 6, dtype=F64)
     w_eff = layer.weight * (gain * lr / math.sqrt(6))
     y = x @ w_eff.T
@@ -78,19 +79,22 @@ def test_equal_conv2d_matches_formula(act: Activation, lr: float, gain: float, b
     )
     if bias:
         with torch.no_grad():
-            conv.bias.normal_()  # type: ignore[union-attr]
+            assert conv.bias is not None
+            conv.bias.normal_()
     x = torch.randn(2, 3, 7, 6, dtype=F64)
     w_eff = conv.weight * (gain * lr / math.sqrt(3 * 3 * 2))
     y = F.conv2d(x, w_eff, stride=2, padding=(1, 0))
     if bias:
-        y = y + (conv.bias * lr).reshape(1, -1, 1, 1)  # type: ignore[operator]
+        assert conv.bias is not None
+        y = y + (conv.bias * lr).reshape(1, -1, 1, 1)
     assert_close(conv(x), formulas.act(y, act))
 
 
 def test_equal_conv2d_clamp_and_gains_are_separate() -> None:
     conv = EqualConv2d(2, 3, 1, weight_gain=2.0, act="lrelu", act_gain=0.5, clamp=0.25, dtype=F64)
     x = torch.randn(1, 2, 4, 4, dtype=F64)
-    y = F.conv2d(x, conv.weight * (2.0 / math.sqrt(2))) + conv.bias.reshape(1, -1, 1, 1)  # type: ignore[union-attr]
+    assert conv.bias is not None
+    y = F.conv2d(x, conv.weight * (2.0 / math.sqrt(2))) + conv.bias.reshape(1, -1, 1, 1)
     assert_close(conv(x), formulas.act(y, "lrelu", gain=0.5, clamp=0.25))
 
 
@@ -131,12 +135,13 @@ def test_effective_learning_rate(lr: float) -> None:
     x = torch.randn(5, 8, dtype=F64)
     target = torch.randn(5, 4, dtype=F64)
     w_eff = (layer.weight.detach() * c).requires_grad_()
-    b_eff = (layer.bias.detach() * lr).requires_grad_()  # type: ignore[union-attr]
+    assert layer.bias is not None
+    b_eff = (layer.bias.detach() * lr).requires_grad_()
     F.mse_loss(x @ w_eff.T + b_eff, target).backward()
     F.mse_loss(layer(x), target).backward()
     assert w_eff.grad is not None and b_eff.grad is not None
     assert_close(layer.weight.grad, c * w_eff.grad)  # type: ignore[arg-type]
-    assert_close(layer.bias.grad, lr * b_eff.grad)  # type: ignore[union-attr,arg-type]
+    assert_close(layer.bias.grad, lr * b_eff.grad)  # type: ignore[arg-type]
     eta = 0.3
     before = layer.weight.detach() * c
     torch.optim.SGD(layer.parameters(), lr=eta).step()
@@ -146,7 +151,10 @@ def test_effective_learning_rate(lr: float) -> None:
 # ------------------------------------------------------------------------------------------------- hook
 
 
-def _copy_stored(hooked: nn.Module, ref: nn.Module, lr: float) -> None:
+def _copy_stored(
+    hooked: Union[nn.Linear, nn.Conv2d], ref: Union[EqualLinear, EqualConv2d], lr: float
+) -> None:
+    assert hooked.bias is not None and ref.bias is not None
     with torch.no_grad():
         original(hooked).copy_(ref.weight)
         if lr != 1.0:
@@ -159,7 +167,8 @@ def _copy_stored(hooked: nn.Module, ref: nn.Module, lr: float) -> None:
 def test_hook_on_linear_equals_equal_linear(lr: float, gain: float) -> None:
     ref = EqualLinear(6, 3, lr_multiplier=lr, weight_gain=gain, dtype=F64)
     with torch.no_grad():
-        ref.bias.normal_()  # type: ignore[union-attr]
+        assert ref.bias is not None
+        ref.bias.normal_()
     hooked = equalized_lr(nn.Linear(6, 3, dtype=F64), lr_multiplier=lr, weight_gain=gain)
     _copy_stored(hooked, ref, lr)
     x = torch.randn(4, 6, dtype=F64)
@@ -171,7 +180,8 @@ def test_hook_on_linear_equals_equal_linear(lr: float, gain: float) -> None:
 def test_hook_on_conv2d_equals_equal_conv2d(lr: float, gain: float) -> None:
     ref = EqualConv2d(3, 5, 3, stride=2, padding=1, lr_multiplier=lr, weight_gain=gain, dtype=F64)
     with torch.no_grad():
-        ref.bias.normal_()  # type: ignore[union-attr]
+        assert ref.bias is not None
+        ref.bias.normal_()
     hooked = equalized_lr(
         nn.Conv2d(3, 5, 3, stride=2, padding=1, dtype=F64), lr_multiplier=lr, weight_gain=gain
     )
@@ -187,7 +197,7 @@ def test_hook_fan_in_of_conv1d_3d_and_groups() -> None:
         (nn.Conv2d(4, 6, 3, groups=2), 2 * 9),
     ]:
         equalized_lr(module, weight_gain=3.0)
-        p = module.parametrizations.weight[0]
+        p = module.parametrizations.weight[0]  # type: ignore[union-attr, index]
         assert isinstance(p, EqualizedLR) and p.fan_in == fan_in
         assert_close(module.weight, original(module) * (3.0 / math.sqrt(fan_in)))
 
@@ -212,6 +222,7 @@ def test_remove_restores_plain_parameters(lr: float) -> None:
     conv = equalized_lr(nn.Conv2d(2, 3, 3), lr_multiplier=lr)
     x = torch.randn(1, 2, 5, 5)
     before = conv(x)
+    assert conv.bias is not None
     effective_w, effective_b = conv.weight.detach().clone(), conv.bias.detach().clone()
     out = remove_equalized_lr(conv)
     assert out is conv
