@@ -67,7 +67,9 @@ def test_structure_and_parameter_count() -> None:
     assert sum(p.numel() for p in net.parameters()) == 8 * (512 * 512 + 512) == 2_101_248
     assert all(p.device.type == "meta" for p in net.parameters()) and net.w_avg is not None
     small = MappingNetwork(64, 0, 64, None, num_layers=2)
-    std = small.layers[0].weight.std().item()
+    first = small.layers[0]
+    assert isinstance(first, EqualLinear)
+    std = first.weight.std().item()
     assert 90 < std < 110  # 4096 draws of N(0, 100^2)
     assert small.embed is None and len(small.layers) == 2
     conditional = MappingNetwork(8, 10, 16, 4, num_layers=2, embed_features=5, layer_features=7)

@@ -296,7 +296,7 @@ MINIBATCH_STDDEV = [
 
 
 def random_instance_map(
-    n: int, h: int, w: int, *, ids: tuple[int, ...] = (0, 1, 2), device: object = "cpu"
+    n: int, h: int, w: int, *, ids: tuple[int, ...] = (0, 1, 2), device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Blocky instance maps like real ones, with arbitrary ids, on ``device``."""
     choice = torch.randint(len(ids), (n, 1, (h + 1) // 2, (w + 1) // 2))

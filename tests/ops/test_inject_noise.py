@@ -5,7 +5,7 @@ every activation on Triton, noise expanded over the batch, and each bad input's 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import formulas
 import pytest
@@ -19,9 +19,9 @@ from ganblocks.ops import Backend
 
 
 def _inputs(shape: tuple[int, int, int, int], per_channel: bool, dtype: torch.dtype = torch.float64,
-            device: object = "cpu") -> tuple[torch.Tensor, ...]:  # fmt: skip
+            device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:  # fmt: skip
     n, c, h, w = shape
-    kw = {"dtype": dtype, "device": device}
+    kw: dict[str, Any] = {"dtype": dtype, "device": device}
     x = torch.randn(shape, **kw)
     s = torch.randn((c,) if per_channel else (), **kw)
     noise = torch.randn(n, 1, h, w, **kw)

@@ -6,7 +6,7 @@ and each bad input's message."""
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Any, Optional
 
 import formulas
 import pytest
@@ -56,7 +56,7 @@ def test_adain_matches_formula_and_instance_norm_act() -> None:
     assert torch.equal(y, instance_norm_act(x, scale, bias, eps=1e-3))
 
 
-def _orders(inputs: tuple[torch.Tensor, ...], backend: Backend, **kw: object) -> list[torch.Tensor]:
+def _orders(inputs: tuple[torch.Tensor, ...], backend: Backend, **kw: Any) -> list[torch.Tensor]:
     return all_orders(functools.partial(instance_norm_act, backend=backend, **kw), inputs)
 
 
@@ -184,7 +184,7 @@ def test_triton_split_planes_non_dense_and_nonfinite(split_planes: list[str]) ->
 @pytest.mark.triton
 @requires_triton
 def test_triton_third_order() -> None:
-    kw = {"dtype": torch.float64, "device": TRITON_DEVICE}
+    kw: dict[str, Any] = {"dtype": torch.float64, "device": TRITON_DEVICE}
     x0 = torch.randn(2, 2, 3, 3, **kw)
     s0 = torch.randn(2, **kw)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -87,11 +88,11 @@ def test_gradcheck_through_a_modulated_synthesis(backend: Backend) -> None:
     """The penalty's gradient w.r.t. the generator's parameters is a second derivative of the synthesis
     (modulated up-conv with upfirdn2d): gradcheck verifies it in float64 on both backends."""
     device = TRITON_DEVICE if backend == "triton" else "cpu"
-    kw = {"dtype": torch.float64, "device": device}
+    kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
     x = torch.randn(1, 2, 2, 2, **kw)
     ws = torch.randn(2, 3, **kw, requires_grad=True)
     noise = torch.randn(2, 1, 4, 4, **kw)
-    f = setup_filter([1, 3, 3, 1], **kw)  # type: ignore[arg-type]
+    f = setup_filter([1, 3, 3, 1], **kw)
     weight = torch.randn(1, 2, 3, 3, **kw, requires_grad=True)
     affine = torch.randn(2, 3, **kw, requires_grad=True)
 
