@@ -65,6 +65,7 @@ def test_gradients_reach_both_sides_of_d_and_not_the_generator() -> None:
     # L = 3 (w.t)^2 = 3 w_0^2: dL/dw = 6 w_0 e_0; the bias cancels; fake was detached.
     expected = torch.zeros(1, 3, dtype=torch.float64)
     expected[0, 0] = 6 * d.weight[0, 0].item()
+    assert d.weight.grad is not None and d.bias.grad is not None
     assert_close(d.weight.grad, expected)
     assert_close(d.bias.grad, torch.zeros(1, dtype=torch.float64))
     assert g_param.grad is None

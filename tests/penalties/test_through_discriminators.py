@@ -6,7 +6,7 @@ bias_act, minibatch stddev); the Triton path (interpreted on CPU) must give the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import pytest
 import torch
@@ -45,7 +45,8 @@ def _msg() -> tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]:
     return d, real, fake
 
 
-BUILDERS = {"multiscale": _multiscale, "msg": _msg}
+Inputs = Union[torch.Tensor, list[torch.Tensor]]
+BUILDERS: dict[str, Callable[[], tuple[nn.Module, Inputs, Inputs]]] = {"multiscale": _multiscale, "msg": _msg}
 
 
 def _run(builder: str, penalty: str, backend: Backend) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

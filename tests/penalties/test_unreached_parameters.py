@@ -55,18 +55,21 @@ def test_discriminator_penalties() -> None:
         d = SkipCritic()
         penalty(d).backward()
         _all_have_gradients(d)
-        assert torch.equal(d.skip.bias.grad, torch.zeros(1))  # type: ignore[arg-type]
-        assert d.skip.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
+        assert d.skip.bias is not None and d.skip.bias.grad is not None and d.skip.weight.grad is not None
+        assert torch.equal(d.skip.bias.grad, torch.zeros(1))
+        assert d.skip.weight.grad.abs().sum() > 0
 
 
 def test_penalty_from_outputs_keeps_the_loss_graph() -> None:
     d = SkipCritic()
     x = torch.randn(2, 3, 4, 4, requires_grad=True)
     out = d(x)
+    assert d.skip.bias is not None
     (expected,) = torch.autograd.grad(out.mean(), d.skip.bias, retain_graph=True)
     (r1_penalty_from_outputs(out, x) + out.mean()).backward()
     _all_have_gradients(d)
-    assert torch.equal(d.skip.bias.grad, expected)  # type: ignore[arg-type]  # the penalty adds 0
+    assert d.skip.bias.grad is not None
+    assert torch.equal(d.skip.bias.grad, expected)  # the penalty adds 0
 
 
 class SkipSynthesis(nn.Module):
