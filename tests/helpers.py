@@ -97,3 +97,9 @@ def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
     total = sum(terms)
     assert isinstance(total, torch.Tensor)
     return total
+
+
+def grad_of(t: torch.Tensor) -> torch.Tensor:
+    """``t.grad``, which a backward pass must have filled."""
+    assert t.grad is not None
+    return t.grad

@@ -64,9 +64,9 @@ def weights(module: nn.Module) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The effective weight and bias of a conv/linear layer, equalized or plain, in float64."""
     w = module.weight.double()
     if isinstance(module, (EqualConv2d, EqualLinear)):
-        w = w / math.sqrt(module.weight[0].numel())
+        w = w / math.sqrt(module.weight[0].numel())  # type: ignore[operator, assignment]
     b = module.bias
-    return w, None if b is None else b.double()
+    return w, None if b is None else b.double()  # type: ignore[return-value]
 
 
 def conv_lrelu(module: nn.Module, x: torch.Tensor, padding: int, equalized: bool) -> torch.Tensor:
@@ -78,7 +78,7 @@ def conv_lrelu(module: nn.Module, x: torch.Tensor, padding: int, equalized: bool
 def combine_formula(block: nn.Module, mode: str, image: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
     if mode == "simple":
         return torch.cat([image, feats], 1)
-    w, b = weights(block.combine.project)
+    w, b = weights(block.combine.project)  # type: ignore[union-attr, arg-type]
     if mode == "lin_cat":
         return torch.cat([F.conv2d(image, w, b), feats], 1)
     return F.conv2d(torch.cat([image, feats], 1), w, b)
@@ -90,11 +90,11 @@ def msg_formula(d: MSGDiscriminator, images: list[torch.Tensor], equalized: bool
     for j, block in enumerate(d.blocks):
         if j > 0:
             x = combine_formula(block, d.combine, imgs[j], x)
-        x = conv_lrelu(block.conv1, conv_lrelu(block.conv0, x, 1, equalized), 1, equalized)
+        x = conv_lrelu(block.conv1, conv_lrelu(block.conv0, x, 1, equalized), 1, equalized)  # type: ignore[arg-type]
         x = F.avg_pool2d(x, 2)
     if len(imgs) > 1:
         x = combine_formula(d.final, d.combine, imgs[-1], x)
-    x = mbstd_formula(x, d.final.mbstd_group_size)
+    x = mbstd_formula(x, d.final.mbstd_group_size or x.shape[0])
     x = conv_lrelu(d.final.dense, conv_lrelu(d.final.conv, x, 1, equalized), 0, equalized)
     w, b = weights(d.final.out)
     return F.linear(x.flatten(1), w, b)
@@ -234,7 +234,7 @@ def test_channels_last_autocast_state_dict_and_compile() -> None:
     images = image_pyramid(torch.randn(4, 3, 16, 16), 3)
     ref = d(images).logits[0]
     cl = [t.to(memory_format=torch.channels_last) for t in images]
-    out = d.to(memory_format=torch.channels_last)(cl, return_features=True)
+    out = d.to(memory_format=torch.channels_last)(cl, return_features=True)  # type: ignore[call-overload]
     assert out.features[0][0].is_contiguous(memory_format=torch.channels_last)
     assert_close(out.logits[0], ref)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -97,7 +97,7 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
                     setattr(self, "scale" + str(i) + "_layer" + str(j), getattr(netD, "model" + str(j)))
             else:
                 setattr(self, "layer" + str(i), netD.model)
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=(1, 1), count_include_pad=False)
 
     def singleD_forward(self, model, input):
         if self.getIntermFeat:
@@ -309,8 +309,8 @@ def test_scale_order_follows_pix2pixhd() -> None:
         3, ndf=4, n_layers=1, norm_layer=INSTANCE, num_D=2, getIntermFeat=True
     )
     state = convert_pix2pixhd_state_dict(ref.state_dict(), num_scales=2)
-    torch.testing.assert_close(state["scales.0.layers.0.conv.weight"], ref.scale1_layer0[0].weight)
-    torch.testing.assert_close(state["scales.1.layers.1.conv.bias"], ref.scale0_layer1[0].bias)
+    torch.testing.assert_close(state["scales.0.layers.0.conv.weight"], ref.scale1_layer0[0].weight)  # type: ignore[index, union-attr]
+    torch.testing.assert_close(state["scales.1.layers.1.conv.bias"], ref.scale0_layer1[0].bias)  # type: ignore[index, union-attr]
     flat = Pix2PixHDMultiscaleDiscriminator(3, ndf=4, n_layers=1, norm_layer=INSTANCE, num_D=2)
     state = convert_pix2pixhd_state_dict(
         {"module." + k: v for k, v in flat.state_dict().items()}, num_scales=2
@@ -318,7 +318,7 @@ def test_scale_order_follows_pix2pixhd() -> None:
     assert sorted(state) == sorted(
         MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4).state_dict()
     )
-    torch.testing.assert_close(state["scales.0.layers.2.conv.weight"], flat.layer1[5].weight)
+    torch.testing.assert_close(state["scales.0.layers.2.conv.weight"], flat.layer1[5].weight)  # type: ignore[index, union-attr]
 
 
 def test_from_pix2pixhd_reads_the_architecture() -> None:
@@ -440,7 +440,7 @@ def test_channels_last_autocast_and_state_dict() -> None:
     d = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     x = torch.randn(2, 3, 32, 32)
     ref = d(x)
-    out = d.to(memory_format=torch.channels_last)(
+    out = d.to(memory_format=torch.channels_last)(  # type: ignore[call-overload]
         x.to(memory_format=torch.channels_last), return_features=True
     )
     assert out.features[1][0].is_contiguous(memory_format=torch.channels_last)

@@ -26,6 +26,7 @@ from helpers import (
     assert_close,
     assert_close_to_largest,
     device_for,
+    grad_of,
     requires_triton,
 )
 from ops.cases import CASES, OPS, OpCase
@@ -164,7 +165,7 @@ def test_triton_non_dense_input_and_expanded_gradient(case: OpCase) -> None:
         ]
         y = case.on(backend, constants)(*leaves)
         y.sum().backward()
-        return [y.detach(), *(t.grad for t in leaves)]
+        return [y.detach(), *(grad_of(t) for t in leaves)]
 
     for o, r in zip(run("triton"), run("torch")):
         torch.testing.assert_close(o, r, rtol=case.float64_tol[0], atol=case.float64_tol[1])

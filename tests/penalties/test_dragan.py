@@ -64,11 +64,12 @@ def test_list_of_scales_joint_norm_and_own_std() -> None:
 
 
 def test_gradients_reach_every_parameter_and_not_the_data() -> None:
-    d = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    first = nn.Linear(4, 8)
+    d = nn.Sequential(first, nn.Tanh(), nn.Linear(8, 1))
     real = torch.randn(6, 4, requires_grad=True)
     dragan_penalty(d, real).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in d.parameters())
-    assert d[0].weight.grad is not None and d[0].weight.grad.abs().sum() > 0
+    assert first.weight.grad is not None and first.weight.grad.abs().sum() > 0
     assert real.grad is None
 
 
