@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 import torch
@@ -20,7 +20,9 @@ from ganblocks.discriminators import (
 from ganblocks.generators import MSGGeneratorHeads
 from ganblocks.layers import EqualConv2d, EqualLinear
 
-SMALL = dict(resolution=16, base_channels=4, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
+SMALL: dict[str, Any] = dict(
+    resolution=16, base_channels=4, max_channels=16
+)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
 
 
 def nf(r: int) -> int:
@@ -132,19 +134,19 @@ def test_smallest_resolution_is_one_final_block() -> None:
 
 
 def test_minibatch_stddev_options() -> None:
-    d = MSGDiscriminator(3, mbstd_num_channels=0, **SMALL)  # type: ignore[arg-type]
+    d = MSGDiscriminator(3, mbstd_num_channels=0, **SMALL)
     assert d.final.conv.in_channels == 16 + 3
     images = image_pyramid(torch.randn(3, 3, 16, 16), 3)
     single = d([t[:1] for t in images]).logits[0]
     assert_close(d(images).logits[0][:1], single)  # without the statistic, samples are independent
-    grouped = MSGDiscriminator(3, combine="cat_lin", mbstd_num_channels=2, mbstd_group_size=None, **SMALL)  # type: ignore[arg-type]
+    grouped = MSGDiscriminator(3, combine="cat_lin", mbstd_num_channels=2, mbstd_group_size=None, **SMALL)
     assert grouped.final.conv.in_channels == 16 + 2
     assert grouped(images).logits[0].shape == (3, 1)
     with pytest.raises(
         ValueError,
         match=r"mbstd_num_channels \(2\) must divide the channel count entering the minibatch standard deviation \(19 with combine='simple'\)",
     ):
-        MSGDiscriminator(3, mbstd_num_channels=2, **SMALL)  # type: ignore[arg-type]
+        MSGDiscriminator(3, mbstd_num_channels=2, **SMALL)
 
 
 @pytest.mark.parametrize("combine", COMBINE_MODES)
@@ -172,7 +174,7 @@ def test_gradcheck_and_gradgradcheck() -> None:
 
 
 def test_input_errors() -> None:
-    d = MSGDiscriminator(3, **SMALL)  # type: ignore[arg-type]
+    d = MSGDiscriminator(3, **SMALL)
     images = image_pyramid(torch.randn(2, 3, 16, 16), 3)
     with pytest.raises(
         ValueError,
@@ -221,7 +223,7 @@ def test_option_errors() -> None:
 
 
 def test_repr() -> None:
-    text = repr(MSGDiscriminator(3, combine="lin_cat", **SMALL))  # type: ignore[arg-type]
+    text = repr(MSGDiscriminator(3, combine="lin_cat", **SMALL))
     assert text.startswith(
         "MSGDiscriminator(\n  in_channels=3, resolution=16, combine='lin_cat'\n  (from_rgb): EqualConv2d(3, 4"
     )
@@ -230,7 +232,7 @@ def test_repr() -> None:
 
 
 def test_channels_last_autocast_state_dict_and_compile() -> None:
-    d = MSGDiscriminator(3, combine="lin_cat", **SMALL)  # type: ignore[arg-type]
+    d = MSGDiscriminator(3, combine="lin_cat", **SMALL)
     images = image_pyramid(torch.randn(4, 3, 16, 16), 3)
     ref = d(images).logits[0]
     cl = [t.to(memory_format=torch.channels_last) for t in images]
@@ -242,7 +244,7 @@ def test_channels_last_autocast_state_dict_and_compile() -> None:
     assert low.dtype == torch.bfloat16
     # Eight bfloat16 convs in a row; the logits are sums over 16 features of magnitude ~1.
     assert_close(low.float(), ref, torch.bfloat16, scale=10)
-    e = MSGDiscriminator(3, combine="lin_cat", **SMALL)  # type: ignore[arg-type]
+    e = MSGDiscriminator(3, combine="lin_cat", **SMALL)
     e.load_state_dict(d.state_dict())
     torch.testing.assert_close(e(images).logits[0], ref, rtol=0, atol=0)
     # aot_eager traces the whole graph (dynamo + AOTAutograd) without inductor's C++ build, minutes on CPU.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 import torch
@@ -268,12 +268,12 @@ def test_autocast_bfloat16(norm: PatchNorm) -> None:
 
 
 @pytest.mark.parametrize("options", [{}, {"norm": "batch"}, {"spectral_norm": True}, {"equalized_lr": True}])
-def test_state_dict_round_trip(options: dict[str, object]) -> None:
-    a = PatchDiscriminator(3, num_layers=2, base_channels=4, **options)  # type: ignore[arg-type]
+def test_state_dict_round_trip(options: dict[str, Any]) -> None:
+    a = PatchDiscriminator(3, num_layers=2, base_channels=4, **options)
     x = torch.randn(2, 3, 16, 16)
     a(x)  # moves running stats and spectral-norm vectors away from their initial values
     a.eval()
-    b = PatchDiscriminator(3, num_layers=2, base_channels=4, **options).eval()  # type: ignore[arg-type]
+    b = PatchDiscriminator(3, num_layers=2, base_channels=4, **options).eval()
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(b(x).logits[0], a(x).logits[0], rtol=0, atol=0)
 

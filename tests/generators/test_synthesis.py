@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 import torch
@@ -85,8 +85,8 @@ def upsample_reference(
      (1, None, None), (1, "bilinear", None)],
 )  # fmt: skip
 def test_block_matches_composition(up: int, resample_filter: Optional[object], mode: Optional[str]) -> None:
-    options = {} if resample_filter is None else {"resample_filter": resample_filter}
-    block = AdaINSynthesisBlock(3, 4, 5, up=up, dtype=F64, **options)  # type: ignore[arg-type]
+    options: dict[str, Any] = {} if resample_filter is None else {"resample_filter": resample_filter}
+    block = AdaINSynthesisBlock(3, 4, 5, up=up, dtype=F64, **options)
     randomize(block)
     x = torch.randn(2, 3, 3, 3, dtype=F64)
     ws = torch.randn(2, 2, 5, dtype=F64)

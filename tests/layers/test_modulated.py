@@ -55,9 +55,9 @@ def test_fused_and_per_sample_paths_agree(
     x = torch.randn(3, 4, 6, 6, device=device)
     weight, styles = torch.randn(5, 4, k, k, device=device), torch.randn(3, 4, device=device)
     f = setup_filter([1, 3, 3, 1], device=device)
-    kw = {"up": up, "down": down, "padding": k // 2, "resample_filter": f, "backend": backend}
-    fused = modulated_conv2d(x, weight, styles, fused_modconv=True, **kw)  # type: ignore[arg-type]
-    per_sample = modulated_conv2d(x, weight, styles, fused_modconv=False, **kw)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"up": up, "down": down, "padding": k // 2, "resample_filter": f, "backend": backend}
+    fused = modulated_conv2d(x, weight, styles, fused_modconv=True, **kw)
+    per_sample = modulated_conv2d(x, weight, styles, fused_modconv=False, **kw)
     assert_close(fused, per_sample, scale=10.0)  # two float32 orders of summation
     expected = formula(x.cpu(), weight.cpu(), styles.cpu(), demodulate=True, up=up, down=down, padding=k // 2)
     if up == 1 and down == 1:  # formula() uses TAPS for resampling; without resampling it applies as is

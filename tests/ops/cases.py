@@ -268,10 +268,10 @@ def used_group_size(n: int, group_size: Optional[int], adjust: bool = False) -> 
 
 def minibatch_case(group_size: int, num_channels: int, shapes: tuple[Shape, ...], grad_shape: Shape,
                    adjust: bool = False, **flags: Any) -> OpCase:  # fmt: skip
-    kw = {"group_size": group_size, "num_channels": num_channels, "adjust_group_size": adjust}
+    kw: dict[str, Any] = {"group_size": group_size, "num_channels": num_channels, "adjust_group_size": adjust}
 
     def call(x: torch.Tensor, backend: Backend) -> torch.Tensor:
-        return G.minibatch_stddev(x, **kw, backend=backend)  # type: ignore[arg-type]
+        return G.minibatch_stddev(x, **kw, backend=backend)
 
     def formula(x: torch.Tensor) -> torch.Tensor:
         return formulas.minibatch_stddev(x, used_group_size(x.shape[0], group_size, adjust), num_channels)
@@ -328,13 +328,13 @@ def upfirdn2d_case(tag: str, taps: tuple[int, ...], up: tuple[int, int], down: t
                    pad: tuple[int, int, int, int], flip: bool, gain: float, shapes: tuple[Shape, ...],
                    **flags: Any) -> OpCase:  # fmt: skip
     """``taps``: the filter's shape, drawn in [0.1, 1.1); a constant (filters never require grad)."""
-    kw = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
+    kw: dict[str, Any] = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
 
     def make(shape: Shape, device: torch.device) -> tuple[torch.Tensor, ...]:
         return _randn(shape, device), torch.rand(taps, dtype=F64, device=device) + 0.1
 
     def call(x: torch.Tensor, f: torch.Tensor, backend: Backend) -> torch.Tensor:
-        return G.upfirdn2d(x, f, **kw, backend=backend)  # type: ignore[arg-type]
+        return G.upfirdn2d(x, f, **kw, backend=backend)
 
     def formula(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         return formulas.upfirdn2d(x, f, up, down, pad, flip, gain)

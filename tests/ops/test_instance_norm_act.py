@@ -262,14 +262,14 @@ def test_cpu_fast_path_is_the_reference_in_every_order(
         x = x.contiguous(memory_format=torch.channels_last)
     scale, bias = _affine(affine, 2, 3, dtype=torch.float64)
     spec, alpha, g = resolve_activation(act, None, gain)
-    kw = {"eps": 1e-5, "spec": spec, "alpha": alpha, "gain": g}
+    kw: dict[str, Any] = {"eps": 1e-5, "spec": spec, "alpha": alpha, "gain": g}
     inputs = (x,) if scale is None or bias is None else (x, scale, bias)
 
     def fast(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
-        return instance_norm_act_eager(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+        return instance_norm_act_eager(t, *(p or (None, None)), **kw)
 
     def ref(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
-        return instance_norm_act_reference(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+        return instance_norm_act_reference(t, *(p or (None, None)), **kw)
 
     y = instance_norm_act(x, scale, bias, act=act, gain=gain, backend="torch")
     assert (

@@ -5,7 +5,7 @@ and each bad input's message."""
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import formulas
 import pytest
@@ -28,8 +28,8 @@ def test_matches_loops_and_stylegan2_ada(
     num_channels: int,
 ) -> None:
     x = torch.randn(shape, dtype=torch.float64)
-    kw = {"group_size": group_size, "num_channels": num_channels}
-    y = minibatch_stddev(x.to(device), **kw, backend=backend).cpu()  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"group_size": group_size, "num_channels": num_channels}
+    y = minibatch_stddev(x.to(device), **kw, backend=backend).cpu()
     assert y.shape == (shape[0], shape[1] + num_channels, *shape[2:])
     assert_close(y, formulas.minibatch_stddev(x, min(group_size, shape[0]), num_channels))
     assert_close(y, formulas.minibatch_stddev_stylegan2_ada(x, group_size, num_channels))

@@ -4,6 +4,8 @@ values, several tiles per plane, and each bad input's message."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from formulas import upfirdn2d as formula
@@ -77,10 +79,10 @@ def test_triton_gradients_match_reference(
     """The adjoint rule (flipped filter, swapped up/down, adjusted padding) equals autograd of the reference."""
     x = torch.randn(shape, dtype=torch.float64)
     f = torch.rand(fshape, dtype=torch.float64) + 0.1
-    kw = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
-    ref = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="torch"), [x])  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
+    ref = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="torch"), [x])
     f = f.to(TRITON_DEVICE)
-    out = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="triton"), [x.to(TRITON_DEVICE)])  # type: ignore[arg-type]
+    out = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="triton"), [x.to(TRITON_DEVICE)])
     for o, r in zip(out, ref):
         assert_close(o, r)
 
