@@ -9,7 +9,7 @@ import formulas
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close, original
+from helpers import assert_close, grad_of, original
 from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import parametrize
@@ -140,8 +140,8 @@ def test_effective_learning_rate(lr: float) -> None:
     F.mse_loss(x @ w_eff.T + b_eff, target).backward()
     F.mse_loss(layer(x), target).backward()
     assert w_eff.grad is not None and b_eff.grad is not None
-    assert_close(layer.weight.grad, c * w_eff.grad)  # type: ignore[arg-type]
-    assert_close(layer.bias.grad, lr * b_eff.grad)  # type: ignore[arg-type]
+    assert_close(grad_of(layer.weight), c * grad_of(w_eff))
+    assert_close(grad_of(layer.bias), lr * grad_of(b_eff))
     eta = 0.3
     before = layer.weight.detach() * c
     torch.optim.SGD(layer.parameters(), lr=eta).step()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import assert_close, grad_of
 
 from ganblocks.losses import VGG19_LAYERS, VGGLoss
 
@@ -165,7 +165,7 @@ def test_l2_weight_and_unbatched(weights_file: Path, state_dict: dict[str, torch
     assert_close(lb, expected)
     la.backward()
     lb.backward()
-    assert_close(xa.grad, xb.grad)  # type: ignore[arg-type]
+    assert_close(grad_of(xa), grad_of(xb))
 
 
 def test_frozen_cut_and_target_without_grad(weights_file: Path) -> None:
