@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 
 from ganblocks.discriminators import DiscriminatorOutput
 from ganblocks.losses import (
@@ -96,7 +96,7 @@ def test_non_saturating_is_bce_and_vanilla_is_refused_with_its_name() -> None:
     r, f = _scales(), _scales()
     expected = sum(_bce(x, 1.0).mean() + _bce(y, 0.0).mean() for x, y in zip(r, f))
     assert_close(d_loss(r, f, kind="non_saturating"), expected)  # type: ignore[arg-type]
-    assert_close(g_loss(f, kind="non_saturating"), sum(_bce(y, 1.0).mean() for y in f))  # type: ignore[arg-type]
+    assert_close(g_loss(f, kind="non_saturating"), tensor_sum(_bce(y, 1.0).mean() for y in f))
     with pytest.raises(
         ValueError, match=r"got 'vanilla' \('vanilla', BCE with logits, is 'non_saturating'\)"
     ):
@@ -305,8 +305,10 @@ def test_reduction_is_over_samples_of_per_sample_means(
     r, f = _scales(), _scales()
     k = 3 if scale_reduction == "mean" else 1
 
-    def per_sample(hand: object, xs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack([sum(hand(kind, x[i]) for x in xs) / k for i in range(4)])  # type: ignore[operator, misc]
+    def per_sample(
+        hand: Callable[[AdversarialKind, torch.Tensor], torch.Tensor], xs: list[torch.Tensor]
+    ) -> torch.Tensor:
+        return torch.stack([tensor_sum(hand(kind, x[i]) for x in xs) / k for i in range(4)])
 
     expected_d = per_sample(hand_real, r) + per_sample(hand_fake, f)
     expected_g = per_sample(hand_gen, f)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close, grad_of
+from helpers import assert_close, grad_of, tensor_sum
 
 from ganblocks.losses import VGG19_LAYERS, VGGLoss
 
@@ -89,7 +89,7 @@ def hand_loss(
 ) -> torch.Tensor:
     stop = max(layers, key=lambda n: (int(n[-3]), int(n[-1]), n.startswith("relu")))
     fx, fy = hand_vgg(x, sd, stop), hand_vgg(y, sd, stop)
-    return sum(w * (fx[n] - fy[n]).abs().pow(p).mean() for n, w in zip(layers, weights))  # type: ignore[return-value]
+    return tensor_sum(w * (fx[n] - fy[n]).abs().pow(p).mean() for n, w in zip(layers, weights))
 
 
 @pytest.fixture(scope="module")

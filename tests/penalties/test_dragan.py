@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 from torch import nn
 
 from ganblocks.penalties.dragan import DraganPenalty, dragan_penalty
@@ -53,7 +53,7 @@ def test_list_of_scales_joint_norm_and_own_std() -> None:
 
     def d(xs: list[torch.Tensor]) -> torch.Tensor:
         seen.append([x.detach() for x in xs])
-        return sum(0.5 * x.flatten(1).square().sum(1) for x in xs)  # type: ignore[return-value]
+        return tensor_sum(0.5 * x.flatten(1).square().sum(1) for x in xs)
 
     got = dragan_penalty(d, real, weight=1.0)
     for x, r in zip(seen[0], real):
