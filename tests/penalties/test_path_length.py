@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -16,7 +16,7 @@ from ganblocks.ops import Backend
 BACKENDS = ["torch", pytest.param("triton", marks=requires_triton)]
 
 
-def _tanh_synthesis(m: torch.Tensor) -> object:
+def _tanh_synthesis(m: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """images = tanh(flat(ws) @ m^T) as (N, 1, 2, 3): its Jacobian is diag(1 - tanh²) m."""
     return lambda ws: torch.tanh(ws.reshape(ws.shape[0], -1) @ m.t()).reshape(-1, 1, 2, 3)
 
@@ -37,7 +37,7 @@ def test_lengths_match_formula(ws_shape: tuple[int, ...]) -> None:
     ws = torch.randn(ws_shape, dtype=torch.float64, requires_grad=True)
     m = torch.randn(6, 8, dtype=torch.float64)
     noise = torch.randn(3, 1, 2, 3, dtype=torch.float64)
-    images = _tanh_synthesis(m)(ws)  # type: ignore[operator]
+    images = _tanh_synthesis(m)(ws)
     lengths = path_lengths(images, ws, noise=noise)
     assert lengths.shape == (3,) and lengths.requires_grad  # the graph is kept for the second order
     assert_close(lengths, _formula_lengths(ws.detach(), m, noise))
@@ -50,7 +50,7 @@ def test_penalty_and_running_mean() -> None:
     mean = 0.0
     for _ in range(3):
         noise = torch.randn(4, 1, 2, 3, dtype=torch.float64)
-        penalty = pl.from_outputs(_tanh_synthesis(m)(ws), ws, noise=noise)  # type: ignore[operator]
+        penalty = pl.from_outputs(_tanh_synthesis(m)(ws), ws, noise=noise)
         # The formula, differentiable in m by plain autograd (the Jacobian is written out).
         lengths = _formula_lengths(ws.detach(), m, noise)
         new_mean = mean + 0.01 * (lengths.mean() - mean)  # not detached, as in StyleGAN2-ADA
@@ -214,7 +214,7 @@ def test_reduction_over_samples() -> None:
     ws = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
     m = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
     noise = torch.randn(4, 1, 2, 3, dtype=torch.float64)
-    images = _tanh_synthesis(m)(ws)  # type: ignore[operator]
+    images = _tanh_synthesis(m)(ws)
     lengths = _formula_lengths(ws.detach(), m, noise)
     mean = 0.5 + 0.01 * (lengths.mean() - 0.5)
     pl_mean = torch.tensor(0.5, dtype=torch.float64)
