@@ -13,6 +13,8 @@ import os
 import pytest
 import torch
 
+from ganblocks.ops import Backend
+
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
@@ -32,6 +34,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def device(backend: str) -> torch.device:
+def device(backend: Backend) -> torch.device:
     """Where the tensors of a ``backend`` test live: the Triton device for ``triton``, else the CPU."""
     return device_for(backend)

@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
+from torch.multiprocessing.spawn import start_processes
 from torch.nn.parallel import DistributedDataParallel
 
 from ganblocks.discriminators import (
@@ -39,7 +39,7 @@ def run_ddp(
     worker_main: Callable[[int, int], Any], world_size: int, tmp_path: Path, *, timeout: float = 150.0
 ) -> list[Any]:
     """Run ``worker_main(rank, world_size)`` on ``world_size`` processes in one gloo group; their results."""
-    ctx = mp.start_processes(
+    ctx = start_processes(
         _entry,
         args=(worker_main, world_size, str(tmp_path)),
         nprocs=world_size,

@@ -12,15 +12,17 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ganblocks.layers import Activation
+
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 # StyleGAN2-ADA's defaults: the slope of lrelu and scale of elu, and √2 for the ReLU-like activations.
 DEFAULT_ALPHA = {"lrelu": 0.2, "elu": 1.0}
 DEFAULT_GAIN = {"relu": 2**0.5, "lrelu": 2**0.5, "swish": 2**0.5}
-ALIASES = {"leaky_relu": "lrelu"}  # torch's name
+ALIASES: dict[str, Activation] = {"leaky_relu": "lrelu"}  # torch's name
 
 
-def scalar_act(act: str, v: float, alpha: Optional[float] = None) -> float:
+def scalar_act(act: Activation, v: float, alpha: Optional[float] = None) -> float:
     """One activation of one number."""
     act = ALIASES.get(act, act)
     a = DEFAULT_ALPHA.get(act, 0.0) if alpha is None else alpha
@@ -45,7 +47,7 @@ def scalar_act(act: str, v: float, alpha: Optional[float] = None) -> float:
     raise AssertionError(f"no formula for {act!r}")
 
 
-def _gain(act: str, gain: Optional[float]) -> float:
+def _gain(act: Activation, gain: Optional[float]) -> float:
     return DEFAULT_GAIN.get(ALIASES.get(act, act), 1.0) if gain is None else gain
 
 
@@ -59,7 +61,7 @@ def _values(t: torch.Tensor) -> list[float]:
 
 def act(
     x: torch.Tensor,
-    act: str,
+    act: Activation,
     alpha: Optional[float] = None,
     gain: Optional[float] = None,
     clamp: Optional[float] = None,
@@ -73,7 +75,7 @@ def act(
 def bias_act(
     x: torch.Tensor,
     b: Optional[torch.Tensor] = None,
-    act_name: str = "linear",
+    act_name: Activation = "linear",
     alpha: Optional[float] = None,
     gain: Optional[float] = None,
     clamp: Optional[float] = None,
@@ -108,7 +110,7 @@ def instance_norm_act(
     bias: Optional[torch.Tensor] = None,
     *,
     eps: float = 1e-5,
-    act: str = "linear",
+    act: Activation = "linear",
     alpha: Optional[float] = None,
     gain: Optional[float] = None,
 ) -> torch.Tensor:
@@ -155,7 +157,7 @@ def inject_noise(
     strength: torch.Tensor,
     noise: torch.Tensor,
     bias: Optional[torch.Tensor] = None,
-    act: str = "linear",
+    act: Activation = "linear",
     alpha: Optional[float] = None,
     gain: Optional[float] = None,
     clamp: Optional[float] = None,

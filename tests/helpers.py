@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Callable, Optional
 
 import pytest
 import torch
 
-from ganblocks.ops import triton_available
+from ganblocks.ops import Backend, triton_available
 
 HAS_TRITON = triton_available()
 TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -36,7 +36,7 @@ TRITON_MARKS = (pytest.mark.triton, requires_triton)
 BACKENDS = ("torch", pytest.param("triton", marks=TRITON_MARKS))
 
 
-def device_for(backend: str) -> torch.device:
+def device_for(backend: Backend) -> torch.device:
     """Where a test of ``backend`` puts its tensors: the Triton device for ``triton``, else the CPU."""
     return torch.device(TRITON_DEVICE if backend == "triton" else "cpu")
 
@@ -83,3 +83,23 @@ def all_orders(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor]) 
     second = torch.autograd.grad(loss, leaves, allow_unused=True)
     second = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(second, leaves))
     return [y.detach(), *(g.detach() for g in grads), *second]
+
+
+def original(module: torch.nn.Module, name: str = "weight") -> torch.Tensor:
+    """The tensor a parametrization stores for ``module.<name>`` (``module.parametrizations.<name>.original``)."""
+    stored = getattr(module.parametrizations, name).original
+    assert isinstance(stored, torch.Tensor)
+    return stored
+
+
+def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """``sum(terms)`` of at least one tensor, typed as a tensor (Python's ``sum`` starts from the int 0)."""
+    total = sum(terms)
+    assert isinstance(total, torch.Tensor)
+    return total
+
+
+def grad_of(t: torch.Tensor) -> torch.Tensor:
+    """``t.grad``, which a backward pass must have filled."""
+    assert t.grad is not None
+    return t.grad

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ CHEAP = {"ops": "bias_act", "layers": "equal_linear", "networks": "style", "loss
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     cfg = Config(torch.device("cpu"), quick=True, min_run_time=0.001)
     mp = pytest.MonkeyPatch()
     for area, module in AREAS.items():
@@ -39,7 +40,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return out, doc
 
 
-def test_smoke_writes_json_and_markdown(smoke: tuple[Path, dict]) -> None:
+def test_smoke_writes_json_and_markdown(smoke: tuple[Path, dict[str, Any]]) -> None:
     out, doc = smoke
     saved = json.loads(out.read_text())
     assert saved["results"] == json.loads(json.dumps(doc["results"]))
@@ -57,7 +58,7 @@ def test_smoke_writes_json_and_markdown(smoke: tuple[Path, dict]) -> None:
     assert plain["saved_bytes"] == 2 * 8 * 8 * 8 * 4
 
 
-def _rec(provider: str, ms: float, iqr: float = 0.0) -> dict:
+def _rec(provider: str, ms: float, iqr: float = 0.0) -> dict[str, Any]:
     return {"area": "ops", "row": "bias_act[x]", "name": "bias_act", "params": {"dtype": "bfloat16"},
             "provider": provider, "mode": "fwd+bwd", "median_ms": ms, "iqr_ms": iqr}  # fmt: skip
 
@@ -90,7 +91,7 @@ def test_gpu_check_command_line() -> None:
         assert gpu_check.main([]) == 2
 
 
-def test_render_writes_plot_and_page(smoke: tuple[Path, dict], tmp_path: Path) -> None:
+def test_render_writes_plot_and_page(smoke: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("# B\n<!-- results -->\nold\n<!-- /results -->\nafter\n")
     assert render.main([str(smoke[0]), "--png", str(tmp_path / "p.png"), "--page", str(page)]) == 0

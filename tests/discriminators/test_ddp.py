@@ -25,5 +25,5 @@ def test_ddp_gradients_equal_single_process(tmp_path: Path) -> None:
         for ddp_grads in ranks:  # every rank holds the all-reduced gradients
             assert sorted(ddp_grads[kind]) == sorted(grads)
             for name, g in grads.items():
-                assert g.abs().sum() > 0, f"{kind}: {name} has a zero gradient"
+                assert g is not None and g.abs().sum() > 0, f"{kind}: {name} has a zero gradient"
                 assert_close(ddp_grads[kind][name], g)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 import torch
@@ -20,7 +20,9 @@ from ganblocks.discriminators import (
 from ganblocks.generators import MSGGeneratorHeads
 from ganblocks.layers import EqualConv2d, EqualLinear
 
-SMALL = dict(resolution=16, base_channels=4, max_channels=16)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
+SMALL: dict[str, Any] = dict(
+    resolution=16, base_channels=4, max_channels=16
+)  # 4, 8 and 16 channels at 16, 8 and 4 pixels
 
 
 def nf(r: int) -> int:
@@ -64,9 +66,9 @@ def weights(module: nn.Module) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The effective weight and bias of a conv/linear layer, equalized or plain, in float64."""
     w = module.weight.double()
     if isinstance(module, (EqualConv2d, EqualLinear)):
-        w = w / math.sqrt(module.weight[0].numel())
+        w = w / math.sqrt(module.weight[0].numel())  # type: ignore[operator, assignment]
     b = module.bias
-    return w, None if b is None else b.double()
+    return w, None if b is None else b.double()  # type: ignore[return-value]
 
 
 def conv_lrelu(module: nn.Module, x: torch.Tensor, padding: int, equalized: bool) -> torch.Tensor:
@@ -78,7 +80,7 @@ def conv_lrelu(module: nn.Module, x: torch.Tensor, padding: int, equalized: bool
 def combine_formula(block: nn.Module, mode: str, image: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
     if mode == "simple":
         return torch.cat([image, feats], 1)
-    w, b = weights(block.combine.project)
+    w, b = weights(block.combine.project)  # type: ignore[union-attr, arg-type]
     if mode == "lin_cat":
         return torch.cat([F.conv2d(image, w, b), feats], 1)
     return F.conv2d(torch.cat([image, feats], 1), w, b)
@@ -90,11 +92,11 @@ def msg_formula(d: MSGDiscriminator, images: list[torch.Tensor], equalized: bool
     for j, block in enumerate(d.blocks):
         if j > 0:
             x = combine_formula(block, d.combine, imgs[j], x)
-        x = conv_lrelu(block.conv1, conv_lrelu(block.conv0, x, 1, equalized), 1, equalized)
+        x = conv_lrelu(block.conv1, conv_lrelu(block.conv0, x, 1, equalized), 1, equalized)  # type: ignore[arg-type]
         x = F.avg_pool2d(x, 2)
     if len(imgs) > 1:
         x = combine_formula(d.final, d.combine, imgs[-1], x)
-    x = mbstd_formula(x, d.final.mbstd_group_size)
+    x = mbstd_formula(x, d.final.mbstd_group_size or x.shape[0])
     x = conv_lrelu(d.final.dense, conv_lrelu(d.final.conv, x, 1, equalized), 0, equalized)
     w, b = weights(d.final.out)
     return F.linear(x.flatten(1), w, b)
@@ -132,19 +134,19 @@ def test_smallest_resolution_is_one_final_block() -> None:
 
 
 def test_minibatch_stddev_options() -> None:
-    d = MSGDiscriminator(3, mbstd_num_channels=0, **SMALL)  # type: ignore[arg-type]
+    d = MSGDiscriminator(3, mbstd_num_channels=0, **SMALL)
     assert d.final.conv.in_channels == 16 + 3
     images = image_pyramid(torch.randn(3, 3, 16, 16), 3)
     single = d([t[:1] for t in images]).logits[0]
     assert_close(d(images).logits[0][:1], single)  # without the statistic, samples are independent
-    grouped = MSGDiscriminator(3, combine="cat_lin", mbstd_num_channels=2, mbstd_group_size=None, **SMALL)  # type: ignore[arg-type]
+    grouped = MSGDiscriminator(3, combine="cat_lin", mbstd_num_channels=2, mbstd_group_size=None, **SMALL)
     assert grouped.final.conv.in_channels == 16 + 2
     assert grouped(images).logits[0].shape == (3, 1)
     with pytest.raises(
         ValueError,
         match=r"mbstd_num_channels \(2\) must divide the channel count entering the minibatch standard deviation \(19 with combine='simple'\)",
     ):
-        MSGDiscriminator(3, mbstd_num_channels=2, **SMALL)  # type: ignore[arg-type]
+        MSGDiscriminator(3, mbstd_num_channels=2, **SMALL)
 
 
 @pytest.mark.parametrize("combine", COMBINE_MODES)
@@ -172,7 +174,7 @@ def test_gradcheck_and_gradgradcheck() -> None:
 
 
 def test_input_errors() -> None:
-    d = MSGDiscriminator(3, **SMALL)  # type: ignore[arg-type]
+    d = MSGDiscriminator(3, **SMALL)
     images = image_pyramid(torch.randn(2, 3, 16, 16), 3)
     with pytest.raises(
         ValueError,
@@ -221,7 +223,7 @@ def test_option_errors() -> None:
 
 
 def test_repr() -> None:
-    text = repr(MSGDiscriminator(3, combine="lin_cat", **SMALL))  # type: ignore[arg-type]
+    text = repr(MSGDiscriminator(3, combine="lin_cat", **SMALL))
     assert text.startswith(
         "MSGDiscriminator(\n  in_channels=3, resolution=16, combine='lin_cat'\n  (from_rgb): EqualConv2d(3, 4"
     )
@@ -230,11 +232,11 @@ def test_repr() -> None:
 
 
 def test_channels_last_autocast_state_dict_and_compile() -> None:
-    d = MSGDiscriminator(3, combine="lin_cat", **SMALL)  # type: ignore[arg-type]
+    d = MSGDiscriminator(3, combine="lin_cat", **SMALL)
     images = image_pyramid(torch.randn(4, 3, 16, 16), 3)
     ref = d(images).logits[0]
     cl = [t.to(memory_format=torch.channels_last) for t in images]
-    out = d.to(memory_format=torch.channels_last)(cl, return_features=True)
+    out = d.to(memory_format=torch.channels_last)(cl, return_features=True)  # type: ignore[call-overload]
     assert out.features[0][0].is_contiguous(memory_format=torch.channels_last)
     assert_close(out.logits[0], ref)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -242,7 +244,7 @@ def test_channels_last_autocast_state_dict_and_compile() -> None:
     assert low.dtype == torch.bfloat16
     # Eight bfloat16 convs in a row; the logits are sums over 16 features of magnitude ~1.
     assert_close(low.float(), ref, torch.bfloat16, scale=10)
-    e = MSGDiscriminator(3, combine="lin_cat", **SMALL)  # type: ignore[arg-type]
+    e = MSGDiscriminator(3, combine="lin_cat", **SMALL)
     e.load_state_dict(d.state_dict())
     torch.testing.assert_close(e(images).logits[0], ref, rtol=0, atol=0)
     # aot_eager traces the whole graph (dynamo + AOTAutograd) without inductor's C++ build, minutes on CPU.

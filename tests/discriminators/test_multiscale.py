@@ -7,13 +7,14 @@ import math
 
 import pytest
 import torch
-from helpers import assert_close, assert_close_to_largest
+from helpers import assert_close, assert_close_to_largest, tensor_sum
 from torch import nn
 
 from ganblocks.discriminators import (
     DiscriminatorOutput,
     MultiScaleDiscriminator,
     PatchDiscriminator,
+    PatchNorm,
     convert_pix2pixhd_state_dict,
 )
 
@@ -23,7 +24,7 @@ from ganblocks.discriminators import (
 class NLayerDiscriminator(nn.Module):
     def __init__(
         self, input_nc, ndf=64, n_layers=3, norm_layer=nn.BatchNorm2d, use_sigmoid=False, getIntermFeat=False
-    ):  # type: ignore[no-untyped-def]
+    ):
         super().__init__()
         self.getIntermFeat = getIntermFeat
         self.n_layers = n_layers
@@ -64,7 +65,7 @@ class NLayerDiscriminator(nn.Module):
                 sequence_stream += sequence[n]
             self.model = nn.Sequential(*sequence_stream)
 
-    def forward(self, input):  # type: ignore[no-untyped-def]
+    def forward(self, input):
         if self.getIntermFeat:
             res = [input]
             for n in range(self.n_layers + 2):
@@ -84,7 +85,7 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
         use_sigmoid=False,
         num_D=3,
         getIntermFeat=False,
-    ):  # type: ignore[no-untyped-def]
+    ):
         super().__init__()
         self.num_D = num_D
         self.n_layers = n_layers
@@ -96,9 +97,9 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
                     setattr(self, "scale" + str(i) + "_layer" + str(j), getattr(netD, "model" + str(j)))
             else:
                 setattr(self, "layer" + str(i), netD.model)
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=(1, 1), count_include_pad=False)
 
-    def singleD_forward(self, model, input):  # type: ignore[no-untyped-def]
+    def singleD_forward(self, model, input):
         if self.getIntermFeat:
             result = [input]
             for i in range(len(model)):
@@ -106,7 +107,7 @@ class Pix2PixHDMultiscaleDiscriminator(nn.Module):
             return result[1:]
         return [model(input)]
 
-    def forward(self, input):  # type: ignore[no-untyped-def]
+    def forward(self, input):
         num_D = self.num_D
         result = []
         input_downsampled = input
@@ -173,7 +174,7 @@ def test_pix2pixhd_parameter_count_and_sizes() -> None:
 @pytest.mark.parametrize("interm", [True, False])
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 @pytest.mark.parametrize("bias_before_norm", [True, False])
-def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_norm: bool) -> None:
+def test_loader_gives_identical_outputs(interm: bool, norm: PatchNorm, bias_before_norm: bool) -> None:
     num_D, n_layers = 3, 2
     ref = Pix2PixHDMultiscaleDiscriminator(
         3,
@@ -194,7 +195,7 @@ def test_loader_gives_identical_outputs(interm: bool, norm: str, bias_before_nor
         num_layers=n_layers,
         base_channels=4,
         norm=norm,
-        bias_before_norm=bias_before_norm,  # type: ignore[arg-type]
+        bias_before_norm=bias_before_norm,
     ).double()
     d.load_pix2pixhd_state_dict(state)
     ref.eval()
@@ -269,7 +270,7 @@ def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
     def grads(d: MultiScaleDiscriminator, xd: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         xd = xd.detach().requires_grad_()
         outs = d(xd).to_nested()[1]
-        loss = sum((t * w.to(t.dtype)).sum() for t, w in zip(outs, weighting))
+        loss = tensor_sum((t * w.to(t.dtype)).sum() for t, w in zip(outs, weighting))
         weights = [d.scales[1].layers[i].conv.weight for i in range(5)]  # type: ignore[union-attr,index]
         return list(torch.autograd.grad(loss, [*weights, xd])), [t.detach() for t in outs]
 
@@ -278,7 +279,7 @@ def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
     # float64: pix2pixHD's own modules give the same gradients.
     xr = x.detach().requires_grad_()
     ref_outs = ref(xr)[1]
-    ref_loss = sum((t * w).sum() for t, w in zip(ref_outs, weighting))
+    ref_loss = tensor_sum((t * w).sum() for t, w in zip(ref_outs, weighting))
     ref_weights = [getattr(ref, f"scale1_layer{j}")[0].weight for j in range(5)]
     for ours, theirs in zip(g64, torch.autograd.grad(ref_loss, [*ref_weights, xr])):
         assert_close_to_largest(ours, theirs, torch.float64)
@@ -292,7 +293,7 @@ def test_float32_gradients_with_pix2pixhd_initialisation() -> None:
     xp = x.detach().requires_grad_()
     x1 = torch.nn.functional.avg_pool2d(xp, 3, stride=2, padding=1, count_include_pad=False)
     at_pattern = patchgan_at_pattern(params, x1, [t > 0 for t in outs32[:4]])
-    loss = sum((t * w).sum() for t, w in zip(at_pattern, weighting))
+    loss = tensor_sum((t * w).sum() for t, w in zip(at_pattern, weighting))
     expected = torch.autograd.grad(loss, [*(w for w, _ in params), xp])
     for ours, theirs in zip(g32, expected):
         assert_close_to_largest(ours, theirs, torch.float32)
@@ -308,8 +309,8 @@ def test_scale_order_follows_pix2pixhd() -> None:
         3, ndf=4, n_layers=1, norm_layer=INSTANCE, num_D=2, getIntermFeat=True
     )
     state = convert_pix2pixhd_state_dict(ref.state_dict(), num_scales=2)
-    torch.testing.assert_close(state["scales.0.layers.0.conv.weight"], ref.scale1_layer0[0].weight)
-    torch.testing.assert_close(state["scales.1.layers.1.conv.bias"], ref.scale0_layer1[0].bias)
+    torch.testing.assert_close(state["scales.0.layers.0.conv.weight"], ref.scale1_layer0[0].weight)  # type: ignore[index, union-attr]
+    torch.testing.assert_close(state["scales.1.layers.1.conv.bias"], ref.scale0_layer1[0].bias)  # type: ignore[index, union-attr]
     flat = Pix2PixHDMultiscaleDiscriminator(3, ndf=4, n_layers=1, norm_layer=INSTANCE, num_D=2)
     state = convert_pix2pixhd_state_dict(
         {"module." + k: v for k, v in flat.state_dict().items()}, num_scales=2
@@ -317,7 +318,7 @@ def test_scale_order_follows_pix2pixhd() -> None:
     assert sorted(state) == sorted(
         MultiScaleDiscriminator(3, num_scales=2, num_layers=1, base_channels=4).state_dict()
     )
-    torch.testing.assert_close(state["scales.0.layers.2.conv.weight"], flat.layer1[5].weight)
+    torch.testing.assert_close(state["scales.0.layers.2.conv.weight"], flat.layer1[5].weight)  # type: ignore[index, union-attr]
 
 
 def test_from_pix2pixhd_reads_the_architecture() -> None:
@@ -402,7 +403,7 @@ def test_custom_backbone() -> None:
     with pytest.raises(TypeError, match=r"backbone\(0\) must return an nn.Module, got function"):
         MultiScaleDiscriminator(3, backbone=lambda k: lambda x: x)  # type: ignore[arg-type, return-value]
     bad = MultiScaleDiscriminator(3, num_scales=1, backbone=lambda k: nn.Identity())
-    bad.scales[0].forward = lambda x: [x]  # type: ignore[method-assign]
+    bad.scales[0].forward = lambda x: [x]
     with pytest.raises(
         TypeError, match="scale 0 must return a tensor or a one-scale DiscriminatorOutput, got list"
     ):
@@ -439,7 +440,7 @@ def test_channels_last_autocast_and_state_dict() -> None:
     d = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=8)
     x = torch.randn(2, 3, 32, 32)
     ref = d(x)
-    out = d.to(memory_format=torch.channels_last)(
+    out = d.to(memory_format=torch.channels_last)(  # type: ignore[call-overload]
         x.to(memory_format=torch.channels_last), return_features=True
     )
     assert out.features[1][0].is_contiguous(memory_format=torch.channels_last)
@@ -463,7 +464,7 @@ def test_gradients_reach_every_scale_and_parameter() -> None:
     for k, t in enumerate(out.logits):
         (g,) = torch.autograd.grad(t.sum(), x, retain_graph=True)
         assert g.abs().sum() > 0, f"no gradient from scale {k}"
-    sum(t.mean() for t in out.logits).backward()
+    tensor_sum(t.mean() for t in out.logits).backward()
     assert all(p.grad is not None for p in d.parameters())
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 import torch
@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from helpers import assert_close
 from torch import nn
 
-from ganblocks.discriminators import DiscriminatorOutput, MultiScaleDiscriminator, PatchDiscriminator
+from ganblocks.discriminators import (
+    DiscriminatorOutput,
+    MultiScaleDiscriminator,
+    PatchDiscriminator,
+    PatchNorm,
+)
 from ganblocks.layers import EqualConv2d
 
 
@@ -52,13 +57,13 @@ def patch_formula(d: PatchDiscriminator, x: torch.Tensor) -> tuple[torch.Tensor,
     n = len(d.layers)
     for i, layer in enumerate(d.layers):
         conv = layer.conv
-        w = conv.weight.double()
+        w = conv.weight.double()  # type: ignore[union-attr]
         if isinstance(conv, EqualConv2d):
-            w = w / math.sqrt(conv.weight[0].numel())
-        b = None if conv.bias is None else conv.bias.double()
+            w = w / math.sqrt(conv.weight[0].numel())  # type: ignore[operator]
+        b = None if conv.bias is None else conv.bias.double()  # type: ignore[union-attr]
         if i == n - 1 and d.mbstd_num_channels:
             h = mbstd_formula(h, d.mbstd_group_size or h.shape[0])
-        h = F.conv2d(h, w, b, stride=conv.stride, padding=2)
+        h = F.conv2d(h, w, b, stride=conv.stride, padding=2)  # type: ignore[call-overload]
         norm = layer.norm
         if isinstance(norm, nn.InstanceNorm2d):
             wn = None if norm.weight is None else norm.weight.double()
@@ -122,10 +127,10 @@ def test_pix2pixhd_sizes_and_count() -> None:
         ("none", False, 0),
     ],
 )
-def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) -> None:
+def test_parameter_count_formula(norm: PatchNorm, bias_before_norm: bool, extra: int) -> None:
     d = PatchDiscriminator(
         5, num_layers=3, base_channels=8, max_channels=32, norm=norm, bias_before_norm=bias_before_norm
-    )  # type: ignore[arg-type]
+    )
     ws = widths(5, 3, 8, 32)
     assert ws == [5, 8, 16, 32, 32, 1]
     count = sum(a * b * 16 + b for a, b in zip(ws[:-1], ws[1:]))
@@ -137,8 +142,8 @@ def test_parameter_count_formula(norm: str, bias_before_norm: bool, extra: int) 
 
 @pytest.mark.parametrize("norm", ["instance", "instance_affine", "batch", "none"])
 @pytest.mark.parametrize("training", [True, False])
-def test_forward_matches_formula(norm: str, training: bool) -> None:
-    d = PatchDiscriminator(3, num_layers=2, base_channels=4, norm=norm, return_features=True).double()  # type: ignore[arg-type]
+def test_forward_matches_formula(norm: PatchNorm, training: bool) -> None:
+    d = PatchDiscriminator(3, num_layers=2, base_channels=4, norm=norm, return_features=True).double()
     with torch.no_grad():
         for p in d.parameters():
             p.add_(torch.randn_like(p) * 0.1)  # non-trivial norm affine parameters
@@ -176,10 +181,10 @@ def test_bias_before_norm_false_computes_the_same_function() -> None:
     without.load_state_dict(state)
     with torch.no_grad():
         for layer in with_bias.layers[1:-1]:
-            layer.conv.bias.normal_()
+            layer.conv.bias.normal_()  # type: ignore[union-attr, operator]
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
     assert_close(without(x).logits[0], with_bias(x).logits[0])
-    assert without.layers[1].conv.bias is None and without.layers[0].conv.bias is not None
+    assert without.layers[1].conv.bias is None and without.layers[0].conv.bias is not None  # type: ignore[union-attr]
 
 
 def test_spectral_norm() -> None:
@@ -189,8 +194,8 @@ def test_spectral_norm() -> None:
         d(x)
     d.eval()
     for layer in d.layers:
-        assert nn.utils.parametrize.is_parametrized(layer.conv, "weight")
-        sigma = torch.linalg.matrix_norm(layer.conv.weight.flatten(1).double(), 2)
+        assert nn.utils.parametrize.is_parametrized(layer.conv, "weight")  # type: ignore[arg-type]
+        sigma = torch.linalg.matrix_norm(layer.conv.weight.flatten(1).double(), 2)  # type: ignore[union-attr, operator]
         assert abs(sigma.item() - 1.0) < 1e-2
     expected, _ = patch_formula(d, x)
     assert_close(d(x).logits[0], expected, torch.float32)
@@ -199,7 +204,7 @@ def test_spectral_norm() -> None:
 def test_equalized_lr() -> None:
     d = PatchDiscriminator(3, num_layers=2, base_channels=8, equalized_lr=True, norm="none")
     assert all(isinstance(layer.conv, EqualConv2d) for layer in d.layers)
-    stored = torch.cat([layer.conv.weight.flatten() for layer in d.layers])
+    stored = torch.cat([layer.conv.weight.flatten() for layer in d.layers])  # type: ignore[union-attr, operator]
     assert abs(stored.std().item() - 1.0) < 0.05  # N(0, 1) storage, scaled at run time
     x = torch.randn(2, 3, 16, 16)
     expected, _ = patch_formula(d, x)
@@ -211,7 +216,7 @@ def test_minibatch_stddev_before_last_conv(group_size: Optional[int]) -> None:
     d = PatchDiscriminator(
         3, num_layers=1, base_channels=4, mbstd_num_channels=1, mbstd_group_size=group_size
     )
-    assert d.layers[-1].conv.in_channels == 8 + 1
+    assert d.layers[-1].conv.in_channels == 8 + 1  # type: ignore[union-attr]
     x = torch.randn(4, 3, 8, 8)
     expected, _ = patch_formula(d, x)
     assert_close(d(x).logits[0], expected, torch.float32)
@@ -244,15 +249,15 @@ def test_channels_last() -> None:
     d = PatchDiscriminator(3, num_layers=2, base_channels=8, return_features=True)
     x = torch.randn(2, 3, 20, 20)
     ref = d(x)
-    d_cl = d.to(memory_format=torch.channels_last)
+    d_cl = d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     out = d_cl(x.to(memory_format=torch.channels_last))
     assert all(f.is_contiguous(memory_format=torch.channels_last) for f in out.features[0])
     assert_close(out.logits[0], ref.logits[0])
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
-def test_autocast_bfloat16(norm: str) -> None:
-    d = PatchDiscriminator(3, num_layers=2, base_channels=8, norm=norm)  # type: ignore[arg-type]
+def test_autocast_bfloat16(norm: PatchNorm) -> None:
+    d = PatchDiscriminator(3, num_layers=2, base_channels=8, norm=norm)
     x = torch.randn(2, 3, 16, 16)
     ref = d(x).logits[0]
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -263,12 +268,12 @@ def test_autocast_bfloat16(norm: str) -> None:
 
 
 @pytest.mark.parametrize("options", [{}, {"norm": "batch"}, {"spectral_norm": True}, {"equalized_lr": True}])
-def test_state_dict_round_trip(options: dict[str, object]) -> None:
-    a = PatchDiscriminator(3, num_layers=2, base_channels=4, **options)  # type: ignore[arg-type]
+def test_state_dict_round_trip(options: dict[str, Any]) -> None:
+    a = PatchDiscriminator(3, num_layers=2, base_channels=4, **options)
     x = torch.randn(2, 3, 16, 16)
     a(x)  # moves running stats and spectral-norm vectors away from their initial values
     a.eval()
-    b = PatchDiscriminator(3, num_layers=2, base_channels=4, **options).eval()  # type: ignore[arg-type]
+    b = PatchDiscriminator(3, num_layers=2, base_channels=4, **options).eval()
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(b(x).logits[0], a(x).logits[0], rtol=0, atol=0)
 

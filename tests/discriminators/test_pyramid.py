@@ -66,7 +66,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="num_scales must be a positive int, got 0"):
         image_pyramid(torch.zeros(1, 3, 4, 4), 0)
     with pytest.raises(ValueError, match="num_scales must be a positive int"):
-        ImagePyramid(True)  # type: ignore[arg-type]
+        ImagePyramid(True)
     with pytest.raises(ValueError, match=r"x must have 4 dimensions, got shape \(3, 4, 4\)"):
         image_pyramid(torch.zeros(3, 4, 4), 2)
     with pytest.raises(TypeError, match=r"x must be a torch\.Tensor, got list"):

@@ -72,10 +72,12 @@ def test_kmeans_bad_inputs() -> None:
         kmeans(torch.randn(3), 1)
 
 
-def pix2pixhd_encode_features(feat: torch.Tensor, inst: torch.Tensor, label: torch.Tensor) -> dict[int, list]:
+def pix2pixhd_encode_features(
+    feat: torch.Tensor, inst: torch.Tensor, label: torch.Tensor
+) -> dict[int, list[torch.Tensor]]:
     """pix2pixHD's encode_features per image (value at the instance's middle pixel, area test), with the
     instance's label read from the label map instead of from the id."""
-    out: dict[int, list] = {}
+    out: dict[int, list[torch.Tensor]] = {}
     _, _, h, w = feat.shape
     for b in range(feat.shape[0]):
         for i in inst[b].unique().tolist():

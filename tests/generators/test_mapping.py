@@ -10,6 +10,7 @@ import torch
 from helpers import assert_close
 
 from ganblocks.generators.mapping import MappingNetwork, style_mixing
+from ganblocks.layers import EqualLinear
 
 F64 = torch.float64
 
@@ -31,7 +32,7 @@ def reference_mapping(net: MappingNetwork, z: torch.Tensor, c: Optional[torch.Te
         parts.append(second_moment_norm(c @ (we / math.sqrt(we.shape[1])).T + be))
     h = torch.cat(parts, dim=1)
     for layer in net.layers:
-        assert layer.bias is not None
+        assert isinstance(layer, EqualLinear) and layer.bias is not None
         w, b = layer.weight.detach(), layer.bias.detach()
         lr = 0.01
         h = lrelu_sqrt2(h @ (w * lr / math.sqrt(w.shape[1])).T + b * lr)
@@ -55,7 +56,9 @@ def test_forward_matches_formula(c_dim: int) -> None:
     ws = net(z, c)
     assert ws.shape == (7, 5, 4)
     assert_close(ws, reference_mapping(net, z, c))
-    assert torch.equal(net.w_avg, torch.zeros(4, dtype=torch.float32))  # eval: no update
+    assert net.w_avg is not None and torch.equal(
+        net.w_avg, torch.zeros(4, dtype=torch.float32)
+    )  # eval: no update
 
 
 def test_structure_and_parameter_count() -> None:
@@ -64,12 +67,14 @@ def test_structure_and_parameter_count() -> None:
     assert sum(p.numel() for p in net.parameters()) == 8 * (512 * 512 + 512) == 2_101_248
     assert all(p.device.type == "meta" for p in net.parameters()) and net.w_avg is not None
     small = MappingNetwork(64, 0, 64, None, num_layers=2)
-    std = small.layers[0].weight.std().item()
+    first = small.layers[0]
+    assert isinstance(first, EqualLinear)
+    std = first.weight.std().item()
     assert 90 < std < 110  # 4096 draws of N(0, 100^2)
     assert small.embed is None and len(small.layers) == 2
     conditional = MappingNetwork(8, 10, 16, 4, num_layers=2, embed_features=5, layer_features=7)
     assert conditional.embed is not None and conditional.embed.in_features == 10
-    assert [(layer.in_features, layer.out_features) for layer in conditional.layers] == [(13, 7), (7, 16)]
+    assert [(layer.in_features, layer.out_features) for layer in conditional.layers] == [(13, 7), (7, 16)]  # type: ignore[comparison-overlap]
     assert "num_ws=4" in repr(conditional) and "lr_multiplier=0.01" in repr(conditional)
 
 
@@ -80,6 +85,7 @@ def test_w_avg_tracking() -> None:
     m2 = reference_mapping(net, z2, None)[:, 0].mean(0)
     net.train()
     net(z1)  # training mode: updates (StyleGAN2-ADA)
+    assert net.w_avg is not None
     assert_close(net.w_avg.double(), m1 * 0.1, torch.float32)
     net(z2, update_emas=False)  # explicitly off
     assert_close(net.w_avg.double(), m1 * 0.1, torch.float32)
@@ -93,7 +99,8 @@ def test_w_avg_skips_a_non_finite_batch() -> None:
     net = make(0, w_avg_beta=0.9).train()
     z1, z2 = torch.randn(5, 6, dtype=F64), torch.randn(5, 6, dtype=F64)
     net(z1)
-    before = net.w_avg.clone()  # type: ignore[union-attr]
+    assert net.w_avg is not None
+    before = net.w_avg.clone()
     for bad in (float("nan"), float("inf")):
         z = z2.clone()
         z[2, 1] = bad
@@ -122,7 +129,8 @@ def test_w_avg_update_in_the_dtype_of_the_network(dtype: torch.dtype) -> None:
 def test_truncation(psi: float, cutoff: Optional[int]) -> None:
     net = make().eval()
     avg = torch.randn(4)
-    net.w_avg.copy_(avg)  # type: ignore[union-attr]
+    assert net.w_avg is not None
+    net.w_avg.copy_(avg)
     z, c = torch.randn(3, 6, dtype=F64), torch.randn(3, 3, dtype=F64)
     w = reference_mapping(net, z, c)
     out = net(z, c, truncation_psi=psi, truncation_cutoff=cutoff)
@@ -185,7 +193,7 @@ def test_conditional_only() -> None:
     assert net.embed is not None and net.embed.bias is not None
     e = second_moment_norm(c @ (net.embed.weight / math.sqrt(3)).T.detach() + net.embed.bias.detach())
     layer = net.layers[0]
-    assert layer.bias is not None
+    assert isinstance(layer, EqualLinear) and layer.bias is not None
     expected = lrelu_sqrt2(e @ (layer.weight * 0.01 / 2).T.detach() + 0.01 * layer.bias.detach())
     assert_close(out[:, 1], expected)
 
@@ -204,7 +212,8 @@ def test_style_mixing_structure() -> None:
     net = make(num_ws=6).train()
     z, c = torch.randn(4, 6, dtype=F64), torch.randn(4, 3, dtype=F64)
     ws = net(z, c, update_emas=False)
-    avg = net.w_avg.clone()  # type: ignore[union-attr]
+    assert net.w_avg is not None
+    avg = net.w_avg.clone()
     for seed in range(5):
         mixed = style_mixing(net, z, c, ws, prob=1.0, generator=torch.Generator().manual_seed(seed))
         k = _crossover(mixed, ws)
@@ -215,7 +224,7 @@ def test_style_mixing_structure() -> None:
         assert not torch.isclose(mixed[:, k], ws[:, k]).any()
         again = style_mixing(net, z, c, ws, prob=1.0, generator=torch.Generator().manual_seed(seed))
         assert torch.equal(mixed, again)  # seedable
-    assert torch.equal(net.w_avg, avg)  # the second mapping does not update w_avg  # type: ignore[arg-type]
+    assert torch.equal(net.w_avg, avg)  # the second mapping does not update w_avg
     assert torch.equal(style_mixing(net, z, c, ws, prob=0.0), ws)
 
 

@@ -17,12 +17,12 @@ def test_generator_heads() -> None:
     feats = [torch.randn(2, 4, 8, 8, dtype=torch.float64), torch.randn(2, 8, 4, 4, dtype=torch.float64)]
     out = heads(feats)
     for head, f, y in zip(heads.heads, feats, out):
-        assert_close(y, torch.tanh(F.conv2d(f, head.weight, head.bias)))
+        assert_close(y, torch.tanh(F.conv2d(f, head.weight, head.bias)))  # type: ignore[arg-type]
     eq = MSGGeneratorHeads([4, 8]).double()
     y = eq(feats)[1]
     head = eq.heads[1]
-    w = head.weight.double() / math.sqrt(head.weight[0].numel())  # equalized: 1/sqrt(fan_in)
-    assert_close(y, F.conv2d(feats[1], w, head.bias.double()))
+    w = head.weight.double() / math.sqrt(head.weight[0].numel())  # type: ignore[operator, index]  # equalized: 1/sqrt(fan_in)
+    assert_close(y, F.conv2d(feats[1], w, head.bias.double()))  # type: ignore[arg-type]
     assert repr(eq).startswith("MSGGeneratorHeads(\n  channels=[4, 8], out_channels=3\n")
     with pytest.raises(
         ValueError,

@@ -90,7 +90,7 @@ class RefLocal(nn.Module):
                 up += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, cout, 7), nn.Tanh()]
             setattr(self, f"model{n}_1", nn.Sequential(*down))
             setattr(self, f"model{n}_2", nn.Sequential(*up))
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=(1, 1), count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inputs = [x]
@@ -169,11 +169,11 @@ def test_resnet_block_matches_formula() -> None:
         return (t - mean) / torch.sqrt(var + 1e-5)
 
     def conv(t: torch.Tensor, layer: nn.Module) -> torch.Tensor:
-        return nn.functional.conv2d(
-            nn.functional.pad(t, (1, 1, 1, 1), mode="reflect"), layer.conv.weight, layer.conv.bias
-        )
+        c = layer.conv
+        assert isinstance(c, nn.Conv2d)
+        return nn.functional.conv2d(nn.functional.pad(t, (1, 1, 1, 1), mode="reflect"), c.weight, c.bias)
 
-    expected = x + norm(conv(norm(conv(x, block.conv1)).clamp(min=0), block.conv2))
+    expected = x + norm(conv(norm(conv(x, block.conv1)).clamp(min=0), block.conv2))  # type: ignore[arg-type]
     assert_close(block(x), expected)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 import torch
@@ -85,8 +85,8 @@ def upsample_reference(
      (1, None, None), (1, "bilinear", None)],
 )  # fmt: skip
 def test_block_matches_composition(up: int, resample_filter: Optional[object], mode: Optional[str]) -> None:
-    options = {} if resample_filter is None else {"resample_filter": resample_filter}
-    block = AdaINSynthesisBlock(3, 4, 5, up=up, dtype=F64, **options)  # type: ignore[arg-type]
+    options: dict[str, Any] = {} if resample_filter is None else {"resample_filter": resample_filter}
+    block = AdaINSynthesisBlock(3, 4, 5, up=up, dtype=F64, **options)
     randomize(block)
     x = torch.randn(2, 3, 3, 3, dtype=F64)
     ws = torch.randn(2, 2, 5, dtype=F64)
@@ -190,7 +190,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match=r"noise must have shape \(N, 1, H, W\) = \(2, 1, 8, 8\)"):
         block(x, torch.randn(2, 2, 5), noise=(torch.randn(2, 1, 4, 4), None))
     with pytest.raises(ValueError, match="noise must be None or a pair"):
-        block(x, torch.randn(2, 2, 5), noise=(None,))  # type: ignore[arg-type]
+        block(x, torch.randn(2, 2, 5), noise=(None,))
     with pytest.raises(
         ValueError, match="resample_filter must be one of \\('nearest', 'bilinear'\\), got 'area'"
     ):
@@ -217,7 +217,7 @@ def test_constant_input_given_a_tensor_names_its_shape() -> None:
         match=r"^batch_size must be an int \(the number of copies, e.g. x.shape\[0\]\), got a torch.float32 tensor "
         r"of shape \(1, 100, 10, 10\)$",
     ) as info:
-        ConstantInput(3)(big)  # type: ignore[arg-type]
+        ConstantInput(3)(big)
     assert len(str(info.value)) < 200
     with pytest.raises(
         TypeError, match=r"^channels must be an int, got a torch.float32 tensor of shape \(1, 100, 10, 10\)$"

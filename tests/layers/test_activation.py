@@ -10,7 +10,7 @@ import torch
 from helpers import assert_close
 
 from ganblocks.layers import BiasAct, FusedLeakyReLU
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 
 F64 = torch.float64
 
@@ -41,7 +41,8 @@ def test_bias_act_without_channels_owns_nothing() -> None:
 def test_bias_act_along_last_dim() -> None:
     layer = BiasAct(4, act="sigmoid", dim=-1, dtype=F64)
     with torch.no_grad():
-        layer.bias.copy_(torch.arange(4.0))  # type: ignore[union-attr]
+        assert layer.bias is not None
+        layer.bias.copy_(torch.arange(4.0))
     x = torch.randn(3, 2, 4, dtype=F64)
     assert_close(layer(x), formulas.bias_act(x, torch.arange(4.0), "sigmoid", dim=-1))
 
@@ -49,12 +50,13 @@ def test_bias_act_along_last_dim() -> None:
 def test_fused_leaky_relu_matches_formula() -> None:
     layer = FusedLeakyReLU(3, dtype=F64)
     with torch.no_grad():
-        layer.bias.normal_()  # type: ignore[union-attr]
+        assert layer.bias is not None
+        layer.bias.normal_()
     x = torch.randn(2, 3, 4, 4, dtype=F64)
     assert_close(layer(x), formulas.bias_act(x, layer.bias, "lrelu"))
 
 
-def test_gradcheck(backend: str, device: torch.device) -> None:
+def test_gradcheck(backend: Backend, device: torch.device) -> None:
     layer = BiasAct(3, act="softplus", gain=1.5, lr_multiplier=0.5, dtype=F64, device=device)
     x = torch.randn(2, 3, 2, dtype=F64, device=device, requires_grad=True)
     b = torch.randn(3, dtype=F64, device=device, requires_grad=True)
@@ -62,7 +64,7 @@ def test_gradcheck(backend: str, device: torch.device) -> None:
     def f(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(layer, {"bias": b}, (x,))
 
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert torch.autograd.gradcheck(f, (x, b), fast_mode=backend == "triton")
         assert torch.autograd.gradgradcheck(f, (x, b), fast_mode=backend == "triton")
 

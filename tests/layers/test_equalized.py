@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Union
 
 import formulas
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import assert_close, grad_of, original
 from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import parametrize
 
-from ganblocks.layers import EqualConv2d, EqualizedLR, EqualLinear, equalized_lr, remove_equalized_lr
-from ganblocks.ops import use_backend
+from ganblocks.layers import (
+    Activation,
+    EqualConv2d,
+    EqualizedLR,
+    EqualLinear,
+    equalized_lr,
+    remove_equalized_lr,
+)
+from ganblocks.ops import Backend, use_backend
 
 F64 = torch.float64
 
@@ -28,14 +35,15 @@ F64 = torch.float64
 @pytest.mark.parametrize(("lr", "gain"), [(1.0, 1.0), (0.01, 1.0), (0.5, 2.0)])
 @pytest.mark.parametrize("lead", [(5,), (2, 3)])
 def test_equal_linear_matches_formula(
-    act: str, bias: bool, lr: float, gain: float, lead: tuple[int, ...]
+    act: Activation, bias: bool, lr: float, gain: float, lead: tuple[int, ...]
 ) -> None:
     layer = EqualLinear(
         6, 4, bias=bias, bias_init=0.3, lr_multiplier=lr, weight_gain=gain, act=act, dtype=F64
     )
     if bias:
         with torch.no_grad():
-            layer.bias.normal_()  # type: ignore[union-attr]
+            assert layer.bias is not None
+            layer.bias.normal_()
     x = torch.randn(*lead, 6, dtype=F64)
     w_eff = layer.weight * (gain * lr / math.sqrt(6))
     y = x @ w_eff.T
@@ -56,7 +64,7 @@ def test_equal_linear_act_options_match_formula() -> None:
 @pytest.mark.parametrize("act", ["linear", "lrelu", "tanh"])
 @pytest.mark.parametrize(("lr", "gain"), [(1.0, 1.0), (0.01, math.sqrt(2))])
 @pytest.mark.parametrize("bias", [True, False])
-def test_equal_conv2d_matches_formula(act: str, lr: float, gain: float, bias: bool) -> None:
+def test_equal_conv2d_matches_formula(act: Activation, lr: float, gain: float, bias: bool) -> None:
     conv = EqualConv2d(
         3,
         4,
@@ -71,19 +79,22 @@ def test_equal_conv2d_matches_formula(act: str, lr: float, gain: float, bias: bo
     )
     if bias:
         with torch.no_grad():
-            conv.bias.normal_()  # type: ignore[union-attr]
+            assert conv.bias is not None
+            conv.bias.normal_()
     x = torch.randn(2, 3, 7, 6, dtype=F64)
     w_eff = conv.weight * (gain * lr / math.sqrt(3 * 3 * 2))
     y = F.conv2d(x, w_eff, stride=2, padding=(1, 0))
     if bias:
-        y = y + (conv.bias * lr).reshape(1, -1, 1, 1)  # type: ignore[operator]
+        assert conv.bias is not None
+        y = y + (conv.bias * lr).reshape(1, -1, 1, 1)
     assert_close(conv(x), formulas.act(y, act))
 
 
 def test_equal_conv2d_clamp_and_gains_are_separate() -> None:
     conv = EqualConv2d(2, 3, 1, weight_gain=2.0, act="lrelu", act_gain=0.5, clamp=0.25, dtype=F64)
     x = torch.randn(1, 2, 4, 4, dtype=F64)
-    y = F.conv2d(x, conv.weight * (2.0 / math.sqrt(2))) + conv.bias.reshape(1, -1, 1, 1)  # type: ignore[union-attr]
+    assert conv.bias is not None
+    y = F.conv2d(x, conv.weight * (2.0 / math.sqrt(2))) + conv.bias.reshape(1, -1, 1, 1)
     assert_close(conv(x), formulas.act(y, "lrelu", gain=0.5, clamp=0.25))
 
 
@@ -124,12 +135,13 @@ def test_effective_learning_rate(lr: float) -> None:
     x = torch.randn(5, 8, dtype=F64)
     target = torch.randn(5, 4, dtype=F64)
     w_eff = (layer.weight.detach() * c).requires_grad_()
-    b_eff = (layer.bias.detach() * lr).requires_grad_()  # type: ignore[union-attr]
+    assert layer.bias is not None
+    b_eff = (layer.bias.detach() * lr).requires_grad_()
     F.mse_loss(x @ w_eff.T + b_eff, target).backward()
     F.mse_loss(layer(x), target).backward()
     assert w_eff.grad is not None and b_eff.grad is not None
-    assert_close(layer.weight.grad, c * w_eff.grad)  # type: ignore[arg-type]
-    assert_close(layer.bias.grad, lr * b_eff.grad)  # type: ignore[union-attr,arg-type]
+    assert_close(grad_of(layer.weight), c * grad_of(w_eff))
+    assert_close(grad_of(layer.bias), lr * grad_of(b_eff))
     eta = 0.3
     before = layer.weight.detach() * c
     torch.optim.SGD(layer.parameters(), lr=eta).step()
@@ -139,11 +151,14 @@ def test_effective_learning_rate(lr: float) -> None:
 # ------------------------------------------------------------------------------------------------- hook
 
 
-def _copy_stored(hooked: nn.Module, ref: nn.Module, lr: float) -> None:
+def _copy_stored(
+    hooked: Union[nn.Linear, nn.Conv2d], ref: Union[EqualLinear, EqualConv2d], lr: float
+) -> None:
+    assert hooked.bias is not None and ref.bias is not None
     with torch.no_grad():
-        hooked.parametrizations.weight.original.copy_(ref.weight)
+        original(hooked).copy_(ref.weight)
         if lr != 1.0:
-            hooked.parametrizations.bias.original.copy_(ref.bias)
+            original(hooked, "bias").copy_(ref.bias)
         else:
             hooked.bias.copy_(ref.bias)
 
@@ -152,7 +167,8 @@ def _copy_stored(hooked: nn.Module, ref: nn.Module, lr: float) -> None:
 def test_hook_on_linear_equals_equal_linear(lr: float, gain: float) -> None:
     ref = EqualLinear(6, 3, lr_multiplier=lr, weight_gain=gain, dtype=F64)
     with torch.no_grad():
-        ref.bias.normal_()  # type: ignore[union-attr]
+        assert ref.bias is not None
+        ref.bias.normal_()
     hooked = equalized_lr(nn.Linear(6, 3, dtype=F64), lr_multiplier=lr, weight_gain=gain)
     _copy_stored(hooked, ref, lr)
     x = torch.randn(4, 6, dtype=F64)
@@ -164,7 +180,8 @@ def test_hook_on_linear_equals_equal_linear(lr: float, gain: float) -> None:
 def test_hook_on_conv2d_equals_equal_conv2d(lr: float, gain: float) -> None:
     ref = EqualConv2d(3, 5, 3, stride=2, padding=1, lr_multiplier=lr, weight_gain=gain, dtype=F64)
     with torch.no_grad():
-        ref.bias.normal_()  # type: ignore[union-attr]
+        assert ref.bias is not None
+        ref.bias.normal_()
     hooked = equalized_lr(
         nn.Conv2d(3, 5, 3, stride=2, padding=1, dtype=F64), lr_multiplier=lr, weight_gain=gain
     )
@@ -180,16 +197,16 @@ def test_hook_fan_in_of_conv1d_3d_and_groups() -> None:
         (nn.Conv2d(4, 6, 3, groups=2), 2 * 9),
     ]:
         equalized_lr(module, weight_gain=3.0)
-        p = module.parametrizations.weight[0]
+        p = module.parametrizations.weight[0]  # type: ignore[union-attr, index]
         assert isinstance(p, EqualizedLR) and p.fan_in == fan_in
-        assert_close(module.weight, module.parametrizations.weight.original * (3.0 / math.sqrt(fan_in)))
+        assert_close(module.weight, original(module) * (3.0 / math.sqrt(fan_in)))
 
 
 def test_hook_reinit_semantics() -> None:
     lin = equalized_lr(nn.Linear(300, 200), lr_multiplier=0.01)
-    stored = lin.parametrizations.weight.original
+    stored = original(lin)
     assert abs(stored.std().item() * 0.01 - 1.0) < 0.02  # N(0, 1/lr²), not nn.Linear's uniform init
-    assert torch.equal(lin.parametrizations.bias.original, torch.zeros(200))
+    assert torch.equal(original(lin, "bias"), torch.zeros(200))
     plain = nn.Linear(6, 3)
     x = torch.randn(4, 6)
     before = plain(x)
@@ -197,7 +214,7 @@ def test_hook_reinit_semantics() -> None:
     assert_close(kept(x), before)
     # assigning an effective weight stores it divided by the scale (right_inverse)
     kept.weight = torch.ones(3, 6)
-    assert_close(kept.parametrizations.weight.original, torch.full((3, 6), math.sqrt(6) / 0.02))
+    assert_close(original(kept), torch.full((3, 6), math.sqrt(6) / 0.02))
 
 
 @pytest.mark.parametrize("lr", [1.0, 0.01])
@@ -205,6 +222,7 @@ def test_remove_restores_plain_parameters(lr: float) -> None:
     conv = equalized_lr(nn.Conv2d(2, 3, 3), lr_multiplier=lr)
     x = torch.randn(1, 2, 5, 5)
     before = conv(x)
+    assert conv.bias is not None
     effective_w, effective_b = conv.weight.detach().clone(), conv.bias.detach().clone()
     out = remove_equalized_lr(conv)
     assert out is conv
@@ -223,7 +241,7 @@ def test_state_dict_round_trip() -> None:
     h1 = equalized_lr(nn.Linear(4, 2), lr_multiplier=0.1)
     h2 = equalized_lr(nn.Linear(4, 2), lr_multiplier=0.1)
     with torch.no_grad():
-        h1.parametrizations.bias.original.normal_()
+        original(h1, "bias").normal_()
     assert set(h1.state_dict()) == {"parametrizations.weight.original", "parametrizations.bias.original"}
     h2.load_state_dict(h1.state_dict())
     x = torch.randn(3, 4)
@@ -246,16 +264,16 @@ def _check_grads(module: nn.Module, x: torch.Tensor) -> None:
     assert torch.autograd.gradgradcheck(f, inputs, fast_mode=True)
 
 
-def test_gradcheck_equal_linear(backend: str, device: torch.device) -> None:
+def test_gradcheck_equal_linear(backend: Backend, device: torch.device) -> None:
     for act in ("linear", "lrelu"):
         layer = EqualLinear(3, 2, lr_multiplier=0.5, weight_gain=2.0, act=act, dtype=F64, device=device)
-        with use_backend(backend):  # type: ignore[arg-type]
+        with use_backend(backend):
             _check_grads(layer, torch.randn(2, 3, dtype=F64, device=device))
 
 
-def test_gradcheck_equal_conv2d(backend: str, device: torch.device) -> None:
+def test_gradcheck_equal_conv2d(backend: Backend, device: torch.device) -> None:
     conv = EqualConv2d(2, 2, 2, padding=1, lr_multiplier=0.5, act="softplus", dtype=F64, device=device)
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         _check_grads(conv, torch.randn(1, 2, 2, 2, dtype=F64, device=device))
 
 
@@ -276,7 +294,7 @@ def test_hooked_module_compiles_fullgraph() -> None:
 
 
 @pytest.mark.parametrize("act", ["linear", "lrelu"])
-def test_channels_last_preserved(act: str) -> None:
+def test_channels_last_preserved(act: Activation) -> None:
     conv = EqualConv2d(4, 6, 3, padding=1, act=act)
     x = torch.randn(2, 4, 5, 5).to(memory_format=torch.channels_last)
     y = conv(x)
@@ -285,7 +303,7 @@ def test_channels_last_preserved(act: str) -> None:
 
 
 @pytest.mark.parametrize("act", ["linear", "lrelu"])
-def test_bfloat16_forward(act: str) -> None:
+def test_bfloat16_forward(act: Activation) -> None:
     lin = EqualLinear(16, 8, act=act, bias_init=0.5)
     conv = EqualConv2d(4, 6, 3, padding=1, act=act, bias_init=0.5)
     x1, x2 = torch.randn(4, 16), torch.randn(2, 4, 5, 5)
@@ -366,7 +384,7 @@ def test_bad_forward_inputs() -> None:
     with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got dtype torch.int64"):
         EqualLinear(4, 2)(torch.ones(2, 4, dtype=torch.long))
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got list"):
-        EqualLinear(4, 2)([1.0, 2.0, 3.0, 4.0])  # type: ignore[arg-type]
+        EqualLinear(4, 2)([1.0, 2.0, 3.0, 4.0])
     with pytest.raises(ValueError, match=r"x must have 4 dimensions, got shape \(2, 5, 5\)"):
         EqualConv2d(2, 3, 3)(torch.randn(2, 5, 5))
     with pytest.raises(ValueError, match=r"in_channels = 2, got \(1, 3, 5, 5\)"):
@@ -416,5 +434,5 @@ def test_hook_takes_name_positionally_like_spectral_norm() -> None:
     b = equalized_lr(nn.Conv2d(2, 3, 3), name="weight", lr_multiplier=0.5, weight_gain=2.0)
     x = torch.randn(1, 2, 5, 5)
     assert torch.equal(a(x), b(x))
-    assert_close(a.weight, a.parametrizations.weight.original * (2.0 * 0.5 / math.sqrt(2 * 3 * 3)))
+    assert_close(a.weight, original(a) * (2.0 * 0.5 / math.sqrt(2 * 3 * 3)))
     assert type(remove_equalized_lr(a, "weight").weight) is nn.Parameter

@@ -9,7 +9,7 @@ from helpers import assert_close
 
 from ganblocks.functional import minibatch_stddev
 from ganblocks.layers import MinibatchStdDev
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 
 F64 = torch.float64
 
@@ -31,11 +31,11 @@ def test_adjust_group_size_and_module_equals_function() -> None:
         MinibatchStdDev()(x)
 
 
-def test_gradcheck(backend: str, device: torch.device) -> None:
+def test_gradcheck(backend: Backend, device: torch.device) -> None:
     x = torch.randn(4, 2, 1, 2, dtype=F64, device=device, requires_grad=True)
     layer = MinibatchStdDev(group_size=2, num_channels=2)
     # fast_mode (random Jacobian projections) keeps the interpreted Triton kernels affordable on CPU.
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert torch.autograd.gradcheck(layer, (x,), fast_mode=True)
         assert torch.autograd.gradgradcheck(layer, (x,), fast_mode=True)
 

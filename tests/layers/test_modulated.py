@@ -14,7 +14,7 @@ from helpers import TRITON_MARKS, assert_close
 
 from ganblocks import ModulatedConv2d, ToRGB
 from ganblocks.functional import modulated_conv2d, setup_filter
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 
 TAPS = [1.0, 2.0, 3.0, 1.0]  # asymmetric, so a flipped filter would show
 formula = functools.partial(formulas.modulated_conv2d, taps=TAPS)
@@ -50,14 +50,14 @@ def test_known_values() -> None:
 
 @pytest.mark.parametrize(("k", "up", "down"), [(3, 2, 1), (3, 1, 2), (3, 1, 1)])
 def test_fused_and_per_sample_paths_agree(
-    backend: str, device: torch.device, k: int, up: int, down: int
+    backend: Backend, device: torch.device, k: int, up: int, down: int
 ) -> None:
     x = torch.randn(3, 4, 6, 6, device=device)
     weight, styles = torch.randn(5, 4, k, k, device=device), torch.randn(3, 4, device=device)
     f = setup_filter([1, 3, 3, 1], device=device)
-    kw = {"up": up, "down": down, "padding": k // 2, "resample_filter": f, "backend": backend}
-    fused = modulated_conv2d(x, weight, styles, fused_modconv=True, **kw)  # type: ignore[arg-type]
-    per_sample = modulated_conv2d(x, weight, styles, fused_modconv=False, **kw)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"up": up, "down": down, "padding": k // 2, "resample_filter": f, "backend": backend}
+    fused = modulated_conv2d(x, weight, styles, fused_modconv=True, **kw)
+    per_sample = modulated_conv2d(x, weight, styles, fused_modconv=False, **kw)
     assert_close(fused, per_sample, scale=10.0)  # two float32 orders of summation
     expected = formula(x.cpu(), weight.cpu(), styles.cpu(), demodulate=True, up=up, down=down, padding=k // 2)
     if up == 1 and down == 1:  # formula() uses TAPS for resampling; without resampling it applies as is
@@ -73,7 +73,7 @@ def test_fused_and_per_sample_paths_agree(
     ],  # interpreter: slow
     indirect=["backend"],
 )
-def test_gradcheck_and_gradgradcheck(backend: str, device: torch.device, fused: bool) -> None:
+def test_gradcheck_and_gradgradcheck(backend: Backend, device: torch.device, fused: bool) -> None:
     """Second order through the up path (transposed conv + upfirdn2d), as the path length penalty needs."""
     n = 1 if backend == "triton" else 2  # the interpreter is slow; groups > 1 are checked on torch
     x = torch.randn(n, 2, 2, 2, dtype=torch.float64, device=device, requires_grad=True)
@@ -84,7 +84,7 @@ def test_gradcheck_and_gradgradcheck(backend: str, device: torch.device, fused: 
     def fn(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         return modulated_conv2d(
             x, weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False, fused_modconv=fused,
-            backend=backend,  # type: ignore[arg-type]
+            backend=backend,
         )  # fmt: skip
 
     assert torch.autograd.gradcheck(fn, (x, weight, styles), fast_mode=True)
@@ -263,7 +263,7 @@ def test_to_rgb_matches_formula() -> None:
     assert "clamp=0.1" in repr(clamped)
 
 
-def test_compiles_without_graph_break(backend: str, device: torch.device) -> None:
+def test_compiles_without_graph_break(backend: Backend, device: torch.device) -> None:
     conv = ModulatedConv2d(3, 4, 3, w_dim=5, up=2, device=device)
     to_rgb = ToRGB(4, w_dim=5, device=device)
     x, w = torch.randn(2, 3, 4, 4, device=device), torch.randn(2, 5, device=device)
@@ -273,7 +273,7 @@ def test_compiles_without_graph_break(backend: str, device: torch.device) -> Non
         return to_rgb(conv(x, w, fused_modconv=True), w, skip, fused_modconv=False)
 
     compiled = torch.compile(fn, fullgraph=True, backend="eager" if device.type == "cpu" else "inductor")
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert_close(compiled(x, w, skip), fn(x, w, skip))
 
 

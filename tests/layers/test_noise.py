@@ -9,7 +9,7 @@ from helpers import assert_close
 
 from ganblocks.functional import inject_noise
 from ganblocks.layers import NoiseInjection
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 
 F64 = torch.float64
 
@@ -82,7 +82,7 @@ def test_switch_mode_after_construction() -> None:
     assert_close(layer(x), formulas.inject_noise(x, torch.tensor(1.0), layer.noise_const))
 
 
-def test_gradcheck(backend: str, device: torch.device) -> None:
+def test_gradcheck(backend: Backend, device: torch.device) -> None:
     layer = NoiseInjection(2, per_channel=True, dtype=F64, device=device)
     x = torch.randn(2, 2, 2, 2, dtype=F64, device=device, requires_grad=True)
     s = torch.randn(2, dtype=F64, device=device, requires_grad=True)
@@ -91,7 +91,7 @@ def test_gradcheck(backend: str, device: torch.device) -> None:
     def f(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(layer, {"strength": s}, (x, noise))
 
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert torch.autograd.gradcheck(f, (x, s), fast_mode=backend == "triton")
         assert torch.autograd.gradgradcheck(f, (x, s), fast_mode=backend == "triton")
 

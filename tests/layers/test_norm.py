@@ -9,7 +9,7 @@ from helpers import assert_close
 
 from ganblocks.functional import pixel_norm
 from ganblocks.layers import AdaIN, PixelNorm
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 
 F64 = torch.float64
 
@@ -35,9 +35,9 @@ def test_pixel_norm_module_equals_function_and_layouts() -> None:
     assert_close(yb, y, torch.bfloat16)
 
 
-def test_pixel_norm_gradcheck(backend: str, device: torch.device) -> None:
+def test_pixel_norm_gradcheck(backend: Backend, device: torch.device) -> None:
     x = torch.randn(2, 3, 1, 2, dtype=F64, device=device, requires_grad=True)
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert torch.autograd.gradcheck(PixelNorm(), (x,), fast_mode=backend == "triton")
         assert torch.autograd.gradgradcheck(PixelNorm(), (x,), fast_mode=backend == "triton")
 
@@ -82,7 +82,7 @@ def test_adain_zero_weight_is_plain_instance_norm() -> None:
     assert_close(y, torch.nn.functional.instance_norm(x, eps=1e-5))
 
 
-def test_adain_gradcheck(backend: str, device: torch.device) -> None:
+def test_adain_gradcheck(backend: Backend, device: torch.device) -> None:
     layer = AdaIN(2, 3, lr_multiplier=0.5, dtype=F64, device=device)
     x = torch.randn(2, 2, 2, 2, dtype=F64, device=device, requires_grad=True)
     w = torch.randn(2, 3, dtype=F64, device=device, requires_grad=True)
@@ -91,7 +91,7 @@ def test_adain_gradcheck(backend: str, device: torch.device) -> None:
     def f(x: torch.Tensor, w: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(layer, {"affine.weight": weight}, (x, w))
 
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert torch.autograd.gradcheck(f, (x, w, weight), fast_mode=True)
         assert torch.autograd.gradgradcheck(f, (x, w, weight), fast_mode=True)
 
@@ -128,7 +128,7 @@ def test_adain_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"w must have shape .* got \(4,\)"):
         layer(x, torch.randn(4))
     with pytest.raises(TypeError, match=r"w must be a torch.Tensor, got NoneType"):
-        layer(x, None)  # type: ignore[arg-type]
+        layer(x, None)
     with pytest.raises(ValueError, match=r"num_channels = 3, got \(2, 5, 4, 4\)"):
         layer(torch.randn(2, 5, 4, 4), torch.randn(2, 4))
     with pytest.raises(ValueError, match="w_dim must be an int >= 1, got 0"):

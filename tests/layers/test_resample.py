@@ -10,7 +10,7 @@ from helpers import assert_close
 
 from ganblocks import Blur, Downsample2d, Upsample2d
 from ganblocks.functional import downsample2d, filter2d, setup_filter, upsample2d
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 
 
 def test_setup_filter_rules() -> None:
@@ -70,7 +70,7 @@ FILTERS = [
 
 @pytest.mark.parametrize(("taps", "up_pad", "down_pad", "blur_pad"), FILTERS)
 def test_resampling_matches_formula(
-    backend: str,
+    backend: Backend,
     device: torch.device,
     taps: list[float],
     up_pad: tuple[int, int],
@@ -81,7 +81,7 @@ def test_resampling_matches_formula(
     f2d = formulas.separable_filter(taps)
     f = setup_filter(taps, device=device, dtype=torch.float64)
     xd = x.to(device)
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         up, down, blur = upsample2d(xd, f), downsample2d(xd, f), filter2d(xd, f)
     assert up.shape == (2, 3, 8, 12) and down.shape == (2, 3, 2, 3) and blur.shape == x.shape
     assert_close(up, formulas.resample2d(x, f2d, up=2, down=1, pad=up_pad, gain=4.0))
@@ -116,10 +116,10 @@ def test_extra_padding_gain_and_anisotropic_factor() -> None:
     )
 
 
-def test_modules_equal_functions(backend: str, device: torch.device) -> None:
+def test_modules_equal_functions(backend: Backend, device: torch.device) -> None:
     x = torch.randn(1, 2, 4, 4, device=device)
     f = setup_filter([1, 3, 3, 1], device=device)
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert_close(Upsample2d(device=device)(x), upsample2d(x, f))
         assert_close(Downsample2d(device=device)(x), downsample2d(x, f))
         assert_close(Blur(device=device)(x), filter2d(x, f))
@@ -151,21 +151,21 @@ def test_buffers_and_repr() -> None:
     assert Upsample2d(dtype=torch.float64).double().resample_filter.dtype == torch.float64
 
 
-def test_second_order_through_downsample(backend: str, device: torch.device) -> None:
+def test_second_order_through_downsample(backend: Backend, device: torch.device) -> None:
     x = torch.randn(1, 2, 4, 4, dtype=torch.float64, device=device, requires_grad=True)
     f = setup_filter([1, 3, 3, 1], device=device, dtype=torch.float64)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        return downsample2d(x, f, backend=backend).square()  # type: ignore[arg-type]
+        return downsample2d(x, f, backend=backend).square()
 
     assert torch.autograd.gradgradcheck(fn, (x,), fast_mode=backend == "triton")
 
 
-def test_compiles_without_graph_break(backend: str, device: torch.device) -> None:
+def test_compiles_without_graph_break(backend: Backend, device: torch.device) -> None:
     model = torch.nn.Sequential(Upsample2d(device=device), Blur(device=device), Downsample2d(device=device))
     x = torch.randn(2, 3, 4, 4, device=device)
     compiled = torch.compile(model, fullgraph=True, backend="eager" if device.type == "cpu" else "inductor")
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         assert_close(compiled(x), model(x))
 
 

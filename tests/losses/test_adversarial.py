@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 
 from ganblocks.discriminators import DiscriminatorOutput
-from ganblocks.losses import AdversarialLoss, adversarial_loss, d_loss, g_loss
+from ganblocks.losses import (
+    AdversarialKind,
+    AdversarialLoss,
+    ScaleReduction,
+    adversarial_loss,
+    d_loss,
+    g_loss,
+)
 
 KINDS = ["non_saturating", "lsgan", "hinge", "wgan"]
 
@@ -21,7 +30,7 @@ def _bce(x: torch.Tensor, y: float) -> torch.Tensor:
     return -(y * torch.log(p) + (1 - y) * torch.log(1 - p))
 
 
-def hand_real(kind: str, x: torch.Tensor) -> torch.Tensor:
+def hand_real(kind: AdversarialKind, x: torch.Tensor) -> torch.Tensor:
     """Mean loss of D's logits on real samples."""
     return {
         "non_saturating": _softplus(-x),
@@ -31,7 +40,7 @@ def hand_real(kind: str, x: torch.Tensor) -> torch.Tensor:
     }[kind].mean()
 
 
-def hand_fake(kind: str, x: torch.Tensor) -> torch.Tensor:
+def hand_fake(kind: AdversarialKind, x: torch.Tensor) -> torch.Tensor:
     return {
         "non_saturating": _softplus(x),
         "lsgan": x**2,
@@ -40,7 +49,7 @@ def hand_fake(kind: str, x: torch.Tensor) -> torch.Tensor:
     }[kind].mean()
 
 
-def hand_gen(kind: str, x: torch.Tensor) -> torch.Tensor:
+def hand_gen(kind: AdversarialKind, x: torch.Tensor) -> torch.Tensor:
     return {
         "non_saturating": _softplus(-x),
         "lsgan": (x - 1) ** 2,
@@ -56,7 +65,7 @@ def _scales(n: int = 3, batch: int = 4) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("scale_reduction", ["sum", "mean"])
-def test_d_and_g_loss_match_hand_formula(kind: str, scale_reduction: str) -> None:
+def test_d_and_g_loss_match_hand_formula(kind: AdversarialKind, scale_reduction: ScaleReduction) -> None:
     real, fake = _scales(), _scales()
     d_terms = [hand_real(kind, r) + hand_fake(kind, f) for r, f in zip(real, fake)]
     g_terms = [hand_gen(kind, f) for f in fake]
@@ -68,9 +77,9 @@ def test_d_and_g_loss_match_hand_formula(kind: str, scale_reduction: str) -> Non
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_forward_matches_ganloss_semantics(kind: str) -> None:
+def test_forward_matches_ganloss_semantics(kind: AdversarialKind) -> None:
     x = _scales(2)
-    loss = AdversarialLoss(kind)  # type: ignore[arg-type]
+    loss = AdversarialLoss(kind)
     assert_close(loss(x, True), hand_real(kind, x[0]) + hand_real(kind, x[1]))
     assert_close(loss(x, False), hand_fake(kind, x[0]) + hand_fake(kind, x[1]))
     assert_close(loss(x, True, for_discriminator=False), hand_gen(kind, x[0]) + hand_gen(kind, x[1]))
@@ -87,7 +96,7 @@ def test_non_saturating_is_bce_and_vanilla_is_refused_with_its_name() -> None:
     r, f = _scales(), _scales()
     expected = sum(_bce(x, 1.0).mean() + _bce(y, 0.0).mean() for x, y in zip(r, f))
     assert_close(d_loss(r, f, kind="non_saturating"), expected)  # type: ignore[arg-type]
-    assert_close(g_loss(f, kind="non_saturating"), sum(_bce(y, 1.0).mean() for y in f))  # type: ignore[arg-type]
+    assert_close(g_loss(f, kind="non_saturating"), tensor_sum(_bce(y, 1.0).mean() for y in f))
     with pytest.raises(
         ValueError, match=r"got 'vanilla' \('vanilla', BCE with logits, is 'non_saturating'\)"
     ):
@@ -111,12 +120,12 @@ def test_ambiguous_structures_raise() -> None:
     feats = [torch.zeros(2, 4, 6, 6), torch.zeros(2, 8, 3, 3)]
     # (logits, features) read as two scales would count a feature map as logits.
     with pytest.raises(TypeError, match=r"fake_pred is a tuple of 2 \(tensor\), which is ambiguous"):
-        g_loss((logits, feats[0]), kind="lsgan")  # type: ignore[arg-type]
+        g_loss((logits, feats[0]), kind="lsgan")
     with pytest.raises(TypeError, match=r"DiscriminatorOutput\(\[logits\], \[features\]\)"):
         g_loss((logits, feats), kind="lsgan")  # type: ignore[arg-type]
     # Even a tuple of per-scale logits: the same type as (logits, features), so it is not guessed.
     with pytest.raises(TypeError, match="pred is a tuple of 3"):
-        AdversarialLoss("hinge")(tuple(_scales(3)), True)  # type: ignore[arg-type]
+        AdversarialLoss("hinge")(tuple(_scales(3)), True)
     with pytest.raises(
         TypeError, match=r"real_pred is a list of 2 \(list, tensor\), mixing tensors and lists"
     ):
@@ -150,10 +159,10 @@ def test_module_equals_function_and_repr() -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_gradcheck(kind: str) -> None:
+def test_gradcheck(kind: AdversarialKind) -> None:
     r = (2 * torch.randn(2, 1, 3, 3, dtype=torch.float64)).requires_grad_()
     f = (2 * torch.randn(2, 1, 3, 3, dtype=torch.float64)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: d_loss([a, b], [b, a], kind=kind), (r, f))  # type: ignore[arg-type]
+    assert torch.autograd.gradcheck(lambda a, b: d_loss([a, b], [b, a], kind=kind), (r, f))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -211,7 +220,7 @@ def _log1p_exp(x: torch.Tensor) -> torch.Tensor:
     return torch.logaddexp(torch.zeros_like(x), x)
 
 
-def textbook(kind: str, side: str, x: torch.Tensor, label: float | None) -> torch.Tensor:
+def textbook(kind: AdversarialKind, side: str, x: torch.Tensor, label: float | None) -> torch.Tensor:
     """The mean loss of one scale by the textbook formula; ``side`` is "real", "fake" (D) or "gen" (G)."""
     y = label if label is not None else (0.0 if side == "fake" else 1.0)
     if kind == "non_saturating":
@@ -244,15 +253,15 @@ LABEL_CASES = (
 @pytest.mark.parametrize(("kind", "label"), LABEL_CASES)
 @pytest.mark.parametrize("side", ["real", "fake", "gen"])
 def test_every_side_and_label_matches_textbook_value_and_gradient(
-    kind: str, label: float | None, side: str
+    kind: AdversarialKind, label: float | None, side: str
 ) -> None:
     xs = [x.requires_grad_() for x in _odd_scales()]
     if side == "gen":
-        got = g_loss(xs, kind=kind, real_label=label)  # type: ignore[arg-type]
+        got = g_loss(xs, kind=kind, real_label=label)
     elif side == "real":
-        got = adversarial_loss(xs, True, kind=kind, real_label=label)  # type: ignore[arg-type]
+        got = adversarial_loss(xs, True, kind=kind, real_label=label)
     else:
-        got = adversarial_loss(xs, False, kind=kind, fake_label=label)  # type: ignore[arg-type]
+        got = adversarial_loss(xs, False, kind=kind, fake_label=label)
     expected = sum(textbook(kind, side, x, label) for x in xs)
     assert isinstance(expected, torch.Tensor) and torch.isfinite(expected)
     assert_close(got, expected)
@@ -261,12 +270,14 @@ def test_every_side_and_label_matches_textbook_value_and_gradient(
 
 
 @pytest.mark.parametrize(("kind", "label"), [c for c in LABEL_CASES if c[0] in ("non_saturating", "lsgan")])
-def test_d_loss_with_both_labels_matches_textbook_value_and_gradient(kind: str, label: float | None) -> None:
+def test_d_loss_with_both_labels_matches_textbook_value_and_gradient(
+    kind: AdversarialKind, label: float | None
+) -> None:
     real = [x.requires_grad_() for x in _odd_scales()]
     fake = [x.requires_grad_() for x in _odd_scales()]
     # The fake target differs from the real one, so a swapped or shared target shows.
     fake_label = None if label is None else (0.25 if kind != "lsgan" else -0.5)
-    got = d_loss(real, fake, kind=kind, real_label=label, fake_label=fake_label)  # type: ignore[arg-type]
+    got = d_loss(real, fake, kind=kind, real_label=label, fake_label=fake_label)
     expected = sum(
         textbook(kind, "real", r, label) + textbook(kind, "fake", f, fake_label) for r, f in zip(real, fake)
     )
@@ -288,16 +299,20 @@ def test_non_saturating_keeps_the_limits_of_infinite_logits() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("scale_reduction", ["sum", "mean"])
-def test_reduction_is_over_samples_of_per_sample_means(kind: str, scale_reduction: str) -> None:
+def test_reduction_is_over_samples_of_per_sample_means(
+    kind: AdversarialKind, scale_reduction: ScaleReduction
+) -> None:
     r, f = _scales(), _scales()
     k = 3 if scale_reduction == "mean" else 1
 
-    def per_sample(hand: object, xs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack([sum(hand(kind, x[i]) for x in xs) / k for i in range(4)])  # type: ignore[operator, misc]
+    def per_sample(
+        hand: Callable[[AdversarialKind, torch.Tensor], torch.Tensor], xs: list[torch.Tensor]
+    ) -> torch.Tensor:
+        return torch.stack([tensor_sum(hand(kind, x[i]) for x in xs) / k for i in range(4)])
 
     expected_d = per_sample(hand_real, r) + per_sample(hand_fake, f)
     expected_g = per_sample(hand_gen, f)
-    sr = {"scale_reduction": scale_reduction}
+    sr: dict[str, Any] = {"scale_reduction": scale_reduction}
     for reduction, reduce in (("none", lambda t: t), ("sum", torch.sum), ("mean", torch.mean)):
         assert_close(d_loss(r, f, kind=kind, reduction=reduction, **sr), reduce(expected_d))  # type: ignore[arg-type]
         assert_close(g_loss(f, kind=kind, reduction=reduction, **sr), reduce(expected_g))  # type: ignore[arg-type]
@@ -305,17 +320,17 @@ def test_reduction_is_over_samples_of_per_sample_means(kind: str, scale_reductio
         assert_close(got, reduce(per_sample(hand_real, r)))
     # "mean" is today's value: the mean over every element of each scale, summed or averaged over scales.
     today = sum(hand_real(kind, x) + hand_fake(kind, y) for x, y in zip(r, f)) / k
-    assert torch.equal(d_loss(r, f, kind=kind, **sr), d_loss(r, f, kind=kind, reduction="mean", **sr))  # type: ignore[arg-type]
-    assert_close(d_loss(r, f, kind=kind, **sr), today)  # type: ignore[arg-type, arg-type]
+    assert torch.equal(d_loss(r, f, kind=kind, **sr), d_loss(r, f, kind=kind, reduction="mean", **sr))
+    assert_close(d_loss(r, f, kind=kind, **sr), today)  # type: ignore[arg-type]
 
 
 def test_reduction_with_labels_and_unequal_batches() -> None:
     r, f = torch.randn(3, 1, 2, 2, dtype=torch.float64), torch.randn(5, 1, 2, 2, dtype=torch.float64)
-    kw = {"kind": "non_saturating", "real_label": 0.9}
+    kw: dict[str, Any] = {"kind": "non_saturating", "real_label": 0.9}
     expected = _bce(r, 0.9).sum() / 4 + _bce(f, 0.0).sum() / 4
-    assert_close(d_loss(r, f, reduction="sum", **kw), expected)  # type: ignore[arg-type]
+    assert_close(d_loss(r, f, reduction="sum", **kw), expected)
     with pytest.raises(ValueError, match="real_pred and fake_pred"):
-        d_loss(r, f, reduction="none", **kw)  # type: ignore[arg-type]
+        d_loss(r, f, reduction="none", **kw)
     with pytest.raises(
         ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'batchmean'"
     ):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, grad_of, tensor_sum
 
 from ganblocks.discriminators import DiscriminatorOutput
 from ganblocks.losses import FeatureMatchingLoss, _distance, feature_matching_loss
@@ -25,7 +27,7 @@ def _out(nested: list[list[torch.Tensor]]) -> DiscriminatorOutput:
     return DiscriminatorOutput.from_nested(nested)
 
 
-def pix2pixhd_reference(pred_fake, pred_real, num_d: int, n_layers_d: int, lambda_feat: float):  # type: ignore[no-untyped-def]
+def pix2pixhd_reference(pred_fake, pred_real, num_d: int, n_layers_d: int, lambda_feat: float):
     """pix2pixHD's models/pix2pixHD_model.py loop, verbatim apart from names."""
     criterion_feat = torch.nn.L1Loss()
     loss_g_gan_feat = 0
@@ -54,21 +56,23 @@ def test_pix2pixhd_preset_is_exact(num_d: int, n_layers: int) -> None:
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2"])
-def test_general_form(criterion: str) -> None:
+def test_general_form(criterion: Literal["l1", "l2"]) -> None:
     fake, real = _nested(2, 2), _nested(2, 2)
     lw, sw, lam = [0.5, 2.0, 3.0], [1.0, 0.25], 7.0
     p = 1 if criterion == "l1" else 2
-    expected = sum(
+    expected = tensor_sum(
         lam * sw[s] * lw[j] * (fake[s][j] - real[s][j]).abs().pow(p).mean()
         for s in range(2)
         for j in range(3)
     )
     got = feature_matching_loss(
         _out(fake), _out(real), layer_weights=lw, scale_weights=sw, criterion=criterion, weight=lam
-    )  # type: ignore[arg-type]
+    )
     assert_close(got, expected)
     # Defaults: layer weight 1, scale weight 1 / num_scales.
-    expected_default = sum((fake[s][j] - real[s][j]).abs().mean() / 2 for s in range(2) for j in range(3))
+    expected_default = tensor_sum(
+        (fake[s][j] - real[s][j]).abs().mean() / 2 for s in range(2) for j in range(3)
+    )
     assert_close(feature_matching_loss(_out(fake), _out(real)), expected_default)
     assert_close(
         feature_matching_loss(_out(fake), _out(real), layer_weights=2.0, scale_weights=1.0),
@@ -82,7 +86,7 @@ def test_real_is_detached_and_fake_gets_l1_gradient() -> None:
     feature_matching_loss(_out(fake), _out(real)).backward()
     assert real[0][0].grad is None
     expected = torch.sign(fake[0][0] - real[0][0]).detach() / fake[0][0].numel()
-    assert_close(fake[0][0].grad, expected)  # type: ignore[arg-type]
+    assert_close(grad_of(fake[0][0]), expected)
 
 
 def test_gradcheck() -> None:
@@ -91,9 +95,7 @@ def test_gradcheck() -> None:
     r = [torch.randn(2, 3, 3, 3, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)]
     for criterion in ("l1", "l2"):
         assert torch.autograd.gradcheck(
-            lambda a, b, c=criterion: feature_matching_loss(  # type: ignore[misc]
-                _out([[a, b, b]]), _out([[*r, b]]), criterion=c
-            ),
+            lambda a, b, c=criterion: feature_matching_loss(_out([[a, b, b]]), _out([[*r, b]]), criterion=c),
             (f, g),
         )
 
@@ -103,12 +105,12 @@ def test_loop_fallback_equals_foreach(monkeypatch: pytest.MonkeyPatch) -> None:
     for criterion in ("l1", "l2"):
         fast = feature_matching_loss(
             _out(fake), _out(real), layer_weights=[1.0, 2.0, 3.0], criterion=criterion
-        )  # type: ignore[arg-type]
+        )
         with monkeypatch.context() as m:
             m.setattr(_distance, "_has_foreach", lambda: False)
             slow = feature_matching_loss(
                 _out(fake), _out(real), layer_weights=[1.0, 2.0, 3.0], criterion=criterion
-            )  # type: ignore[arg-type]
+            )
         assert_close(fast, slow)
 
 
@@ -130,7 +132,7 @@ def test_channels_last() -> None:
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2"])
-def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
+def test_reduction_is_over_samples_of_per_sample_losses(criterion: Literal["l1", "l2"]) -> None:
     fake, real = _nested(3, 2), _nested(3, 2)
     for batch in (fake, real):  # a third sample, so the per-sample values differ
         for scale in batch:
@@ -141,7 +143,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
         scale_weights=loss.scale_weights,
         weight=10.0,
         reduction="none",
-        criterion=criterion,  # type: ignore[arg-type]
+        criterion=criterion,
     )(_out(fake), _out(real))
     # Each sample alone, through the default reduction: its own mean over its elements.
     alone = torch.stack(
@@ -152,7 +154,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
                 layer_weights=loss.layer_weights,
                 scale_weights=loss.scale_weights,
                 weight=10.0,
-                criterion=criterion,  # type: ignore[arg-type]
+                criterion=criterion,
             )
             for i in range(3)
         ]
@@ -165,7 +167,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
         layer_weights=loss.layer_weights,
         scale_weights=loss.scale_weights,
         weight=10.0,
-        criterion=criterion,  # type: ignore[arg-type]
+        criterion=criterion,
     )
     assert_close(default, each.mean())
     total = feature_matching_loss(
@@ -175,7 +177,7 @@ def test_reduction_is_over_samples_of_per_sample_losses(criterion: str) -> None:
         scale_weights=loss.scale_weights,
         weight=10.0,
         criterion=criterion,
-        reduction="sum",  # type: ignore[arg-type]
+        reduction="sum",
     )
     assert_close(total, each.sum())
     with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'max'"):
@@ -238,12 +240,12 @@ def test_nested_lists_must_be_wrapped() -> None:
     with pytest.raises(
         TypeError, match=r"fake is a list of per-scale lists, which is ambiguous here.*from_nested"
     ):
-        feature_matching_loss(fake, real)  # type: ignore[arg-type]
+        feature_matching_loss(fake, real)
     with pytest.raises(TypeError, match=r"real is a list of per-scale lists, which is ambiguous here"):
-        FeatureMatchingLoss()(_out(fake), real)  # type: ignore[arg-type]
+        FeatureMatchingLoss()(_out(fake), real)
     # A DiscriminatorOutput's own .features (logits excluded) passed bare would lose a layer: also refused.
     with pytest.raises(TypeError, match="fake is a list of per-scale lists"):
-        feature_matching_loss(_out(fake).features, _out(real))  # type: ignore[arg-type]
+        feature_matching_loss(_out(fake).features, _out(real))
 
 
 def test_ambiguous_structures_raise() -> None:

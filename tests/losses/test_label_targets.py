@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 
-from ganblocks.losses import AdversarialLoss, adversarial_loss, d_loss, g_loss
+from ganblocks.losses import AdversarialKind, AdversarialLoss, adversarial_loss, d_loss, g_loss
 
 
 def bce(x: torch.Tensor, y: float) -> torch.Tensor:
@@ -32,44 +32,48 @@ def logits() -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("kind", ["non_saturating"])
-def test_bce_kinds_with_targets(kind: str) -> None:
+def test_bce_kinds_with_targets(kind: AdversarialKind) -> None:
     real, fake = logits(), logits()
-    expected_d = sum(bce(r, 0.9) + bce(f, 0.1) for r, f in zip(real, fake))
-    assert_close(d_loss(real, fake, kind=kind, real_label=0.9, fake_label=0.1), expected_d)  # type: ignore[arg-type]
-    assert_close(g_loss(fake, kind=kind, real_label=0.8), sum(bce(f, 0.8) for f in fake))  # type: ignore[arg-type]
-    assert_close(adversarial_loss(real, True, kind=kind, real_label=0.7), sum(bce(r, 0.7) for r in real))  # type: ignore[arg-type]
-    assert_close(adversarial_loss(real, False, kind=kind, fake_label=0.2), sum(bce(r, 0.2) for r in real))  # type: ignore[arg-type]
+    expected_d = tensor_sum(bce(r, 0.9) + bce(f, 0.1) for r, f in zip(real, fake))
+    assert_close(d_loss(real, fake, kind=kind, real_label=0.9, fake_label=0.1), expected_d)
+    assert_close(g_loss(fake, kind=kind, real_label=0.8), tensor_sum(bce(f, 0.8) for f in fake))
+    assert_close(
+        adversarial_loss(real, True, kind=kind, real_label=0.7), tensor_sum(bce(r, 0.7) for r in real)
+    )
+    assert_close(
+        adversarial_loss(real, False, kind=kind, fake_label=0.2), tensor_sum(bce(r, 0.2) for r in real)
+    )
 
 
 def test_lsgan_targets_abc_coding() -> None:
     # Mao et al.'s a = -1 (fake), b = 1 (real), c = 0 (the generator's target).
     real, fake = logits(), logits()
-    expected_d = sum(lsgan(r, 1.0) + lsgan(f, -1.0) for r, f in zip(real, fake)) / 2
+    expected_d = tensor_sum(lsgan(r, 1.0) + lsgan(f, -1.0) for r, f in zip(real, fake)) / 2
     got = d_loss(real, fake, kind="lsgan", real_label=1.0, fake_label=-1.0, scale_reduction="mean")
     assert_close(got, expected_d)
-    assert_close(g_loss(fake, kind="lsgan", real_label=0.0), sum(lsgan(f, 0.0) for f in fake))
+    assert_close(g_loss(fake, kind="lsgan", real_label=0.0), tensor_sum(lsgan(f, 0.0) for f in fake))
 
 
 @pytest.mark.parametrize("kind", ["non_saturating", "lsgan"])
-def test_default_labels_are_one_and_zero(kind: str) -> None:
+def test_default_labels_are_one_and_zero(kind: AdversarialKind) -> None:
     real, fake = logits(), logits()
-    assert_close(d_loss(real, fake, kind=kind, real_label=1.0, fake_label=0.0), d_loss(real, fake, kind=kind))  # type: ignore[arg-type]
-    assert_close(g_loss(fake, kind=kind, real_label=1.0), g_loss(fake, kind=kind))  # type: ignore[arg-type]
+    assert_close(d_loss(real, fake, kind=kind, real_label=1.0, fake_label=0.0), d_loss(real, fake, kind=kind))
+    assert_close(g_loss(fake, kind=kind, real_label=1.0), g_loss(fake, kind=kind))
 
 
 def test_module_one_sided_smoothing_routes_labels() -> None:
     real, fake = logits(), logits()
     loss = AdversarialLoss("non_saturating", real_label=0.9)
-    assert_close(loss.d_loss(real, fake), sum(bce(r, 0.9) + bce(f, 0.0) for r, f in zip(real, fake)))
+    assert_close(loss.d_loss(real, fake), tensor_sum(bce(r, 0.9) + bce(f, 0.0) for r, f in zip(real, fake)))
     # One-sided: the generator keeps the target 1.
-    assert_close(loss.g_loss(fake), sum(bce(f, 1.0) for f in fake))
-    assert_close(loss(fake, True, for_discriminator=False), sum(bce(f, 1.0) for f in fake))
-    assert_close(loss(real, True), sum(bce(r, 0.9) for r in real))
+    assert_close(loss.g_loss(fake), tensor_sum(bce(f, 1.0) for f in fake))
+    assert_close(loss(fake, True, for_discriminator=False), tensor_sum(bce(f, 1.0) for f in fake))
+    assert_close(loss(real, True), tensor_sum(bce(r, 0.9) for r in real))
     # pix2pixHD's GANLoss(target_real_label=y) uses y for both networks.
     both = AdversarialLoss("lsgan", real_label=0.8, fake_label=0.1, generator_label=0.8)
-    assert_close(both.g_loss(fake), sum(lsgan(f, 0.8) for f in fake))
-    assert_close(both(fake, True, for_discriminator=False), sum(lsgan(f, 0.8) for f in fake))
-    assert_close(both(fake, False), sum(lsgan(f, 0.1) for f in fake))
+    assert_close(both.g_loss(fake), tensor_sum(lsgan(f, 0.8) for f in fake))
+    assert_close(both(fake, True, for_discriminator=False), tensor_sum(lsgan(f, 0.8) for f in fake))
+    assert_close(both(fake, False), tensor_sum(lsgan(f, 0.1) for f in fake))
     assert repr(both) == (
         "AdversarialLoss(kind='lsgan', scale_reduction='sum', reduction='mean', real_label=0.8, fake_label=0.1, "
         "generator_label=0.8)"
@@ -96,16 +100,16 @@ def test_low_precision_logits_reduce_in_float32() -> None:
 
 
 @pytest.mark.parametrize("kind", ["hinge", "wgan"])
-def test_kinds_without_targets_raise(kind: str) -> None:
+def test_kinds_without_targets_raise(kind: AdversarialKind) -> None:
     x = torch.zeros(2, 1)
     with pytest.raises(
         ValueError, match=rf"real_label applies to the kinds with targets .* kind='{kind}' has none"
     ):
-        d_loss(x, x, kind=kind, real_label=0.9)  # type: ignore[arg-type]
+        d_loss(x, x, kind=kind, real_label=0.9)
     with pytest.raises(ValueError, match="fake_label applies to the kinds with targets"):
-        adversarial_loss(x, False, kind=kind, fake_label=0.0)  # type: ignore[arg-type]
+        adversarial_loss(x, False, kind=kind, fake_label=0.0)
     with pytest.raises(ValueError, match="generator_label applies to the kinds with targets"):
-        AdversarialLoss(kind, generator_label=1.0)  # type: ignore[arg-type]
+        AdversarialLoss(kind, generator_label=1.0)
 
 
 def test_bad_label_values() -> None:

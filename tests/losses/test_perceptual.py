@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import assert_close, grad_of, tensor_sum
 
 from ganblocks.losses import VGG19_LAYERS, VGGLoss
 
@@ -89,7 +89,7 @@ def hand_loss(
 ) -> torch.Tensor:
     stop = max(layers, key=lambda n: (int(n[-3]), int(n[-1]), n.startswith("relu")))
     fx, fy = hand_vgg(x, sd, stop), hand_vgg(y, sd, stop)
-    return sum(w * (fx[n] - fy[n]).abs().pow(p).mean() for n, w in zip(layers, weights))  # type: ignore[return-value]
+    return tensor_sum(w * (fx[n] - fy[n]).abs().pow(p).mean() for n, w in zip(layers, weights))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_l2_weight_and_unbatched(weights_file: Path, state_dict: dict[str, torch
     assert_close(lb, expected)
     la.backward()
     lb.backward()
-    assert_close(xa.grad, xb.grad)  # type: ignore[arg-type]
+    assert_close(grad_of(xa), grad_of(xb))
 
 
 def test_frozen_cut_and_target_without_grad(weights_file: Path) -> None:
@@ -213,10 +213,10 @@ def test_module_dtype_bfloat16(weights_file: Path) -> None:
 
 def test_state_dict_mapping_and_random_init_warning(state_dict: dict[str, torch.Tensor]) -> None:
     a = VGGLoss(["relu1_1"], weights=state_dict)
-    assert torch.equal(a.features[0].weight, state_dict["features.0.weight"])
+    assert torch.equal(a.features[0].weight, state_dict["features.0.weight"])  # type: ignore[arg-type]
     with pytest.warns(UserWarning, match="randomly initialised"):
         b = VGGLoss(["relu1_1"])
-    assert not torch.equal(b.features[0].weight, state_dict["features.0.weight"])
+    assert not torch.equal(b.features[0].weight, state_dict["features.0.weight"])  # type: ignore[arg-type]
 
 
 def test_imagenet_uses_torch_hub_with_hash_check(
@@ -230,7 +230,7 @@ def test_imagenet_uses_torch_hub_with_hash_check(
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_hub)
     loss = VGGLoss(["relu1_1"], weights="imagenet")
-    assert torch.equal(loss.features[0].bias, state_dict["features.0.bias"])
+    assert torch.equal(loss.features[0].bias, state_dict["features.0.bias"])  # type: ignore[arg-type]
     assert calls == [
         (
             "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
@@ -301,7 +301,7 @@ def test_bad_arguments(state_dict: dict[str, torch.Tensor]) -> None:
         VGGLoss(["relu1_1"], input_range="[0,255]", weights=state_dict)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="criterion must be one of"):
         VGGLoss(["relu1_1"], criterion="l0", weights=state_dict)  # type: ignore[arg-type]
-    loss = VGGLoss(["relu1_1"], input_range="[0, 1]", weights=state_dict)  # spaces are tolerated
+    loss = VGGLoss(["relu1_1"], input_range="[0, 1]", weights=state_dict)  # type: ignore[arg-type]  # spaces are tolerated
     assert loss.input_range == "[0,1]"
     with pytest.raises(
         ValueError, match=r"input must have 3 channels \(N, 3, H, W\), got shape \(1, 1, 8, 8\)"

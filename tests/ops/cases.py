@@ -15,7 +15,8 @@ import torch
 from helpers import TRITON_FLOAT64
 
 from ganblocks import functional as G
-from ganblocks.layers import ACTIVATION_NAMES
+from ganblocks.layers import ACTIVATION_NAMES, Activation
+from ganblocks.ops import Backend
 
 Shape = tuple[int, ...]
 F64 = torch.float64
@@ -84,7 +85,7 @@ class OpCase:
         (x, *params), constants = self.split(inputs)
         return (x.to(dtype), *(p.to(params_dtype) for p in params), *constants)
 
-    def on(self, backend: str, constants: tuple[torch.Tensor, ...]) -> Callable[..., torch.Tensor]:
+    def on(self, backend: Backend, constants: tuple[torch.Tensor, ...]) -> Callable[..., torch.Tensor]:
         """The public function on ``backend`` as a function of the differentiable inputs alone."""
         return lambda *inputs: self.call(*inputs, *constants, backend=backend)
 
@@ -116,14 +117,14 @@ def away_from_clamp(
 
 
 def bias_act_case(
-    act: str, clamp: Optional[float] = None, *, shapes: tuple[Shape, ...], **flags: Any
+    act: Activation, clamp: Optional[float] = None, *, shapes: tuple[Shape, ...], **flags: Any
 ) -> OpCase:
     def make(shape: Shape, device: torch.device) -> tuple[torch.Tensor, ...]:
         x, b = _randn(shape, device, 2.0), _randn((shape[1],), device)
         return away_from_clamp(x, lambda x: formulas.bias_act(x, b, act, dim=1), clamp), b
 
-    def call(x: torch.Tensor, b: torch.Tensor, backend: str) -> torch.Tensor:
-        return G.bias_act(x, b, act=act, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+    def call(x: torch.Tensor, b: torch.Tensor, backend: Backend) -> torch.Tensor:
+        return G.bias_act(x, b, act=act, clamp=clamp, backend=backend)
 
     def formula(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return formulas.bias_act(x, b, act, None, None, clamp, 1)
@@ -147,8 +148,8 @@ BIAS_ACT = [
 # ---------------------------------------------------------------------------------------------- pixel_norm
 
 
-def _pixel_norm_call(x: torch.Tensor, backend: str) -> torch.Tensor:
-    return G.pixel_norm(x, backend=backend)  # type: ignore[arg-type]
+def _pixel_norm_call(x: torch.Tensor, backend: Backend) -> torch.Tensor:
+    return G.pixel_norm(x, backend=backend)
 
 
 PIXEL_NORM = OpCase(
@@ -170,7 +171,7 @@ PIXEL_NORM = OpCase(
 PLANES = (2, 3, 5, 7)
 
 
-def instance_norm_case(act: str, affine: str, shapes: tuple[Shape, ...] = ((1, 1, 1, 1), PLANES), **flags: Any
+def instance_norm_case(act: Activation, affine: str, shapes: tuple[Shape, ...] = ((1, 1, 1, 1), PLANES), **flags: Any
                        ) -> OpCase:  # fmt: skip
     """``affine``: ``none``; ``channel`` (scale and bias ``(C,)``); ``mixed`` (scale ``(C,)``, bias ``(N, C)``)."""
 
@@ -181,8 +182,8 @@ def instance_norm_case(act: str, affine: str, shapes: tuple[Shape, ...] = ((1, 1
             return (x,)
         return x, _randn((c,), device, shift=1.0), _randn((c,) if affine == "channel" else (n, c), device)
 
-    def call(x: torch.Tensor, *p: torch.Tensor, backend: str) -> torch.Tensor:
-        return G.instance_norm_act(x, *p, act=act, backend=backend)  # type: ignore[arg-type]
+    def call(x: torch.Tensor, *p: torch.Tensor, backend: Backend) -> torch.Tensor:
+        return G.instance_norm_act(x, *p, act=act, backend=backend)
 
     def formula(x: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
         return formulas.instance_norm_act(x, *p, act=act)
@@ -199,8 +200,8 @@ def _adain_make(shape: Shape, device: torch.device) -> tuple[torch.Tensor, ...]:
     return _randn(shape, device, 2.0, 1.0), _randn((n, c), device, shift=1.0), _randn((n, c), device)
 
 
-def _adain_call(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, backend: str) -> torch.Tensor:
-    return G.adain(x, scale, bias, backend=backend)  # type: ignore[arg-type]
+def _adain_call(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, backend: Backend) -> torch.Tensor:
+    return G.adain(x, scale, bias, backend=backend)
 
 
 INSTANCE_NORM = [
@@ -221,7 +222,7 @@ INSTANCE_NORM = [
 
 
 def inject_noise_case(
-    act: str, per_channel: bool, clamp: Optional[float], bias: bool = True, **flags: Any
+    act: Activation, per_channel: bool, clamp: Optional[float], bias: bool = True, **flags: Any
 ) -> OpCase:
     def make(shape: Shape, device: torch.device) -> tuple[torch.Tensor, ...]:
         n, c, h, w = shape
@@ -231,10 +232,10 @@ def inject_noise_case(
         return (x, s, noise) if b is None else (x, s, noise, b)
 
     def call(
-        x: torch.Tensor, s: torch.Tensor, noise: torch.Tensor, *b: torch.Tensor, backend: str
+        x: torch.Tensor, s: torch.Tensor, noise: torch.Tensor, *b: torch.Tensor, backend: Backend
     ) -> torch.Tensor:
         bias_ = b[0] if b else None
-        return G.inject_noise(x, s, noise, bias=bias_, act=act, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+        return G.inject_noise(x, s, noise, bias=bias_, act=act, clamp=clamp, backend=backend)
 
     def formula(x: torch.Tensor, s: torch.Tensor, noise: torch.Tensor, *b: torch.Tensor) -> torch.Tensor:
         return formulas.inject_noise(x, s, noise, b[0] if b else None, act, clamp=clamp)
@@ -267,10 +268,10 @@ def used_group_size(n: int, group_size: Optional[int], adjust: bool = False) -> 
 
 def minibatch_case(group_size: int, num_channels: int, shapes: tuple[Shape, ...], grad_shape: Shape,
                    adjust: bool = False, **flags: Any) -> OpCase:  # fmt: skip
-    kw = {"group_size": group_size, "num_channels": num_channels, "adjust_group_size": adjust}
+    kw: dict[str, Any] = {"group_size": group_size, "num_channels": num_channels, "adjust_group_size": adjust}
 
-    def call(x: torch.Tensor, backend: str) -> torch.Tensor:
-        return G.minibatch_stddev(x, **kw, backend=backend)  # type: ignore[arg-type]
+    def call(x: torch.Tensor, backend: Backend) -> torch.Tensor:
+        return G.minibatch_stddev(x, **kw, backend=backend)
 
     def formula(x: torch.Tensor) -> torch.Tensor:
         return formulas.minibatch_stddev(x, used_group_size(x.shape[0], group_size, adjust), num_channels)
@@ -279,7 +280,7 @@ def minibatch_case(group_size: int, num_channels: int, shapes: tuple[Shape, ...]
     return OpCase(
         f"minibatch_stddev[{tag}]", "minibatch_stddev", lambda shape, device: (_randn(shape, device),), call,
         formula, shapes, grad_shape,
-        **flags,  # type: ignore[arg-type]
+        **flags,
     )  # fmt: skip
 
 
@@ -295,7 +296,7 @@ MINIBATCH_STDDEV = [
 
 
 def random_instance_map(
-    n: int, h: int, w: int, *, ids: tuple[int, ...] = (0, 1, 2), device: object = "cpu"
+    n: int, h: int, w: int, *, ids: tuple[int, ...] = (0, 1, 2), device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Blocky instance maps like real ones, with arbitrary ids, on ``device``."""
     choice = torch.randint(len(ids), (n, 1, (h + 1) // 2, (w + 1) // 2))
@@ -309,8 +310,8 @@ def _instance_avg_pool_make(shape: Shape, device: torch.device) -> tuple[torch.T
     return _randn(shape, device), random_instance_map(n, h, w, ids=(3, 1000, 1001), device=device)
 
 
-def _instance_avg_pool_call(x: torch.Tensor, instance_map: torch.Tensor, backend: str) -> torch.Tensor:
-    return G.instance_avg_pool(x, instance_map, backend=backend)  # type: ignore[arg-type]
+def _instance_avg_pool_call(x: torch.Tensor, instance_map: torch.Tensor, backend: Backend) -> torch.Tensor:
+    return G.instance_avg_pool(x, instance_map, backend=backend)
 
 
 INSTANCE_AVG_POOL = OpCase(
@@ -327,13 +328,13 @@ def upfirdn2d_case(tag: str, taps: tuple[int, ...], up: tuple[int, int], down: t
                    pad: tuple[int, int, int, int], flip: bool, gain: float, shapes: tuple[Shape, ...],
                    **flags: Any) -> OpCase:  # fmt: skip
     """``taps``: the filter's shape, drawn in [0.1, 1.1); a constant (filters never require grad)."""
-    kw = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
+    kw: dict[str, Any] = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
 
     def make(shape: Shape, device: torch.device) -> tuple[torch.Tensor, ...]:
         return _randn(shape, device), torch.rand(taps, dtype=F64, device=device) + 0.1
 
-    def call(x: torch.Tensor, f: torch.Tensor, backend: str) -> torch.Tensor:
-        return G.upfirdn2d(x, f, **kw, backend=backend)  # type: ignore[arg-type]
+    def call(x: torch.Tensor, f: torch.Tensor, backend: Backend) -> torch.Tensor:
+        return G.upfirdn2d(x, f, **kw, backend=backend)
 
     def formula(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         return formulas.upfirdn2d(x, f, up, down, pad, flip, gain)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import requires_triton
 
-from ganblocks.ops import _backend, get_backend, use_backend
+from ganblocks.ops import Backend, _backend, get_backend, use_backend
 from ganblocks.ops._backend import use_triton
 
 
@@ -114,7 +114,7 @@ def test_use_backend_under_many_threads(monkeypatch: pytest.MonkeyPatch) -> None
     barrier = threading.Barrier(8)
 
     def worker(i: int) -> None:
-        mine = ("torch", "triton", "auto")[i % 3]
+        mine: Backend = ("torch", "triton", "auto")[i % 3]
         barrier.wait(timeout=30)
         for _ in range(200):
             with use_backend(mine):

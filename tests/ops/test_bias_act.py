@@ -14,15 +14,16 @@ import torch.nn.functional as F
 from helpers import all_orders, assert_close
 
 from ganblocks.functional import bias_act
-from ganblocks.layers import ACTIVATION_NAMES
+from ganblocks.layers import ACTIVATION_NAMES, Activation
+from ganblocks.ops import Backend
 
 
 @pytest.mark.parametrize("act", ACTIVATION_NAMES)
 @pytest.mark.parametrize("clamp", [None, 0.7])
-def test_reference_matches_formula(act: str, clamp: Optional[float]) -> None:
+def test_reference_matches_formula(act: Activation, clamp: Optional[float]) -> None:
     x = torch.randn(2, 3, 4, 5, dtype=torch.float64) * 3
     b = torch.randn(3, dtype=torch.float64)
-    y = bias_act(x, b, act=act, clamp=clamp, backend="torch")  # type: ignore[arg-type]
+    y = bias_act(x, b, act=act, clamp=clamp, backend="torch")
     assert_close(y, formulas.bias_act(x, b, act, None, None, clamp, 1))
 
 
@@ -42,9 +43,9 @@ def test_bias_along_other_dim() -> None:
     assert_close(bias_act(x, b, act="lrelu", dim=-1), formulas.bias_act(x, b, "lrelu", None, None, None, 1))
 
 
-def test_clamped_elements_get_zero_gradient(backend: str, device: torch.device) -> None:
+def test_clamped_elements_get_zero_gradient(backend: Backend, device: torch.device) -> None:
     x = torch.tensor([-3.0, -0.1, 0.1, 3.0], device=device, requires_grad=True)
-    bias_act(x, act="linear", clamp=1.0, dim=0, backend=backend).sum().backward()  # type: ignore[arg-type]
+    bias_act(x, act="linear", clamp=1.0, dim=0, backend=backend).sum().backward()
     assert x.grad is not None
     torch.testing.assert_close(x.grad.cpu(), torch.tensor([0.0, 1.0, 1.0, 0.0]))
 
@@ -69,7 +70,7 @@ def test_integer_input_rejected() -> None:
 
 
 @pytest.mark.parametrize("act", ["lrelu", "elu"])
-def test_negative_alpha_every_order(backend: str, device: torch.device, act: str) -> None:
+def test_negative_alpha_every_order(backend: Backend, device: torch.device, act: Activation) -> None:
     """A negative slope makes the output positive on both sides of zero: the backward must read the input."""
     x = torch.randn(3, 5, dtype=torch.float64, device=device)
     b = torch.randn(5, dtype=torch.float64, device=device)
@@ -86,7 +87,7 @@ def test_negative_alpha_every_order(backend: str, device: torch.device, act: str
 @pytest.mark.parametrize("act", ["linear", "lrelu", "tanh"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_clamp_bounds_exactly_at_clamp_over_gain(
-    backend: str, device: torch.device, act: str, dtype: torch.dtype
+    backend: Backend, device: torch.device, act: Activation, dtype: torch.dtype
 ) -> None:
     """``x + b`` exactly at ``±clamp / gain`` (``y == ±clamp`` exactly) passes the gradient, as torch.clamp's
     ``-clamp <= y <= clamp`` does; one step beyond gets 0. Every order, both saved forms (input: a bias
@@ -101,7 +102,7 @@ def test_clamp_bounds_exactly_at_clamp_over_gain(
     x = torch.stack([on, beyond]).to(device) - b  # rows: on the bounds, just beyond; columns: +, -
 
     def fn(t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return bias_act(t, bias, act=act, alpha=alpha, gain=gain, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+        return bias_act(t, bias, act=act, alpha=alpha, gain=gain, clamp=clamp, backend=backend)
 
     y = fn(x, b)
     if act != "tanh":  # tanh(atanh(0.75)) * 2 rounds to within an ulp of the bound, not onto it

@@ -26,6 +26,7 @@ from helpers import (
     assert_close,
     assert_close_to_largest,
     device_for,
+    grad_of,
     requires_triton,
 )
 from ops.cases import CASES, OPS, OpCase
@@ -40,7 +41,7 @@ import ganblocks.ops.pixel_norm.custom_op
 import ganblocks.ops.upfirdn2d.custom_op  # noqa: F401  (importing a custom_op module registers its ops)
 from ganblocks import functional as G
 from ganblocks.layers import AdaIN, BiasAct, FusedLeakyReLU, MinibatchStdDev, NoiseInjection, PixelNorm
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 from ganblocks.ops._activations import ACTIVATIONS
 
 F64 = torch.float64
@@ -75,7 +76,7 @@ def _largest(case: OpCase) -> tuple[int, ...]:
     return max(case.shapes, key=lambda s: torch.Size(s).numel())
 
 
-def _interpreted(backend: str) -> bool:
+def _interpreted(backend: Backend) -> bool:
     """Triton kernels run under the (slow) interpreter: gradcheck checks random projections (fast mode)."""
     return backend == "triton" and TRITON_DEVICE == "cpu"
 
@@ -84,7 +85,7 @@ def _interpreted(backend: str) -> bool:
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_formula(case: OpCase, backend: str) -> None:
+def test_matches_formula(case: OpCase, backend: Backend) -> None:
     inputs = case.make(_largest(case), device_for(backend))
     y = case.call(*inputs, backend=backend)
     assert y.dtype == F64
@@ -93,7 +94,7 @@ def test_matches_formula(case: OpCase, backend: str) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
-def test_low_precision_activations_keep_dtype(case: OpCase, backend: str) -> None:
+def test_low_precision_activations_keep_dtype(case: OpCase, backend: Backend) -> None:
     """bfloat16 activations with float32 parameters, as under autocast: the output is bfloat16."""
     inputs = case.cast(case.make(_largest(case), device_for(backend)), torch.bfloat16, torch.float32)
     y = case.call(*inputs, backend=backend)
@@ -102,7 +103,7 @@ def test_low_precision_activations_keep_dtype(case: OpCase, backend: str) -> Non
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
-def test_channels_last_preserved(case: OpCase, backend: str) -> None:
+def test_channels_last_preserved(case: OpCase, backend: Backend) -> None:
     x, *params = case.cast(case.make(_largest(case), device_for(backend)), torch.float32)
     y = case.call(with_layout(x, "channels_last"), *params, backend=backend)
     assert y.is_contiguous(memory_format=torch.channels_last)
@@ -157,14 +158,14 @@ def test_triton_non_dense_input_and_expanded_gradient(case: OpCase) -> None:
     """A strided view in, and ``y.sum()``'s expanded (stride 0) incoming gradient back."""
     inputs, constants = case.split(case.make(_largest(case), torch.device(TRITON_DEVICE)))
 
-    def run(backend: str) -> list[torch.Tensor]:
+    def run(backend: Backend) -> list[torch.Tensor]:
         leaves = [
             with_layout(inputs[0], "strided").requires_grad_(),
             *(p.clone().requires_grad_() for p in inputs[1:]),
         ]
         y = case.on(backend, constants)(*leaves)
         y.sum().backward()
-        return [y.detach(), *(t.grad for t in leaves)]  # type: ignore[misc]
+        return [y.detach(), *(grad_of(t) for t in leaves)]
 
     for o, r in zip(run("triton"), run("torch")):
         torch.testing.assert_close(o, r, rtol=case.float64_tol[0], atol=case.float64_tol[1])
@@ -186,7 +187,7 @@ GRADCHECK = [
 
 
 @pytest.mark.parametrize(("case", "layout", "backend"), GRADCHECK, indirect=["backend"])
-def test_gradcheck_and_gradgradcheck(case: OpCase, layout: str, backend: str) -> None:
+def test_gradcheck_and_gradgradcheck(case: OpCase, layout: str, backend: Backend) -> None:
     (x, *params), constants = case.split(case.make(case.grad_shape, device_for(backend)))
     inputs = tuple(t.requires_grad_() for t in (with_layout(x, layout), *params))
     fn, fast = case.on(backend, constants), _interpreted(backend) or case.fast_gradcheck
@@ -289,7 +290,7 @@ _TORCH = tuple(int(v) for v in torch.__version__.split(".")[:2])
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.compile], ids=repr)
-def test_compile_fullgraph_forward(case: OpCase, backend: str) -> None:
+def test_compile_fullgraph_forward(case: OpCase, backend: Backend) -> None:
     """One graph (``fullgraph=True`` raises on a break); on Triton it calls the registered op."""
     if case.op == "instance_avg_pool" and backend == "torch" and _TORCH < (2, 6):
         # torch.unique: a dynamic-shape op that dynamo of torch 2.4 and 2.5 does not capture by default
@@ -395,11 +396,11 @@ MODULES = [
 
 
 @pytest.mark.parametrize("mcase", MODULES, ids=repr)
-def test_module_equals_function(mcase: ModuleCase, backend: str, device: torch.device) -> None:
+def test_module_equals_function(mcase: ModuleCase, backend: Backend, device: torch.device) -> None:
     """The same output and the same gradients, bit for bit, on each backend."""
     module = mcase.build(device)
     inputs = [t.requires_grad_() for t in mcase.inputs(device)]
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         y = module(*inputs)
         expected = mcase.function(module, *inputs)
     assert torch.equal(y, expected)

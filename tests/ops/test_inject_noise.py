@@ -5,7 +5,7 @@ every activation on Triton, noise expanded over the batch, and each bad input's 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import formulas
 import pytest
@@ -14,27 +14,28 @@ import torch.nn.functional as F
 from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import inject_noise
-from ganblocks.layers import ACTIVATION_NAMES
+from ganblocks.layers import ACTIVATION_NAMES, Activation
+from ganblocks.ops import Backend
 
 
 def _inputs(shape: tuple[int, int, int, int], per_channel: bool, dtype: torch.dtype = torch.float64,
-            device: object = "cpu") -> tuple[torch.Tensor, ...]:  # fmt: skip
+            device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:  # fmt: skip
     n, c, h, w = shape
-    kw = {"dtype": dtype, "device": device}
-    x = torch.randn(shape, **kw)  # type: ignore[arg-type]
-    s = torch.randn((c,) if per_channel else (), **kw)  # type: ignore[arg-type]
-    noise = torch.randn(n, 1, h, w, **kw)  # type: ignore[arg-type]
-    b = torch.randn(c, **kw)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"dtype": dtype, "device": device}
+    x = torch.randn(shape, **kw)
+    s = torch.randn((c,) if per_channel else (), **kw)
+    noise = torch.randn(n, 1, h, w, **kw)
+    b = torch.randn(c, **kw)
     return x, s, noise, b
 
 
 @pytest.mark.parametrize(("act", "clamp", "per_channel"), [("linear", None, False), ("lrelu", 0.7, True),
                                                            ("tanh", None, True), ("swish", 1.0, False)])  # fmt: skip
 def test_matches_formula(
-    backend: str, device: torch.device, act: str, clamp: Optional[float], per_channel: bool
+    backend: Backend, device: torch.device, act: Activation, clamp: Optional[float], per_channel: bool
 ) -> None:
     x, s, noise, b = _inputs((2, 3, 4, 5), per_channel, device=device)
-    y = inject_noise(x, s, noise, bias=b, act=act, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+    y = inject_noise(x, s, noise, bias=b, act=act, clamp=clamp, backend=backend)
     assert_close(y, formulas.inject_noise(x, s, noise, b, act, clamp=clamp))
 
 
@@ -52,12 +53,12 @@ _PLAIN_ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
                                            ("tanh", 2.0)])  # fmt: skip
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("bias", [False, True])
-def test_gradients_match_plain_formula(act: str, gain: float, per_channel: bool, bias: bool) -> None:
+def test_gradients_match_plain_formula(act: Activation, gain: float, per_channel: bool, bias: bool) -> None:
     x, s, noise, b = _inputs((2, 3, 4, 5), per_channel)
     leaves = [t.requires_grad_() for t in ((x, s, noise, b) if bias else (x, s, noise))]
     gy = torch.randn(x.shape, dtype=torch.float64)
     bias_ = b if bias else None
-    y = inject_noise(x, s, noise, bias=bias_, act=act, gain=gain, backend="torch")  # type: ignore[arg-type]
+    y = inject_noise(x, s, noise, bias=bias_, act=act, gain=gain, backend="torch")
     sv = s.view(-1, 1, 1) if per_channel else s
     z = x + sv * noise + (b.view(-1, 1, 1) if bias else 0.0)
     expected = gain * _PLAIN_ACTS[act](z)
@@ -90,11 +91,11 @@ def test_drawn_noise_is_shared_by_channels_and_follows_the_generator() -> None:
 @pytest.mark.triton
 @requires_triton
 @pytest.mark.parametrize("act", ACTIVATION_NAMES)
-def test_triton_float64_every_activation(act: str) -> None:
+def test_triton_float64_every_activation(act: Activation) -> None:
     inputs = _inputs((2, 3, 4, 5), True, device=TRITON_DEVICE)
     inputs = (inputs[0] * 3, *inputs[1:])
 
-    def run(backend: str) -> list[torch.Tensor]:
+    def run(backend: Backend) -> list[torch.Tensor]:
         call = functools.partial(inject_noise, act=act, clamp=4.0, backend=backend)
         return all_orders(lambda x, s, noise, b: call(x, s, noise, bias=b), inputs)
 
@@ -141,7 +142,7 @@ def test_bad_inputs(
         inject_noise(*args, **kwargs)  # type: ignore[arg-type]
 
 
-def test_negative_alpha_every_order(backend: str, device: torch.device) -> None:
+def test_negative_alpha_every_order(backend: Backend, device: torch.device) -> None:
     """A negative slope makes the output positive on both sides of zero: the backward must read the input."""
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64, device=device)
     noise = torch.randn(2, 1, 4, 4, dtype=torch.float64, device=device)

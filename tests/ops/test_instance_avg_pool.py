@@ -10,6 +10,7 @@ from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 from ops.cases import random_instance_map as random_map
 
 from ganblocks.functional import instance_avg_pool
+from ganblocks.ops import Backend
 
 
 def test_known_values() -> None:
@@ -24,27 +25,27 @@ def test_known_values() -> None:
     "ids",
     [(0, 1, 2), (-5, 26001, 26002, 7), (0,)],  # pix2pixHD's 1000-coded ids, negatives, one instance
 )
-def test_matches_formula(backend: str, device: torch.device, ids: tuple[int, ...]) -> None:
+def test_matches_formula(backend: Backend, device: torch.device, ids: tuple[int, ...]) -> None:
     x = torch.randn(3, 4, 5, 7, dtype=torch.float64, device=device)
     inst = random_map(3, 5, 7, ids=ids, device=device)
-    assert_close(instance_avg_pool(x, inst, backend=backend), formula(x, inst))  # type: ignore[arg-type]
+    assert_close(instance_avg_pool(x, inst, backend=backend), formula(x, inst))
 
 
 @pytest.mark.parametrize("map_dtype", [torch.uint8, torch.int32, torch.bool])
-def test_map_dtypes(backend: str, device: torch.device, map_dtype: torch.dtype) -> None:
+def test_map_dtypes(backend: Backend, device: torch.device, map_dtype: torch.dtype) -> None:
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64, device=device)
     inst = random_map(2, 4, 4, ids=(0, 1), device=device)
-    out = instance_avg_pool(x, inst.to(map_dtype), backend=backend)  # type: ignore[arg-type]
+    out = instance_avg_pool(x, inst.to(map_dtype), backend=backend)
     assert_close(out, formula(x, inst))
 
 
-def test_projection_properties(backend: str, device: torch.device) -> None:
+def test_projection_properties(backend: Backend, device: torch.device) -> None:
     """P is an orthogonal projection: P(Px) = Px, <Px, y> = <x, Py>, and the channel sums per instance stay."""
     x, y = torch.randn(2, 2, 2, 4, 6, dtype=torch.float64, device=device).unbind(0)
     inst = random_map(2, 4, 6, device=device)
 
     def p(t: torch.Tensor) -> torch.Tensor:
-        return instance_avg_pool(t, inst, backend=backend)  # type: ignore[arg-type]
+        return instance_avg_pool(t, inst, backend=backend)
 
     assert_close(p(p(x)), p(x))
     assert_close((p(x) * y).sum(), (x * p(y)).sum())
@@ -70,9 +71,9 @@ def test_triton_small_tiles(monkeypatch: pytest.MonkeyPatch, channels_last: bool
         torch.testing.assert_close(o, r, rtol=1e-12, atol=1e-12)
 
 
-def test_gradient_of_a_sum_is_one(backend: str, device: torch.device) -> None:
+def test_gradient_of_a_sum_is_one(backend: Backend, device: torch.device) -> None:
     x = torch.randn(2, 3, 4, 5, dtype=torch.float64, device=device, requires_grad=True)
-    instance_avg_pool(x, random_map(2, 4, 5, device=device), backend=backend).sum().backward()  # type: ignore[arg-type]
+    instance_avg_pool(x, random_map(2, 4, 5, device=device), backend=backend).sum().backward()
     assert x.grad is not None
     assert_close(x.grad, torch.ones_like(x))  # P(1) = 1
 

@@ -6,7 +6,7 @@ and each bad input's message."""
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Any, Optional
 
 import formulas
 import pytest
@@ -17,7 +17,8 @@ from ops import test_contract as contract
 from ops.cases import INSTANCE_NORM
 
 from ganblocks.functional import adain, instance_norm_act
-from ganblocks.layers import ACTIVATION_NAMES
+from ganblocks.layers import ACTIVATION_NAMES, Activation
+from ganblocks.ops import Backend
 from ganblocks.ops.instance_norm_act.launch import plan_splits
 
 AFFINES = ["none", "channel", "sample"]
@@ -33,10 +34,10 @@ def _affine(kind: str, n: int, c: int, **kw: object) -> tuple[Optional[torch.Ten
 @pytest.mark.parametrize("affine", AFFINES)
 @pytest.mark.parametrize("act", ["linear", "lrelu", "tanh", "swish"])
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3, 6), (1, 2, 2, 3, 2)])
-def test_reference_matches_formula(affine: str, act: str, shape: tuple[int, ...]) -> None:
+def test_reference_matches_formula(affine: str, act: Activation, shape: tuple[int, ...]) -> None:
     x = torch.randn(shape, dtype=torch.float64) * 2 + 1
     scale, bias = _affine(affine, shape[0], shape[1], dtype=torch.float64)
-    y = instance_norm_act(x, scale, bias, act=act, backend="torch")  # type: ignore[arg-type]
+    y = instance_norm_act(x, scale, bias, act=act, backend="torch")
     assert_close(y, formulas.instance_norm_act(x, scale, bias, act=act))
 
 
@@ -55,14 +56,14 @@ def test_adain_matches_formula_and_instance_norm_act() -> None:
     assert torch.equal(y, instance_norm_act(x, scale, bias, eps=1e-3))
 
 
-def _orders(inputs: tuple[torch.Tensor, ...], backend: str, **kw: object) -> list[torch.Tensor]:
+def _orders(inputs: tuple[torch.Tensor, ...], backend: Backend, **kw: Any) -> list[torch.Tensor]:
     return all_orders(functools.partial(instance_norm_act, backend=backend, **kw), inputs)
 
 
 @pytest.mark.triton
 @requires_triton
 @pytest.mark.parametrize("act", ACTIVATION_NAMES)
-def test_triton_float64_every_activation(act: str) -> None:
+def test_triton_float64_every_activation(act: Activation) -> None:
     x = torch.randn(2, 3, 4, 5, dtype=torch.float64, device=TRITON_DEVICE) * 3
     scale, bias = _affine("sample", 2, 3, dtype=torch.float64, device=TRITON_DEVICE)
     assert scale is not None and bias is not None
@@ -183,13 +184,13 @@ def test_triton_split_planes_non_dense_and_nonfinite(split_planes: list[str]) ->
 @pytest.mark.triton
 @requires_triton
 def test_triton_third_order() -> None:
-    kw = {"dtype": torch.float64, "device": TRITON_DEVICE}
-    x0 = torch.randn(2, 2, 3, 3, **kw)  # type: ignore[arg-type]
-    s0 = torch.randn(2, **kw)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"dtype": torch.float64, "device": TRITON_DEVICE}
+    x0 = torch.randn(2, 2, 3, 3, **kw)
+    s0 = torch.randn(2, **kw)
 
-    def third(backend: str) -> tuple[torch.Tensor, ...]:
+    def third(backend: Backend) -> tuple[torch.Tensor, ...]:
         x, s = x0.clone().requires_grad_(), s0.clone().requires_grad_()
-        y = instance_norm_act(x, s, act="tanh", backend=backend)  # type: ignore[arg-type]
+        y = instance_norm_act(x, s, act="tanh", backend=backend)
         (gx,) = torch.autograd.grad((y**3).sum(), x, create_graph=True)
         (ggx,) = torch.autograd.grad((gx**2).sum(), x, create_graph=True)
         return torch.autograd.grad((ggx**2).sum(), (x, s))
@@ -198,16 +199,16 @@ def test_triton_third_order() -> None:
         torch.testing.assert_close(o, r, rtol=TRITON_FLOAT64[0], atol=TRITON_FLOAT64[1])
 
 
-def test_layouts_preserved(backend: str, device: torch.device) -> None:
+def test_layouts_preserved(backend: Backend, device: torch.device) -> None:
     x = torch.randn(2, 5, 3, 4, device=device).to(memory_format=torch.channels_last)
-    y = instance_norm_act(x, act="lrelu", gain=1.0, backend=backend)  # type: ignore[arg-type]
+    y = instance_norm_act(x, act="lrelu", gain=1.0, backend=backend)
     assert y.is_contiguous(memory_format=torch.channels_last)
     assert_close(y, formulas.instance_norm_act(x, act="lrelu", gain=1.0), torch.float32)
     x3 = torch.randn(2, 3, 2, 3, 4, device=device).to(memory_format=torch.channels_last_3d)
-    y3 = instance_norm_act(x3, backend=backend)  # type: ignore[arg-type]
+    y3 = instance_norm_act(x3, backend=backend)
     assert y3.is_contiguous(memory_format=torch.channels_last_3d)
     assert_close(y3, formulas.instance_norm_act(x3), torch.float32)
-    assert instance_norm_act(x.contiguous(), backend=backend).is_contiguous()  # type: ignore[arg-type]
+    assert instance_norm_act(x.contiguous(), backend=backend).is_contiguous()
 
 
 @pytest.mark.parametrize(
@@ -248,7 +249,7 @@ def test_adain_style_mismatch(scale: torch.Tensor, bias: torch.Tensor, match: st
 )
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_cpu_fast_path_is_the_reference_in_every_order(
-    affine: str, act: str, gain: Optional[float], channels_last: bool
+    affine: str, act: Activation, gain: Optional[float], channels_last: bool
 ) -> None:
     """``eager.py`` (group_norm, the folded gain, the in-place activation) against ``reference.py``: output,
     gradients and second-order gradients in float64, the layout kept, and bfloat16 rounded alike."""
@@ -261,16 +262,16 @@ def test_cpu_fast_path_is_the_reference_in_every_order(
         x = x.contiguous(memory_format=torch.channels_last)
     scale, bias = _affine(affine, 2, 3, dtype=torch.float64)
     spec, alpha, g = resolve_activation(act, None, gain)
-    kw = {"eps": 1e-5, "spec": spec, "alpha": alpha, "gain": g}
+    kw: dict[str, Any] = {"eps": 1e-5, "spec": spec, "alpha": alpha, "gain": g}
     inputs = (x,) if scale is None or bias is None else (x, scale, bias)
 
     def fast(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
-        return instance_norm_act_eager(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+        return instance_norm_act_eager(t, *(p or (None, None)), **kw)
 
     def ref(t: torch.Tensor, *p: torch.Tensor) -> torch.Tensor:
-        return instance_norm_act_reference(t, *(p or (None, None)), **kw)  # type: ignore[arg-type]
+        return instance_norm_act_reference(t, *(p or (None, None)), **kw)
 
-    y = instance_norm_act(x, scale, bias, act=act, gain=gain, backend="torch")  # type: ignore[arg-type]
+    y = instance_norm_act(x, scale, bias, act=act, gain=gain, backend="torch")
     assert (
         torch.equal(y, fast(*inputs)) and y.is_contiguous(memory_format=torch.channels_last) == channels_last
     )

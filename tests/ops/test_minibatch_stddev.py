@@ -5,7 +5,7 @@ and each bad input's message."""
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import formulas
 import pytest
@@ -14,17 +14,22 @@ from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganblocks.functional import minibatch_stddev
+from ganblocks.ops import Backend
 
 CASES = [((4, 2, 2, 3), 2, 1), ((6, 4, 1, 2), 3, 2), ((3, 5, 7, 9), 3, 5), ((1, 1, 1, 1), 4, 1)]
 
 
 @pytest.mark.parametrize(("shape", "group_size", "num_channels"), CASES)
 def test_matches_loops_and_stylegan2_ada(
-    backend: str, device: torch.device, shape: tuple[int, int, int, int], group_size: int, num_channels: int
+    backend: Backend,
+    device: torch.device,
+    shape: tuple[int, int, int, int],
+    group_size: int,
+    num_channels: int,
 ) -> None:
     x = torch.randn(shape, dtype=torch.float64)
-    kw = {"group_size": group_size, "num_channels": num_channels}
-    y = minibatch_stddev(x.to(device), **kw, backend=backend).cpu()  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"group_size": group_size, "num_channels": num_channels}
+    y = minibatch_stddev(x.to(device), **kw, backend=backend).cpu()
     assert y.shape == (shape[0], shape[1] + num_channels, *shape[2:])
     assert_close(y, formulas.minibatch_stddev(x, min(group_size, shape[0]), num_channels))
     assert_close(y, formulas.minibatch_stddev_stylegan2_ada(x, group_size, num_channels))
@@ -56,7 +61,7 @@ def test_triton_float64_every_order() -> None:
     """Output, gradient, second and third order: the backward's backward is differentiable too."""
     x0 = torch.randn(6, 4, 3, 2, dtype=torch.float64, device=TRITON_DEVICE)
 
-    def run(backend: str) -> list[torch.Tensor]:
+    def run(backend: Backend) -> list[torch.Tensor]:
         fn = functools.partial(minibatch_stddev, group_size=3, num_channels=2, backend=backend)
         out = all_orders(fn, [x0])
         x = x0.clone().requires_grad_()
@@ -103,7 +108,7 @@ def test_triton_launches_two_kernels_each_way(monkeypatch: pytest.MonkeyPatch) -
     in_kernel: list[str] = []
 
     class Log(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             name = func.overloadpacket.__name__
             if not in_kernel and name not in ("empty", "empty_like", "empty_strided", "new_empty"):
                 launches.append(name)
@@ -185,7 +190,7 @@ def test_int_subclasses_are_ints() -> None:
 
 @pytest.mark.parametrize("group_size", [2, 3, 4])
 def test_float32_second_order_is_as_accurate_as_autograd_of_the_formula(
-    backend: str, group_size: int
+    backend: Backend, group_size: int
 ) -> None:
     """Against float64: the float32 second derivative errs no more than autograd of the plain formula does.
 
@@ -212,6 +217,6 @@ def test_float32_second_order_is_as_accurate_as_autograd_of_the_formula(
         v = torch.randn(x.shape, dtype=torch.float64, generator=g)
         exact = second(plain, x, w, v)
         f32 = [t.float().to(dev) for t in (x, w, v)]
-        err = (second(ours, *f32).double().cpu() - exact).abs().max()  # type: ignore[arg-type]
+        err = (second(ours, *f32).double().cpu() - exact).abs().max()
         plain_err = (second(plain, *f32).double().cpu() - exact).abs().max()
         assert err <= 1.5 * plain_err + 1e-6 * exact.abs().max()

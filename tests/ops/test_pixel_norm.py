@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import formulas
 import pytest
@@ -13,6 +13,7 @@ import torch
 from helpers import TRITON_DEVICE, TRITON_FLOAT64, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import pixel_norm
+from ganblocks.ops import Backend
 
 
 @pytest.mark.parametrize(("shape", "dim"), [((2, 5, 3, 4), 1), ((4, 7), 1), ((2, 3, 4), -1), ((3, 2, 2), 0)])
@@ -71,7 +72,7 @@ def test_bfloat16_is_rounded_once_and_its_gradient_is_the_formulas(shape: tuple[
     assert_close(ours[1], exact[1].bfloat16(), scale=2.0)  # bfloat16 spacing is 1/64 between 2 and 4
 
 
-def _orders(x: torch.Tensor, backend: str, **kw: object) -> list[torch.Tensor]:
+def _orders(x: torch.Tensor, backend: Backend, **kw: Any) -> list[torch.Tensor]:
     return all_orders(functools.partial(pixel_norm, backend=backend, **kw), [x])
 
 

@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ganblocks.functional import bias_act, inject_noise, instance_norm_act, minibatch_stddev, pixel_norm
+from ganblocks.layers import Activation
+from ganblocks.ops import Backend
 
 # The interpreter evaluates kernels with numpy, which warns on the NaN/inf arithmetic these tests are about.
 pytestmark = [requires_triton, pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")]
@@ -199,7 +201,7 @@ MAX_SLOPE = 3.0
 # bfloat16 at 625 elements, the sums' worst case among the drawn shapes, always among the examples.
 @example(x=BF16_625, act="lrelu", dim_seed=1, alpha=None, gain=None, clamp=None, with_bias=True)
 def test_bias_act_triton_matches_reference(
-    x: Drawn, act: str, dim_seed: int, alpha: Optional[float], gain: Optional[float],
+    x: Drawn, act: Activation, dim_seed: int, alpha: Optional[float], gain: Optional[float],
     clamp: Optional[float], with_bias: bool,
 ) -> None:  # fmt: skip
     xt = x.make()
@@ -209,9 +211,9 @@ def test_bias_act_triton_matches_reference(
     def make() -> list[torch.Tensor]:
         return [x.make(), bias.make()] if with_bias else [x.make()]
 
-    def fn(*t: torch.Tensor, backend: str) -> torch.Tensor:
+    def fn(*t: torch.Tensor, backend: Backend) -> torch.Tensor:
         b = t[1] if len(t) > 1 else None
-        return bias_act(t[0], b, act=act, alpha=alpha, gain=gain, clamp=clamp, dim=dim, backend=backend)  # type: ignore[arg-type]
+        return bias_act(t[0], b, act=act, alpha=alpha, gain=gain, clamp=clamp, dim=dim, backend=backend)
 
     (y_tr, y_ref), (g_tr, g_ref) = both_backends(fn, make, x.seed)
     assert y_tr.dtype == xt.dtype and y_tr.shape == xt.shape
@@ -247,8 +249,8 @@ def test_pixel_norm_triton_matches_reference(x: Drawn, dim_seed: int, eps: float
     xt = x.make()
     dim = dim_seed % xt.ndim
 
-    def fn(t: torch.Tensor, backend: str) -> torch.Tensor:
-        return pixel_norm(t, eps=eps, dim=dim, backend=backend)  # type: ignore[arg-type]
+    def fn(t: torch.Tensor, backend: Backend) -> torch.Tensor:
+        return pixel_norm(t, eps=eps, dim=dim, backend=backend)
 
     factor = 1e20 if huge and x.dtype in (torch.float32, torch.float64) else 1.0
     (y_tr, y_ref), (g_tr, g_ref) = both_backends(fn, lambda: [x.make() * factor], x.seed)
@@ -273,7 +275,7 @@ def test_pixel_norm_triton_matches_reference(x: Drawn, dim_seed: int, eps: float
 )
 @example(x=BF16_625, act="lrelu", affine="channel", eps=1e-5, gain=None)
 def test_instance_norm_act_triton_matches_reference(
-    x: Drawn, act: str, affine: str, eps: float, gain: Optional[float]
+    x: Drawn, act: Activation, affine: str, eps: float, gain: Optional[float]
 ) -> None:
     xt = x.make()
     n, c = xt.shape[0], xt.shape[1]
@@ -283,9 +285,9 @@ def test_instance_norm_act_triton_matches_reference(
     def make() -> list[torch.Tensor]:
         return [x.make()] + ([p.make() for p in params] if affine != "none" else [])
 
-    def fn(*t: torch.Tensor, backend: str) -> torch.Tensor:
+    def fn(*t: torch.Tensor, backend: Backend) -> torch.Tensor:
         s, b = (t[1], t[2]) if len(t) == 3 else (None, None)
-        return instance_norm_act(t[0], s, b, eps=eps, act=act, gain=gain, backend=backend)  # type: ignore[arg-type]
+        return instance_norm_act(t[0], s, b, eps=eps, act=act, gain=gain, backend=backend)
 
     (y_tr, y_ref), (g_tr, g_ref) = both_backends(fn, make, x.seed)
     assert y_tr.shape == xt.shape and y_tr.dtype == xt.dtype
@@ -315,7 +317,7 @@ def test_instance_norm_act_triton_matches_reference(
 )
 @example(x=BF16_625, act="tanh", per_channel=True, with_bias=True, clamp=None, noise_layout="contiguous")
 def test_inject_noise_triton_matches_reference(
-    x: Drawn, act: str, per_channel: bool, with_bias: bool, clamp: Optional[float], noise_layout: str
+    x: Drawn, act: Activation, per_channel: bool, with_bias: bool, clamp: Optional[float], noise_layout: str
 ) -> None:
     xt = x.make()
     n, c, h, w = xt.shape
@@ -328,9 +330,9 @@ def test_inject_noise_triton_matches_reference(
     def make() -> list[torch.Tensor]:
         return [x.make()] + [d.make() for d in others[: 3 if with_bias else 2]]
 
-    def fn(*t: torch.Tensor, backend: str) -> torch.Tensor:
+    def fn(*t: torch.Tensor, backend: Backend) -> torch.Tensor:
         b = t[3] if len(t) > 3 else None
-        return inject_noise(t[0], t[1], t[2], bias=b, act=act, clamp=clamp, backend=backend)  # type: ignore[arg-type]
+        return inject_noise(t[0], t[1], t[2], bias=b, act=act, clamp=clamp, backend=backend)
 
     (y_tr, y_ref), (g_tr, g_ref) = both_backends(fn, make, x.seed)
     agree(y_tr, y_ref, x.dtype, scale=2.0)
@@ -364,8 +366,8 @@ def test_minibatch_stddev_triton_matches_reference(case: tuple[Drawn, int, int])
     x, group_size, num_channels = case
     xt = x.make()
 
-    def fn(t: torch.Tensor, backend: str) -> torch.Tensor:
-        return minibatch_stddev(t, group_size=group_size, num_channels=num_channels, backend=backend)  # type: ignore[arg-type]
+    def fn(t: torch.Tensor, backend: Backend) -> torch.Tensor:
+        return minibatch_stddev(t, group_size=group_size, num_channels=num_channels, backend=backend)
 
     (y_tr, y_ref), (g_tr, g_ref) = both_backends(fn, lambda: [x.make()], x.seed)
     assert y_tr.shape == (xt.shape[0], xt.shape[1] + num_channels, *xt.shape[2:])

@@ -4,12 +4,15 @@ values, several tiles per plane, and each bad input's message."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from formulas import upfirdn2d as formula
 from helpers import TRITON_DEVICE, all_orders, assert_close, requires_triton
 
 from ganblocks.functional import upfirdn2d
+from ganblocks.ops import Backend
 
 # (shape, filter shape, up, down, padding, flip, gain): up/down in (x, y) order like StyleGAN2-ADA.
 CASES = [
@@ -26,7 +29,7 @@ CASES = [
 
 @pytest.mark.parametrize(("shape", "fshape", "up", "down", "pad", "flip", "gain"), CASES)
 def test_matches_formula(
-    backend: str,
+    backend: Backend,
     device: torch.device,
     shape: tuple[int, ...],
     fshape: tuple[int, ...],
@@ -40,7 +43,7 @@ def test_matches_formula(
     f = torch.rand(fshape, dtype=torch.float64) + 0.1
     y = upfirdn2d(
         x.to(device), f.to(device), up=up, down=down, padding=pad, flip_filter=flip, gain=gain,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
     )  # fmt: skip
     assert_close(y.cpu(), formula(x, f, up, down, pad, flip, gain))
 
@@ -76,10 +79,10 @@ def test_triton_gradients_match_reference(
     """The adjoint rule (flipped filter, swapped up/down, adjusted padding) equals autograd of the reference."""
     x = torch.randn(shape, dtype=torch.float64)
     f = torch.rand(fshape, dtype=torch.float64) + 0.1
-    kw = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
-    ref = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="torch"), [x])  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"up": up, "down": down, "padding": pad, "flip_filter": flip, "gain": gain}
+    ref = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="torch"), [x])
     f = f.to(TRITON_DEVICE)
-    out = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="triton"), [x.to(TRITON_DEVICE)])  # type: ignore[arg-type]
+    out = all_orders(lambda x: upfirdn2d(x, f, **kw, backend="triton"), [x.to(TRITON_DEVICE)])
     for o, r in zip(out, ref):
         assert_close(o, r)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 from torch import nn
 
 from ganblocks import GradientPenalty, MultiScaleDiscriminator, R1Penalty, R2Penalty
@@ -85,8 +85,8 @@ def test_condition_per_scale_for_lists() -> None:
 
     leaves = [x.clone().requires_grad_(True) for x in xs]
     total = d([torch.cat([c, x], 1) for c, x in zip(cs, leaves)])
-    grads = torch.autograd.grad(sum(t.sum() for t in total), leaves, create_graph=True)
-    expected = 5.0 * sum(g.square().sum((1, 2, 3)) for g in grads).mean()
+    grads = torch.autograd.grad(tensor_sum(t.sum() for t in total), leaves, create_graph=True)
+    expected = 5.0 * tensor_sum(g.square().sum((1, 2, 3)) for g in grads).mean()
     assert_close(r1_penalty(d, xs, condition=cs), expected)
 
 
@@ -119,7 +119,7 @@ def test_pix2pixhd_discriminator_with_condition() -> None:
     penalty = R1Penalty(gamma=1.0)(d, real, condition=cond)
     x = real.clone().requires_grad_(True)
     logits = d(torch.cat([cond, x], 1)).logits
-    (g,) = torch.autograd.grad(sum(t.sum() for t in logits), x)
+    (g,) = torch.autograd.grad(tensor_sum(t.sum() for t in logits), x)
     assert_close(penalty.detach(), 0.5 * g.square().sum((1, 2, 3)).mean())
     penalty.backward()
     assert all(p.grad is not None for p in d.parameters())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from helpers import assert_close
@@ -65,6 +67,7 @@ def test_gradients_reach_both_sides_of_d_and_not_the_generator() -> None:
     # L = 3 (w.t)^2 = 3 w_0^2: dL/dw = 6 w_0 e_0; the bias cancels; fake was detached.
     expected = torch.zeros(1, 3, dtype=torch.float64)
     expected[0, 0] = 6 * d.weight[0, 0].item()
+    assert d.weight.grad is not None and d.bias.grad is not None
     assert_close(d.weight.grad, expected)
     assert_close(d.bias.grad, torch.zeros(1, dtype=torch.float64))
     assert g_param.grad is None
@@ -96,20 +99,20 @@ def test_reduction_over_samples() -> None:
     d = lambda x: [conv(x), conv(x).mean((2, 3))]  # noqa: E731  two scales: 2x2 patches and one logit
     flip = lambda x: x.flip(-1) * 0.5  # noqa: E731
     real, fake = torch.randn(3, 3, 4, 4, dtype=torch.float64), torch.randn(3, 3, 4, 4, dtype=torch.float64)
-    kw = {"augment": flip, "weight_real": 2.0, "weight_fake": 0.5, "scale_reduction": "mean"}
-    each = consistency_regularization(d, real, fake, reduction="none", **kw)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"augment": flip, "weight_real": 2.0, "weight_fake": 0.5, "scale_reduction": "mean"}
+    each = consistency_regularization(d, real, fake, reduction="none", **kw)
     alone = torch.stack(
-        [consistency_regularization(d, real[i : i + 1], fake[i : i + 1], **kw) for i in range(3)]  # type: ignore[arg-type]
+        [consistency_regularization(d, real[i : i + 1], fake[i : i + 1], **kw) for i in range(3)]
     )
     assert each.shape == (3,)
     assert_close(each, alone)
-    assert_close(consistency_regularization(d, real, fake, **kw), each.mean())  # type: ignore[arg-type]
-    assert_close(consistency_regularization(d, real, fake, reduction="sum", **kw), each.sum())  # type: ignore[arg-type]
+    assert_close(consistency_regularization(d, real, fake, **kw), each.mean())
+    assert_close(consistency_regularization(d, real, fake, reduction="sum", **kw), each.sum())
     # "sum" with unequal batches sums each side over its own batch; "none" refuses them.
     fake5 = torch.randn(5, 3, 4, 4, dtype=torch.float64)
-    total = consistency_regularization(d, real, fake5, reduction="sum", **kw)  # type: ignore[arg-type]
-    real_only = consistency_regularization(d, real, None, reduction="sum", **kw)  # type: ignore[arg-type]
-    fake_only = consistency_regularization(d, fake5, None, reduction="sum", **{**kw, "weight_real": 0.5})  # type: ignore[arg-type]
+    total = consistency_regularization(d, real, fake5, reduction="sum", **kw)
+    real_only = consistency_regularization(d, real, None, reduction="sum", **kw)
+    fake_only = consistency_regularization(d, fake5, None, reduction="sum", **{**kw, "weight_real": 0.5})
     assert_close(total, real_only + fake_only)
     with pytest.raises(ValueError, match="reduction='none' needs one batch size for real and fake"):
-        consistency_regularization(d, real, fake5, reduction="none", **kw)  # type: ignore[arg-type]
+        consistency_regularization(d, real, fake5, reduction="none", **kw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 from torch import nn
 
 from ganblocks.penalties.dragan import DraganPenalty, dragan_penalty
@@ -18,7 +18,7 @@ def test_linear_critic_golden_value() -> None:
     assert_close(DraganPenalty(weight=2.0, target=0.0)(critic, real), 2 * w.norm() ** 2)
 
 
-def _recording(seen: list[torch.Tensor]):  # type: ignore[no-untyped-def]
+def _recording(seen: list[torch.Tensor]):
     def d(x: torch.Tensor) -> torch.Tensor:
         seen.append(x.detach().clone())
         return 0.5 * x.flatten(1).square().sum(1)  # gradient: the point itself
@@ -53,7 +53,7 @@ def test_list_of_scales_joint_norm_and_own_std() -> None:
 
     def d(xs: list[torch.Tensor]) -> torch.Tensor:
         seen.append([x.detach() for x in xs])
-        return sum(0.5 * x.flatten(1).square().sum(1) for x in xs)  # type: ignore[return-value]
+        return tensor_sum(0.5 * x.flatten(1).square().sum(1) for x in xs)
 
     got = dragan_penalty(d, real, weight=1.0)
     for x, r in zip(seen[0], real):
@@ -64,11 +64,12 @@ def test_list_of_scales_joint_norm_and_own_std() -> None:
 
 
 def test_gradients_reach_every_parameter_and_not_the_data() -> None:
-    d = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    first = nn.Linear(4, 8)
+    d = nn.Sequential(first, nn.Tanh(), nn.Linear(8, 1))
     real = torch.randn(6, 4, requires_grad=True)
     dragan_penalty(d, real).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in d.parameters())
-    assert d[0].weight.grad is not None and d[0].weight.grad.abs().sum() > 0
+    assert first.weight.grad is not None and first.weight.grad.abs().sum() > 0
     assert real.grad is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_close
+from helpers import assert_close, tensor_sum
 from torch import nn
 
 from ganblocks.penalties.historical import HistoricalAveraging, historical_averaging_penalty
@@ -21,9 +21,9 @@ def test_penalty_against_the_mean_of_past_values() -> None:
         if history:
             means = [torch.stack([h[i] for h in history]).mean(0) for i in range(2)]
             params = list(model.parameters())
-            expected = 0.5 * sum(((p - m) ** 2).sum() for p, m in zip(params, means))
+            expected = 0.5 * tensor_sum(((p - m) ** 2).sum() for p, m in zip(params, means))
             penalty = ha.penalty()
-            assert_close(penalty, expected)  # type: ignore[arg-type]
+            assert_close(penalty, expected)
             grads = torch.autograd.grad(penalty, params)
             for g, p, m in zip(grads, params, means):
                 assert_close(g, 0.5 * 2 * (p.detach() - m))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -10,11 +11,12 @@ from helpers import TRITON_DEVICE, assert_close, requires_triton
 
 from ganblocks import LazyRegularizer, PathLengthPenalty
 from ganblocks.functional import modulated_conv2d, path_length_penalty, path_lengths, setup_filter
+from ganblocks.ops import Backend
 
 BACKENDS = ["torch", pytest.param("triton", marks=requires_triton)]
 
 
-def _tanh_synthesis(m: torch.Tensor) -> object:
+def _tanh_synthesis(m: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """images = tanh(flat(ws) @ m^T) as (N, 1, 2, 3): its Jacobian is diag(1 - tanh²) m."""
     return lambda ws: torch.tanh(ws.reshape(ws.shape[0], -1) @ m.t()).reshape(-1, 1, 2, 3)
 
@@ -35,7 +37,7 @@ def test_lengths_match_formula(ws_shape: tuple[int, ...]) -> None:
     ws = torch.randn(ws_shape, dtype=torch.float64, requires_grad=True)
     m = torch.randn(6, 8, dtype=torch.float64)
     noise = torch.randn(3, 1, 2, 3, dtype=torch.float64)
-    images = _tanh_synthesis(m)(ws)  # type: ignore[operator]
+    images = _tanh_synthesis(m)(ws)
     lengths = path_lengths(images, ws, noise=noise)
     assert lengths.shape == (3,) and lengths.requires_grad  # the graph is kept for the second order
     assert_close(lengths, _formula_lengths(ws.detach(), m, noise))
@@ -48,7 +50,7 @@ def test_penalty_and_running_mean() -> None:
     mean = 0.0
     for _ in range(3):
         noise = torch.randn(4, 1, 2, 3, dtype=torch.float64)
-        penalty = pl.from_outputs(_tanh_synthesis(m)(ws), ws, noise=noise)  # type: ignore[operator]
+        penalty = pl.from_outputs(_tanh_synthesis(m)(ws), ws, noise=noise)
         # The formula, differentiable in m by plain autograd (the Jacobian is written out).
         lengths = _formula_lengths(ws.detach(), m, noise)
         new_mean = mean + 0.01 * (lengths.mean() - mean)  # not detached, as in StyleGAN2-ADA
@@ -82,23 +84,23 @@ def test_random_noise_is_scaled_by_resolution() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_gradcheck_through_a_modulated_synthesis(backend: str) -> None:
+def test_gradcheck_through_a_modulated_synthesis(backend: Backend) -> None:
     """The penalty's gradient w.r.t. the generator's parameters is a second derivative of the synthesis
     (modulated up-conv with upfirdn2d): gradcheck verifies it in float64 on both backends."""
     device = TRITON_DEVICE if backend == "triton" else "cpu"
-    kw = {"dtype": torch.float64, "device": device}
-    x = torch.randn(1, 2, 2, 2, **kw)  # type: ignore[arg-type]
-    ws = torch.randn(2, 3, **kw, requires_grad=True)  # type: ignore[arg-type]
-    noise = torch.randn(2, 1, 4, 4, **kw)  # type: ignore[arg-type]
-    f = setup_filter([1, 3, 3, 1], **kw)  # type: ignore[arg-type]
-    weight = torch.randn(1, 2, 3, 3, **kw, requires_grad=True)  # type: ignore[arg-type]
-    affine = torch.randn(2, 3, **kw, requires_grad=True)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
+    x = torch.randn(1, 2, 2, 2, **kw)
+    ws = torch.randn(2, 3, **kw, requires_grad=True)
+    noise = torch.randn(2, 1, 4, 4, **kw)
+    f = setup_filter([1, 3, 3, 1], **kw)
+    weight = torch.randn(1, 2, 3, 3, **kw, requires_grad=True)
+    affine = torch.randn(2, 3, **kw, requires_grad=True)
 
     def penalty(weight: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
         styles = ws @ affine.t() + 1.0
         images = modulated_conv2d(
             x.expand(2, -1, -1, -1), weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False,
-            backend=backend,  # type: ignore[arg-type]
+            backend=backend,
         )  # fmt: skip
         return path_length_penalty(torch.tanh(images), ws, torch.tensor(0.3), noise=noise)[0]
 
@@ -212,7 +214,7 @@ def test_reduction_over_samples() -> None:
     ws = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
     m = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
     noise = torch.randn(4, 1, 2, 3, dtype=torch.float64)
-    images = _tanh_synthesis(m)(ws)  # type: ignore[operator]
+    images = _tanh_synthesis(m)(ws)
     lengths = _formula_lengths(ws.detach(), m, noise)
     mean = 0.5 + 0.01 * (lengths.mean() - 0.5)
     pl_mean = torch.tensor(0.5, dtype=torch.float64)

@@ -101,7 +101,7 @@ def test_every_parameter_gets_a_gradient() -> None:
     d = small_critic()
     r1_penalty(d, torch.randn(2, 3, 6, 6)).backward()
     last_bias = d[-1].bias
-    assert last_bias.grad is not None and torch.equal(last_bias.grad, torch.zeros_like(last_bias))
+    assert last_bias.grad is not None and torch.equal(last_bias.grad, torch.zeros_like(last_bias))  # type: ignore[arg-type]
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in d.parameters())
 
 

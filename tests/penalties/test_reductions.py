@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -104,17 +104,17 @@ def test_logit_mean_on_one_scale_divides_r1_by_the_squared_logit_count() -> None
 def test_modules_store_the_reductions() -> None:
     d = patch_critic()
     x, y = torch.randn(2, 3, 4, 4, dtype=torch.float64), torch.randn(2, 3, 4, 4, dtype=torch.float64)
-    kw: dict[str, str] = {"logit_reduction": "mean", "reduction": "none"}
-    assert_close(R1Penalty(gamma=2.0, **kw)(d, x), r1_penalty(d, x, gamma=2.0, **kw))  # type: ignore[arg-type]
-    assert_close(R2Penalty(gamma=2.0, **kw)(d, y), r2_penalty(d, y, gamma=2.0, **kw))  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"logit_reduction": "mean", "reduction": "none"}
+    assert_close(R1Penalty(gamma=2.0, **kw)(d, x), r1_penalty(d, x, gamma=2.0, **kw))
+    assert_close(R2Penalty(gamma=2.0, **kw)(d, y), r2_penalty(d, y, gamma=2.0, **kw))
     g = torch.Generator
     assert_close(
-        GradientPenalty(**kw)(d, x, y, generator=g().manual_seed(1)),  # type: ignore[arg-type]
-        gradient_penalty(d, x, y, generator=g().manual_seed(1), **kw),  # type: ignore[arg-type]
+        GradientPenalty(**kw)(d, x, y, generator=g().manual_seed(1)),
+        gradient_penalty(d, x, y, generator=g().manual_seed(1), **kw),
     )
     assert_close(
-        DraganPenalty(**kw)(d, x, generator=g().manual_seed(1)),  # type: ignore[arg-type]
-        dragan_penalty(d, x, generator=g().manual_seed(1), **kw),  # type: ignore[arg-type]
+        DraganPenalty(**kw)(d, x, generator=g().manual_seed(1)),
+        dragan_penalty(d, x, generator=g().manual_seed(1), **kw),
     )
 
 

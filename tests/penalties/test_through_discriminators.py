@@ -6,7 +6,7 @@ bias_act, minibatch stddev); the Triton path (interpreted on CPU) must give the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import pytest
 import torch
@@ -15,7 +15,7 @@ from torch import nn
 
 from ganblocks.discriminators import MSGDiscriminator, MultiScaleDiscriminator, image_pyramid
 from ganblocks.losses import AdversarialLoss, FeatureMatchingLoss
-from ganblocks.ops import use_backend
+from ganblocks.ops import Backend, use_backend
 from ganblocks.penalties import gradient_penalty, r1_penalty, r1_penalty_from_outputs, r2_penalty
 
 Penalty = Callable[[nn.Module, Any, Any], torch.Tensor]
@@ -45,12 +45,13 @@ def _msg() -> tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]:
     return d, real, fake
 
 
-BUILDERS = {"multiscale": _multiscale, "msg": _msg}
+Inputs = Union[torch.Tensor, list[torch.Tensor]]
+BUILDERS: dict[str, Callable[[], tuple[nn.Module, Inputs, Inputs]]] = {"multiscale": _multiscale, "msg": _msg}
 
 
-def _run(builder: str, penalty: str, backend: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _run(builder: str, penalty: str, backend: Backend) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     d, real, fake = BUILDERS[builder]()
-    with use_backend(backend):  # type: ignore[arg-type]
+    with use_backend(backend):
         value = PENALTIES[penalty](d, real, fake)
         value.backward()
     grads = {n: p.grad for n, p in d.named_parameters()}
@@ -98,7 +99,7 @@ def test_losses_take_multiscale_output() -> None:
     out_real, out_fake = d(real), d(fake)
     adv = AdversarialLoss("lsgan")
     expected_g = sum(((f - 1) ** 2).mean() for f in out_fake.logits)
-    assert_close(adv.g_loss(out_fake), expected_g)  # type: ignore[arg-type]
+    assert_close(adv.g_loss(out_fake), expected_g)
     fm = FeatureMatchingLoss.pix2pixhd(num_scales=2, num_layers=1)
     expected_fm = sum(
         10 * 0.5 * 2.0 * (f - r).abs().mean()
@@ -106,7 +107,7 @@ def test_losses_take_multiscale_output() -> None:
         for f, r in zip(fs, rs)
     )
     loss = fm(out_fake, out_real)
-    assert_close(loss, expected_fm)  # type: ignore[arg-type]
+    assert_close(loss, expected_fm)
     loss.backward()
     assert fake.grad is not None and torch.isfinite(fake.grad).all()
 
@@ -127,7 +128,7 @@ def test_unpacked_output_is_refused_not_misread(builder: str) -> None:
     with pytest.raises(TypeError, match=r"fake_pred is a tuple of 2 \(list\), which is ambiguous"):
         AdversarialLoss("hinge").g_loss(unpacked(fake))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"fake is a tuple of 2 \(list\)"):
-        FeatureMatchingLoss()(unpacked(fake), unpacked(real))  # type: ignore[arg-type]
+        FeatureMatchingLoss()(unpacked(fake), unpacked(real))
     # The DiscriminatorOutput itself (what D returns) gives R1 of the logits only.
     assert_close(r1_penalty(lambda x: d(x, return_features=True), real), r1_penalty(d, real))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional, cast
 
 import pytest
 import torch
@@ -38,6 +39,13 @@ def _model() -> nn.Module:
     return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).double()
 
 
+def _linear(model: nn.Module, index: Optional[int] = None) -> nn.Linear:
+    """``model[index]`` (or ``model`` itself), checked to be an ``nn.Linear``."""
+    layer = model if index is None else list(model.children())[index]
+    assert isinstance(layer, nn.Linear)
+    return layer
+
+
 def test_update_follows_the_recurrence_and_copies_buffers() -> None:
     model = _model()
     ema = ModelEMA(model, half_life_kimg=0.05, rampup=0.5)
@@ -65,11 +73,11 @@ def test_update_follows_the_recurrence_and_copies_buffers() -> None:
 def test_explicit_images_seen_and_counter() -> None:
     model = _model()
     ema = ModelEMA(model, half_life_kimg=1.0, rampup=None)
-    w0 = ema.module[0].weight.detach().clone()
+    w0 = _linear(ema.module, 0).weight.detach().clone()
     with torch.no_grad():
-        model[0].weight.add_(1.0)
+        _linear(model, 0).weight.add_(1.0)
     ema.update(model, batch_size=1000, images_seen=5000)  # beta = 0.5 ** (1000 / 1000)
-    assert_close(ema.module[0].weight, 0.5 * w0 + 0.5 * model[0].weight.detach())
+    assert_close(_linear(ema.module, 0).weight, 0.5 * w0 + 0.5 * _linear(model, 0).weight.detach())
     assert ema.images_seen == 6000
     assert ema.beta(32) == pytest.approx(0.5 ** (32 / 1000))
 
@@ -83,15 +91,15 @@ def test_average_is_a_frozen_eval_copy_used_by_forward() -> None:
     x = torch.randn(5, 3, dtype=torch.float64)
     assert torch.equal(ema(x), ema.module(x))
     with torch.no_grad():
-        model[0].weight.zero_()
-    assert not torch.equal(ema.module[0].weight, model[0].weight)  # a deep copy
+        _linear(model, 0).weight.zero_()
+    assert not torch.equal(_linear(ema.module, 0).weight, _linear(model, 0).weight)  # a deep copy
 
 
 def test_state_dict_round_trip() -> None:
     model = _model()
     ema = ModelEMA(model)
     with torch.no_grad():
-        model[2].bias.fill_(3.0)
+        _linear(model, 2).bias.fill_(3.0)
     ema.update(model, batch_size=4)
     ema.update(model, batch_size=4)
     restored = ModelEMA(_model())
@@ -104,14 +112,14 @@ def test_state_dict_round_trip() -> None:
 
 def test_unwraps_compile_and_updates_from_the_wrapper() -> None:
     model = _model()
-    compiled = torch.compile(model)  # not run: only the wrapper's _orig_mod is read
+    compiled = cast(nn.Module, torch.compile(model))  # not run: only the wrapper's _orig_mod is read
     assert unwrap_model(compiled) is model
     ema = ModelEMA(compiled)
     assert type(ema.module) is nn.Sequential
     with torch.no_grad():
-        model[0].bias.fill_(1.0)
+        _linear(model, 0).bias.fill_(1.0)
     ema.update(compiled, batch_size=2)  # beta 0 at the start of the ramp: a copy
-    assert torch.equal(ema.module[0].bias, torch.ones(4, dtype=torch.float64))
+    assert torch.equal(_linear(ema.module, 0).bias, torch.ones(4, dtype=torch.float64))
 
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
@@ -126,9 +134,9 @@ def test_unwraps_ddp(tmp_path: Path) -> None:
         assert type(ema.module) is nn.Sequential
         assert set(ema.state_dict()) - {"_extra_state"} == {f"module.{k}" for k in model.state_dict()}
         with torch.no_grad():
-            model[2].weight.fill_(2.0)
+            _linear(model, 2).weight.fill_(2.0)
         ema.update(ddp, batch_size=8)
-        assert torch.equal(ema.module[2].weight, torch.full((2, 4), 2.0, dtype=torch.float64))
+        assert torch.equal(_linear(ema.module, 2).weight, torch.full((2, 4), 2.0, dtype=torch.float64))
     finally:
         dist.destroy_process_group()
 
@@ -151,12 +159,12 @@ def test_errors_and_repr() -> None:
 def test_average_in_another_dtype() -> None:
     model = torch.nn.Linear(2, 1).bfloat16()
     ema = ModelEMA(model, half_life_kimg=1.0, rampup=None, dtype=torch.float32)
-    assert ema.module.weight.dtype == torch.float32
-    start = ema.module.weight.clone()
+    assert _linear(ema.module).weight.dtype == torch.float32
+    start = _linear(ema.module).weight.clone()
     with torch.no_grad():
         model.weight.add_(1.0)
     ema.update(model, batch_size=1)  # beta = 0.5 ** (1 / 1000): a step of 6.9e-4, below bfloat16's resolution
     beta = 0.5 ** (1 / 1000)
     expected = beta * start + (1 - beta) * model.weight.float()
-    assert torch.allclose(ema.module.weight, expected, rtol=1e-6, atol=1e-7)
-    assert not torch.equal(ema.module.weight, start)
+    assert torch.allclose(_linear(ema.module).weight, expected, rtol=1e-6, atol=1e-7)
+    assert not torch.equal(_linear(ema.module).weight, start)

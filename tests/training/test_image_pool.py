@@ -32,7 +32,8 @@ def cyclegan_query(
 
 def test_matches_the_cyclegan_loop_with_the_same_draws() -> None:
     # ImagePool draws, per query, the swap decisions for the images after the pool filled, then their slots.
-    pool, ref_pool, size = ImagePool(5), [], 5
+    pool, size = ImagePool(5), 5
+    ref_pool: list[torch.Tensor] = []
     g, g_ref = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     for step in range(6):
         batch = torch.randn(4, 2, 3, 3, dtype=torch.float64)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import assert_close, original
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -16,7 +18,7 @@ def sigma(weight: torch.Tensor) -> float:
     return torch.linalg.matrix_norm(weight.detach().flatten(1), ord=2).item()
 
 
-def power_iterate(convs: list[nn.Module], n: int = 50) -> None:
+def power_iterate(convs: Sequence[nn.Module], n: int = 50) -> None:
     """In training mode each read of a spectrally normalized weight runs one power iteration of u and v."""
     with torch.no_grad():
         for conv in convs:
@@ -25,7 +27,7 @@ def power_iterate(convs: list[nn.Module], n: int = 50) -> None:
                 conv.weight  # noqa: B018
 
 
-def _convs(d: nn.Module) -> list[nn.Module]:
+def _convs(d: nn.Module) -> list[nn.Conv2d | EqualConv2d]:
     return [m for m in d.modules() if isinstance(m, (nn.Conv2d, EqualConv2d))]
 
 
@@ -44,7 +46,7 @@ def test_patch_discriminator_option_and_torch_hook_normalize_every_conv() -> Non
             assert abs(sigma(conv.weight) - 1.0) < 1e-2  # the power iteration's estimate converges
         d(x).logits[0].square().mean().backward()
         for conv in convs:
-            grad = conv.parametrizations.weight.original.grad
+            grad = original(conv).grad
             assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
@@ -61,5 +63,6 @@ def test_equal_conv2d_under_spectral_norm() -> None:
     expected = F.leaky_relu(F.conv2d(x, w, conv.bias, padding=1), 0.2) * 2**0.5
     assert_close(y, expected, scale=10)  # float32: the conv sums 36 products
     y.square().mean().backward()
-    assert x.grad is not None and conv.parametrizations.weight.original.grad is not None
-    assert torch.isfinite(conv.parametrizations.weight.original.grad).all()
+    grad = original(conv).grad
+    assert x.grad is not None and grad is not None
+    assert torch.isfinite(grad).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import torch
 from helpers import assert_close
@@ -47,7 +49,13 @@ def sigmoid(v: torch.Tensor) -> torch.Tensor:
 
 
 def unrolled_objective(
-    theta: torch.Tensor, w: torch.Tensor, b: float, real: torch.Tensor, z: torch.Tensor, steps: int, lr: float
+    theta: torch.Tensor,
+    w: torch.Tensor,
+    b: float | torch.Tensor,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    steps: int,
+    lr: float,
 ) -> torch.Tensor:
     """The non-saturating unrolled G loss with D's BCE gradients written in closed form (no autograd)."""
     f = z + theta
@@ -106,7 +114,7 @@ def test_step_fn_frozen_module_and_partial_params() -> None:
 def test_unwraps_compile() -> None:
     d = linear_d()
     out = unrolled_discriminator(
-        torch.compile(d),
+        cast(nn.Module, torch.compile(d)),
         None,
         wgan_d,
         torch.zeros(2, 3, dtype=torch.float64),

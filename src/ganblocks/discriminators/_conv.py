@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ class ConvAct(nn.Conv2d):
         act: Activation = "linear",
         alpha: Optional[float] = None,
         gain: Optional[float] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(
@@ -86,7 +86,7 @@ def make_conv(
     equalized_lr: bool = False,
     spectral_norm: bool = False,
     init_std: Optional[float] = None,
-    device: Optional[torch.device] = None,
+    device: Optional[Union[torch.device, str]] = None,
     dtype: Optional[torch.dtype] = None,
 ) -> nn.Module:
     """A conv + fused bias/activation: equalized (``EqualConv2d``), spectrally normalized, or plain.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, TypeAlias
+from typing import Literal, Optional, TypeAlias, Union
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ class MSGCombine(nn.Module):
         feature_channels: int,
         *,
         equalized_lr: bool,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -93,7 +93,7 @@ class MSGBlock(nn.Module):
         *,
         combine: Optional[MSGCombine],
         equalized_lr: bool,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -126,7 +126,7 @@ class MSGFinalBlock(nn.Module):
         equalized_lr: bool,
         mbstd_group_size: Optional[int],
         mbstd_num_channels: int,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -168,7 +168,7 @@ def _conv_lrelu(
     *,
     padding: int = 0,
     equalized_lr: bool,
-    device: Optional[torch.device],
+    device: Optional[Union[torch.device, str]],
     dtype: Optional[torch.dtype],
 ) -> nn.Module:
     # Equalized layers carry He's √2 in the activation gain (StyleGAN2's convention, equal to ProGAN's
@@ -256,7 +256,7 @@ class MSGDiscriminator(nn.Module):
         mbstd_group_size: Optional[int] = 4,
         mbstd_num_channels: int = 1,
         return_features: bool = False,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

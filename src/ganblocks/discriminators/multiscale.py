@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ class MultiScaleDiscriminator(nn.Module):
         mbstd_num_channels: int = 0,
         return_features: bool = False,
         backbone: Optional[Callable[[int], nn.Module]] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -188,7 +188,7 @@ class MultiScaleDiscriminator(nn.Module):
         *,
         bias_before_norm: bool = True,
         return_features: bool = False,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> MultiScaleDiscriminator:
         """Build a discriminator matching a pix2pixHD ``MultiscaleDiscriminator`` state dict and load it.

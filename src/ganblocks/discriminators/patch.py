@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, TypeAlias
+from typing import Literal, Optional, TypeAlias, Union
 
 import torch
 from torch import nn
@@ -52,7 +52,7 @@ class PatchLayer(nn.Module):
         conv_bias: bool = True,
         spectral_norm: bool = False,
         equalized_lr: bool = False,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -184,7 +184,7 @@ class PatchDiscriminator(nn.Module):
         mbstd_group_size: Optional[int] = 4,
         mbstd_num_channels: int = 0,
         return_features: bool = False,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

@@ -59,7 +59,7 @@ class ConvNormAct(nn.Module):
         norm: GeneratorNorm = "instance",
         act: ConvNormActivation = "relu",
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -109,7 +109,7 @@ class OutputConv(nn.Module):
         in_channels: int,
         out_channels: int,
         *,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -146,7 +146,7 @@ def pix2pixhd_layer(
     transposed: bool = False,
     norm: GeneratorNorm,
     bias_before_norm: bool,
-    device: Optional[torch.device],
+    device: Optional[Union[torch.device, str]],
     dtype: Optional[torch.dtype],
 ) -> ConvNormAct:
     """A pix2pixHD generator layer: stride 1 after reflection padding, else stride 2 with padding 1."""

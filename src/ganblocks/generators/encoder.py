@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
@@ -70,7 +70,7 @@ class FeatureEncoder(EncoderDecoder):
         num_downsampling: int = 4,
         norm: GeneratorNorm = "instance",
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(
@@ -93,7 +93,7 @@ class FeatureEncoder(EncoderDecoder):
         state_dict: Mapping[str, torch.Tensor],
         *,
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> FeatureEncoder:
         """Build an encoder matching a pix2pixHD ``Encoder`` state dict (``latest_net_E.pth``) and load it."""

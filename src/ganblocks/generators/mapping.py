@@ -9,7 +9,7 @@ mixing regularization of StyleGAN's training loop.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -97,7 +97,7 @@ class MappingNetwork(nn.Module):
         act: Activation = "lrelu",
         lr_multiplier: float = 0.01,
         w_avg_beta: Optional[float] = 0.995,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

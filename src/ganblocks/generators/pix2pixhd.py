@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ class EncoderDecoder(nn.Module):
         norm: GeneratorNorm,
         bias_before_norm: bool,
         output_layer: bool,
-        device: Optional[torch.device],
+        device: Optional[Union[torch.device, str]],
         dtype: Optional[torch.dtype],
     ) -> None:
         super().__init__()
@@ -185,7 +185,7 @@ class GlobalGenerator(EncoderDecoder):
         norm: GeneratorNorm = "instance",
         bias_before_norm: bool = True,
         output_layer: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(
@@ -204,7 +204,7 @@ class GlobalGenerator(EncoderDecoder):
         state_dict: Mapping[str, torch.Tensor],
         *,
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> GlobalGenerator:
         """Build a generator matching a pix2pixHD ``GlobalGenerator`` state dict (``netG.state_dict()``,
@@ -234,7 +234,7 @@ class LocalEnhancerBranch(nn.Module):
         out_channels: Optional[int],
         norm: GeneratorNorm,
         bias_before_norm: bool,
-        device: Optional[torch.device],
+        device: Optional[Union[torch.device, str]],
         dtype: Optional[torch.dtype],
     ) -> None:
         super().__init__()
@@ -322,7 +322,7 @@ class LocalEnhancer(nn.Module):
         num_blocks_local: int = 3,
         norm: GeneratorNorm = "instance",
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -385,7 +385,7 @@ class LocalEnhancer(nn.Module):
         state_dict: Mapping[str, torch.Tensor],
         *,
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> LocalEnhancer:
         """Build a generator matching a pix2pixHD ``LocalEnhancer`` state dict and load it.

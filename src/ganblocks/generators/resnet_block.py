@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ class ResnetBlock(nn.Module):
         *,
         norm: GeneratorNorm = "instance",
         bias_before_norm: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

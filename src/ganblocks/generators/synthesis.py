@@ -68,7 +68,7 @@ class ConstantInput(nn.Module):
         channels: int,
         size: Resolution = 4,
         *,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -145,7 +145,7 @@ class AdaINSynthesisLayer(nn.Module):
         per_channel_noise: bool = True,
         resolution: Optional[Resolution] = None,
         eps: float = 1e-8,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -284,7 +284,7 @@ class AdaINSynthesisInput(nn.Module):
         noise_mode: NoiseMode = "random",
         per_channel_noise: bool = True,
         eps: float = 1e-8,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -368,7 +368,7 @@ class AdaINSynthesisBlock(nn.Module):
         per_channel_noise: bool = True,
         resolution: Optional[Resolution] = None,
         eps: float = 1e-8,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -381,7 +381,7 @@ class AdaINSynthesisBlock(nn.Module):
             self.interpolation = check_choice(
                 "resample_filter",
                 resample_filter,
-                INTERPOLATION_MODES,  # type: ignore[arg-type]
+                INTERPOLATION_MODES,
             )
         elif isinstance(resample_filter, torch.Tensor) or not isinstance(resample_filter, Sequence):
             raise TypeError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -74,7 +74,7 @@ class BiasAct(nn.Module):
         dim: int = 1,
         bias_init: float = 0.0,
         lr_multiplier: float = 1.0,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -179,7 +179,7 @@ class FusedLeakyReLU(BiasAct):
         dim: int = 1,
         bias_init: float = 0.0,
         lr_multiplier: float = 1.0,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(

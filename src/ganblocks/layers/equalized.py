@@ -130,7 +130,7 @@ class EqualLinear(nn.Module):
         alpha: Optional[float] = None,
         act_gain: Optional[float] = None,
         clamp: Optional[float] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -259,7 +259,7 @@ class EqualConv2d(nn.Module):
         alpha: Optional[float] = None,
         act_gain: Optional[float] = None,
         clamp: Optional[float] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

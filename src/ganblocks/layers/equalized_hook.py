@@ -7,13 +7,15 @@ The stored weight is the unscaled parameter; a parametrization multiplies it by
 from __future__ import annotations
 
 import math
-from typing import Optional, cast
+from typing import Optional, TypeVar, cast
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from .._checks import check_positive
+
+_Module = TypeVar("_Module", bound=nn.Module)
 
 
 class EqualizedLR(nn.Module):
@@ -78,13 +80,13 @@ def _ours(module: nn.Module, name: str) -> Optional[EqualizedLR]:
 
 
 def equalized_lr(
-    module: nn.Module,
+    module: _Module,
     name: str = "weight",
     *,
     lr_multiplier: float = 1.0,
     weight_gain: float = 1.0,
     reinit: bool = True,
-) -> nn.Module:
+) -> _Module:
     r"""Give an ``nn.Linear`` or ``nn.Conv1d/2d/3d`` an equalized learning rate, in place.
 
     Like :func:`torch.nn.utils.parametrizations.spectral_norm`, this registers a
@@ -170,7 +172,7 @@ def equalized_lr(
     return module
 
 
-def remove_equalized_lr(module: nn.Module, name: str = "weight") -> nn.Module:
+def remove_equalized_lr(module: _Module, name: str = "weight") -> _Module:
     """Undo :func:`equalized_lr`: ``module.<name>`` (and ``bias``) become plain parameters again.
 
     The restored parameters hold the effective tensors (stored times scale), so the module computes the

@@ -6,7 +6,7 @@ whole batch, so that a collapsed generator (all samples alike) is easy to tell a
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from einops import einsum, rearrange
@@ -111,7 +111,7 @@ class MinibatchDiscrimination(nn.Module):
         *,
         include_self: bool = False,
         init_std: float = 0.05,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

@@ -258,7 +258,7 @@ class ModulatedConv2d(nn.Module):
         up: int = 1,
         down: int = 1,
         resample_filter: FilterLike = BLUR_FILTER,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -346,7 +346,7 @@ class ToRGB(nn.Module):
         kernel_size: Union[int, tuple[int, int]] = 1,
         clamp: Optional[float] = None,
         resample_filter: FilterLike = BLUR_FILTER,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

@@ -70,7 +70,7 @@ class NoiseInjection(nn.Module):
         mode: NoiseMode = "random",
         per_channel: bool = False,
         resolution: Optional[Union[int, tuple[int, int]]] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()

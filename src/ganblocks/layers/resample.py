@@ -30,7 +30,7 @@ def setup_filter(
     flip_filter: bool = False,
     gain: float = 1.0,
     separable: Optional[bool] = None,
-    device: Optional[torch.device] = None,
+    device: Optional[Union[torch.device, str]] = None,
     dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     r"""Turn a list of taps into the filter :func:`~ganblocks.functional.upfirdn2d` takes (StyleGAN2-ADA's rule).
@@ -86,7 +86,7 @@ def _setup_filter(
     flip_filter: bool = False,
     gain: float = 1.0,
     separable: Optional[bool] = None,
-    device: Optional[torch.device] = None,
+    device: Optional[Union[torch.device, str]] = None,
     dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """:func:`setup_filter` with its errors naming the caller's argument ``name``."""
@@ -246,7 +246,7 @@ class _Resample(nn.Module):
         gain: float,
         flip_filter: bool,
         separable: Optional[bool],
-        device: Optional[torch.device],
+        device: Optional[Union[torch.device, str]],
         dtype: Optional[torch.dtype],
     ) -> None:
         super().__init__()
@@ -295,7 +295,7 @@ class Upsample2d(_Resample):
         gain: float = 1.0,
         flip_filter: bool = False,
         separable: Optional[bool] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(resample_filter, padding, gain, flip_filter, separable, device, dtype)
@@ -336,7 +336,7 @@ class Downsample2d(_Resample):
         gain: float = 1.0,
         flip_filter: bool = False,
         separable: Optional[bool] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(resample_filter, padding, gain, flip_filter, separable, device, dtype)
@@ -374,7 +374,7 @@ class Blur(_Resample):
         gain: float = 1.0,
         flip_filter: bool = False,
         separable: Optional[bool] = None,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__(resample_filter, padding, gain, flip_filter, separable, device, dtype)

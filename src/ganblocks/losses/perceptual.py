@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal, Optional, TypeAlias, cast, get_args
+from typing import Literal, Optional, TypeAlias, Union, cast, get_args
 
 import torch
 import torch.nn.functional as F
@@ -155,7 +155,7 @@ class VGGLoss(nn.Module):
         progress: bool = True,
         check_range: bool = True,
         reduction: Reduction = "mean",
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
@@ -221,7 +221,7 @@ class VGGLoss(nn.Module):
         *,
         weights: WeightsSpec,
         batched: bool = True,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> VGGLoss:
         """pix2pixHD's ``VGGLoss``: relu1_1 ... relu5_1 weighted 1/32, 1/16, 1/8, 1/4, 1, L1, raw [-1, 1] input.

@@ -69,7 +69,7 @@ VGG19_NUM_MODULES = len(_CONFIG) + len(_CONVS)  # 37
 def vgg19_features(
     num_modules: int = VGG19_NUM_MODULES,
     *,
-    device: Optional[torch.device] = None,
+    device: Optional[Union[torch.device, str]] = None,
     dtype: Optional[torch.dtype] = None,
 ) -> nn.Sequential:
     """The first ``num_modules`` modules of torchvision's ``vgg19().features`` (randomly initialised).
@@ -273,7 +273,7 @@ class _InputHalfTrunk(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x_in: torch.Tensor,
         x_target: torch.Tensor,

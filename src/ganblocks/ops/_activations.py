@@ -17,7 +17,7 @@ Activation: TypeAlias = Literal[
     "linear", "relu", "lrelu", "leaky_relu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"
 ]
 """The names ``act=`` takes everywhere; ``"leaky_relu"`` (torch's name) is an alias of ``"lrelu"``."""
-ACTIVATION_NAMES: tuple[str, ...] = get_args(Activation)
+ACTIVATION_NAMES: tuple[Activation, ...] = get_args(Activation)
 
 
 @dataclass(frozen=True)

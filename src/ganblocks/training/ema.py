@@ -3,7 +3,7 @@ r"""Generator weight averaging with a half-life in images and a ramp-up (StyleGA
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from torch import nn
@@ -118,7 +118,7 @@ class ModelEMA(nn.Module):
         *,
         half_life_kimg: float = 10.0,
         rampup: Optional[float] = 0.05,
-        device: Optional[torch.device] = None,
+        device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
