@@ -48,7 +48,7 @@ def test_cpu_forward_and_backward_load_no_dynamo() -> None:
         f"""
         import sys, torch
         from ganblocks import AdversarialLoss, MultiScaleDiscriminator
-        D = MultiScaleDiscriminator(3, num_scales=2, n_layers=2, base_channels=4)
+        D = MultiScaleDiscriminator(3, num_scales=2, num_layers=2, base_channels=4)
         loss = AdversarialLoss("hinge").d_loss(D(torch.randn(2, 3, 16, 16)), D(torch.randn(2, 3, 16, 16)))
         loss.backward()
         heavy = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))
