@@ -14,7 +14,6 @@ variant's layout); bfloat16 rows run under autocast.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -63,11 +62,8 @@ def multiscale_pair(c: int, features: bool = True) -> Pair:
 def msg_pair(cfg: Config, c: int, r: int) -> Pair:
     """MSG-GAN's published widths (channels ``base // resolution``, capped) on CUDA, narrower ones on CPU."""
     base, top = cfg.size((512, 64), (2048, 256), (16384, 512))
-    # Either spelling of the width, so that training rows compare source trees across the rename (#20).
-    params = inspect.signature(ganblocks.MSGDiscriminator).parameters
-    ours = {"base_channels": base // r} if "base_channels" in params else {"channel_base": base}
     return (
-        lambda: ganblocks.MSGDiscriminator(c, resolution=r, max_channels=top, **ours),
+        lambda: ganblocks.MSGDiscriminator(c, resolution=r, base_channels=base // r, max_channels=top),
         lambda: msggan.Discriminator(r, c, channel_base=base, max_channels=top),
     )
 

@@ -119,15 +119,20 @@ MODULES = [
 ]
 
 
-# Options that torch.nn (or the original code) passes by position: Conv2d's stride and padding, an image
-# channel count, an augmentation policy, VGG's layer list, a constant's spatial size.
-TORCH_POSITIONAL_OPTIONS = ("stride", "padding", "out_channels", "policy", "layers", "size")
+# Options that torch.nn (or the original code) passes by position: Conv2d's stride and padding, an
+# augmentation policy, VGG's layer list, a constant's spatial size, pix2pixHD's ImagePool(pool_size).
+TORCH_POSITIONAL_OPTIONS = ("stride", "padding", "policy", "layers", "size", "pool_size")
 
 
-@pytest.mark.parametrize("cls", MODULES, ids=[cls.__name__ for cls in MODULES])
-def test_options_are_keyword_only(cls: type[nn.Module]) -> None:
+CLASSES = [
+    getattr(ganblocks, name) for name in ganblocks.__all__ if inspect.isclass(getattr(ganblocks, name))
+]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=[cls.__name__ for cls in CLASSES])
+def test_options_are_keyword_only(cls: type) -> None:
     """Positional arguments are the few torch.nn would take positionally; options after them keyword-only."""
-    params = _parameters(cls.__init__)
+    params = _parameters(cls)
     positional = [p for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
     assert len(positional) <= 5, f"{cls.__name__}: {[p.name for p in positional]}"
     for p in params:

@@ -44,8 +44,10 @@ def test_pixel_norm_gradcheck(backend: Backend, device: torch.device) -> None:
 
 def test_pixel_norm_repr_and_bad_arguments() -> None:
     assert repr(PixelNorm()) == "PixelNorm(eps=1e-08, dim=1)"
-    with pytest.raises(ValueError, match=r"eps must be >= 0, got -1.0"):
+    with pytest.raises(ValueError, match=r"eps must be > 0, got -1.0"):
         PixelNorm(eps=-1.0)
+    with pytest.raises(ValueError, match=r"eps must be > 0, got 0"):  # at construction, not the first call
+        PixelNorm(eps=0)
     with pytest.raises(TypeError, match="dim must be an int, got str"):
         PixelNorm(dim="1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"x must have at least 2 dimensions, got shape \(3,\)"):
@@ -133,5 +135,7 @@ def test_adain_bad_arguments() -> None:
         layer(torch.randn(2, 5, 4, 4), torch.randn(2, 4))
     with pytest.raises(ValueError, match="w_dim must be an int >= 1, got 0"):
         AdaIN(3, 0)
-    with pytest.raises(ValueError, match="eps must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="eps must be > 0, got -1"):
         AdaIN(3, 4, eps=-1)
+    with pytest.raises(ValueError, match="eps must be > 0, got 0"):
+        AdaIN(3, 4, eps=0.0)

@@ -89,8 +89,8 @@ def test_negative_alpha_every_order(backend: Backend, device: torch.device, act:
 def test_clamp_bounds_exactly_at_clamp_over_gain(
     backend: Backend, device: torch.device, act: Activation, dtype: torch.dtype
 ) -> None:
-    """``x + b`` exactly at ``±clamp / gain`` (``y == ±clamp`` exactly) passes the gradient, as torch.clamp's
-    ``-clamp <= y <= clamp`` does; one step beyond gets 0. Every order, both saved forms (input: a bias
+    """``x + b`` exactly at ``±clamp / gain`` (``y == ±clamp`` exactly) passes the gradient (the mask
+    ``-clamp <= y <= clamp``, torch.clamp's up to torch 2.14); one step beyond gets 0. Every order, both saved forms (input: a bias
     or tanh; output: linear/lrelu without a bias cannot tell the bound, so the clamp makes it save x)."""
     gain, clamp, alpha = 2.0, 1.5, 0.25
     # lrelu's negative side reaches -clamp at x = -clamp / (gain * alpha) = -3; tanh at atanh(clamp / gain).
@@ -113,7 +113,8 @@ def test_clamp_bounds_exactly_at_clamp_over_gain(
     ref_leaf = x.clone().requires_grad_()
     z = ref_leaf + b
     z = z if act == "linear" else F.leaky_relu(z, alpha) if act == "lrelu" else torch.tanh(z)
-    ref = torch.clamp(gain * z, -clamp, clamp)
+    z = gain * z
+    ref = torch.where(z.abs() <= clamp, z, z.clamp(-clamp, clamp))
     (ref_g,) = torch.autograd.grad(ref.sum(), ref_leaf)
     assert g[1].tolist() == [0.0, 0.0]
     if act != "tanh":

@@ -1,5 +1,5 @@
 """Non-finite and extreme values: NaN/inf propagate alike on both backends, pixel_norm near the top of float32,
-float64 constants in the kernels, torch.clamp's gradient at the bound, eps=0 as documented.
+float64 constants in the kernels, the clamp's gradient at the bound (bounds included), eps > 0.
 
 Every Triton case runs against the PyTorch reference of the same call (the reference is the specification),
 and against a hand formula where one exists.

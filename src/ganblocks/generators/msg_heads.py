@@ -44,8 +44,8 @@ class MSGGeneratorHeads(nn.Module):
     def __init__(
         self,
         channels: Sequence[int],
-        out_channels: int = 3,
         *,
+        out_channels: int = 3,
         act: Activation = "linear",
         equalized_lr: bool = True,
         device: Optional[Union[torch.device, str]] = None,

@@ -23,8 +23,8 @@ class PixelNorm(nn.Module):
     network and on feature maps ``(N, C, H, W)`` in ProGAN's generator.
 
     Args:
-        eps: added to the mean square; a finite number ``>= 0``. ``eps=0`` gives NaN for an all-zero
-            feature vector.
+        eps: added to the mean square; a finite number ``> 0`` (0 would give NaN for an all-zero
+            feature vector).
         dim: the feature dimension.
 
     Shape:
@@ -44,7 +44,7 @@ class PixelNorm(nn.Module):
 
     def __init__(self, *, eps: float = 1e-8, dim: int = 1) -> None:
         super().__init__()
-        check_positive("eps", eps, allow_zero=True)
+        check_positive("eps", eps)
         if isinstance(dim, bool) or not isinstance(dim, int):
             raise TypeError(f"dim must be an int, got {type(dim).__name__}")
         self.eps = float(eps)
@@ -73,7 +73,7 @@ class AdaIN(nn.Module):
     Args:
         num_channels: channels :math:`C` of ``x``.
         w_dim: size of the style vector ``w``.
-        eps: added to the variance; a finite number ``>= 0``. ``eps=0`` gives NaN for a constant plane.
+        eps: added to the variance; a finite number ``> 0`` (0 would give NaN for a constant plane).
         lr_multiplier: learning-rate multiplier of the affine layer.
         device: device of the parameters.
         dtype: dtype of the parameters.
@@ -111,7 +111,7 @@ class AdaIN(nn.Module):
         super().__init__()
         self.num_channels = check_int("num_channels", num_channels)
         self.w_dim = check_int("w_dim", w_dim)
-        check_positive("eps", eps, allow_zero=True)
+        check_positive("eps", eps)
         self.eps = float(eps)
         self.affine = EqualLinear(
             w_dim, 2 * num_channels, lr_multiplier=lr_multiplier, device=device, dtype=dtype

@@ -264,7 +264,7 @@ class VGGLoss(nn.Module):
                     f"input_range={self.input_range!r} it was configured for; rescale the images (e.g. "
                     f"[0, 255] -> x / 127.5 - 1 for '[-1,1]') or set input_range to match",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=5,  # the caller of the module: forward, _call_impl, _wrapped_call_impl between
                 )
                 return
 

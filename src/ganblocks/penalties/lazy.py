@@ -41,7 +41,7 @@ class LazyRegularizer:
         [4.0, None, None, None, 4.0]
     """
 
-    def __init__(self, penalty: Callable[..., torch.Tensor], interval: int = 16) -> None:
+    def __init__(self, penalty: Callable[..., torch.Tensor], *, interval: int = 16) -> None:
         _check_interval(interval)
         if not callable(penalty):
             raise TypeError(f"penalty must be callable, got {type(penalty).__name__}")

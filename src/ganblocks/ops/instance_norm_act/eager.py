@@ -11,7 +11,8 @@ makes the whole step faster; tests compare it with the reference in every order.
 ``group_norm`` takes its statistics from raw values: each plane is first shifted by its first element
 (detached; the function is unchanged), so a large mean does not cancel the variance away and a constant
 plane normalizes to exactly 0. float16/bfloat16 inputs run with float32 parameters (a zero bias when there
-are none), which selects group norm's mixed-precision kernel: it computes in float32 and rounds once.
+are none), which selects group norm's mixed-precision kernel: it computes in float32 and rounds once; they
+are not shifted, since a shift in their own precision would round them twice.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def instance_norm_act_eager(
     elif weight is None and shift is None and mixed:
         # A zero bias selects the mixed-precision kernel without being saved for the backward.
         shift = torch.zeros((channels,), dtype=dtype, device=x.device)
-    if x.numel():
+    if x.numel() and not mixed:
         x = x - x.detach().reshape(n, c, -1)[:, :, :1].reshape(n, c, *(1 for _ in x.shape[2:]))
     groups = max(channels, 1)  # group_norm rejects 0 groups; an empty input has nothing to normalize
     if planes:
