@@ -84,14 +84,14 @@ def _projected(gam: torch.Tensor, dev: torch.Tensor, std: torch.Tensor) -> torch
     With ``γc = γ - mean_g γ`` and ``G std² = Σ_j d_j² + G ε`` the bracket is
     ``(G ε γc_i + Σ_j d_j (γc_i d_j - d_i γc_j)) / (G std²)``. Written as the difference of ``γc`` and
     ``r mean_g(γ r)`` it cancels almost entirely where ``r = ±1`` (every group of two: the true value is
-    ``O(ε)``); the cross terms ``γc_i d_j - d_i γc_j`` are small where the result is, and for two samples
-    they vanish (``d_1 = -d_0``, ``γc_1 = -γc_0``), so they are not summed from rounded values there.
+    ``O(ε)``). For two samples the cross terms vanish (``d_1 = -d_0``, ``γc_1 = -γc_0``), so they are not
+    summed from rounded values there; for larger groups their sum is ``γc_i Σ d² - d_i Σ d γc``.
     """
     g = gam.shape[0]
     gc = gam - gam.mean(dim=0)
     num = (g * 1e-8) * gc
-    for j in range(g if g > 2 else 0):
-        num = num + dev[j] * (gc * dev[j] - dev * gc[j])
+    if g > 2:
+        num = num + gc * dev.square().sum(dim=0) - dev * (dev * gc).sum(dim=0)
     return num / (g * std * std.square())
 
 
