@@ -82,16 +82,3 @@ def per_sample_mean_distance(
         total = term if total is None else total + term
     assert total is not None
     return total
-
-
-def reduced_mean_distance(
-    inputs: Sequence[torch.Tensor],
-    targets: Sequence[torch.Tensor],
-    weights: Sequence[float],
-    *,
-    criterion: Criterion,
-    reduction: str,
-) -> torch.Tensor:
-    """:func:`per_sample_mean_distance` summed over the batch (``"sum"``) or as it is (``"none"``)."""
-    per_sample = per_sample_mean_distance(inputs, targets, weights, criterion=criterion)
-    return per_sample.sum() if reduction == "sum" else per_sample

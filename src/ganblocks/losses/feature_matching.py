@@ -10,8 +10,8 @@ from torch import nn
 
 from .._checks import check_nonempty, check_nonnegative
 from ..outputs import PredLike, as_features
-from ._distance import Criterion, check_criterion, reduced_mean_distance, weighted_mean_distance
-from ._reduction import Reduction, check_reduction
+from ._distance import Criterion, check_criterion, per_sample_mean_distance, weighted_mean_distance
+from ._reduction import Reduction, check_reduction, reduce_batch
 
 Weights: TypeAlias = Union[float, Sequence[float]]
 
@@ -136,7 +136,7 @@ def feature_matching_loss(
             f"reduction={reduction!r} needs one batch size across every feature map, got shapes "
             f"{[tuple(x.shape) for x in inputs]}"
         )
-    return reduced_mean_distance(inputs, targets, coeffs, criterion=criterion, reduction=reduction)
+    return reduce_batch(per_sample_mean_distance(inputs, targets, coeffs, criterion=criterion), reduction)
 
 
 class FeatureMatchingLoss(nn.Module):

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
-from ._distance import Criterion, check_criterion, reduced_mean_distance, weighted_mean_distance
-from ._reduction import Reduction, check_reduction
+from ._distance import Criterion, check_criterion, per_sample_mean_distance, weighted_mean_distance
+from ._reduction import Reduction, check_reduction, reduce_batch
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -332,9 +332,8 @@ class VGGLoss(nn.Module):
         coeffs = [self.weight * w for w in self.layer_weights]
         if self.reduction == "mean":
             return _distance(inputs, targets, coeffs, self.criterion)
-        return reduced_mean_distance(
-            inputs, targets, coeffs, criterion=self.criterion, reduction=self.reduction
-        )
+        per_sample = per_sample_mean_distance(inputs, targets, coeffs, criterion=self.criterion)
+        return reduce_batch(per_sample, self.reduction)
 
     def extra_repr(self) -> str:
         return (
