@@ -260,3 +260,14 @@ def check_mbstd_batch(name: str, x: torch.Tensor, group_size: Optional[int]) -> 
 def largest_divisor_at_most(n: int, g: int) -> int:
     """The largest divisor of ``n`` that is at most ``g`` (an alternative group size to suggest)."""
     return next(d for d in range(min(g, n), 0, -1) if n % d == 0)
+
+
+def check_device(name: str, t: Optional[torch.Tensor], x: torch.Tensor, x_name: str = "x") -> None:
+    """Raise a ValueError naming ``name`` and both devices unless ``t`` is None or on the device of ``x``.
+
+    A Triton kernel reads each argument through a raw pointer: one on another device than ``x`` is read as
+    garbage (CPU under the interpreter) or faults (CUDA), so every fused op checks its tensor arguments at
+    the public boundary, whatever the backend.
+    """
+    if t is not None and t.device != x.device:
+        raise ValueError(f"{name} must be on the device of {x_name} ({x.device}), got {t.device}")

@@ -6,10 +6,9 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_input, check_optional_clamp, check_optional_finite, check_tensor
+from ..._checks import check_device, check_input, check_optional_clamp, check_optional_finite, check_tensor
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
-from .._devices import check_device
 from .reference import inject_noise_reference
 
 

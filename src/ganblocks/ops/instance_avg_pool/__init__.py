@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_float_tensor, check_tensor
+from ..._checks import check_device, check_float_tensor, check_tensor
 from .._backend import Backend, use_triton
 from .reference import instance_avg_pool_reference
 
@@ -28,8 +28,7 @@ def check_instance_map(name: str, instance_map: object, like: Optional[torch.Ten
                 f"{name} must have shape (N, 1, H, W) = ({n}, 1, {h}, {w}) to match features of shape "
                 f"{tuple(like.shape)}, got {tuple(m.shape)}"
             )
-        if m.device != like.device:
-            raise ValueError(f"{name} must be on the device of features ({like.device}), got {m.device}")
+        check_device(name, m, like, "features")
     return m
 
 

@@ -6,10 +6,16 @@ from typing import Optional
 
 import torch
 
-from ..._checks import check_input, check_ndim, check_optional_finite, check_positive, check_tensor
+from ..._checks import (
+    check_device,
+    check_input,
+    check_ndim,
+    check_optional_finite,
+    check_positive,
+    check_tensor,
+)
 from .._activations import Activation, resolve_activation
 from .._backend import Backend, use_triton
-from .._devices import check_device
 from .eager import instance_norm_act_eager
 from .reference import instance_norm_act_reference
 

@@ -6,7 +6,7 @@ from typing import Optional, TypeAlias, Union
 
 import torch
 
-from ..._checks import check_finite, check_float_tensor, check_pair, check_tensor
+from ..._checks import check_device, check_finite, check_float_tensor, check_pair, check_tensor
 from .._backend import Backend, use_triton
 from .reference import filter_size, output_size, upfirdn2d_reference
 
@@ -46,8 +46,7 @@ def check_filter(name: str, f: object, x: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"{name} must be a non-empty 1-D (separable) or 2-D filter, got shape {tuple(t.shape)}"
         )
-    if t.device != x.device:
-        raise ValueError(f"{name} must be on the device of x ({x.device}), got {t.device}")
+    check_device(name, t, x)
     if t.requires_grad:
         raise ValueError(
             f"{name} must not require grad: upfirdn2d treats the filter as a constant (as StyleGAN2-ADA "
