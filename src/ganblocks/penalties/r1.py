@@ -291,7 +291,7 @@ class R2Penalty(R1Penalty):
     r"""R2 penalty :math:`\frac{\gamma}{2}\mathbb{E}\|\nabla_x D(x)\|^2` on fake samples; see :func:`r2_penalty`.
 
     Takes the arguments of :class:`R1Penalty`; ``forward(discriminator, x)`` with ``x`` the fake samples. The
-    formula is R1's on other samples, so this is :class:`R1Penalty` under the name StyleGAN2-ADA and R3GAN use.
+    formula is R1's on other samples, so this is :class:`R1Penalty` under the name R3GAN (Huang et al. 2024) uses.
 
     Example:
         >>> import torch
