@@ -239,7 +239,7 @@ class Generator(nn.Module):
                     block.append(nn.Sequential(EqualConv2d(c_in, c, 3, padding=1, act="lrelu"), PixelNorm()))
             self.blocks.append(block)
             cin = c
-        self.heads = MSGGeneratorHeads(list(channels[::-1]), 3, act="tanh")
+        self.heads = MSGGeneratorHeads(list(channels[::-1]), out_channels=3, act="tanh")
 
     def latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``n`` latents: ``z_dim`` Gaussian numbers, then a random one-hot code of ``categories``."""
