@@ -113,10 +113,11 @@ def test_clamp_bounds_exactly_at_clamp_over_gain(
     ref_leaf = x.clone().requires_grad_()
     z = ref_leaf + b
     z = z if act == "linear" else F.leaky_relu(z, alpha) if act == "lrelu" else torch.tanh(z)
-    z = gain * z
-    ref = torch.where(z.abs() <= clamp, z, z.clamp(-clamp, clamp))
-    (ref_g,) = torch.autograd.grad(ref.sum(), ref_leaf)
+    (ref_g,) = torch.autograd.grad((gain * z).sum(), ref_leaf)
+    # Inside the bounds, included, by the backend's own unclamped output: tanh's lands within an ulp of the
+    # bound, on either side depending on the last bit of its tanh (Triton 3.0's differs from torch's).
+    inside = bias_act(x, b, act=act, alpha=alpha, gain=gain, backend=backend).abs() <= clamp
     assert g[1].tolist() == [0.0, 0.0]
     if act != "tanh":
         assert g[0].tolist() == [gain, gain * alpha if act == "lrelu" else gain]
-    assert_close(g, ref_g)
+    assert_close(g, torch.where(inside, ref_g, 0.0))
