@@ -42,7 +42,7 @@ from .layers import (
     equalized_lr,
     remove_equalized_lr,
 )
-from .losses import AdversarialLoss, FeatureMatchingLoss, VGGLoss
+from .losses import LPIPS, AdversarialLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
 from .penalties import (
     ConsistencyRegularization,
@@ -59,6 +59,7 @@ from .training import AdaptiveAugmentProbability, DiffAugment, ImagePool, ModelE
 __version__ = "0.1.0"
 
 __all__ = [
+    "LPIPS",
     "AdaIN",
     "AdaINSynthesisBlock",
     "AdaINSynthesisInput",
