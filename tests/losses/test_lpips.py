@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from helpers import assert_close, oracle
 
 from ganblocks.functional import lpips_from_features
-from ganblocks.losses import LPIPS
+from ganblocks.losses import LPIPS, LPIPSNet
 
 # torchvision's vgg16().features[:30] and alexnet().features[:12], written out independently of ganblocks:
 # ("conv", out_channels, kernel, stride, padding), "relu", ("pool", kernel, stride).
@@ -116,7 +116,7 @@ def images(n: int, size: int, seed: int = 3) -> tuple[torch.Tensor, torch.Tensor
 
 
 @pytest.mark.parametrize(("net", "size"), [("vgg", 20), ("alex", 40)])
-def test_files_match_the_formula(net: str, size: int, files: dict[str, tuple[Path, Path]]) -> None:
+def test_files_match_the_formula(net: LPIPSNet, size: int, files: dict[str, tuple[Path, Path]]) -> None:
     trunk, heads = files[net]
     x, y = images(3, size)
     dist = LPIPS(net, trunk_weights=trunk, head_weights=str(heads), reduction="none", dtype=torch.float64)
@@ -219,7 +219,7 @@ def test_state_dicts_and_dtype(files: dict[str, tuple[Path, Path]]) -> None:
     assert torch.equal(dist.features[3].weight, trunk["features.3.weight"].double())  # type: ignore[arg-type]
     assert torch.equal(dist.heads[4].weight, heads["lin4.model.1.weight"].double())  # type: ignore[arg-type]
     assert dist.min_input_size == 31
-    assert dist.features[0].weight.dtype == torch.float64  # type: ignore[union-attr]
+    assert dist.features[0].weight.dtype == torch.float64
 
 
 def test_missing_and_wrong_files(tmp_path: Path, files: dict[str, tuple[Path, Path]]) -> None:
@@ -276,7 +276,7 @@ def test_bad_arguments_and_inputs(files: dict[str, tuple[Path, Path]]) -> None:
         dist(x.long(), x)
 
 
-def _oracle_model(net: str, heads: Path, dtype: torch.dtype) -> Any:
+def _oracle_model(net: LPIPSNet, heads: Path, dtype: torch.dtype) -> Any:
     """lpips's LPIPS with our random trunk copied into its torchvision slices (``pnet_rand=True`` builds the
     torchvision trunk without the ImageNet download) and our heads file read through ``model_path``."""
     lpips = oracle("lpips")
@@ -287,6 +287,7 @@ def _oracle_model(net: str, heads: Path, dtype: torch.dtype) -> Any:
             for index, module in sl.named_children():
                 if isinstance(module, torch.nn.Conv2d):
                     module.weight.copy_(sd[f"features.{index}.weight"])
+                    assert module.bias is not None
                     module.bias.copy_(sd[f"features.{index}.bias"])
     model = model.to(dtype)
     # lpips builds its scaling constants as float32 tensors; converted to float64 they differ from the
@@ -301,7 +302,9 @@ def _oracle_model(net: str, heads: Path, dtype: torch.dtype) -> Any:
 @pytest.mark.filterwarnings("ignore:.*deprecated since 0.13:UserWarning")
 @pytest.mark.parametrize("net", ["vgg", "alex"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_equals_the_lpips_package(net: str, dtype: torch.dtype, files: dict[str, tuple[Path, Path]]) -> None:
+def test_equals_the_lpips_package(
+    net: LPIPSNet, dtype: torch.dtype, files: dict[str, tuple[Path, Path]]
+) -> None:
     trunk, heads = files[net]
     model = _oracle_model(net, heads, dtype)
     ours = LPIPS(net, trunk_weights=trunk, head_weights=heads, reduction="none", dtype=dtype)
@@ -315,7 +318,7 @@ def test_equals_the_lpips_package(net: str, dtype: torch.dtype, files: dict[str,
     )
     assert_close(ours01(x01, y01), model(x01, y01, normalize=True).view(-1))
     # The real heads shipped inside the lpips package load too and give the package's distances.
-    shipped = os.path.join(os.path.dirname(oracle("lpips").__file__), "weights", "v0.1", f"{net}.pth")
+    shipped = os.path.join(os.path.dirname(str(oracle("lpips").__file__)), "weights", "v0.1", f"{net}.pth")
     real = _oracle_model(net, Path(shipped), dtype)
     ours_real = LPIPS(net, trunk_weights=trunk, head_weights=shipped, reduction="none", dtype=dtype)
     assert_close(ours_real(x, y), real(x, y).view(-1))
