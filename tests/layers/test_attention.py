@@ -120,6 +120,10 @@ def test_bad_inputs() -> None:
         attn(torch.randn(16, 4, 4))
     with pytest.raises(TypeError, match="x"):
         attn(torch.ones(1, 16, 4, 4, dtype=torch.long))
+    with pytest.raises(
+        TypeError, match=r"x must have the dtype of SelfAttention2d's parameters \(torch.float32\)"
+    ):
+        attn(torch.randn(1, 16, 4, 4, dtype=torch.float64))
 
 
 def test_bfloat16_autocast_and_channels_last() -> None:

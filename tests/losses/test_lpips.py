@@ -276,6 +276,21 @@ def test_bad_arguments_and_inputs(files: dict[str, tuple[Path, Path]]) -> None:
         dist(x.long(), x)
 
 
+def test_bfloat16_autocast_channels_last_and_dtype(files: dict[str, tuple[Path, Path]]) -> None:
+    trunk, heads = files["alex"]
+    dist = LPIPS("alex", trunk_weights=trunk, head_weights=heads, reduction="none")
+    x, y = images(2, 32, seed=7)
+    expected = dist(x, y)
+    cl = dist(x.to(memory_format=torch.channels_last), y.to(memory_format=torch.channels_last))
+    assert_close(cl, expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = dist(x, y)
+    assert low.dtype == torch.float32  # the distance is computed in float32 from bfloat16 features
+    assert_close(low, expected, torch.bfloat16, scale=4)  # five bfloat16 convolutions deep
+    with pytest.raises(TypeError, match=r"input must have the dtype of LPIPS's parameters \(torch.float32\)"):
+        dist(x.double(), y.double())
+
+
 def _oracle_model(net: LPIPSNet, heads: Path, dtype: torch.dtype) -> Any:
     """lpips's LPIPS with our random trunk copied into its torchvision slices (``pnet_rand=True`` builds the
     torchvision trunk without the ImageNet download) and our heads file read through ``model_path``."""

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .._checks import check_input, check_int
+from .._checks import check_input, check_input_dtype, check_int
 
 
 class SelfAttention2d(nn.Module):
@@ -97,6 +97,7 @@ class SelfAttention2d(nn.Module):
             raise ValueError(
                 f"x must have {self.in_channels} channels (N, C, H, W), got shape {tuple(x.shape)}"
             )
+        check_input_dtype("x", x, self)
         p = self.kv_pool
         if h % p or w % p:
             raise ValueError(

@@ -15,7 +15,15 @@ from typing import Any, Literal, Optional, TypeAlias, Union, cast, get_args
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_floating, check_ndim, check_nonempty, check_positive, check_tensor
+from .._checks import (
+    check_choice,
+    check_floating,
+    check_input_dtype,
+    check_ndim,
+    check_nonempty,
+    check_positive,
+    check_tensor,
+)
 from ._reduction import Reduction, check_reduction, reduce_batch
 from .perceptual import INPUT_RANGES, InputRange
 from .vgg import check_features_state_dict, read_weights_file
@@ -137,15 +145,14 @@ def _min_input_size(net: str) -> int:
     return size
 
 
-def _read(weights: LPIPSWeights, *, what: str, missing: str) -> tuple[str, object]:
+def _read(weights: LPIPSWeights, *, name: str, what: str, missing: str) -> tuple[str, object]:
+    """(a description of the source, its content) of a path or a state dict given as ``name``."""
     if isinstance(weights, Mapping):
         return "the given state dict", weights
     if isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
         return repr(path), read_weights_file(path, missing=missing.format(path=path), what=what)
-    raise TypeError(
-        f"{what.split(' file')[0]} must be a path, a state dict or None, got {type(weights).__name__}"
-    )
+    raise TypeError(f"{name} must be a path, a state dict or None, got {type(weights).__name__}")
 
 
 def load_lpips_trunk(trunk: nn.Sequential, net: LPIPSNet, weights: LPIPSWeights) -> None:
@@ -165,6 +172,7 @@ def load_lpips_trunk(trunk: nn.Sequential, net: LPIPSNet, weights: LPIPSWeights)
     name = "VGG16" if net == "vgg" else "AlexNet"
     source, raw = _read(
         weights,
+        name="trunk_weights",
         what=f"LPIPS trunk_weights file ({name})",
         missing=(
             f"LPIPS trunk_weights file not found: {{path!r}}. It is torchvision's {name} ImageNet state dict: "
@@ -206,6 +214,7 @@ def load_lpips_heads(heads: nn.ModuleList, net: LPIPSNet, weights: LPIPSWeights)
         return
     source, raw = _read(
         weights,
+        name="head_weights",
         what="LPIPS head_weights file",
         missing=(
             f"LPIPS head_weights file not found: {{path!r}}. It is the lpips package's lpips/weights/v0.1/{net}.pth: "
@@ -293,20 +302,21 @@ def lpips_from_features(
                 f"input_features[{i}] and target_features[{i}] must have the same shape, got "
                 f"{tuple(fa.shape)} and {tuple(fb.shape)}"
             )
+        if ws is not None and ws[i].numel() != fa.shape[1]:
+            raise ValueError(
+                f"head_weights[{i}] must have {fa.shape[1]} elements (the channels of layer {i}), "
+                f"got shape {tuple(ws[i].shape)}"
+            )
         if fa.dtype in (torch.float16, torch.bfloat16):
             fa, fb = fa.float(), fb.float()
-        d = (_unit_normalize(fa, eps) - _unit_normalize(fb, eps)).square()
-        if ws is None:
-            per_position = d.sum(dim=1)
-        else:
-            w = ws[i].reshape(-1)
-            if w.numel() != fa.shape[1]:
-                raise ValueError(
-                    f"head_weights[{i}] must have {fa.shape[1]} elements (the channels of layer {i}), "
-                    f"got shape {tuple(ws[i].shape)}"
-                )
-            per_position = torch.einsum("nchw,c->nhw", d, w.to(d.dtype))
-        term = per_position.mean(dim=(1, 2))
+        # Under autocast the head's contraction would otherwise drop back to the low-precision dtype.
+        with torch.autocast(fa.device.type, enabled=False):
+            d = (_unit_normalize(fa, eps) - _unit_normalize(fb, eps)).square()
+            if ws is None:
+                per_position = d.sum(dim=1)
+            else:
+                per_position = torch.einsum("nchw,c->nhw", d, ws[i].reshape(-1).to(d.dtype))
+            term = per_position.mean(dim=(1, 2))
         total = term if total is None else total + term
     assert total is not None
     return reduce_batch(total, reduction)
@@ -438,6 +448,7 @@ class LPIPS(nn.Module):
                 f"input and target must have the same shape, got {tuple(input.shape)} and {tuple(target.shape)}"
             )
         check_nonempty("input", input)
+        check_input_dtype("input", input, self)
         h, w = input.shape[-2:]
         if min(h, w) < self.min_input_size:
             raise ValueError(
