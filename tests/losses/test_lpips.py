@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import types
 from pathlib import Path
 from typing import Any
 
@@ -291,19 +292,29 @@ def test_bfloat16_autocast_channels_last_and_dtype(files: dict[str, tuple[Path, 
         dist(x.double(), y.double())
 
 
-def _oracle_model(net: LPIPSNet, heads: Path, dtype: torch.dtype) -> Any:
-    """lpips's LPIPS with our random trunk copied into its torchvision slices (``pnet_rand=True`` builds the
-    torchvision trunk without the ImageNet download) and our heads file read through ``model_path``."""
-    lpips = oracle("lpips")
-    model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, model_path=str(heads), verbose=False)
-    sd = trunk_state_dict(net)
-    with torch.no_grad():
-        for sl in model.net.children():
-            for index, module in sl.named_children():
-                if isinstance(module, torch.nn.Conv2d):
-                    module.weight.copy_(sd[f"features.{index}.weight"])
-                    assert module.bias is not None
-                    module.bias.copy_(sd[f"features.{index}.bias"])
+def _oracle_model(
+    net: LPIPSNet, trunk: Path, heads: Path, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """lpips's own LPIPS with the ImageNet trunk (``pnet_rand=False``) and our heads file (``model_path``).
+
+    Its trunk comes from ``torchvision.models.vgg16/alexnet(pretrained=True)``, patched here to build
+    torchvision's own layers and load our trunk file into them (strictly) instead of downloading.
+    """
+    lpips, tv = oracle("lpips"), oracle("torchvision")
+    alexnet = tv.models.alexnet
+
+    def pretrained_trunk(pretrained: bool = True, **kwargs: object) -> Any:
+        assert pretrained
+        # VGG16's features alone: its classifier (120M parameters) would only be thrown away.
+        features = tv.models.vgg.make_layers(tv.models.vgg.cfgs["D"]) if net == "vgg" else alexnet().features
+        sd = torch.load(trunk, weights_only=True)
+        features.load_state_dict(
+            {k[len("features.") :]: v for k, v in sd.items() if k.startswith("features.")}
+        )
+        return types.SimpleNamespace(features=features)
+
+    monkeypatch.setattr(tv.models, "vgg16" if net == "vgg" else "alexnet", pretrained_trunk)
+    model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=False, model_path=str(heads), verbose=False)
     model = model.to(dtype)
     # lpips builds its scaling constants as float32 tensors; converted to float64 they differ from the
     # decimal constants by float32 rounding (~1e-8 relative). Set them exactly so float64 compares formulas.
@@ -313,17 +324,15 @@ def _oracle_model(net: LPIPSNet, heads: Path, dtype: torch.dtype) -> Any:
 
 
 @pytest.mark.oracle
-# lpips builds torchvision trunks with the deprecated pretrained= argument.
-@pytest.mark.filterwarnings("ignore:.*deprecated since 0.13:UserWarning")
 @pytest.mark.parametrize("net", ["vgg", "alex"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_equals_the_lpips_package(
-    net: LPIPSNet, dtype: torch.dtype, files: dict[str, tuple[Path, Path]]
+    net: LPIPSNet, dtype: torch.dtype, files: dict[str, tuple[Path, Path]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trunk, heads = files[net]
-    model = _oracle_model(net, heads, dtype)
+    model = _oracle_model(net, trunk, heads, dtype, monkeypatch)
     ours = LPIPS(net, trunk_weights=trunk, head_weights=heads, reduction="none", dtype=dtype)
-    x, y = (t.to(dtype) for t in images(3, 64, seed=11))
+    x, y = (t.to(dtype) for t in images(2, 32, seed=11))
     expected = model(x, y).view(-1)
     assert_close(ours(x, y), expected)
     # [0, 1] images: lpips's normalize=True.
@@ -334,6 +343,6 @@ def test_equals_the_lpips_package(
     assert_close(ours01(x01, y01), model(x01, y01, normalize=True).view(-1))
     # The real heads shipped inside the lpips package load too and give the package's distances.
     shipped = os.path.join(os.path.dirname(str(oracle("lpips").__file__)), "weights", "v0.1", f"{net}.pth")
-    real = _oracle_model(net, Path(shipped), dtype)
+    real = _oracle_model(net, trunk, Path(shipped), dtype, monkeypatch)
     ours_real = LPIPS(net, trunk_weights=trunk, head_weights=shipped, reduction="none", dtype=dtype)
     assert_close(ours_real(x, y), real(x, y).view(-1))
