@@ -37,12 +37,13 @@ from .layers import (
     ModulatedConv2d,
     NoiseInjection,
     PixelNorm,
+    SelfAttention2d,
     ToRGB,
     Upsample2d,
     equalized_lr,
     remove_equalized_lr,
 )
-from .losses import AdversarialLoss, FeatureMatchingLoss, VGGLoss
+from .losses import LPIPS, AdversarialLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
 from .penalties import (
     ConsistencyRegularization,
@@ -59,6 +60,7 @@ from .training import AdaptiveAugmentProbability, DiffAugment, ImagePool, ModelE
 __version__ = "0.1.0"
 
 __all__ = [
+    "LPIPS",
     "AdaIN",
     "AdaINSynthesisBlock",
     "AdaINSynthesisInput",
@@ -101,6 +103,7 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",
+    "SelfAttention2d",
     "ToRGB",
     "Upsample2d",
     "VGGLoss",

@@ -8,7 +8,7 @@ from .layers.minibatch_discrimination import minibatch_discrimination
 from .layers.modulated import modulated_conv2d
 from .layers.progressive import fade_in, fade_in_input
 from .layers.resample import downsample2d, filter2d, setup_filter, upsample2d
-from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
+from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss, lpips_from_features
 from .ops.bias_act import bias_act
 from .ops.inject_noise import inject_noise
 from .ops.instance_avg_pool import instance_avg_pool
@@ -55,6 +55,7 @@ __all__ = [
     "instance_features",
     "instance_norm_act",
     "lazy_optimizer_kwargs",
+    "lpips_from_features",
     "minibatch_discrimination",
     "minibatch_stddev",
     "modulated_conv2d",

@@ -1,7 +1,9 @@
-"""nn.Modules built on the fused ops: equalized layers, bias + activation, normalization, noise, minibatch std."""
+"""nn.Modules built on the fused ops: equalized layers, bias + activation, normalization, noise, minibatch std,
+self-attention."""
 
 from ..ops._activations import ACTIVATION_NAMES, Activation
 from .activation import BiasAct, FusedLeakyReLU
+from .attention import SelfAttention2d
 from .equalized import EqualConv2d, EqualLinear
 from .equalized_hook import EqualizedLR, equalized_lr, remove_equalized_lr
 from .minibatch_discrimination import MinibatchDiscrimination
@@ -32,6 +34,7 @@ __all__ = [
     "NoiseInjection",
     "NoiseMode",
     "PixelNorm",
+    "SelfAttention2d",
     "ToRGB",
     "Upsample2d",
     "equalized_lr",

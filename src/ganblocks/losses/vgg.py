@@ -113,9 +113,19 @@ def _expected_shapes() -> dict[str, tuple[int, ...]]:
 def check_vgg19_state_dict(state_dict: object, *, source: str) -> dict[str, torch.Tensor]:
     """The ``features.*`` entries of a torchvision ``vgg19`` state dict, or a ValueError saying what is wrong."""
     hint = "expected torchvision's vgg19 state dict (keys features.{i}.weight/bias, e.g. from vgg19-dcbb9e9d.pth)"
+    return check_features_state_dict(state_dict, _expected_shapes(), net="VGG19", source=source, hint=hint)
+
+
+def check_features_state_dict(
+    state_dict: object, expected: Mapping[str, tuple[int, ...]], *, net: str, source: str, hint: str
+) -> dict[str, torch.Tensor]:
+    """The ``features.*`` entries of a torchvision state dict with exactly the ``expected`` keys and shapes.
+
+    Other top-level entries (``classifier.*``) are ignored; anything wrong under ``features.`` raises a
+    ValueError listing the missing, unexpected and mis-shaped keys, followed by ``hint``.
+    """
     if not isinstance(state_dict, Mapping):
-        raise ValueError(f"VGG19 weights from {source}: {hint}, got a {type(state_dict).__name__}")
-    expected = _expected_shapes()
+        raise ValueError(f"{net} weights from {source}: {hint}, got a {type(state_dict).__name__}")
     found = {str(k): v for k, v in state_dict.items() if str(k).startswith("features.")}
     missing = sorted(set(expected) - set(found), key=lambda k: (int(k.split(".")[1]), k))
     unexpected = sorted(set(found) - set(expected))
@@ -132,7 +142,7 @@ def check_vgg19_state_dict(state_dict: object, *, source: str) -> dict[str, torc
             parts.append(f"unexpected keys {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}")
         if wrong:
             parts.append(f"wrong shapes [{'; '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''}]")
-        raise ValueError(f"VGG19 weights from {source} do not match VGG19: {', '.join(parts)}; {hint}")
+        raise ValueError(f"{net} weights from {source} do not match {net}: {', '.join(parts)}; {hint}")
     return {k: v for k, v in found.items()}
 
 
@@ -156,17 +166,30 @@ def _load_imagenet(progress: bool) -> Any:
 
 
 def _load_path(path: str) -> Any:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
+    return read_weights_file(
+        path,
+        missing=(
             f"VGG19 weights file not found: {path!r} (weights must be 'imagenet', a path to torchvision's vgg19 "
             f"state dict, a state dict, or None). Get the file from {IMAGENET_URL}, or pass weights='imagenet' "
             f"to download it into {_imagenet_cache_path()}."
-        )
+        ),
+        what="VGG19 weights file",
+    )
+
+
+def read_weights_file(path: str, *, missing: str, what: str) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, which never runs code from the file.
+
+    A missing file raises FileNotFoundError with the message ``missing`` (which says where to get it); a
+    file that ``weights_only`` loading rejects raises a ValueError naming ``what`` and the path.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(missing)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ValueError(
-            f"VGG19 weights file {path!r} could not be read with torch.load(weights_only=True) "
+            f"{what} {path!r} could not be read with torch.load(weights_only=True) "
             f"({type(err).__name__}: {err}); save a state dict: torch.save(model.state_dict(), path)"
         ) from err
 
