@@ -213,6 +213,8 @@ def path_length_distances(
             )
     if device is None and isinstance(G, nn.Module):
         device = next((p.device for p in G.parameters()), None)
+    if device is None and generator is not None:
+        device = generator.device
     target = torch.device(device) if device is not None else torch.device("cpu")
     draw_on = generator.device if generator is not None else target
     map_fn: Mapping = mapping if mapping is not None else (lambda z, *_: z)
@@ -312,7 +314,7 @@ def perceptual_path_length(
         generator: the ``torch.Generator`` of the draws (t, then ``z0, z1``), for a reproducible value;
             the draws are made on its device.
         device: where the latents go (the generator's device); default the device of ``G``'s parameters
-            when ``G`` is an ``nn.Module``, else CPU.
+            when ``G`` is an ``nn.Module``, else the device of ``generator``, else CPU.
         dtype: dtype of the latents.
 
     Returns:
