@@ -11,6 +11,13 @@ from torch import nn
 
 import ganblocks
 import ganblocks.functional as F
+import ganblocks.metrics as metrics
+
+# Every public class: ganblocks' and those of the ganblocks.metrics namespace.
+PUBLIC_CLASSES = [(name, getattr(ganblocks, name)) for name in ganblocks.__all__] + [
+    (f"metrics.{name}", getattr(metrics, name)) for name in metrics.__all__
+]
+PUBLIC_CLASSES = [(name, obj) for name, obj in PUBLIC_CLASSES if inspect.isclass(obj)]
 
 
 def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
@@ -19,10 +26,11 @@ def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
         obj = getattr(F, name)
         if inspect.isfunction(obj):
             yield f"functional.{name}", obj
-    for name in ganblocks.__all__:
-        obj = getattr(ganblocks, name)
-        if not inspect.isclass(obj):
-            continue
+    for name in metrics.__all__:
+        obj = getattr(metrics, name)
+        if inspect.isfunction(obj):
+            yield f"metrics.{name}", obj
+    for name, obj in PUBLIC_CLASSES:
         yield f"{name}.__init__", obj.__init__
         for attr, member in vars(obj).items():
             if attr.startswith("_") and attr != "__call__":
@@ -112,11 +120,7 @@ def test_every_loss_and_penalty_has_torch_reduction(name: str, fn: Callable[...,
     assert set(typing.get_args(hint)) == {"mean", "sum", "none"}
 
 
-MODULES = [
-    getattr(ganblocks, name)
-    for name in ganblocks.__all__
-    if inspect.isclass(getattr(ganblocks, name)) and issubclass(getattr(ganblocks, name), nn.Module)
-]
+MODULES = [obj for _, obj in PUBLIC_CLASSES if issubclass(obj, nn.Module)]
 
 
 # Options that torch.nn (or the original code) passes by position: Conv2d's stride and padding, an
@@ -124,9 +128,7 @@ MODULES = [
 TORCH_POSITIONAL_OPTIONS = ("stride", "padding", "policy", "layers", "size", "pool_size")
 
 
-CLASSES = [
-    getattr(ganblocks, name) for name in ganblocks.__all__ if inspect.isclass(getattr(ganblocks, name))
-]
+CLASSES = [obj for _, obj in PUBLIC_CLASSES]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=[cls.__name__ for cls in CLASSES])
@@ -178,6 +180,7 @@ def test_one_public_name_per_thing() -> None:
     modules = set(ganblocks.__all__)
     functions = set(F.__all__)
     assert not modules & functions
+    assert not set(metrics.__all__) & (modules | functions)
     for name in F.__all__:
         obj = getattr(F, name)
         assert callable(obj) and not inspect.isclass(obj), f"functional.{name} is not a function"
