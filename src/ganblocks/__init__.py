@@ -10,6 +10,8 @@ from .discriminators import (
     MSGDiscriminator,
     MultiScaleDiscriminator,
     PatchDiscriminator,
+    ProjectionDiscriminator,
+    ProjectionHead,
 )
 from .generators import (
     AdaINSynthesisBlock,
@@ -98,6 +100,8 @@ __all__ = [
     "PatchDiscriminator",
     "PathLengthPenalty",
     "PixelNorm",
+    "ProjectionDiscriminator",
+    "ProjectionHead",
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",

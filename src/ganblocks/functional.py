@@ -28,7 +28,7 @@ from .penalties import (
     r1_penalty_from_outputs,
     r2_penalty,
 )
-from .training import clip_weights_, diff_augment, unrolled_discriminator
+from .training import clip_weights_, diff_augment, ttur_adam, unrolled_discriminator
 
 __all__ = [
     "adain",
@@ -68,6 +68,7 @@ __all__ = [
     "sample_cluster_features",
     "setup_filter",
     "style_mixing",
+    "ttur_adam",
     "unrolled_discriminator",
     "upfirdn2d",
     "upsample2d",

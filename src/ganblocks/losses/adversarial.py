@@ -135,9 +135,7 @@ def _reduce(terms: Sequence[torch.Tensor], scale_reduction: str, reduction: Redu
     return total.sum() if reduction == "sum" else total
 
 
-def _relativistic(
-    kind: str, up: torch.Tensor, down: torch.Tensor, reduction: Reduction
-) -> torch.Tensor:
+def _relativistic(kind: str, up: torch.Tensor, down: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     r"""One scale's relativistic loss that pushes the logits ``up`` above the logits ``down``.
 
     RaGAN: the mean of :math:`\mathrm{softplus}(-(u - \bar d))` over ``up`` plus the mean of
