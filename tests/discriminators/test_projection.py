@@ -22,6 +22,12 @@ from ganblocks.discriminators import (
 )
 
 
+def _weight(head: ProjectionHead, scale: int = 0) -> torch.Tensor:
+    emb = head.embeddings[scale]
+    assert isinstance(emb, nn.Embedding)
+    return emb.weight
+
+
 def projection_formula(
     out: DiscriminatorOutput,
     y: torch.Tensor,
@@ -54,7 +60,7 @@ def test_patch_discriminator_shift_matches_formula() -> None:
     x, y = torch.randn(3, 3, 24, 24, dtype=torch.float64), torch.tensor([0, 4, 2])
     got = d(x, y)
     plain = base(x, return_features=True)
-    expected = projection_formula(plain, y, [d.head.embeddings[0].weight.detach()], equalized=True)
+    expected = projection_formula(plain, y, [_weight(d.head, 0).detach()], equalized=True)
     assert_close(got.logits[0], expected[0])
     assert got.logits[0].shape == plain.logits[0].shape  # the projection broadcasts over the patches
     assert len(got.features[0]) == len(plain.features[0])  # features pass through for feature matching
@@ -70,7 +76,7 @@ def test_multiscale_has_one_embedding_per_scale() -> None:
     d = d.double()
     assert d.head.num_scales == 2 and d.head.feature_channels == [8, 8]
     x, y = torch.randn(2, 3, 32, 32, dtype=torch.float64), torch.tensor([1, 2])
-    weights = [emb.weight.detach() for emb in d.head.embeddings]
+    weights = [_weight(d.head, s).detach() for s in range(2)]
     expected = projection_formula(base(x, return_features=True), y, weights, equalized=False, pool="mean")
     for got, want in zip(d(x, y).logits, expected):
         assert_close(got, want)
@@ -85,7 +91,7 @@ def test_msg_discriminator_and_class_vectors() -> None:
     pyramid = image_pyramid(torch.randn(4, 3, 16, 16, dtype=torch.float64), base.num_scales)
     y = torch.tensor([3, 0, 1, 3])
     expected = projection_formula(
-        base(pyramid, return_features=True), y, [d.head.embeddings[0].weight.detach()], equalized=True
+        base(pyramid, return_features=True), y, [_weight(d.head, 0).detach()], equalized=True
     )
     assert_close(d(pyramid, y).logits[0], expected[0])
     # A one-hot class vector is the index; a soft vector mixes the embeddings linearly.
@@ -113,17 +119,18 @@ def test_head_gradients_and_r1_through_it() -> None:
     assert penalty > 0
     loss = AdversarialLoss("non_saturating").d_loss(out, d(torch.randn(2, 3, 16, 16), torch.tensor([2, 2])))
     loss.backward()
-    assert d.head.embeddings[0].weight.grad is not None and d.head.embeddings[0].weight.grad.abs().sum() > 0
+    grad = _weight(d.head, 0).grad
+    assert grad is not None and grad.abs().sum() > 0
 
 
 def test_init_and_spectral_norm() -> None:
     torch.manual_seed(4)
     eq = ProjectionHead(10, 64)
-    w = eq.embeddings[0].weight.detach()
+    w = _weight(eq, 0).detach()
     assert abs(float(w.std()) - 1.0) < 0.1  # stored N(0, 1), scaled at run time
     sn = ProjectionHead(10, 64, equalized_lr=False)
     bound = math.sqrt(6 / (10 + 64))  # Xavier-uniform
-    assert float(sn.embeddings[0].weight.detach().abs().max()) <= bound
+    assert float(_weight(sn, 0).detach().abs().max()) <= bound
     nn.utils.parametrizations.spectral_norm(sn.embeddings[0])
     out = sn(DiscriminatorOutput([torch.zeros(2, 1)], [[torch.ones(2, 64)]]), torch.tensor([0, 1]))
     assert out.logits[0].shape == (2, 1)
@@ -151,7 +158,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="must have 2 scale"):
         ProjectionHead(3, [4, 4])(out, torch.tensor([0, 1]))
     with pytest.raises(TypeError, match="output must be a DiscriminatorOutput"):
-        head(torch.zeros(2, 1), torch.tensor([0, 1]))  # type: ignore[arg-type]
+        head(torch.zeros(2, 1), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="num_classes must be"):
         ProjectionHead(0, 4)
     with pytest.raises(TypeError, match="feature_channels must be"):

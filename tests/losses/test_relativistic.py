@@ -79,6 +79,7 @@ def test_gradient_signs(kind: str) -> None:
     assert (real.grad < 0).all() and (fake.grad > 0).all()  # D raises real logits, lowers fake ones
     real.grad = fake.grad = None
     g_loss(fake, real, kind=kind).backward()  # type: ignore[arg-type]
+    assert fake.grad is not None and real.grad is not None
     assert (fake.grad < 0).all() and (real.grad > 0).all()  # G raises fake logits above the reals
 
 

@@ -59,4 +59,4 @@ def test_errors() -> None:
     with pytest.raises(TypeError, match="use g_lr and d_lr"):
         ttur_adam(g, d, g_lr=1e-3, d_lr=1e-3, lr=1e-3)
     with pytest.raises(TypeError, match="generator must be an nn.Module"):
-        ttur_adam(torch.zeros(2), d, g_lr=1e-3, d_lr=1e-3)  # type: ignore[arg-type]
+        ttur_adam(torch.zeros(2), d, g_lr=1e-3, d_lr=1e-3)

@@ -8,7 +8,6 @@ from typing import Any, Literal, Optional, TypeAlias, Union
 
 import torch
 from torch import nn
-from torch.nn.utils import skip_init
 
 from .._checks import check_choice, check_int, check_tensor
 from .._class_labels import check_class_labels
@@ -108,13 +107,24 @@ class ProjectionHead(nn.Module):
         self.feature_channels = channels
         self.pool: Pool = check_choice("pool", pool, POOLS)
         self.equalized_lr = bool(equalized_lr)
-        # skip_init: reset_parameters draws the initial values once (nn.Embedding's own init would draw too).
-        # skip_init builds on the meta device and moves to the given one, so None must be resolved here.
-        where = torch.get_default_device() if device is None else device
         self.embeddings = nn.ModuleList(
-            skip_init(nn.Embedding, num_classes, c, device=where, dtype=dtype) for c in channels
+            self._embedding(num_classes, c, device=device, dtype=dtype) for c in channels
         )
         self.reset_parameters()
+
+    @staticmethod
+    def _embedding(
+        num_classes: int,
+        channels: int,
+        *,
+        device: Optional[Union[torch.device, str]],
+        dtype: Optional[torch.dtype],
+    ) -> nn.Embedding:
+        # Built on the meta device and given uninitialised storage, so that reset_parameters draws the
+        # initial values once (nn.Embedding's constructor draws its own first).
+        emb = nn.Embedding(num_classes, channels, device="meta")
+        emb.weight = nn.Parameter(torch.empty(num_classes, channels, device=device, dtype=dtype))
+        return emb
 
     def reset_parameters(self) -> None:
         for emb in self.embeddings:
@@ -130,7 +140,9 @@ class ProjectionHead(nn.Module):
 
     def embed(self, y: torch.Tensor, scale: int = 0) -> torch.Tensor:
         """:math:`e^{(s)}_y` with the equalized gain, shape :math:`(N, C_s)` (``y`` unchecked)."""
-        weight: torch.Tensor = self.embeddings[scale].weight
+        emb = self.embeddings[scale]
+        assert isinstance(emb, nn.Embedding)
+        weight = emb.weight
         e = y.to(weight.dtype) @ weight if y.is_floating_point() else weight[y]
         return e * (1.0 / math.sqrt(self.num_classes)) if self.equalized_lr else e
 
@@ -208,6 +220,8 @@ class ProjectionDiscriminator(nn.Module):
     Reference:
         Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
     """
+
+    head: ProjectionHead
 
     def __init__(
         self,
