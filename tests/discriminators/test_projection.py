@@ -167,7 +167,7 @@ def test_errors() -> None:
         ProjectionHead(3, 4, pool="max")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"num_scales \(3\) must match"):
         ProjectionHead(3, [4, 4], num_scales=3)
-    with pytest.raises(TypeError, match="discriminator must be an nn.Module"):
+    with pytest.raises(TypeError, match=r"discriminator must be an nn\.Module"):
         ProjectionDiscriminator(lambda x: x, num_classes=2, feature_channels=3)  # type: ignore[arg-type]
 
     class Plain(nn.Module):

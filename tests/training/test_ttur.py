@@ -58,5 +58,5 @@ def test_errors() -> None:
         ttur_adam(g, d, g_lr=1e-3, d_lr=1e-3, d_reg_interval=0)
     with pytest.raises(TypeError, match="use g_lr and d_lr"):
         ttur_adam(g, d, g_lr=1e-3, d_lr=1e-3, lr=1e-3)
-    with pytest.raises(TypeError, match="generator must be an nn.Module"):
+    with pytest.raises(TypeError, match=r"generator must be an nn\.Module"):
         ttur_adam(torch.zeros(2), d, g_lr=1e-3, d_lr=1e-3)
