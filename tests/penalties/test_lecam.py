@@ -75,6 +75,7 @@ def test_module_ema_recurrence_and_order() -> None:
         # The anchors are updated first, then used (the official order).
         want = sum(hand(r, f, float(a), float(b)) for r, f, a, b in zip(real, fake, ar, af))
         assert_close(got, torch.as_tensor(want))
+    assert ar is not None and af is not None
     assert_close(lecam.ema_real, ar)
     assert_close(lecam.ema_fake, af)
     assert int(lecam.num_updates) == 3
