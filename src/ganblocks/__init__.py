@@ -29,6 +29,7 @@ from .layers import (
     AdaIN,
     BiasAct,
     Blur,
+    ConditionalBatchNorm2d,
     Downsample2d,
     EqualConv2d,
     EqualLinear,
@@ -44,7 +45,7 @@ from .layers import (
     equalized_lr,
     remove_equalized_lr,
 )
-from .losses import AdversarialLoss, FeatureMatchingLoss, VGGLoss
+from .losses import AdversarialLoss, AuxiliaryClassifierLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
 from .penalties import (
     ConsistencyRegularization,
@@ -69,8 +70,10 @@ __all__ = [
     "AdaINSynthesisLayer",
     "AdaptiveAugmentProbability",
     "AdversarialLoss",
+    "AuxiliaryClassifierLoss",
     "BiasAct",
     "Blur",
+    "ConditionalBatchNorm2d",
     "ConsistencyRegularization",
     "ConstantInput",
     "DiffAugment",

@@ -8,7 +8,7 @@ from .layers.minibatch_discrimination import minibatch_discrimination
 from .layers.modulated import modulated_conv2d
 from .layers.progressive import fade_in, fade_in_input
 from .layers.resample import downsample2d, filter2d, setup_filter, upsample2d
-from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss
+from .losses import adversarial_loss, auxiliary_classifier_loss, d_loss, feature_matching_loss, g_loss
 from .ops.bias_act import bias_act
 from .ops.inject_noise import inject_noise
 from .ops.instance_avg_pool import instance_avg_pool
@@ -36,6 +36,7 @@ from .training import clip_weights_, diff_augment, ttur_adam, unrolled_discrimin
 __all__ = [
     "adain",
     "adversarial_loss",
+    "auxiliary_classifier_loss",
     "bias_act",
     "clip_weights_",
     "consistency_regularization",

@@ -24,7 +24,11 @@ def test_function_matches_hand_formula_per_scale() -> None:
     want = 0.5 * (hand(real[0], fake[0], 0.3, -0.2) + hand(real[1], fake[1], -0.1, 0.4))
     assert_close(got, want)
     mean = lecam_regularization(
-        real, fake, ema_real=torch.tensor([0.3, -0.1], dtype=torch.float64), ema_fake=[-0.2, 0.4], scale_reduction="mean"
+        real,
+        fake,
+        ema_real=torch.tensor([0.3, -0.1], dtype=torch.float64),
+        ema_fake=[-0.2, 0.4],
+        scale_reduction="mean",
     )
     assert_close(mean, want)  # halved over two scales, doubled by weight 1 instead of 0.5
     assert_close(
