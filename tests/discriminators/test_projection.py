@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from helpers import assert_close
 from torch import nn
 
-from ganblocks import AdversarialLoss, R1Penalty
+from ganblocks import AdversarialLoss, ConditionalBatchNorm2d, R1Penalty
 from ganblocks.discriminators import (
     DiscriminatorOutput,
     MSGDiscriminator,
@@ -178,3 +178,15 @@ def test_errors() -> None:
         ProjectionDiscriminator(Plain(), num_classes=2, feature_channels=3)(
             torch.zeros(2, 1), torch.tensor([0, 1])
         )
+
+
+def test_compile_fullgraph_traces_the_head_and_conditional_bn() -> None:
+    """No graph break: the labels' range check (a host read) is skipped while tracing."""
+    head, bn = ProjectionHead(3, 8), ConditionalBatchNorm2d(8, num_classes=3)
+    out = DiscriminatorOutput([torch.randn(2, 1, 3, 3)], [[torch.randn(2, 8, 4, 4)]])
+    y = torch.tensor([0, 2])
+    # The eager backend checks the trace without a CPU inductor compile (minutes on this machine).
+    compiled = torch.compile(head, fullgraph=True, backend="eager")
+    assert_close(compiled(out, y).logits[0], head(out, y).logits[0])
+    h = out.features[0][0]
+    assert_close(torch.compile(bn, fullgraph=True, backend="eager")(h, y), bn(h, y))
