@@ -142,3 +142,14 @@ def test_errors() -> None:
         AdversarialLoss("ragan")(x, True)
     with pytest.raises(ValueError, match="real_label applies"):
         d_loss(x, x, kind="ragan", real_label=0.9)
+
+
+@pytest.mark.parametrize("kind", ["ragan", "rpgan"])
+def test_half_logits_are_reduced_in_float32(kind: str) -> None:
+    real, fake = torch.randn(4, 1, 3, 3), torch.randn(4, 1, 3, 3)
+    for dtype in (torch.float16, torch.bfloat16):
+        got = d_loss(real.to(dtype), fake.to(dtype), kind=kind)  # type: ignore[arg-type]
+        assert got.dtype == torch.float32
+        # float32 of the rounded logits: only the inputs' rounding differs
+        want = d_loss(real.to(dtype).float(), fake.to(dtype).float(), kind=kind)  # type: ignore[arg-type]
+        assert_close(got, want)

@@ -89,3 +89,12 @@ def test_errors() -> None:
         latent_consistency_d_penalty(lambda t: t, torch.zeros(2, 3, dtype=torch.long), x)
     with pytest.raises(RuntimeError, match="needs autograd"), torch.no_grad():
         latent_consistency_d_penalty(lambda t: t, x, x)
+
+
+def test_gradcheck_both_terms() -> None:
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    fake, moved = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    torch.autograd.gradcheck(lambda v: latent_consistency_d_penalty(lambda x: x @ v, fake, moved), (w,))
+    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda x, y: latent_consistency_g_penalty(x, y, reduction="none"), (a, b))

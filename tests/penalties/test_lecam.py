@@ -122,3 +122,21 @@ def test_errors() -> None:
         LeCamRegularization(num_scales=2)(x, x)
     with pytest.raises(ValueError, match="reduction must be"):
         LeCamRegularization(reduction="avg")  # type: ignore[arg-type]
+
+
+def test_module_equals_function_with_its_anchors() -> None:
+    lecam = LeCamRegularization(weight=0.7, num_scales=2, scale_reduction="mean", reduction="none")
+    real = [torch.randn(3, 1, 4, 4), torch.randn(3, 1)]
+    fake = [torch.randn(3, 1, 4, 4), torch.randn(3, 1)]
+    got = lecam(real, fake)
+    want = lecam_regularization(
+        real,
+        fake,
+        ema_real=lecam.ema_real,
+        ema_fake=lecam.ema_fake,
+        weight=0.7,
+        scale_reduction="mean",
+        reduction="none",
+    )
+    assert got.shape == (3,)
+    assert_close(got, want)
