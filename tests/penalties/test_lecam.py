@@ -140,3 +140,13 @@ def test_module_equals_function_with_its_anchors() -> None:
     )
     assert got.shape == (3,)
     assert_close(got, want)
+
+
+def test_start_step_follows_the_latest_means_first() -> None:
+    lecam = LeCamRegularization(decay=0.5, start_step=2)
+    for value, want in ((4.0, 4.0), (2.0, 2.0), (0.0, 1.0), (0.0, 0.5)):  # decay 0 twice, then 0.5
+        lecam.update(torch.full((2, 1), value), torch.full((2, 1), -value))
+        assert_close(lecam.ema_real, torch.tensor([want]))
+        assert_close(lecam.ema_fake, torch.tensor([-want]))
+    with pytest.raises(ValueError, match="start_step must be an int >= 0"):
+        LeCamRegularization(start_step=-1)

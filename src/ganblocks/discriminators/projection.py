@@ -45,9 +45,10 @@ class ProjectionHead(nn.Module):
     patches). Class vectors :math:`c` (one-hot or soft, shape :math:`(N, K)`) use
     :math:`e_c = c^\top E`.
 
-    ``equalized_lr=True`` (default) is StyleGAN2-ADA's conditional discriminator: :math:`E` stored
+    ``equalized_lr=True`` (default) scales as StyleGAN2-ADA's conditional discriminator: :math:`E` stored
     :math:`\mathcal{N}(0, 1)`, used as :math:`E / \sqrt{K}` (an equalized linear layer of the one-hot
-    code), and :math:`g_s = 1/\sqrt{C_s}` keeps the projection at the logit's scale. ``equalized_lr=False``
+    code; StyleGAN2-ADA passes that embedding through a mapping network first), and
+    :math:`g_s = 1/\sqrt{C_s}` (its ``1 / sqrt(cmap_dim)``) keeps the projection at the logit's scale. ``equalized_lr=False``
     is SNGAN's: :math:`E` initialised Xavier-uniform (as SNGAN's ``l_y``) and :math:`g_s = 1`; wrap
     ``head.embeddings[s]`` in :func:`torch.nn.utils.parametrizations.spectral_norm` for its spectral norm.
 

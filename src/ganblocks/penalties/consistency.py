@@ -251,8 +251,9 @@ def latent_consistency_d_penalty(
         L^\text{zCR}_D = \lambda_\text{dis}\, \big\|D(G(z)) - D(G(z + \Delta z))\big\|^2, \qquad
         \Delta z \sim \mathcal{N}(0, \sigma_\text{noise}^2 I)
 
-    added to the discriminator's loss (:math:`\sigma_\text{noise} = 0.03`, :math:`\lambda_\text{dis} = 5` in
-    the paper; :meth:`LatentConsistencyRegularization.perturb` draws :math:`z + \Delta z`). The squared norm
+    added to the discriminator's loss (defaults :math:`\sigma_\text{noise} = 0.03`, :math:`\lambda_\text{dis} = 5`;
+    StudioGAN's BigGAN CIFAR-10 configuration uses :math:`\sigma = 0.05`, :math:`\lambda_\text{dis} = 20`;
+    :meth:`LatentConsistencyRegularization.perturb` draws :math:`z + \Delta z`). The squared norm
     is the mean over the batch and every logit of a scale, summed (or averaged) over scales, as in
     :func:`consistency_regularization`; the images are detached, so only the discriminator is penalised.
 

@@ -136,14 +136,18 @@ class LeCamRegularization(nn.Module):
         \alpha_R \leftarrow \gamma\,\alpha_R + (1 - \gamma)\,\mathbb{E}[D(x)], \qquad
         \alpha_F \leftarrow \gamma\,\alpha_F + (1 - \gamma)\,\mathbb{E}[D(G(z))]
 
-    per scale, with :math:`\gamma` = ``decay`` (0.99); the first update sets the anchors to the step's
-    means (the official code's ``ema_losses`` runs with decay 0 before its ``start_itr``). The anchors, and
+    per scale, with :math:`\gamma` = ``decay`` (0.99). The first ``max(start_step, 1)`` updates use decay 0,
+    setting the anchors to the step's means (the official code's ``ema_losses`` runs with decay 0 before
+    its ``start_itr``; StudioGAN's BigGAN CIFAR-10 configuration: ``weight=0.3, decay=0.9,
+    start_step=1000``). The anchors, and
     the count of updates, are buffers: they move with ``.to()`` and are saved in ``state_dict()``. They are
     updated without gradient and without a device synchronisation; under DDP each process keeps its own.
 
     Args:
         weight: :math:`\lambda` (1).
         decay: :math:`\gamma`, in [0, 1] (0.99).
+        start_step: the number of updates that set the anchors to the step's means before the moving
+            average starts (0: only the first).
         num_scales: the number of scales of the discriminator's output (one pair of anchors each).
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
@@ -171,6 +175,7 @@ class LeCamRegularization(nn.Module):
         *,
         weight: float = 1.0,
         decay: float = 0.99,
+        start_step: int = 0,
         num_scales: int = 1,
         scale_reduction: ScaleReduction = "sum",
         reduction: Reduction = "mean",
@@ -180,6 +185,7 @@ class LeCamRegularization(nn.Module):
         _check_options(weight, scale_reduction, reduction)
         self.weight = float(weight)
         self.decay = check_probability("decay", decay)
+        self.start_step = check_int("start_step", start_step, minimum=0)
         self.num_scales = check_int("num_scales", num_scales)
         self.scale_reduction: ScaleReduction = scale_reduction
         self.reduction: Reduction = reduction
@@ -199,8 +205,8 @@ class LeCamRegularization(nn.Module):
                 check_nonempty(f"{name} (scale {i})", x)
         means_r = torch.stack([_wide(r.detach()).mean().float() for r in real]).to(self.ema_real.device)
         means_f = torch.stack([_wide(f.detach()).mean().float() for f in fake]).to(self.ema_fake.device)
-        # Decay 0 on the first update (the anchors start at the first means), without reading the count back.
-        decay = torch.where(self.num_updates > 0, self.decay, 0.0)
+        # Decay 0 on the first updates (the anchors start at the means), without reading the count back.
+        decay = torch.where(self.num_updates >= max(self.start_step, 1), self.decay, 0.0)
         self.ema_real.copy_(torch.lerp(means_r, self.ema_real, decay))
         self.ema_fake.copy_(torch.lerp(means_f, self.ema_fake, decay))
         self.num_updates.add_(1)
@@ -221,6 +227,6 @@ class LeCamRegularization(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"weight={self.weight}, decay={self.decay}, num_scales={self.num_scales}, "
+            f"weight={self.weight}, decay={self.decay}, start_step={self.start_step}, num_scales={self.num_scales}, "
             f"scale_reduction={self.scale_reduction!r}, reduction={self.reduction!r}"
         )
