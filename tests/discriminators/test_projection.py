@@ -190,3 +190,18 @@ def test_compile_fullgraph_traces_the_head_and_conditional_bn() -> None:
     assert_close(compiled(out, y).logits[0], head(out, y).logits[0])
     h = out.features[0][0]
     assert_close(torch.compile(bn, fullgraph=True, backend="eager")(h, y), bn(h, y))
+
+
+def test_half_features_are_pooled_in_float32() -> None:
+    head = ProjectionHead(2, 4, equalized_lr=False)
+    with torch.no_grad():
+        _weight(head).fill_(1.0)
+    # 64 × 64 positions of 8 in 4 channels: φ = 32768 per channel and ⟨e, φ⟩ = 131072, past float16's
+    # largest number (65504) had it been summed in float16.
+    h = torch.full((1, 4, 64, 64), 8.0, dtype=torch.float16)
+    out = head(DiscriminatorOutput([torch.zeros(1, 1)], [[h]]), torch.tensor([1]))
+    assert out.logits[0].dtype == torch.float32 and float(out.logits[0].detach()) == 131072.0
+    # The logits keep their dtype.
+    low = DiscriminatorOutput([torch.zeros(1, 1, dtype=torch.bfloat16)], [[h.to(torch.bfloat16) / 64]])
+    out = head(low, torch.tensor([0]))
+    assert out.logits[0].dtype == torch.bfloat16 and float(out.logits[0].detach()) == 2048.0

@@ -172,13 +172,16 @@ class ProjectionHead(nn.Module):
                     f"the last feature map of scale {s} must have shape (N={n}, C={self.feature_channels[s]}, "
                     f"...) to match feature_channels, got {tuple(h.shape)}"
                 )
+            # Pooled and projected in float32 (or wider) under autocast: a sum over H·W positions and C
+            # channels can leave float16's range; the result is added in the logits' dtype.
+            h = h.to(torch.promote_types(h.dtype, torch.float32))
             phi = h.flatten(2).sum(2) if h.ndim > 2 else h
             if self.pool == "mean" and h.ndim > 2:
                 phi = phi / math.prod(h.shape[2:])
             proj = (self.embed(y, s).to(phi.dtype) * phi).sum(1)
             if self.equalized_lr:
                 proj = proj * (1.0 / math.sqrt(self.feature_channels[s]))
-            logits.append(logit + proj.reshape(n, *([1] * (logit.ndim - 1))))
+            logits.append(logit + proj.reshape(n, *([1] * (logit.ndim - 1))).to(logit.dtype))
         return DiscriminatorOutput(logits, output.features)
 
     def extra_repr(self) -> str:
