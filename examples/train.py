@@ -6,8 +6,9 @@ The generator is MSG-GAN's (ProGAN's layers): a mapping network (``PixelNorm`` +
 the features at 32, 16, 8 and 4 pixels into images, and the ``MSGDiscriminator`` (equalized LR, minibatch
 stddev in its last block) sees all four, so gradients reach every scale of the generator. The objective is
 the non-saturating logistic loss with a lazy R1 penalty on the real image pyramid (every ``--r1-every``
-steps, scaled accordingly, added to the loss of that step, with Adam's settings from
-``lazy_optimizer_kwargs``; it differentiates the forward pass the loss already made), and an exponential moving average of the generator is kept for sampling.
+steps, scaled accordingly, added to the loss of that step; it differentiates the forward pass the loss
+already made), and an exponential moving average of the generator is kept for sampling. ``ttur_adam`` builds
+G's and D's Adam (TTUR), D's with the lazy-regularisation correction of its learning rate and betas.
 
 ``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
 resolution, a ``AdaINSynthesisLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
@@ -91,8 +92,9 @@ from ganblocks import (
     MSGDiscriminator,
     MSGGeneratorHeads,
     PixelNorm,
+    ProjectionHead,
 )
-from ganblocks.functional import image_pyramid, lazy_optimizer_kwargs
+from ganblocks.functional import image_pyramid, ttur_adam
 from ganblocks.penalties import r1_penalty_from_outputs
 from ganblocks.training import ModelEMA
 
@@ -266,11 +268,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """``MSGDiscriminator``, optionally class-conditional through a projection of its last hidden features.
+    """``MSGDiscriminator``, optionally class-conditional through ganblocks' ``ProjectionHead``.
 
-    With ``classes > 0`` the logit of an image of class ``y`` is ``ψ(φ(x)) + ⟨e_y, φ(x)⟩``, where ``φ(x)``
-    are the features of the 4×4 block's last layer and ``e_y`` a learned embedding of the class (Miyato &
-    Koyama, "cGANs with Projection Discriminator", ICLR 2018).
+    With ``classes > 0`` the logit of an image of class ``y`` is ``ψ(φ(x)) + ⟨e_y, φ(x)⟩ / √width``, where
+    ``φ(x)`` are the features of the 4×4 block's last layer (1×1, so the head's sum pooling keeps them as
+    they are) and ``e_y`` a learned embedding of the class, scaled as StyleGAN2-ADA's conditional
+    discriminator (Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018).
     """
 
     def __init__(self, channels: int, max_channels: int, *, classes: int = 0) -> None:
@@ -284,21 +287,15 @@ class Discriminator(nn.Module):
             max_channels=max_channels,
         )
         width = min(channels * RESOLUTION // 4, max_channels)  # the 4×4 block's channels, by the same rule
-        self.embed = EqualLinear(classes, width, bias=False) if classes else None
+        self.projection = ProjectionHead(classes, width) if classes else None
         self.num_scales = self.msg.num_scales
 
     def forward(self, images: list[torch.Tensor], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.embed is None:
+        if self.projection is None:
             return self.msg(images).logits[0]
         if labels is None:
             raise ValueError("a class-conditional discriminator needs the labels of its images")
-        out = self.msg(images, return_features=True)
-        hidden = out.features[0][-1].flatten(1)
-        code = F.one_hot(labels, self.embed.in_features).to(hidden.dtype)
-        # 1/√width keeps the projection term at the logit's scale (StyleGAN2-ADA's conditional mapping).
-        return (
-            out.logits[0] + (self.embed(code) * hidden).sum(1, keepdim=True) * self.embed.out_features**-0.5
-        )
+        return self.projection(self.msg(images, return_features=True), labels).logits[0]
 
 
 # =============================================================================================== metrics
@@ -623,9 +620,11 @@ def train(
     ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
     loss = AdversarialLoss("non_saturating")
     r1 = LazyRegularizer(r1_penalty_from_outputs, interval=s.r1_every)
-    opt_g = torch.optim.Adam(G.parameters(), lr=s.lr, betas=(0.0, 0.99))
-    # D gets lazy R1 on top of its loss every k-th step: StyleGAN2's lr/beta adjustment.
-    opt_d = torch.optim.Adam(D.parameters(), **lazy_optimizer_kwargs(s.lr, (0.0, 0.99), interval=s.r1_every))
+    # TTUR's two optimisers; D gets lazy R1 on top of its loss every k-th step, so its lr and betas get
+    # StyleGAN2's lazy-regularisation adjustment.
+    opt_g, opt_d = ttur_adam(
+        G, D, g_lr=s.lr, d_lr=s.lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
+    )
     decay_start = s.steps * (1 - s.lr_decay)
     schedules = [
         torch.optim.lr_scheduler.LambdaLR(

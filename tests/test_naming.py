@@ -148,6 +148,7 @@ def test_options_are_keyword_only(cls: type) -> None:
 PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "AdaptiveAugmentProbability": lambda: ganblocks.AdaptiveAugmentProbability(),
     "AdversarialLoss": lambda: ganblocks.AdversarialLoss("hinge"),
+    "AuxiliaryClassifierLoss": lambda: ganblocks.AuxiliaryClassifierLoss(),
     "ConsistencyRegularization": lambda: ganblocks.ConsistencyRegularization(lambda x: x.flip(3)),
     "DiffAugment": lambda: ganblocks.DiffAugment(),
     "DraganPenalty": lambda: ganblocks.DraganPenalty(),
@@ -155,6 +156,8 @@ PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "GradientPenalty": lambda: ganblocks.GradientPenalty(),
     "HistoricalAveraging": lambda: ganblocks.HistoricalAveraging(nn.Linear(2, 2)),
     "ImagePyramid": lambda: ganblocks.ImagePyramid(2),
+    "LatentConsistencyRegularization": lambda: ganblocks.LatentConsistencyRegularization(),
+    "LeCamRegularization": lambda: ganblocks.LeCamRegularization(),
     "MinibatchStdDev": lambda: ganblocks.MinibatchStdDev(),
     "PathLengthPenalty": lambda: ganblocks.PathLengthPenalty(),
     "PixelNorm": lambda: ganblocks.PixelNorm(),

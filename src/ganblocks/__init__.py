@@ -10,6 +10,8 @@ from .discriminators import (
     MSGDiscriminator,
     MultiScaleDiscriminator,
     PatchDiscriminator,
+    ProjectionDiscriminator,
+    ProjectionHead,
 )
 from .generators import (
     AdaINSynthesisBlock,
@@ -27,6 +29,7 @@ from .layers import (
     AdaIN,
     BiasAct,
     Blur,
+    ConditionalBatchNorm2d,
     Downsample2d,
     EqualConv2d,
     EqualLinear,
@@ -43,14 +46,16 @@ from .layers import (
     equalized_lr,
     remove_equalized_lr,
 )
-from .losses import LPIPS, AdversarialLoss, FeatureMatchingLoss, VGGLoss
+from .losses import LPIPS, AdversarialLoss, AuxiliaryClassifierLoss, FeatureMatchingLoss, VGGLoss
 from .ops import use_backend
 from .penalties import (
     ConsistencyRegularization,
     DraganPenalty,
     GradientPenalty,
     HistoricalAveraging,
+    LatentConsistencyRegularization,
     LazyRegularizer,
+    LeCamRegularization,
     PathLengthPenalty,
     R1Penalty,
     R2Penalty,
@@ -67,8 +72,10 @@ __all__ = [
     "AdaINSynthesisLayer",
     "AdaptiveAugmentProbability",
     "AdversarialLoss",
+    "AuxiliaryClassifierLoss",
     "BiasAct",
     "Blur",
+    "ConditionalBatchNorm2d",
     "ConsistencyRegularization",
     "ConstantInput",
     "DiffAugment",
@@ -86,7 +93,9 @@ __all__ = [
     "HistoricalAveraging",
     "ImagePool",
     "ImagePyramid",
+    "LatentConsistencyRegularization",
     "LazyRegularizer",
+    "LeCamRegularization",
     "LocalEnhancer",
     "MSGDiscriminator",
     "MSGGeneratorHeads",
@@ -100,6 +109,8 @@ __all__ = [
     "PatchDiscriminator",
     "PathLengthPenalty",
     "PixelNorm",
+    "ProjectionDiscriminator",
+    "ProjectionHead",
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",

@@ -8,7 +8,14 @@ from .layers.minibatch_discrimination import minibatch_discrimination
 from .layers.modulated import modulated_conv2d
 from .layers.progressive import fade_in, fade_in_input
 from .layers.resample import downsample2d, filter2d, setup_filter, upsample2d
-from .losses import adversarial_loss, d_loss, feature_matching_loss, g_loss, lpips_from_features
+from .losses import (
+    adversarial_loss,
+    auxiliary_classifier_loss,
+    d_loss,
+    feature_matching_loss,
+    g_loss,
+    lpips_from_features,
+)
 from .ops.bias_act import bias_act
 from .ops.inject_noise import inject_noise
 from .ops.instance_avg_pool import instance_avg_pool
@@ -21,18 +28,22 @@ from .penalties import (
     dragan_penalty,
     gradient_penalty,
     historical_averaging_penalty,
+    latent_consistency_d_penalty,
+    latent_consistency_g_penalty,
     lazy_optimizer_kwargs,
+    lecam_regularization,
     path_length_penalty,
     path_lengths,
     r1_penalty,
     r1_penalty_from_outputs,
     r2_penalty,
 )
-from .training import clip_weights_, diff_augment, unrolled_discriminator
+from .training import clip_weights_, diff_augment, ttur_adam, unrolled_discriminator
 
 __all__ = [
     "adain",
     "adversarial_loss",
+    "auxiliary_classifier_loss",
     "bias_act",
     "clip_weights_",
     "consistency_regularization",
@@ -54,7 +65,10 @@ __all__ = [
     "instance_boundary_map",
     "instance_features",
     "instance_norm_act",
+    "latent_consistency_d_penalty",
+    "latent_consistency_g_penalty",
     "lazy_optimizer_kwargs",
+    "lecam_regularization",
     "lpips_from_features",
     "minibatch_discrimination",
     "minibatch_stddev",
@@ -69,6 +83,7 @@ __all__ = [
     "sample_cluster_features",
     "setup_filter",
     "style_mixing",
+    "ttur_adam",
     "unrolled_discriminator",
     "upfirdn2d",
     "upsample2d",

@@ -114,13 +114,12 @@ def test_train_projection_discriminator() -> None:
     train = load_example("train")
     torch.manual_seed(0)
     d = train.Discriminator(8, 16, classes=3)
-    with torch.no_grad():  # the embedding starts random; any values would do
-        d.embed.weight.normal_()
+    assert d.projection is not None
     images, labels = train.draw_shapes(8, torch.Generator().manual_seed(0), return_labels=True)
     pyramid = [images] + [torch.nn.functional.avg_pool2d(images, 2**k) for k in range(1, d.num_scales)]
     out = d.msg(pyramid, return_features=True)
     hidden = out.features[0][-1].flatten(1)  # (8, 16): the 4×4 block's last layer
-    embeddings = d.embed(torch.eye(3))  # row y: e_y
+    embeddings = d.projection.embeddings[0].weight / 3**0.5  # row y: e_y, an equalized embedding of K=3
     expected = out.logits[0] + (embeddings[labels] * hidden).sum(1, keepdim=True) / 16**0.5
     torch.testing.assert_close(d(pyramid, labels), expected)
     # A different label moves the logit by exactly the difference of the two projections.

@@ -1,9 +1,10 @@
-"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, and their output type."""
+"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, the projection head, and their output type."""
 
 from ..outputs import DiscriminatorOutput
 from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator
 from .multiscale import MultiScaleDiscriminator, convert_pix2pixhd_state_dict, downsample
 from .patch import PATCH_NORMS, PatchDiscriminator, PatchNorm
+from .projection import ProjectionDiscriminator, ProjectionHead
 from .pyramid import ImagePyramid, image_pyramid
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "MultiScaleDiscriminator",
     "PatchDiscriminator",
     "PatchNorm",
+    "ProjectionDiscriminator",
+    "ProjectionHead",
     "convert_pix2pixhd_state_dict",
     "downsample",
     "image_pyramid",

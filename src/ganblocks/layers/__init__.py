@@ -1,9 +1,10 @@
-"""nn.Modules built on the fused ops: equalized layers, bias + activation, normalization, noise, minibatch std,
-self-attention."""
+"""nn.Modules built on the fused ops: equalized layers, bias + activation, normalization (also class-conditional),
+noise, minibatch std, self-attention."""
 
 from ..ops._activations import ACTIVATION_NAMES, Activation
 from .activation import BiasAct, FusedLeakyReLU
 from .attention import SelfAttention2d
+from .conditional_batch_norm import ConditionalBatchNorm2d
 from .equalized import EqualConv2d, EqualLinear
 from .equalized_hook import EqualizedLR, equalized_lr, remove_equalized_lr
 from .minibatch_discrimination import MinibatchDiscrimination
@@ -21,6 +22,7 @@ __all__ = [
     "AdaIN",
     "BiasAct",
     "Blur",
+    "ConditionalBatchNorm2d",
     "Downsample2d",
     "EqualConv2d",
     "EqualLinear",

@@ -1,4 +1,5 @@
-r"""Adversarial losses on logits: non-saturating (BCE), LSGAN, hinge and WGAN, multi-scale aware."""
+r"""Adversarial losses on logits: non-saturating (BCE), LSGAN, hinge, WGAN and the relativistic RaGAN and
+RpGAN, multi-scale aware."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .._checks import check_finite, check_nonempty, check_probability
 from ..outputs import PredLike, as_logits, check_same_scales
 from ._reduction import Reduction, check_reduction
 
-AdversarialKind: TypeAlias = Literal["non_saturating", "lsgan", "hinge", "wgan"]
+AdversarialKind: TypeAlias = Literal["non_saturating", "lsgan", "hinge", "wgan", "ragan", "rpgan"]
 ScaleReduction: TypeAlias = Literal["sum", "mean"]
 KINDS: tuple[str, ...] = get_args(AdversarialKind)
 SCALE_REDUCTIONS: tuple[str, ...] = get_args(ScaleReduction)
@@ -30,6 +31,8 @@ def _check_options(kind: str, scale_reduction: str, reduction: str) -> None:
 
 # The kinds whose losses have targets (real/fake labels); hinge has margins and WGAN raw scores.
 LABEL_KINDS: tuple[str, ...] = ("non_saturating", "lsgan")
+# The kinds whose every loss compares real with fake logits: both sides enter d_loss and g_loss.
+RELATIVISTIC_KINDS: tuple[str, ...] = ("ragan", "rpgan")
 
 
 def _check_labels(kind: str, **labels: Optional[float]) -> None:
@@ -40,7 +43,8 @@ def _check_labels(kind: str, **labels: Optional[float]) -> None:
         if kind not in LABEL_KINDS:
             raise ValueError(
                 f"{name} applies to the kinds with targets {LABEL_KINDS}, but kind={kind!r} has none (hinge "
-                f"has margins, wgan raw scores); got {name}={value!r}, leave it None"
+                f"has margins, wgan raw scores, ragan and rpgan compare real with fake); got {name}={value!r}, "
+                "leave it None"
             )
         if kind == "lsgan":
             check_finite(name, value)
@@ -131,6 +135,52 @@ def _reduce(terms: Sequence[torch.Tensor], scale_reduction: str, reduction: Redu
     return total.sum() if reduction == "sum" else total
 
 
+def _relativistic(kind: str, up: torch.Tensor, down: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    r"""One scale's relativistic loss that pushes the logits ``up`` above the logits ``down``.
+
+    RaGAN: the mean of :math:`\mathrm{softplus}(-(u - \bar d))` over ``up`` plus the mean of
+    :math:`\mathrm{softplus}(d - \bar u)` over ``down``, bars the means over the whole batch of the scale;
+    RpGAN: the mean of :math:`\mathrm{softplus}(-(u - d))` over paired elements. A scalar for ``"mean"``,
+    else ``(N,)`` per sample (a RaGAN sample's value is its ``up`` term plus its ``down`` term).
+    """
+    u, d = _float(up), _float(down)
+    if kind == "rpgan":
+        loss = F.softplus(d - u)
+        return loss.mean() if reduction == "mean" else _per_sample(loss)
+    above = F.softplus(d.mean() - u)
+    below = F.softplus(d - u.mean())
+    if reduction == "mean":
+        return above.mean() + below.mean()
+    if reduction == "sum":  # each side over its own batch, which may differ in size from the other's
+        return _per_sample(above).sum() + _per_sample(below).sum()
+    return _per_sample(above) + _per_sample(below)
+
+
+def _check_not_relativistic(kind: str) -> None:
+    if kind in RELATIVISTIC_KINDS:
+        raise ValueError(
+            f"kind={kind!r} is relativistic: each side compares real with fake logits, so there is no loss of "
+            "one side alone; use d_loss(real_pred, fake_pred, ...) and g_loss(fake_pred, real_pred, ...)"
+        )
+
+
+def _relativistic_scales(
+    kind: str,
+    up_name: str,
+    up_pred: object,
+    down_name: str,
+    down_pred: object,
+    scale_reduction: str,
+    reduction: Reduction,
+) -> torch.Tensor:
+    up = _logits(up_name, up_pred)
+    down = _logits(down_name, down_pred)
+    # RpGAN pairs the elements; RaGAN's "none" adds sample i's real and fake terms: both need one batch size.
+    check_same_scales(up_name, up, down_name, down, batch=kind == "rpgan" or reduction == "none")
+    terms = [_relativistic(kind, u, d, reduction) for u, d in zip(up, down)]
+    return _reduce(terms, scale_reduction, reduction)
+
+
 def adversarial_loss(
     pred: PredLike,
     target_is_real: bool,
@@ -162,7 +212,9 @@ def adversarial_loss(
 
     Label targets (pix2pixHD's ``target_real_label`` / ``target_fake_label``): with a target :math:`y`
     (``real_label`` when ``target_is_real``, else ``fake_label``) the non-saturating loss is :math:`\mathrm{BCE}(x, y) = y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)` and
-    LSGAN's is :math:`(x - y)^2`. Hinge and WGAN have no targets: a label raises a ValueError.
+    LSGAN's is :math:`(x - y)^2`. Hinge and WGAN have no targets: a label raises a ValueError. The
+    relativistic kinds (``ragan``, ``rpgan``) have no loss of one side alone and raise here: use
+    :func:`d_loss` and :func:`g_loss`.
 
     Args:
         pred: logits: a tensor, a list of per-scale tensors, pix2pixHD nested lists (the last entry of
@@ -193,6 +245,7 @@ def adversarial_loss(
         Normalization" (SPADE), CVPR 2019.
     """
     _check_options(kind, scale_reduction, reduction)
+    _check_not_relativistic(kind)
     _check_labels(kind, real_label=real_label, fake_label=fake_label)
     label = real_label if target_is_real else fake_label
     logits = _logits("pred", pred)
@@ -220,6 +273,17 @@ def d_loss(
     :math:`\max(0,1-r) + \max(0,1+f)`, WGAN :math:`f - r`. The sum over scales becomes a mean with
     ``scale_reduction="mean"``. pix2pixHD halves this sum in its training step; SPADE does not.
 
+    The relativistic kinds compare each real logit with the fake ones (per scale, means over all elements):
+
+    - ``ragan`` (RaGAN, relativistic average, the standard BCE form "RaSGAN"):
+      :math:`\mathbb{E}_r[\mathrm{softplus}(-(r - \mathbb{E}_f f))] + \mathbb{E}_f[\mathrm{softplus}(f - \mathbb{E}_r r)]`,
+      i.e. :math:`\mathrm{BCE}(r - \bar f, 1) + \mathrm{BCE}(f - \bar r, 0)`, the batch means
+      :math:`\bar f, \bar r` carrying gradient;
+    - ``rpgan`` (RpGAN, relativistic pairing, R3GAN's loss): :math:`\mathbb{E}[\mathrm{softplus}(-(r - f))]`
+      over paired elements (real and fake need the same batch size and shape).
+
+    Their generator losses (:func:`g_loss`) swap the roles of real and fake.
+
     One-sided label smoothing (Salimans et al. 2016) is ``real_label=0.9`` here and nothing in
     :func:`g_loss`: with targets :math:`y_r, y_f` the non-saturating loss becomes
     :math:`\mathrm{BCE}(r, y_r) + \mathrm{BCE}(f, y_f)` and LSGAN :math:`(r - y_r)^2 + (f - y_f)^2`
@@ -238,7 +302,7 @@ def d_loss(
         fake_label: the target of the fake logits (None: 0).
 
     Returns:
-        A scalar tensor.
+        A scalar tensor, or ``(N,)`` for ``reduction="none"``.
 
     Example:
         >>> import torch
@@ -247,14 +311,22 @@ def d_loss(
         tensor(0.0100)
         >>> d_loss(torch.tensor([2.0]), torch.tensor([-0.5]), kind="hinge")
         tensor(0.5000)
+        >>> d_loss(torch.tensor([1.0]), torch.tensor([1.0]), kind="rpgan")  # softplus(0) = log 2
+        tensor(0.6931)
 
     Reference:
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014; Mao et al., "Least Squares
         Generative Adversarial Networks", ICCV 2017; Lim & Ye, "Geometric GAN", 2017 (hinge); Arjovsky
-        et al., "Wasserstein GAN", ICML 2017.
+        et al., "Wasserstein GAN", ICML 2017; Jolicoeur-Martineau, "The relativistic discriminator: a key
+        element missing from standard GAN", ICLR 2019 (RaGAN, RpGAN); Huang et al., "The GAN is dead; long
+        live the GAN! A Modern GAN Baseline", NeurIPS 2024 (R3GAN: RpGAN with R1 and R2).
     """
     _check_options(kind, scale_reduction, reduction)
     _check_labels(kind, real_label=real_label, fake_label=fake_label)
+    if kind in RELATIVISTIC_KINDS:
+        return _relativistic_scales(
+            kind, "real_pred", real_pred, "fake_pred", fake_pred, scale_reduction, reduction
+        )
     real = _logits("real_pred", real_pred)
     fake = _logits("fake_pred", fake_pred)
     check_same_scales("real_pred", real, "fake_pred", fake, batch=reduction == "none")
@@ -269,6 +341,7 @@ def d_loss(
 
 def g_loss(
     fake_pred: PredLike,
+    real_pred: Optional[PredLike] = None,
     *,
     kind: AdversarialKind,
     scale_reduction: ScaleReduction = "sum",
@@ -284,8 +357,17 @@ def g_loss(
     :math:`-f`. With ``real_label`` :math:`y` the non-saturating loss uses :math:`\mathrm{BCE}(f, y)` and LSGAN
     :math:`(f - y)^2` (Mao et al.'s :math:`c`).
 
+    The relativistic kinds also read the real logits :math:`r` (``real_pred``, required for them and
+    refused for the others): ``ragan``
+    :math:`\mathbb{E}_f[\mathrm{softplus}(-(f - \mathbb{E}_r r))] + \mathbb{E}_r[\mathrm{softplus}(r - \mathbb{E}_f f)]`,
+    ``rpgan`` :math:`\mathbb{E}[\mathrm{softplus}(-(f - r))]`: :func:`d_loss` with real and fake swapped.
+    Gradient flows into ``real_pred`` as given; pass it detached (or computed under ``torch.no_grad()``)
+    when the discriminator's parameters must not collect gradients in the generator's step.
+
     Args:
         fake_pred: logits on fake samples (any form :func:`adversarial_loss` accepts).
+        real_pred: logits on real samples, for ``ragan`` and ``rpgan`` only (``rpgan``: the same batch
+            size and shapes as ``fake_pred``).
         kind: the loss family.
         scale_reduction: ``"sum"`` or ``"mean"`` over scales.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``) over the batch.
@@ -300,12 +382,28 @@ def g_loss(
         >>> from ganblocks.losses import g_loss
         >>> g_loss([torch.tensor([1.0]), torch.tensor([3.0])], kind="wgan", scale_reduction="mean")
         tensor(-2.)
+        >>> g_loss(torch.tensor([0.0]), torch.tensor([2.0]), kind="rpgan")  # softplus(2 - 0)
+        tensor(2.1269)
 
     Reference:
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (the non-saturating loss).
     """
     _check_options(kind, scale_reduction, reduction)
     _check_labels(kind, real_label=real_label)
+    if kind in RELATIVISTIC_KINDS:
+        if real_pred is None:
+            raise ValueError(
+                f"kind={kind!r} is relativistic: the generator's loss compares fake with real logits, so "
+                "g_loss needs real_pred (the discriminator's output on a real batch), got None"
+            )
+        return _relativistic_scales(
+            kind, "fake_pred", fake_pred, "real_pred", real_pred, scale_reduction, reduction
+        )
+    if real_pred is not None:
+        raise ValueError(
+            f"real_pred is used by the relativistic kinds {RELATIVISTIC_KINDS} only; kind={kind!r} reads "
+            "fake_pred alone, so leave real_pred None"
+        )
     fake = _logits("fake_pred", fake_pred)
     return _reduce(
         [_term(kind, f, True, False, real_label, reduction) for f in fake], scale_reduction, reduction
@@ -328,8 +426,12 @@ class AdversarialLoss(nn.Module):
     :math:`\log(1 - D(G(z)))` is not offered). The name says what the generator's side is, which "vanilla"
     does not. With label targets it is computed as BCE.
 
+    The relativistic kinds ``"ragan"`` and ``"rpgan"`` (see :func:`~ganblocks.losses.d_loss`) need the real
+    logits in the generator's loss too: ``g_loss(fake_pred, real_pred)``; ``forward`` (one side alone)
+    raises for them.
+
     Args:
-        kind: ``"non_saturating"``, ``"lsgan"``, ``"hinge"`` or ``"wgan"``.
+        kind: ``"non_saturating"``, ``"lsgan"``, ``"hinge"``, ``"wgan"``, ``"ragan"`` or ``"rpgan"``.
         scale_reduction: ``"sum"`` (pix2pixHD) or ``"mean"`` (SPADE) over the scales of a multi-scale
             discriminator.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch; see :func:`adversarial_loss`.
@@ -386,10 +488,11 @@ class AdversarialLoss(nn.Module):
             fake_label=self.fake_label,
         )
 
-    def g_loss(self, fake_pred: PredLike) -> torch.Tensor:
-        """The generator's loss; see :func:`ganblocks.losses.g_loss`."""
+    def g_loss(self, fake_pred: PredLike, real_pred: Optional[PredLike] = None) -> torch.Tensor:
+        """The generator's loss (``real_pred`` for the relativistic kinds); see :func:`ganblocks.losses.g_loss`."""
         return g_loss(
             fake_pred,
+            real_pred,
             kind=self.kind,
             scale_reduction=self.scale_reduction,
             reduction=self.reduction,

@@ -1,16 +1,18 @@
-r"""Balanced consistency regularization (bCR, Zhao et al. 2020): D(x) ≈ D(T(x)) on real and fake images."""
+r"""Consistency regularization (Zhao et al. 2020): bCR, D(x) ≈ D(T(x)) on real and fake images, and zCR,
+D(G(z)) ≈ D(G(z + Δz)) with G rewarded for G(z) ≠ G(z + Δz)."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Sequence
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
 
-from .._checks import check_float_tensor, check_nonnegative, check_requires_autograd
-from ..losses._reduction import Reduction, check_reduction
+from .._checks import check_float_tensor, check_nonempty, check_nonnegative, check_requires_autograd
+from ..losses._reduction import Reduction, check_reduction, reduce_batch
 from ..losses.adversarial import ScaleReduction
-from ..outputs import PredLike, as_logits, check_same_scales
+from ..outputs import PredLike, as_logits, as_tensor_list, check_same_scales
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 Discriminator = Callable[[torch.Tensor], PredLike]
@@ -213,3 +215,225 @@ class ConsistencyRegularization(nn.Module):
             f"scale_reduction={self.scale_reduction!r}, reduction={self.reduction!r}"
         )
         return s if isinstance(self.augment, nn.Module) else f"augment={self.augment!r}, {s}"
+
+
+Images = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+
+def _check_zcr_options(scale_reduction: str, reduction: str, **numbers: float) -> None:
+    for name, value in numbers.items():
+        check_nonnegative(name, value)
+    if scale_reduction not in ("sum", "mean"):
+        raise ValueError(f"scale_reduction must be one of ('sum', 'mean'), got {scale_reduction!r}")
+    check_reduction(reduction)
+
+
+def _detach_images(name: str, x: Images) -> Images:
+    items, single = as_tensor_list(name, x)
+    for i, t in enumerate(items):
+        check_float_tensor(name if single else f"{name}[{i}]", t)
+    return items[0].detach() if single else [t.detach() for t in items]
+
+
+def latent_consistency_d_penalty(
+    discriminator: Callable[[Any], PredLike],
+    fake: Images,
+    fake_perturbed: Images,
+    *,
+    weight: float = 5.0,
+    fake_pred: Optional[PredLike] = None,
+    scale_reduction: ScaleReduction = "sum",
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    r"""zCR, the discriminator's term: its logits should not change between :math:`G(z)` and :math:`G(z + \Delta z)`.
+
+    .. math::
+        L^\text{zCR}_D = \lambda_\text{dis}\, \big\|D(G(z)) - D(G(z + \Delta z))\big\|^2, \qquad
+        \Delta z \sim \mathcal{N}(0, \sigma_\text{noise}^2 I)
+
+    added to the discriminator's loss (defaults :math:`\sigma_\text{noise} = 0.03`, :math:`\lambda_\text{dis} = 5`;
+    StudioGAN's BigGAN CIFAR-10 configuration uses :math:`\sigma = 0.05`, :math:`\lambda_\text{dis} = 20`;
+    :meth:`LatentConsistencyRegularization.perturb` draws :math:`z + \Delta z`). The squared norm
+    is the mean over the batch and every logit of a scale, summed (or averaged) over scales, as in
+    :func:`consistency_regularization`; the images are detached, so only the discriminator is penalised.
+
+    Args:
+        discriminator: a callable of an image batch (or of whatever ``fake`` is, e.g. an MSG pyramid)
+            returning logits.
+        fake: :math:`G(z)`, a tensor or a list of tensors (a pyramid).
+        fake_perturbed: :math:`G(z + \Delta z)`, the same form.
+        weight: :math:`\lambda_\text{dis}` (5).
+        fake_pred: the discriminator's output on ``fake`` if already computed, to save a forward.
+        scale_reduction: ``"sum"`` or ``"mean"`` over scales.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``) over the batch.
+
+    Returns:
+        The weighted penalty (float32 or wider): a scalar, or ``(N,)`` for ``reduction="none"``.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import latent_consistency_d_penalty
+        >>> d = lambda x: x.sum(1)
+        >>> latent_consistency_d_penalty(d, torch.zeros(2, 2), torch.full((2, 2), 0.5))  # 5 * (0 - 1)^2
+        tensor(5.)
+
+    Reference:
+        Zhao et al., "Improved Consistency Regularization for GANs", AAAI 2021 (zCR).
+    """
+    _check_zcr_options(scale_reduction, reduction, weight=weight)
+    check_requires_autograd("latent_consistency_d_penalty")
+    a = _detach_images("fake", fake)
+    b = _detach_images("fake_perturbed", fake_perturbed)
+    plain = as_logits("fake_pred", discriminator(a) if fake_pred is None else fake_pred)
+    moved = as_logits("discriminator(fake_perturbed)", discriminator(b))
+    check_same_scales("fake_pred", plain, "discriminator(fake_perturbed)", moved, batch=True)
+    squares = [(_wide(q) - _wide(p)).square() for p, q in zip(plain, moved)]
+    if reduction == "mean":
+        total = torch.stack([s.mean() for s in squares]).sum()
+    else:
+        total = torch.stack([s.reshape(s.shape[0] if s.ndim else 1, -1).mean(1) for s in squares]).sum(0)
+    total = total / len(squares) if scale_reduction == "mean" else total
+    return weight * (total.sum() if reduction == "sum" else total)
+
+
+def latent_consistency_g_penalty(
+    fake: Images,
+    fake_perturbed: Images,
+    *,
+    weight: float = 0.5,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    r"""zCR, the generator's term: a reward for images that *do* change under a latent perturbation.
+
+    .. math::
+        L^\text{zCR}_G = -\lambda_\text{gen}\, \big\|G(z) - G(z + \Delta z)\big\|^2
+
+    added to the generator's loss (:math:`\lambda_\text{gen} = 0.5` in the paper): without it, the
+    discriminator's term would let the generator collapse nearby latents to one image. The squared norm is
+    each sample's mean over its elements (for a pyramid, summed over the levels), then reduced over the
+    batch; it is negative, and gradient flows into both images.
+
+    Args:
+        fake: :math:`G(z)`, a tensor or a list of tensors (a pyramid).
+        fake_perturbed: :math:`G(z + \Delta z)`, the same form and shapes.
+        weight: :math:`\lambda_\text{gen}` (0.5).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``) over the batch.
+
+    Returns:
+        A scalar (float32 or wider), or ``(N,)`` for ``reduction="none"``; never positive.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import latent_consistency_g_penalty
+        >>> latent_consistency_g_penalty(torch.zeros(2, 3), torch.ones(2, 3))  # -0.5 * 1
+        tensor(-0.5000)
+
+    Reference:
+        Zhao et al., "Improved Consistency Regularization for GANs", AAAI 2021 (zCR).
+    """
+    check_nonnegative("weight", weight)
+    check_reduction(reduction)
+    a, _ = as_tensor_list("fake", fake)
+    b, _ = as_tensor_list("fake_perturbed", fake_perturbed)
+    check_same_scales("fake", a, "fake_perturbed", b, batch=True)
+    per_sample = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        check_float_tensor(f"fake[{i}]", x)
+        check_float_tensor(f"fake_perturbed[{i}]", y)
+        check_nonempty(f"fake[{i}]", x)
+        d = (_wide(x) - _wide(y)).square()
+        per_sample.append(d.reshape(d.shape[0] if d.ndim else 1, -1).mean(1))
+    total = torch.stack(per_sample).sum(0)
+    return -weight * reduce_batch(total, reduction)
+
+
+class LatentConsistencyRegularization(nn.Module):
+    r"""zCR (Zhao et al. 2021): the latent perturbation and both terms, with the paper's defaults.
+
+    ``perturb(z)`` draws :math:`z + \Delta z`; ``forward`` (= :meth:`d_penalty`) is the discriminator's term
+    :func:`latent_consistency_d_penalty` and :meth:`g_penalty` the generator's
+    :func:`latent_consistency_g_penalty`.
+
+    Args:
+        sigma: :math:`\sigma_\text{noise}`, the perturbation's standard deviation (0.03).
+        weight_dis: :math:`\lambda_\text{dis}` (5).
+        weight_gen: :math:`\lambda_\text{gen}` (0.5).
+        scale_reduction: ``"sum"`` or ``"mean"`` over the discriminator's scales.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+
+    Example:
+        >>> import torch
+        >>> from ganblocks.penalties import LatentConsistencyRegularization
+        >>> zcr = LatentConsistencyRegularization()
+        >>> g, d = torch.nn.Linear(8, 4), torch.nn.Linear(4, 1)
+        >>> z = torch.randn(16, 8)
+        >>> fake, moved = g(z), g(zcr.perturb(z))
+        >>> bool(zcr(d, fake, moved) >= 0), bool(zcr.g_penalty(fake, moved) <= 0)
+        (True, True)
+    """
+
+    def __init__(
+        self,
+        *,
+        sigma: float = 0.03,
+        weight_dis: float = 5.0,
+        weight_gen: float = 0.5,
+        scale_reduction: ScaleReduction = "sum",
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__()
+        _check_zcr_options(
+            scale_reduction, reduction, sigma=sigma, weight_dis=weight_dis, weight_gen=weight_gen
+        )
+        self.sigma = float(sigma)
+        self.weight_dis = float(weight_dis)
+        self.weight_gen = float(weight_gen)
+        self.scale_reduction: ScaleReduction = scale_reduction
+        self.reduction: Reduction = reduction
+
+    def perturb(self, z: torch.Tensor, *, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        r""":math:`z + \sigma \epsilon`, :math:`\epsilon \sim \mathcal{N}(0, I)` of ``z``'s shape."""
+        z = check_float_tensor("z", z)
+        noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        return z + self.sigma * noise
+
+    def d_penalty(
+        self,
+        discriminator: Callable[[Any], PredLike],
+        fake: Images,
+        fake_perturbed: Images,
+        *,
+        fake_pred: Optional[PredLike] = None,
+    ) -> torch.Tensor:
+        """The discriminator's term; see :func:`latent_consistency_d_penalty`."""
+        return latent_consistency_d_penalty(
+            discriminator,
+            fake,
+            fake_perturbed,
+            weight=self.weight_dis,
+            fake_pred=fake_pred,
+            scale_reduction=self.scale_reduction,
+            reduction=self.reduction,
+        )
+
+    def g_penalty(self, fake: Images, fake_perturbed: Images) -> torch.Tensor:
+        """The generator's term; see :func:`latent_consistency_g_penalty`."""
+        return latent_consistency_g_penalty(
+            fake, fake_perturbed, weight=self.weight_gen, reduction=self.reduction
+        )
+
+    def forward(
+        self,
+        discriminator: Callable[[Any], PredLike],
+        fake: Images,
+        fake_perturbed: Images,
+        *,
+        fake_pred: Optional[PredLike] = None,
+    ) -> torch.Tensor:
+        return self.d_penalty(discriminator, fake, fake_perturbed, fake_pred=fake_pred)
+
+    def extra_repr(self) -> str:
+        return (
+            f"sigma={self.sigma}, weight_dis={self.weight_dis}, weight_gen={self.weight_gen}, "
+            f"scale_reduction={self.scale_reduction!r}, reduction={self.reduction!r}"
+        )

@@ -1,4 +1,4 @@
-"""Training remedies for mode collapse and stability: image pool, weight averaging, DiffAugment, ADA, unrolling.
+"""Training remedies for mode collapse and stability: image pool, weight averaging, DiffAugment, ADA, unrolling, TTUR.
 
 The penalties among the remedies (consistency regularization, DRAGAN, historical averaging) live in
 :mod:`ganblocks.penalties`; weight clipping, a parameter update, lives here.
@@ -9,6 +9,7 @@ from .augment import AUGMENT_OPS, AugmentOp, DiffAugment, diff_augment
 from .clipping import clip_weights_
 from .ema import ModelEMA, ema_beta, unwrap_model
 from .image_pool import ImagePool
+from .ttur import ttur_adam
 from .unrolled import unrolled_discriminator
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "clip_weights_",
     "diff_augment",
     "ema_beta",
+    "ttur_adam",
     "unrolled_discriminator",
     "unwrap_model",
 ]
