@@ -245,7 +245,7 @@ def color_matrix(params: AugmentParams) -> torch.Tensor:
 
 
 class AugmentPipe(nn.Module):
-    r"""StyleGAN2-ADA's augmentation pipeline: up to 18 transformations, each with probability ``multiplier * p``.
+    r"""StyleGAN2-ADA's augmentation pipeline: 15 transformations, each with probability ``multiplier * p``.
 
     Every transformation is drawn independently per sample and applied with probability
     :math:`\text{multiplier} \cdot p`, in StyleGAN2-ADA's order and parameterisation:
@@ -259,7 +259,9 @@ class AugmentPipe(nn.Module):
       translation :math:`\mathcal N(0, \sigma^2)` of the size, ``xfrac_std``). All geometric ones compose
       into one :math:`3 \times 3` matrix per sample, applied once: the image is reflect-padded, upsampled
       2× with the sym6 wavelet (:func:`~ganblocks.functional.upfirdn2d`), resampled bilinearly and
-      downsampled 2× with the same filter;
+      downsampled 2× with the same filter. sym6 is not symmetric, so (as in StyleGAN2-ADA) the
+      transformations pivot on a point 0.05 px off the image centre, and a flip or a quarter turn also
+      shifts the image by ~0.1 px; translations are exact;
     - **colour**: ``brightness`` (add :math:`\mathcal N(0, 0.2^2)`), ``contrast`` (multiply by
       :math:`2^{\mathcal N(0, 0.5^2)}`), ``lumaflip`` (reflect through the plane orthogonal to the luma
       axis :math:`(1,1,1)/\sqrt3` with probability ½), ``hue`` (rotate about it by up to :math:`\pm\pi`
