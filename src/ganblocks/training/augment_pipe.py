@@ -553,8 +553,8 @@ class AugmentPipe(nn.Module):
         Args:
             images: ``(N, C, H, W)``, floating point.
             p: the overall probability for this call (a float, or a one-element tensor such as
-                ``AdaptiveAugmentProbability.p``, which avoids a host synchronisation); None uses the
-                ``p`` buffer.
+                ``AdaptiveAugmentProbability.p``, which avoids a host synchronisation: a tensor on an
+                accelerator is not range-checked); None uses the ``p`` buffer.
             generator: a ``torch.Generator`` on the images' device (None: the global generator).
             params: parameters from :meth:`sample_params` (possibly edited) instead of drawing; ``p`` and
                 ``generator`` are then unused, and the parameters of transformations the pipe does not
