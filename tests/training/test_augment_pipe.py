@@ -14,9 +14,11 @@ from typing import Any, cast
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import assert_close
 from torch import nn
 
 import ganblocks
+from ganblocks.ops import use_backend
 from ganblocks.penalties import r1_penalty
 from ganblocks.training import AdaptiveAugmentProbability, AugmentParams, AugmentPipe
 from ganblocks.training import augment_pipe as module
@@ -501,3 +503,38 @@ def test_bad_input() -> None:
     params = pipe.sample_params(x)
     with pytest.raises(ValueError, match="params must be drawn for a batch of 3"):
         pipe(torch.rand(3, 3, 16, 16), params=params)
+
+
+def params_to(params: AugmentParams, device: torch.device) -> AugmentParams:
+    return AugmentParams(**{  # type: ignore[arg-type]
+        f.name: None if (v := getattr(params, f.name)) is None else v.to(device) for f in dataclasses.fields(params)
+    })  # fmt: skip
+
+
+def test_backends_agree(backend: str, device: torch.device) -> None:
+    """upfirdn2d's Triton path (on CUDA, or interpreted on CPU) gives the torch path's result."""
+    x = torch.rand(2, 3, 16, 16)
+    params = AugmentPipe.preset("bg").sample_params(x, p=1.0, generator=gen(2))
+    expected = AugmentPipe.preset("bg")(x, params=params)
+    with use_backend(backend):  # type: ignore[arg-type]
+        y = AugmentPipe.preset("bg").to(device)(x.to(device), params=params_to(params, device))
+    assert_close(y, expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_and_differentiates_twice() -> None:
+    pipe, x = AugmentPipe.preset("bgcfnc"), torch.rand(3, 3, 24, 24, dtype=torch.float64)
+    params = pipe.sample_params(x, p=0.9, generator=gen(5))
+    cuda = torch.device("cuda")
+    y = pipe.to(cuda)(x.to(cuda), params=params_to(params, cuda))
+    torch.testing.assert_close(y.cpu(), pipe.cpu()(x, params=params), rtol=1e-10, atol=1e-10)
+    xc = x[:1, :, :22, :22].to(cuda).requires_grad_()
+    one = params_to(pipe.cpu().sample_params(xc.cpu(), p=0.9, generator=gen(6)), cuda)
+    pipe.to(cuda)
+    assert torch.autograd.gradgradcheck(lambda t: pipe(t, params=one), (xc,), fast_mode=True)
+    half = x.to(cuda, torch.float16)
+    with torch.autocast("cuda", dtype=torch.float16):
+        h = pipe(half, params=params_to(params, cuda))
+    assert h.dtype == torch.float16  # computed in float32, rounded once
+    expected = pipe(half.float(), params=params_to(params, cuda))
+    torch.testing.assert_close(h.float(), expected, rtol=2e-3, atol=2e-3)
