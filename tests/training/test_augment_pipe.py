@@ -453,6 +453,11 @@ def test_p_tensor_equals_p_float_and_buffer() -> None:
     assert pipe(x).equal(b)  # the global generator when none is given
 
 
+def test_empty_batch() -> None:
+    x = torch.rand(0, 3, 24, 24)
+    assert AugmentPipe.preset("bgcfnc")(x).shape == (0, 3, 24, 24)
+
+
 def test_repr() -> None:
     assert repr(AugmentPipe.preset("blit", p=0.25)) == "AugmentPipe(xflip=1, rotate90=1, xint=1, p=0.25)"
     assert repr(AugmentPipe()) == "AugmentPipe(identity, p=1)"

@@ -564,6 +564,8 @@ class AugmentPipe(nn.Module):
             ``(N, C, H, W)`` in the dtype and memory format of ``images``.
         """
         x = self._check(images)
+        if x.shape[0] == 0:
+            return x
         if params is None:
             params = self.sample_params(x, p=p, generator=generator)
         elif params.xflip.shape != (x.shape[0],):
