@@ -137,8 +137,9 @@ class _GridSample(torch.autograd.Function):
 
     The output is linear in the input, so its input gradient is torch's own backward kernel applied to the
     output gradient, and the gradient of that is this sampling again: each order alternates between the
-    two. The grid is a constant (no gradient). torch's ``grid_sample`` has no double backward before
-    2.13 (``derivative for aten::grid_sampler_2d_backward is not implemented`` on 2.4-2.5).
+    two. The grid is a constant (no gradient). torch's own ``grid_sample`` has no double backward on older
+    versions (``derivative for aten::grid_sampler_2d_backward is not implemented`` on 2.4.1; 2.13 and 2.15
+    have one), and R1 on augmented reals needs it.
     """
 
     @staticmethod
