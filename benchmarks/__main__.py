@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from . import dispatch, layers, losses, networks, ops, targets, training
+from . import augment, dispatch, layers, losses, networks, ops, targets, training
 from .common import RESULTS, Config, environment, headline, markdown, measure, speedup
 
 AREAS = {
@@ -28,6 +28,7 @@ AREAS = {
     "networks": networks,
     "losses": losses,
     "training": training,
+    "augment": augment,
     "dispatch": dispatch,
 }
 

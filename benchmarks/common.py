@@ -29,7 +29,7 @@ import ganblocks
 from ganblocks.ops import use_backend
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PROVIDERS = ("ganblocks", "torch", "plain", "compile", "copy")
+PROVIDERS = ("ganblocks", "torch", "plain", "compile", "copy", "kornia")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # The VGG losses run with random weights: their speed does not depend on the weights.
 warnings.filterwarnings("ignore", "VGG19 is randomly initialised")

@@ -148,6 +148,7 @@ def test_options_are_keyword_only(cls: type) -> None:
 PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "AdaptiveAugmentProbability": lambda: ganblocks.AdaptiveAugmentProbability(),
     "AdversarialLoss": lambda: ganblocks.AdversarialLoss("hinge"),
+    "AugmentPipe": lambda: ganblocks.AugmentPipe.preset("bgc"),
     "AuxiliaryClassifierLoss": lambda: ganblocks.AuxiliaryClassifierLoss(),
     "ConsistencyRegularization": lambda: ganblocks.ConsistencyRegularization(lambda x: x.flip(3)),
     "DiffAugment": lambda: ganblocks.DiffAugment(),

@@ -217,3 +217,44 @@ class ModulatedConv2d(nn.Module):
             return self.blur(out.view(n, cout, *out.shape[2:]))  # type: ignore[no-any-return]
         out = F.conv2d(x, weight.view(n * cout, cin, k, k), padding=k // 2, groups=n)
         return out.view(n, cout, *out.shape[2:])
+
+
+# fmt: off
+def augment_bgc(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2-ADA's ``AugmentPipe`` at ``--augpipe=bgc``, p = 1, written with torch ops: one inverse 3×3
+    matrix per sample, reflect padding, 2× up with the wavelet ``f``, ``grid_sample``, 2× down, 4×4 colour."""
+    n, c, h, w = x.shape
+    r, g = (lambda *s: torch.rand(s, device=x.device)), (lambda *s: torch.randn(s, device=x.device))
+    one, zero, eye = torch.ones(n, device=x.device), torch.zeros(n, device=x.device), torch.eye(3, device=x.device)
+
+    def m3(a, b, t, d, e, u):  # type: ignore[no-untyped-def]  # rows [a b t], [d e u], [0 0 1]
+        return torch.stack([a, b, t, d, e, u, zero, zero, one], 1).view(n, 3, 3)
+
+    def rot(t: torch.Tensor) -> torch.Tensor:
+        return m3(t.cos(), -t.sin(), zero, t.sin(), t.cos(), zero)
+
+    s, a, t = torch.exp2(g(n) * 0.2), torch.exp2(g(n) * 0.2), torch.round((r(n, 2) * 2 - 1) * 0.125 * w)
+    gi = m3(1 - 2 * torch.floor(r(n) * 2), zero, zero, zero, one, zero) @ rot(torch.floor(r(n) * 4) * math.pi / 2)
+    gi = gi @ m3(one, zero, -t[:, 0], zero, one, -t[:, 1]) @ m3(1 / s, zero, zero, zero, 1 / s, zero)
+    gi = gi @ rot((r(n) * 2 - 1) * math.pi) @ m3(1 / a, zero, zero, zero, a, zero) @ rot((r(n) * 2 - 1) * math.pi)
+    t = g(n, 2) * 0.125 * w
+    gi = gi @ m3(one, zero, -t[:, 0], zero, one, -t[:, 1])
+    corners = torch.tensor([[-1, 1, 1, -1], [-1, -1, 1, 1]], device=x.device) * (w - 1) / 2  # square images
+    xy = (gi[:, :2, :2] @ corners + gi[:, :2, 2:]).permute(1, 0, 2).flatten(1)
+    mx0, my0, mx1, my1 = (torch.cat([-xy, xy]).amax(1) + 6 - (w - 1) / 2).clamp(0, w - 1).ceil().int().tolist()
+    x = upfirdn2d_ref(F.pad(x, [mx0, mx1, my0, my1], mode="reflect"), f, up=2, padding=(6, 5, 6, 5), gain=4)
+    gi = m3(one, zero, one * (mx0 - mx1) / 2, zero, one, one * (my0 - my1) / 2) @ gi
+    sh, sw = (h + 6) * 2, (w + 6) * 2  # to the 2× grid, then to affine_grid's [-1, 1] coordinates
+    gi = m3(2 * one, zero, -one / 2, zero, 2 * one, -one / 2) @ gi @ m3(one / 2, zero, one / 4, zero, one / 2, one / 4)
+    gi = m3(2 / x.shape[3] * one, zero, zero, zero, 2 / x.shape[2] * one, zero) @ gi @ m3(sw / 2 * one, zero, zero, zero, sh / 2 * one, zero)
+    grid = F.affine_grid(gi[:, :2, :], [n, c, sh, sw], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    x = upfirdn2d_ref(x[:, :, 1:-1, 1:-1], f.flip(0), down=2)
+    v = torch.full((3,), 3**-0.5, device=x.device)
+    vv, cross = torch.outer(v, v), torch.tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], device=x.device) * 3**-0.5
+    b, k, sat, th = g(n, 1, 1) * 0.2, torch.exp2(g(n, 1, 1) * 0.5), torch.exp2(g(n, 1, 1)), (r(n, 1, 1) * 2 - 1) * math.pi
+    flip = eye - 2 * vv * torch.floor(r(n, 1, 1) * 2)
+    hue = th.cos() * eye + th.sin() * cross + (1 - th.cos()) * vv
+    lin = (vv + (eye - vv) * sat) @ hue @ flip * k
+    return (lin @ x.reshape(n, c, -1) + lin.sum(2, keepdim=True) * b).reshape(n, c, h, w)
+# fmt: on

@@ -60,7 +60,7 @@ from .penalties import (
     R1Penalty,
     R2Penalty,
 )
-from .training import AdaptiveAugmentProbability, DiffAugment, ImagePool, ModelEMA
+from .training import AdaptiveAugmentProbability, AugmentPipe, DiffAugment, ImagePool, ModelEMA
 
 __version__ = "0.1.0"
 
@@ -72,6 +72,7 @@ __all__ = [
     "AdaINSynthesisLayer",
     "AdaptiveAugmentProbability",
     "AdversarialLoss",
+    "AugmentPipe",
     "AuxiliaryClassifierLoss",
     "BiasAct",
     "Blur",

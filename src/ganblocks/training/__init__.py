@@ -1,4 +1,5 @@
-"""Training remedies for mode collapse and stability: image pool, weight averaging, DiffAugment, ADA, unrolling, TTUR.
+"""Training remedies for mode collapse and stability: image pool, weight averaging, DiffAugment, ADA's
+augmentation pipeline and controller, unrolling, TTUR.
 
 The penalties among the remedies (consistency regularization, DRAGAN, historical averaging) live in
 :mod:`ganblocks.penalties`; weight clipping, a parameter update, lives here.
@@ -6,6 +7,7 @@ The penalties among the remedies (consistency regularization, DRAGAN, historical
 
 from .ada import AdaptiveAugmentProbability
 from .augment import AUGMENT_OPS, AugmentOp, DiffAugment, diff_augment
+from .augment_pipe import AugmentParams, AugmentPipe, AugmentPipePreset
 from .clipping import clip_weights_
 from .ema import ModelEMA, ema_beta, unwrap_model
 from .image_pool import ImagePool
@@ -16,6 +18,9 @@ __all__ = [
     "AUGMENT_OPS",
     "AdaptiveAugmentProbability",
     "AugmentOp",
+    "AugmentParams",
+    "AugmentPipe",
+    "AugmentPipePreset",
     "DiffAugment",
     "ImagePool",
     "ModelEMA",

@@ -35,9 +35,10 @@ class AdaptiveAugmentProbability(nn.Module):
     Non-finite logits (NaN, :math:`\pm\infty`, e.g. from a diverging step) are left out of :math:`r_t`:
     they neither count nor add a sign, so one bad batch cannot drag :math:`p` down (found on the device,
     with no synchronisation). An interval whose logits were all non-finite leaves :math:`p` unchanged and
-    sets ``r_t`` to NaN. Feed ``ada.p`` (a 0-d tensor on the
-    logits' device, so nothing synchronises) to :func:`~ganblocks.training.diff_augment` or any
-    augmentation taking a probability; ``float(ada.p)`` for logging.
+    sets ``r_t`` to NaN. Feed ``ada.p`` (a 0-d tensor on the logits' device, so nothing synchronises) to
+    :class:`~ganblocks.training.AugmentPipe` (``augment(reals, p=ada.p)``, StyleGAN2-ADA's pipeline),
+    :func:`~ganblocks.training.diff_augment` or any augmentation taking a probability; ``float(ada.p)``
+    for logging.
 
     Under DDP the sign sums are all-reduced over the processes at each adjustment (when a default process
     group is initialised), so every rank gets the same :math:`p`; pass the per-process logits.
