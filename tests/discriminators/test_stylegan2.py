@@ -215,3 +215,14 @@ def test_bad_inputs() -> None:
         StyleGAN2Discriminator(0, 4, 3)
     with pytest.raises(ValueError, match=r"c must have shape"):
         StyleGAN2Discriminator(2, 16, 3, **SMALL)(torch.randn(2, 3, 16, 16), torch.randn(2, 3))
+
+
+def test_torch_compile_fullgraph_and_repr() -> None:
+    D = StyleGAN2Discriminator(2, 8, 3, **SMALL)
+    img, c = torch.randn(2, 3, 8, 8), torch.randn(2, 2)
+    # aot_eager traces the whole graph (dynamo + AOTAutograd) without inductor's C++ build, minutes on CPU.
+    assert_close(torch.compile(D, fullgraph=True, backend="aot_eager")(img, c), D(img, c))
+    text = repr(D)
+    assert "c_dim=2, img_resolution=8, img_channels=3, channel_base=64" in text and "cmap_dim=8" in text
+    assert "(b4): StyleGAN2DiscriminatorEpilogue(" in text
+    assert "8, cmap_dim=8, resolution=4, img_channels=3, architecture='resnet'" in text

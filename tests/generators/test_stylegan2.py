@@ -340,3 +340,19 @@ def test_bad_arguments() -> None:
         G.synthesis(torch.randn(2, 3, 8))
     with pytest.raises(ValueError, match="z must have shape"):
         G(torch.randn(2, 5))
+
+
+def test_torch_compile_fullgraph_and_repr() -> None:
+    G = StyleGAN2Generator(8, 2, 8, 8, 3, **SMALL).eval()
+    z, c = torch.randn(2, 8), torch.randn(2, 2)
+    # aot_eager traces the whole graph (dynamo + AOTAutograd) without inductor's C++ build, minutes on CPU.
+    compiled = torch.compile(G, fullgraph=True, backend="aot_eager")
+    out = compiled(z, c, truncation_psi=0.5, noise_mode="const")
+    assert_close(out, G(z, c, truncation_psi=0.5, noise_mode="const"))
+    text = repr(G)
+    assert "z_dim=8, c_dim=2, w_dim=8, img_resolution=8, img_channels=3, num_ws=4\n" in text
+    assert "(b8): StyleGAN2SynthesisBlock(" in text
+    assert (
+        "8, 4, w_dim=8, resolution=8, img_channels=3, is_last=True, architecture='skip', use_fp16=False"
+        in text
+    )
