@@ -7,6 +7,8 @@
 - ``style``: an equalized-LR discriminator with minibatch stddev built from ``EqualConv2d``,
   ``MinibatchStdDev`` and ``EqualLinear`` vs the same network in stylegan2-pytorch's layers.
 - ``global_generator``: ``GlobalGenerator`` vs pix2pixHD's (a label map in: no input gradient).
+- ``stylegan2_g`` / ``stylegan2_d``: ``StyleGAN2Generator`` (skip, random noise) / ``StyleGAN2Discriminator``
+  (resnet) vs the same networks in rosinality's stylegan2-pytorch layers (``benchmarks/plain/stylegan2.py``).
 
 Backward starts from the logits; double backward is the R1 / WGAN-GP pattern. Inputs are float32 (in the
 variant's layout); bfloat16 rows run under autocast.
@@ -68,6 +70,22 @@ def msg_pair(cfg: Config, c: int, r: int) -> Pair:
     )
 
 
+def stylegan2_pairs(cfg: Config) -> tuple[int, int, int, Pair, Pair]:
+    """Batch, resolution, z_dim = w_dim, the (G, D) pairs: StyleGAN2-ADA's channel rule on both sides."""
+    n, r, cb, cm = cfg.size((4, 16, 256, 32), (4, 32, 2048, 64), (16, 256, 16384, 512))
+    g: Pair = (
+        lambda: ganblocks.StyleGAN2Generator(
+            cm, 0, cm, r, 3, channel_base=cb, channel_max=cm, num_mapping_layers=2
+        ),
+        lambda: sg2.Generator(r, cm, cb, cm, 2),
+    )
+    d: Pair = (
+        lambda: ganblocks.StyleGAN2Discriminator(0, r, 3, channel_base=cb, channel_max=cm),
+        lambda: sg2.ResDiscriminator(r, cb, cm),
+    )
+    return n, r, cm, g, d
+
+
 def pyramid(cfg: Config, shape: tuple[int, ...], layout: str, grad: bool = True) -> list[torch.Tensor]:
     """MSG-GAN's input: the image at every resolution down to 4×4, finest first."""
     n, c, r, _ = shape
@@ -115,7 +133,12 @@ def variant_rows(cfg: Config, v: Variant) -> list[Row]:
     )
     patch = (lambda: ganblocks.PatchDiscriminator(3), lambda: pix2pixhd.NLayerDiscriminator(3))
     d, lay = "discriminators", v[1]
+    n, r, z_dim, sg2_g, sg2_d = stylegan2_pairs(cfg)
     return [
+        network_row(cfg, "generators", "stylegan2_g", (n, z_dim), sg2_g, v, DB[:3], _first, _first,
+                    images(cfg, (n, z_dim), lay, grad=False), "plain = rosinality's layers, skip G, same widths"),
+        network_row(cfg, d, "stylegan2_d", (n, 3, r, r), sg2_d, v, DB, _first, _first, images(cfg, (n, 3, r, r), lay),
+                    "plain = rosinality's residual D, same widths"),
         network_row(cfg, d, "multiscale", img, multiscale_pair(3), v, DB, _features, _scale_logits,
                     images(cfg, img, lay), "plain = pix2pixHD MultiscaleDiscriminator(num_D=3, n_layers=3)"),
         network_row(cfg, d, "patch", img, patch, v, DB, _features, lambda m, ins: m(ins[0])[-1],

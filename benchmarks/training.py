@@ -8,6 +8,8 @@ so a step is the discriminator, losses, penalties and optimizer part of a real i
 - ``msg``: MSG D on image pyramids; D step WGAN + WGAN-GP + MSG-GAN's drift term; G step WGAN.
 - ``stylegan``: equalized-LR D with minibatch stddev; D and G steps with the non-saturating loss;
   ``r1_step`` is StyleGAN2's lazy R1 (γ/2 · R1 · 16, every 16th iteration).
+- ``stylegan2``: the same three steps on ``StyleGAN2Discriminator`` vs rosinality's, and ``pl_step``: the lazy
+  path length penalty (× 4) of ``StyleGAN2Generator`` on half the batch vs rosinality's ``g_path_regularize``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ganblocks
 import ganblocks.functional as gf
 
 from .common import Config, Factory, Row, Variant, Work, backend, build, skipped
-from .networks import msg_pair, multiscale_pair, pyramid, style_pair
+from .networks import msg_pair, multiscale_pair, pyramid, style_pair, stylegan2_pairs
 from .plain import msggan, pix2pixhd
 from .plain import stylegan2 as sg2
 
@@ -147,8 +149,8 @@ def msg_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
     ]
 
 
-def stylegan_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
-    d_ours, d_plain = style_pair(shape[1], shape[2])
+def stylegan_rows(cfg: Config, shape: tuple[int, ...], v: Variant, pair: Any = None, setting: str = "stylegan") -> list[Row]:  # fmt: skip
+    d_ours, d_plain = pair or style_pair(shape[1], shape[2])
     nets = ((lambda: {"d": d_ours}), (lambda: {"d": d_plain}))
     ns = ganblocks.AdversarialLoss("non_saturating")
 
@@ -179,10 +181,37 @@ def stylegan_rows(cfg: Config, shape: tuple[int, ...], v: Variant) -> list[Row]:
 
     a = (shape, v, nets, inputs)
     return [
-        row(cfg, "stylegan", "d_step", *a, d_ours_step, d_plain_step, "non-saturating loss, Adam"),
-        row(cfg, "stylegan", "g_step", *a, g_ours, g_plain, "non-saturating loss, D frozen"),
-        row(cfg, "stylegan", "r1_step", *a, r1_ours, r1_plain, f"lazy R1: γ/2 · R1 · {LAZY_R1}, Adam"),
+        row(cfg, setting, "d_step", *a, d_ours_step, d_plain_step, "non-saturating loss, Adam"),
+        row(cfg, setting, "g_step", *a, g_ours, g_plain, "non-saturating loss, D frozen"),
+        row(cfg, setting, "r1_step", *a, r1_ours, r1_plain, f"lazy R1: γ/2 · R1 · {LAZY_R1}, Adam"),
     ]
+
+
+def stylegan2_rows(cfg: Config, v: Variant) -> list[Row]:
+    n, r, z_dim, (g_ours, g_plain), d_pair = stylegan2_pairs(cfg)
+    nets = ((lambda: {"d": g_ours, "pl": ganblocks.PathLengthPenalty}), (lambda: {"d": g_plain}))
+
+    def pl_ours(ms: Nets, ins: Ins) -> torch.Tensor:
+        return ms["pl"](ms["d"].synthesis, ms["d"].mapping(ins[0][: n // 2])) * 4  # type: ignore[no-any-return]
+
+    def pl_plain(ms: Nets, ins: Ins) -> torch.Tensor:
+        ws = ms["d"].mapping(ins[0][: n // 2])
+        return sg2.g_path_regularize(ms["d"].synthesis(ws), ws, torch.zeros((), device=ws.device)) * 4
+
+    inputs = lambda: [cfg.tensor((n, z_dim))]  # noqa: E731
+    pl = row(
+        cfg,
+        "stylegan2",
+        "pl_step",
+        (n, z_dim),
+        v,
+        nets,
+        inputs,
+        pl_ours,
+        pl_plain,
+        "lazy path length × 4, Adam on G",
+    )
+    return [*stylegan_rows(cfg, (n, 3, r, r), v, d_pair, "stylegan2"), pl]
 
 
 def rows(cfg: Config) -> list[Row]:
@@ -191,4 +220,5 @@ def rows(cfg: Config) -> list[Row]:
     out = []
     for v in cfg.variants():
         out += pix2pixhd_rows(cfg, p2p, v) + msg_rows(cfg, small, v) + stylegan_rows(cfg, small, v)
+        out += stylegan2_rows(cfg, v)
     return out

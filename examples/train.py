@@ -12,7 +12,10 @@ G's and D's Adam (TTUR), D's with the lazy-regularisation correction of its lear
 
 ``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
 resolution, a ``AdaINSynthesisLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
-``AdaIN(w)``). ``--conditional`` makes both networks class-conditional on the shape kind: a one-hot code
+``AdaIN(w)``). ``--synthesis stylegan2`` uses ganblocks' ``StyleGAN2Generator`` at 32×32 (mapping network,
+modulated convolutions, noise, the skip architecture; channels ``min(channel_base // r, channel_max)`` with
+``channel_base`` = the 32×32 channels × 32 and ``channel_max`` = the 4×4 channels): its single image is
+turned into the discriminator's pyramid with ``image_pyramid``. ``--conditional`` makes both networks class-conditional on the shape kind: a one-hot code
 appended to ``z`` enters the mapping network, and the discriminator adds a projection of its last features
 on a learned class embedding to its logit (Miyato & Koyama, 2018).
 
@@ -93,6 +96,7 @@ from ganblocks import (
     MSGGeneratorHeads,
     PixelNorm,
     ProjectionHead,
+    StyleGAN2Generator,
 )
 from ganblocks.functional import image_pyramid, ttur_adam
 from ganblocks.penalties import r1_penalty_from_outputs
@@ -111,7 +115,7 @@ from checkpointing import (
 from shape_classifier import CLASSES, ShapeClassifier, shape_scores, train_classifier
 
 RESOLUTION = 32
-Synthesis = Literal["progan", "stylegan"]
+Synthesis = Literal["progan", "stylegan", "stylegan2"]
 
 
 # =============================================================================================== data
@@ -189,7 +193,8 @@ class Generator(nn.Module):
     ``synthesis="progan"`` (MSG-GAN's generator): ``w`` goes through a dense layer to 4×4 features, then
     every layer is an ``EqualConv2d`` with fused bias + leaky ReLU followed by ``PixelNorm``.
     ``synthesis="stylegan"``: a learned 4×4 constant, then every layer is a ``AdaINSynthesisLayer`` (conv, noise,
-    fused bias + leaky ReLU, ``AdaIN(w)``).
+    fused bias + leaky ReLU, ``AdaIN(w)``). ``synthesis="stylegan2"``: a ``StyleGAN2Generator`` (its own
+    mapping network) whose image is returned as a pyramid (``image_pyramid``).
     """
 
     def __init__(
@@ -207,12 +212,29 @@ class Generator(nn.Module):
         noise: bool = True,
     ) -> None:
         super().__init__()
-        if synthesis not in ("progan", "stylegan"):
-            raise ValueError(f"synthesis must be 'progan' or 'stylegan', got {synthesis!r}")
+        if synthesis not in ("progan", "stylegan", "stylegan2"):
+            raise ValueError(f"synthesis must be 'progan', 'stylegan' or 'stylegan2', got {synthesis!r}")
         self.z_dim = z_dim
         self.categories = categories
         self.synthesis = synthesis
         self.upsample = upsample
+        self.num_scales = len(channels)
+        self.stylegan2: Optional[StyleGAN2Generator] = None
+        if synthesis == "stylegan2":
+            # StyleGAN2's channel rule min(channel_base // r, channel_max), fitted to the finest and coarsest widths.
+            self.stylegan2 = StyleGAN2Generator(
+                z_dim,
+                categories,
+                w_dim,
+                RESOLUTION,
+                3,
+                channel_base=channels[-1] * RESOLUTION,
+                channel_max=channels[0],
+                num_mapping_layers=mapping_layers,
+                mapping_lr_multiplier=mapping_lr,
+                use_noise=noise,
+            )
+            return
         self.mapping = MappingNetwork(
             z_dim,
             categories,
@@ -252,6 +274,9 @@ class Generator(nn.Module):
         return z
 
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
+        if self.stylegan2 is not None:
+            c = z[:, self.z_dim :] if self.categories else None
+            return image_pyramid(self.stylegan2(z[:, : self.z_dim], c), self.num_scales)
         w = self.mapping(z[:, : self.z_dim], z[:, self.z_dim :] if self.categories else None)
         if self.input_norm is None:
             x = self.input(z.shape[0])
@@ -445,7 +470,9 @@ class Settings:
     r1_every: int = 4
     g_channels: tuple[int, ...] = (128, 64, 32, 16)  # at 4, 8, 16, 32 pixels
     g_layers: tuple[int, ...] = (1, 1, 1, 1)  # synthesis layers at 4, 8, 16, 32 pixels
-    synthesis: Synthesis = "progan"  # MSG-GAN's generator (pixel norm); "stylegan": AdaIN + noise
+    synthesis: Synthesis = (
+        "progan"  # MSG-GAN's generator (pixel norm); "stylegan": AdaIN + noise; "stylegan2"
+    )
     upsample: str = "bilinear"
     mapping_lr: float = 1.0  # StyleGAN's 0.01 learns the class code too slowly for a short run
     mapping_layers: int = 2
@@ -836,9 +863,10 @@ def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], 
     )
     parser.add_argument(
         "--synthesis",
-        choices=("progan", "stylegan"),
+        choices=("progan", "stylegan", "stylegan2"),
         default=Settings.synthesis,
-        help="generator layers: ProGAN's conv + pixel norm (MSG-GAN) or StyleGAN's AdaIN + noise",
+        help="generator layers: ProGAN's conv + pixel norm (MSG-GAN), StyleGAN's AdaIN + noise, or ganblocks' "
+        "StyleGAN2Generator (modulated convolutions, skip architecture)",
     )
     parser.add_argument(
         "--conditional",

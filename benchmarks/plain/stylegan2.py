@@ -41,15 +41,16 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_channels: int = 1
 
 
 class EqualConv2d(nn.Module):
-    def __init__(self, cin: int, cout: int, kernel_size: int, padding: int = 0, bias: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, kernel_size: int, padding: int = 0, bias: bool = True,
+                 stride: int = 1) -> None:  # fmt: skip
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel_size, kernel_size))
         self.scale = 1 / math.sqrt(cin * kernel_size**2)
-        self.padding = padding
+        self.padding, self.stride = padding, stride
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.scale, bias=self.bias, padding=self.padding)
+        return F.conv2d(x, self.weight * self.scale, bias=self.bias, padding=self.padding, stride=self.stride)
 
 
 class FusedLeakyReLU(nn.Module):
@@ -258,3 +259,124 @@ def augment_bgc(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     lin = (vv + (eye - vv) * sat) @ hue @ flip * k
     return (lin @ x.reshape(n, c, -1) + lin.sum(2, keepdim=True) * b).reshape(n, c, h, w)
 # fmt: on
+def channels(resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:
+    return {4 << i: min(channel_base // (4 << i), channel_max) for i in range(resolution.bit_length() - 2)}
+
+
+class StyledConv(nn.Module):
+    """rosinality's ``StyledConv``: modulated conv, ``NoiseInjection`` (fresh noise), ``FusedLeakyReLU``."""
+
+    def __init__(self, cin: int, cout: int, style_dim: int, upsample: bool = False) -> None:
+        super().__init__()
+        self.conv, self.act = (
+            ModulatedConv2d(cin, cout, 3, style_dim, upsample=upsample),
+            FusedLeakyReLU(cout),
+        )
+        self.noise_weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x, style)
+        return self.act(out + self.noise_weight * out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_())
+
+
+class ToRGB(nn.Module):
+    """rosinality's ``ToRGB``: modulated 1×1 conv without demodulation, bias, + the upsampled skip."""
+
+    def __init__(self, cin: int, style_dim: int) -> None:
+        super().__init__()
+        self.weight, self.bias = (
+            nn.Parameter(torch.randn(3, cin, 1, 1)),
+            nn.Parameter(torch.zeros(1, 3, 1, 1)),
+        )
+        self.modulation, self.scale = EqualLinear(style_dim, cin, bias_init=1), 1 / math.sqrt(cin)
+        self.register_buffer("kernel", torch.outer(*[torch.tensor([1.0, 3, 3, 1])] * 2) / 64)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, skip: Optional[torch.Tensor]) -> torch.Tensor:
+        out = F.conv2d(x * (self.scale * self.modulation(style))[:, :, None, None], self.weight) + self.bias
+        return (
+            out
+            if skip is None
+            else out + upfirdn2d_ref(skip, self.kernel, up=2, padding=(2, 1, 2, 1), gain=4)
+        )
+
+
+class Generator(nn.Module):
+    """rosinality's ``Generator`` (skip architecture): pixel norm + ``n_mlp`` lrelu ``EqualLinear``, constant
+    4×4 input, two ``StyledConv`` per resolution (one at 4×4), a ``ToRGB`` per resolution."""
+
+    def __init__(
+        self, resolution: int, style_dim: int, channel_base: int, channel_max: int, n_mlp: int
+    ) -> None:
+        super().__init__()
+        ch = channels(resolution, channel_base, channel_max)
+        self.style = nn.Sequential(
+            *[EqualLinear(style_dim, style_dim, activation="lrelu") for _ in range(n_mlp)]
+        )
+        self.input = nn.Parameter(torch.randn(1, ch[4], 4, 4))
+        self.convs = nn.ModuleList([StyledConv(ch[4], ch[4], style_dim)])
+        self.to_rgbs = nn.ModuleList([ToRGB(ch[4], style_dim)])
+        for r in list(ch)[1:]:
+            self.convs.extend(
+                [StyledConv(ch[r // 2], ch[r], style_dim, True), StyledConv(ch[r], ch[r], style_dim)]
+            )
+            self.to_rgbs.append(ToRGB(ch[r], style_dim))
+        self.num_ws = len(self.convs) + 1
+
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        return self.style(pixel_norm(z)).unsqueeze(1).repeat(1, self.num_ws, 1)  # type: ignore[no-any-return]
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        x = self.convs[0](self.input.repeat(ws.shape[0], 1, 1, 1), ws[:, 0])
+        img = self.to_rgbs[0](x, ws[:, 1], None)
+        for i, to_rgb in enumerate(self.to_rgbs[1:]):
+            x = self.convs[2 * i + 2](self.convs[2 * i + 1](x, ws[:, 2 * i + 1]), ws[:, 2 * i + 2])
+            img = to_rgb(x, ws[:, 2 * i + 3], img)
+        return img
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.synthesis(self.mapping(z))
+
+
+class DownConv(nn.Sequential):
+    """rosinality's downsampling ``ConvLayer``: ``Blur`` then a stride-2 ``EqualConv2d``, lrelu unless 1×1."""
+
+    def __init__(self, cin: int, cout: int, k: int) -> None:
+        blur = Blur((1, 3, 3, 1), ((k + 2) // 2, (k + 1) // 2))  # rosinality: p = (4 - 2) + (k - 1)
+        act = [FusedLeakyReLU(cout)] if k == 3 else []
+        super().__init__(blur, EqualConv2d(cin, cout, k, bias=False, stride=2), *act)
+
+
+class ResDiscriminator(nn.Module):
+    """rosinality's ``Discriminator``: fromRGB, ``ResBlock`` (3×3, blurred stride-2 3×3, blurred 1×1 skip, /√2)
+    per resolution, minibatch stddev, 3×3 conv, linear + lrelu, linear."""
+
+    def __init__(self, resolution: int, channel_base: int, channel_max: int) -> None:
+        super().__init__()
+        ch = channels(resolution, channel_base, channel_max)
+        self.from_rgb, rs = ConvLayer(3, ch[resolution], 1), sorted(ch, reverse=True)[:-1]
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(
+                [ConvLayer(ch[r], ch[r], 3), DownConv(ch[r], ch[r // 2], 3), DownConv(ch[r], ch[r // 2], 1)]
+            )
+            for r in rs
+        )
+        self.final_conv = ConvLayer(ch[4] + 1, ch[4], 3)
+        self.final_linear = nn.Sequential(
+            EqualLinear(ch[4] * 16, ch[4], activation="lrelu"), EqualLinear(ch[4], 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.from_rgb(x)
+        for conv1, conv2, skip in self.blocks:
+            x = (conv2(conv1(x)) + skip(x)) / math.sqrt(2)
+        return self.final_linear(self.final_conv(minibatch_stddev(x)).flatten(1))  # type: ignore[no-any-return]
+
+
+def g_path_regularize(
+    img: torch.Tensor, ws: torch.Tensor, mean: torch.Tensor, decay: float = 0.01
+) -> torch.Tensor:
+    """rosinality's ``g_path_regularize``: the path length penalty (2 × the squared deviation from the mean)."""
+    noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+    (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
+    lengths = grad.pow(2).sum(2).mean(1).sqrt()
+    return 2 * (lengths - (mean + decay * (lengths.mean() - mean))).pow(2).mean()

@@ -12,6 +12,7 @@ from .discriminators import (
     PatchDiscriminator,
     ProjectionDiscriminator,
     ProjectionHead,
+    StyleGAN2Discriminator,
 )
 from .generators import (
     AdaINSynthesisBlock,
@@ -24,6 +25,7 @@ from .generators import (
     MappingNetwork,
     MSGGeneratorHeads,
     ResnetBlock,
+    StyleGAN2Generator,
 )
 from .layers import (
     AdaIN,
@@ -116,6 +118,8 @@ __all__ = [
     "R2Penalty",
     "ResnetBlock",
     "SelfAttention2d",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
     "ToRGB",
     "Upsample2d",
     "VGGLoss",

@@ -109,6 +109,27 @@ def test_train_smoke_variants(tmp_path: Path, options: list[str]) -> None:
         assert_finite(entry["g_loss"], "g_loss")
 
 
+def test_train_smoke_stylegan2(tmp_path: Path) -> None:
+    """``--synthesis stylegan2``: ganblocks' StyleGAN2Generator, its image fed to the MSG discriminator as a
+    pyramid, trains conditionally and unconditionally."""
+    train = load_example("train")
+    G = train.Generator(channels=(16, 16, 8, 8), synthesis="stylegan2", categories=3)
+    assert G.stylegan2 is not None and G.stylegan2.c_dim == 3 and G.stylegan2.img_resolution == 32
+    images = G(G.latents(2))
+    assert [tuple(im.shape) for im in images] == [(2, 3, 32, 32), (2, 3, 16, 16), (2, 3, 8, 8), (2, 3, 4, 4)]
+    for options in (["--conditional"], ["--no-conditional"]):
+        out = tmp_path / options[0]
+        metrics = train.main(
+            ["--smoke", "--out", str(out), "--no-progress", "--synthesis", "stylegan2", *options]
+        )
+        assert metrics["settings"]["synthesis"] == "stylegan2"
+        assert metrics["settings"]["conditional"] == (options == ["--conditional"])
+        assert_png(out / "samples_final.png")
+        for entry in metrics["losses"]:
+            assert_finite(entry["d_loss"], "d_loss")
+            assert_finite(entry["g_loss"], "g_loss")
+
+
 def test_train_projection_discriminator() -> None:
     """The conditional logit is the unconditional one plus ⟨e_y, φ(x)⟩ / √width (Miyato & Koyama)."""
     train = load_example("train")

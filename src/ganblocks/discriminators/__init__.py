@@ -1,4 +1,4 @@
-"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, the projection head, and their output type."""
+"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, StyleGAN2, the projection head, and their output type."""
 
 from ..outputs import DiscriminatorOutput
 from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator
@@ -6,6 +6,7 @@ from .multiscale import MultiScaleDiscriminator, convert_pix2pixhd_state_dict, d
 from .patch import PATCH_NORMS, PatchDiscriminator, PatchNorm
 from .projection import ProjectionDiscriminator, ProjectionHead
 from .pyramid import ImagePyramid, image_pyramid
+from .stylegan2 import StyleGAN2Discriminator, StyleGAN2DiscriminatorBlock, StyleGAN2DiscriminatorEpilogue
 
 __all__ = [
     "COMBINE_MODES",
@@ -20,6 +21,9 @@ __all__ = [
     "PatchNorm",
     "ProjectionDiscriminator",
     "ProjectionHead",
+    "StyleGAN2Discriminator",
+    "StyleGAN2DiscriminatorBlock",
+    "StyleGAN2DiscriminatorEpilogue",
     "convert_pix2pixhd_state_dict",
     "downsample",
     "image_pyramid",
