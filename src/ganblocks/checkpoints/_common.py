@@ -17,7 +17,7 @@ def open_binary(path: PathOrFile, *, what: str) -> IO[bytes]:
     if isinstance(path, (str, os.PathLike)):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{what}: no file at {os.fspath(path)!r}")
-        return open(path, "rb")  # noqa: SIM115 (the caller closes it)
+        return open(path, "rb")  # the caller closes it
     if not hasattr(path, "read"):
         raise TypeError(
             f"path must be a str, an os.PathLike or a binary file object, got {type(path).__name__}"

@@ -15,7 +15,7 @@ import io
 import pickle
 import struct
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Optional
+from typing import IO, Any, Callable
 
 import torch
 
