@@ -10,6 +10,7 @@ from .discriminators import (
     MSGDiscriminator,
     MultiScaleDiscriminator,
     PatchDiscriminator,
+    StyleGAN2Discriminator,
 )
 from .generators import (
     AdaINSynthesisBlock,
@@ -22,6 +23,7 @@ from .generators import (
     MappingNetwork,
     MSGGeneratorHeads,
     ResnetBlock,
+    StyleGAN2Generator,
 )
 from .layers import (
     AdaIN,
@@ -101,6 +103,8 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
     "ToRGB",
     "Upsample2d",
     "VGGLoss",

@@ -74,7 +74,7 @@ def test_structure_and_parameter_count() -> None:
     assert small.embed is None and len(small.layers) == 2
     conditional = MappingNetwork(8, 10, 16, 4, num_layers=2, embed_features=5, layer_features=7)
     assert conditional.embed is not None and conditional.embed.in_features == 10
-    assert [(layer.in_features, layer.out_features) for layer in conditional.layers] == [(13, 7), (7, 16)]  # type: ignore[comparison-overlap]
+    assert [(layer.in_features, layer.out_features) for layer in conditional.layers] == [(13, 7), (7, 16)]
     assert "num_ws=4" in repr(conditional) and "lr_multiplier=0.01" in repr(conditional)
 
 

@@ -1,10 +1,11 @@
-"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, and their output type."""
+"""Discriminators: PatchGAN, pix2pixHD multi-scale, MSG-GAN, StyleGAN2, and their output type."""
 
 from ..outputs import DiscriminatorOutput
 from .msg import COMBINE_MODES, Combine, MSGCombine, MSGDiscriminator
 from .multiscale import MultiScaleDiscriminator, convert_pix2pixhd_state_dict, downsample
 from .patch import PATCH_NORMS, PatchDiscriminator, PatchNorm
 from .pyramid import ImagePyramid, image_pyramid
+from .stylegan2 import StyleGAN2Discriminator, StyleGAN2DiscriminatorBlock, StyleGAN2DiscriminatorEpilogue
 
 __all__ = [
     "COMBINE_MODES",
@@ -17,6 +18,9 @@ __all__ = [
     "MultiScaleDiscriminator",
     "PatchDiscriminator",
     "PatchNorm",
+    "StyleGAN2Discriminator",
+    "StyleGAN2DiscriminatorBlock",
+    "StyleGAN2DiscriminatorEpilogue",
     "convert_pix2pixhd_state_dict",
     "downsample",
     "image_pyramid",

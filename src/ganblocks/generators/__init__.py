@@ -1,5 +1,5 @@
 """Generators: pix2pixHD's global generator, local enhancer and feature encoder, StyleGAN's mapping network
-and AdaIN synthesis blocks, MSG-GAN's to-RGB heads, and their building blocks."""
+and AdaIN synthesis blocks, StyleGAN2's generator, MSG-GAN's to-RGB heads, and their building blocks."""
 
 from ._layers import GENERATOR_NORMS, ConvNormAct, GeneratorNorm, OutputConv
 from .encoder import FeatureEncoder
@@ -13,6 +13,13 @@ from .mapping import MappingNetwork, style_mixing
 from .msg_heads import MSGGeneratorHeads
 from .pix2pixhd import GlobalGenerator, LocalEnhancer, LocalEnhancerBranch
 from .resnet_block import ResnetBlock
+from .stylegan2 import (
+    StyleGAN2Generator,
+    StyleGAN2SynthesisBlock,
+    StyleGAN2SynthesisLayer,
+    StyleGAN2SynthesisNetwork,
+    StyleGAN2ToRGB,
+)
 from .synthesis import AdaINSynthesisBlock, AdaINSynthesisInput, AdaINSynthesisLayer, ConstantInput
 
 __all__ = [
@@ -31,6 +38,11 @@ __all__ = [
     "MappingNetwork",
     "OutputConv",
     "ResnetBlock",
+    "StyleGAN2Generator",
+    "StyleGAN2SynthesisBlock",
+    "StyleGAN2SynthesisLayer",
+    "StyleGAN2SynthesisNetwork",
+    "StyleGAN2ToRGB",
     "encoder_feature_clusters",
     "instance_features",
     "kmeans",

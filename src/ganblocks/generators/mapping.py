@@ -45,6 +45,8 @@ class MappingNetwork(nn.Module):
     repeated to ``(N, num_ws, w_dim)``, and the truncation trick pulls the first ``truncation_cutoff`` of them (all when None) towards
     :math:`\bar w`: :math:`w' = \bar w + \psi (w - \bar w)`.
 
+    The state-dict keys are StyleGAN2-ADA's (``embed.weight``, ``fc0.weight``, ..., ``w_avg``).
+
     Args:
         z_dim: size of the latent ``z``; 0 for a purely conditional network.
         c_dim: size of the conditioning label ``c``; 0 for none.
@@ -120,14 +122,19 @@ class MappingNetwork(nn.Module):
         )
         in_features = z_dim + (self.embed_features if c_dim > 0 else 0)
         features = [in_features] + [self.layer_features] * (num_layers - 1) + [w_dim]
-        self.layers = nn.ModuleList(
-            EqualLinear(a, b, act=act, lr_multiplier=lr_multiplier, device=device, dtype=dtype)
-            for a, b in zip(features[:-1], features[1:])
-        )
+        # Attributes fc0, fc1, ...: StyleGAN2-ADA's state-dict keys, so its weights load as they are.
+        for idx, (a, b) in enumerate(zip(features[:-1], features[1:])):
+            layer = EqualLinear(a, b, act=act, lr_multiplier=lr_multiplier, device=device, dtype=dtype)
+            self.add_module(f"fc{idx}", layer)
         if self.w_avg_beta is None:
             self.register_buffer("w_avg", None)
         else:
             self.register_buffer("w_avg", torch.zeros(w_dim, device=device, dtype=torch.float32))
+
+    @property
+    def layers(self) -> tuple[EqualLinear, ...]:
+        """The fully connected layers ``fc0, fc1, ...`` in order."""
+        return tuple(getattr(self, f"fc{idx}") for idx in range(self.num_layers))
 
     def _check_inputs(self, z: Optional[torch.Tensor], c: Optional[torch.Tensor]) -> int:
         n: Optional[int] = None

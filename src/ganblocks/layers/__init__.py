@@ -11,6 +11,7 @@ from .noise import NOISE_MODES, NoiseInjection, NoiseMode
 from .norm import AdaIN, PixelNorm
 from .progressive import FadeInSchedule, FadeInState
 from .resample import Blur, Downsample2d, Upsample2d
+from .stylegan2_conv import StyleGAN2Conv2d
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -32,6 +33,7 @@ __all__ = [
     "NoiseInjection",
     "NoiseMode",
     "PixelNorm",
+    "StyleGAN2Conv2d",
     "ToRGB",
     "Upsample2d",
     "equalized_lr",
