@@ -153,6 +153,7 @@ PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "GradientPenalty": lambda: ganblocks.GradientPenalty(),
     "HistoricalAveraging": lambda: ganblocks.HistoricalAveraging(nn.Linear(2, 2)),
     "ImagePyramid": lambda: ganblocks.ImagePyramid(2),
+    "LazyRegularizer": lambda: ganblocks.LazyRegularizer(ganblocks.PathLengthPenalty(), interval=4),
     "MinibatchStdDev": lambda: ganblocks.MinibatchStdDev(),
     "PathLengthPenalty": lambda: ganblocks.PathLengthPenalty(),
     "PixelNorm": lambda: ganblocks.PixelNorm(),

@@ -44,7 +44,12 @@ class PersistentObject:
                 f"{self.class_name} was constructed with positional arguments {args!r}; StyleGAN2-ADA records "
                 "keyword arguments only"
             )
-        return plain(self.state.get("_init_kwargs", {}))
+        kwargs = plain(self.state.get("_init_kwargs", {}))
+        if not isinstance(kwargs, dict):
+            raise pickle.UnpicklingError(
+                f"{self.class_name}: init kwargs must be a dict, got {type(kwargs).__name__}"
+            )
+        return kwargs
 
     def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
         """The state dict of the object: its persistent parameters and buffers and those of its children."""

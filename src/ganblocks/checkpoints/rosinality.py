@@ -18,7 +18,8 @@ import argparse
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import torch
 
@@ -30,7 +31,8 @@ _LOCK = threading.Lock()
 _BLUR = (1.0, 3.0, 3.0, 1.0)
 
 
-class RosinalityCheckpoint(NamedTuple):
+@dataclass(frozen=True, kw_only=True)
+class RosinalityCheckpoint:
     """What :func:`load_rosinality_checkpoint` read.
 
     Attributes:
@@ -331,9 +333,9 @@ def load_rosinality_checkpoint(
         if config and config["size"] != size:
             raise ValueError(f"the checkpoint's 'd' is for size {size}, its generator for {config['size']}")
         config.setdefault("size", size)
-        module = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
-        load_into(module, _complete(module, state), what="the checkpoint's 'd'")
-        nets["d"] = to_dtype(module, dtype)
+        disc = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
+        load_into(disc, _complete(disc, state), what="the checkpoint's 'd'")
+        nets["d"] = to_dtype(disc, dtype)
     else:
         nets["d"] = None
     args = data.get("args")

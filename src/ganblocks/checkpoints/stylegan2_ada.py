@@ -3,7 +3,8 @@ r"""Read StyleGAN2-ADA's network pickles (``network-snapshot-*.pkl``) without ex
 from __future__ import annotations
 
 import pickle
-from typing import Any, NamedTuple, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import torch
 
@@ -15,7 +16,8 @@ from ._unpickler import PersistentObject, plain, restricted_load
 _EXPECTED = {"G": "Generator", "D": "Discriminator", "G_ema": "Generator", "augment_pipe": "AugmentPipe"}
 
 
-class StyleGAN2ADACheckpoint(NamedTuple):
+@dataclass(frozen=True, kw_only=True)
+class StyleGAN2ADACheckpoint:
     """What :func:`load_stylegan2_ada_pkl` read: the networks and the settings beside them.
 
     Attributes:
@@ -96,8 +98,8 @@ def load_stylegan2_ada_pkl(
             files' dtype), e.g. ``torch.float64`` to compare with a reference.
 
     Returns:
-        A :class:`StyleGAN2ADACheckpoint` ``(G, D, G_ema, augment_kwargs, augment_p,
-        training_set_kwargs)``; an entry the file lacks is None.
+        A :class:`StyleGAN2ADACheckpoint` (``G``, ``D``, ``G_ema``, ``augment_kwargs``, ``augment_p``,
+        ``training_set_kwargs``); an entry the file lacks is None.
 
     Raises:
         pickle.UnpicklingError: the file references a global other than those above (named in the message).
