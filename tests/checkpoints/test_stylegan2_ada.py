@@ -198,3 +198,16 @@ def test_errors(tmp_path: Path, nets: dict[str, Any]) -> None:
     FX.write_stylegan2_ada_pkl(path, {"G": (G, wrong)})
     with pytest.raises(ValueError, match=r"the pickle's 'G': the file's tensors do not match .*mapping\.fc2"):
         load_stylegan2_ada_pkl(path)
+
+
+def test_a_tensor_reaching_past_its_storage_is_refused() -> None:
+    # torch's Tensor.set_ would grow the storage: a file could make the loader allocate without bound.
+    rebuild, args = torch.zeros(4).__reduce_ex__(2)
+    storage, hooks = args[0], args[5]
+    for size, stride, offset in (((10**9,), (1,), 0), ((2, 2), (3, 1), 0), ((4,), (1,), 1)):
+        data = pickle.dumps({"G": _Call(rebuild, storage, offset, size, stride, False, hooks)})
+        with pytest.raises(pickle.UnpicklingError, match=r"reach element \d+ of a storage of 4 elements"):
+            load_stylegan2_ada_pkl(io.BytesIO(data))
+    data = pickle.dumps({"G": _Call(rebuild, storage, 0, (2,), (-1,), False, hooks)})
+    with pytest.raises(pickle.UnpicklingError, match="invalid layout"):
+        load_stylegan2_ada_pkl(io.BytesIO(data))

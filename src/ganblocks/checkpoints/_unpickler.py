@@ -125,8 +125,18 @@ def _rebuild_tensor(
     _check_no_hooks(backward_hooks)
     if not isinstance(storage, torch.TypedStorage):
         raise pickle.UnpicklingError(f"tensor: expected a storage, got {type(storage).__name__}")
-    t = torch.empty((0,), dtype=storage.dtype)
-    t.set_(storage, int(storage_offset), tuple(size), tuple(stride))
+    offset, size, stride = int(storage_offset), tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    if len(size) != len(stride) or offset < 0 or any(v < 0 for v in size + stride):
+        raise pickle.UnpicklingError(f"tensor: invalid layout offset={offset}, size={size}, stride={stride}")
+    # set_ would grow a storage too small for the layout: a file must not make us allocate beyond its data.
+    whole = torch.empty((0,), dtype=storage.dtype).set_(storage)
+    extent = 0 if 0 in size else offset + 1 + sum((n - 1) * st for n, st in zip(size, stride))
+    if extent > whole.numel():
+        raise pickle.UnpicklingError(
+            f"tensor: size {size}, stride {stride} and offset {offset} reach element {extent - 1} of a storage "
+            f"of {whole.numel()} elements"
+        )
+    t = torch.empty((0,), dtype=storage.dtype).set_(storage, offset, size, stride)
     return t.requires_grad_(bool(requires_grad)) if t.is_floating_point() else t
 
 
@@ -170,7 +180,10 @@ class _NumpyDType:
 def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
     if not isinstance(dtype, _NumpyDType) or not isinstance(data, bytes):
         raise pickle.UnpicklingError("numpy scalar: expected a numeric dtype and its bytes")
-    return struct.unpack(dtype.byteorder + _STRUCT[dtype.name], data)[0]
+    try:
+        return struct.unpack(dtype.byteorder + _STRUCT[dtype.name], data)[0]
+    except struct.error as error:
+        raise pickle.UnpicklingError(f"numpy scalar of dtype {dtype.name}: {error}") from error
 
 
 _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
