@@ -202,7 +202,7 @@ def test_errors(tmp_path: Path, nets: dict[str, Any]) -> None:
 
 def test_a_tensor_reaching_past_its_storage_is_refused() -> None:
     # torch's Tensor.set_ would grow the storage: a file could make the loader allocate without bound.
-    rebuild, args = torch.zeros(4).__reduce_ex__(2)
+    rebuild, args = torch.zeros(4).__reduce_ex__(2)  # type: ignore[no-untyped-call]
     storage, hooks = args[0], args[5]
     for size, stride, offset in (((10**9,), (1,), 0), ((2, 2), (3, 1), 0), ((4,), (1,), 1)):
         data = pickle.dumps({"G": _Call(rebuild, storage, offset, size, stride, False, hooks)})
