@@ -205,45 +205,64 @@ def _blur(up: bool) -> torch.Tensor:
 
 
 def rosinality_generator_state(ada: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """rosinality's ``Generator`` state dict for StyleGAN2-ADA generator tensors (``skip``, ``c_dim=0``)."""
+    """rosinality's ``Generator`` state dict for StyleGAN2-ADA generator tensors (``skip``, ``c_dim=0``), in
+    rosinality's order (``nn.Module`` order: a module's parameters, its buffers, then its children, with the
+    children ``style``, ``input``, ``conv1``, ``to_rgb1``, ``convs``, ``upsamples``, ``to_rgbs``, ``noises``)."""
     out: dict[str, torch.Tensor] = {}
     i = 0
     while f"mapping.fc{i}.weight" in ada:
         out[f"style.{i + 1}.weight"] = ada[f"mapping.fc{i}.weight"]
         out[f"style.{i + 1}.bias"] = ada[f"mapping.fc{i}.bias"]
         i += 1
-    const = ada["synthesis.b4.const"]
-    out["input.input"] = const.unsqueeze(0)
+    out["input.input"] = ada["synthesis.b4.const"].unsqueeze(0)
     resolutions = sorted(int(k.split(".")[1][1:]) for k in ada if k.endswith(".torgb.weight"))
     noises: list[torch.Tensor] = []
 
-    def styled(src: str, dst: str, up: bool) -> None:
+    def styled(
+        src: str, dst: str, up: bool
+    ) -> None:  # StyledConv: conv (weight, blur, modulation), noise, activate
         out[f"{dst}.conv.weight"] = ada[f"{src}.weight"].unsqueeze(0)
-        out[f"{dst}.conv.modulation.weight"] = ada[f"{src}.affine.weight"]
-        out[f"{dst}.conv.modulation.bias"] = ada[f"{src}.affine.bias"]
         if up:
             out[f"{dst}.conv.blur.kernel"] = _blur(up=True)
+        out[f"{dst}.conv.modulation.weight"] = ada[f"{src}.affine.weight"]
+        out[f"{dst}.conv.modulation.bias"] = ada[f"{src}.affine.bias"]
         out[f"{dst}.noise.weight"] = ada[f"{src}.noise_strength"].reshape(1)
         out[f"{dst}.activate.bias"] = ada[f"{src}.bias"]
         noises.append(ada[f"{src}.noise_const"].reshape(1, 1, *ada[f"{src}.noise_const"].shape))
 
-    def to_rgb(src: str, dst: str, up: bool) -> None:
+    def to_rgb(src: str, dst: str, up: bool) -> None:  # ToRGB: its bias, then upsample, conv
+        out[f"{dst}.bias"] = ada[f"{src}.bias"].reshape(1, -1, 1, 1)
         if up:
             out[f"{dst}.upsample.kernel"] = _blur(up=True)
         out[f"{dst}.conv.weight"] = ada[f"{src}.weight"].unsqueeze(0)
         out[f"{dst}.conv.modulation.weight"] = ada[f"{src}.affine.weight"]
         out[f"{dst}.conv.modulation.bias"] = ada[f"{src}.affine.bias"]
-        out[f"{dst}.bias"] = ada[f"{src}.bias"].reshape(1, -1, 1, 1)
 
     styled("synthesis.b4.conv1", "conv1", up=False)
     to_rgb("synthesis.b4.torgb", "to_rgb1", up=False)
-    for k, res in enumerate(r for r in resolutions if r > 4):
+    upper = [r for r in resolutions if r > 4]
+    for k, res in enumerate(upper):
         styled(f"synthesis.b{res}.conv0", f"convs.{2 * k}", up=True)
         styled(f"synthesis.b{res}.conv1", f"convs.{2 * k + 1}", up=False)
+    for k, res in enumerate(upper):
         to_rgb(f"synthesis.b{res}.torgb", f"to_rgbs.{k}", up=True)
     for n, noise in enumerate(noises):
         out[f"noises.noise_{n}"] = noise
     return out
+
+
+def rosinality_optimizer_state(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """An Adam state dict over the parameters of a rosinality state dict (its order and shapes) after one step
+    on ``sum(p**2) / 2`` with ``betas=(0, 0.99)``: each parameter's ``exp_avg`` is its own value."""
+    params = [
+        nn.Parameter(v.detach().clone())
+        for k, v in state.items()
+        if not (k.startswith("noises.") or k.endswith(".kernel"))
+    ]
+    opt = torch.optim.Adam(params, lr=0.002, betas=(0.0, 0.99))
+    sum(0.5 * p.square().sum() for p in params).backward()  # type: ignore[union-attr]
+    opt.step()
+    return opt.state_dict()
 
 
 def rosinality_discriminator_state(ada: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -283,16 +302,13 @@ def write_rosinality_checkpoint(
     def state(module: nn.Module, convert: Any) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone().cpu() for k, v in convert(module.state_dict()).items()}
 
-    def optim(module: nn.Module) -> dict[str, Any]:
-        return torch.optim.Adam(module.parameters(), lr=0.002, betas=(0.0, 0.99)).state_dict()
-
     data: dict[str, Any] = {}
     if G is not None:
         data["g"] = state(G, rosinality_generator_state)
-        data["g_optim"] = optim(G)
+        data["g_optim"] = rosinality_optimizer_state(data["g"])
     if D is not None:
         data["d"] = state(D, rosinality_discriminator_state)
-        data["d_optim"] = optim(D)
+        data["d_optim"] = rosinality_optimizer_state(data["d"])
     if G_ema is not None:
         data["g_ema"] = state(G_ema, rosinality_generator_state)
     if args is not None:

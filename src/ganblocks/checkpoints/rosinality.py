@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -43,8 +44,10 @@ class RosinalityCheckpoint:
             follow rosinality's table), read from the tensors' shapes.
         args: the training arguments (``args``, an ``argparse.Namespace`` in the file) as a dict, or None.
         ada_aug_p: the adaptive augmentation probability, or None.
-        g_optim: the generator's optimizer state as saved (parameters in rosinality's order), or None.
-        d_optim: the discriminator's optimizer state as saved, or None.
+        g_optim: the generator's optimizer state (``g_optim``), renumbered for ``G.parameters()`` and with
+            its per-parameter tensors in ganblocks' shapes: ``torch.optim.Adam(G.parameters(), ...)
+            .load_state_dict(g_optim)`` resumes rosinality's optimizer. None when the file has none.
+        d_optim: the same for the discriminator (``d_optim``), for ``D.parameters()``.
     """
 
     G: Optional[StyleGAN2Generator]
@@ -120,8 +123,9 @@ def _take(state: Mapping[str, torch.Tensor], key: str, what: str) -> torch.Tenso
 
 def _generator(
     state: Mapping[str, torch.Tensor], what: str, mapping_lr_multiplier: float
-) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
-    """StyleGAN2-ADA init kwargs and state dict of a rosinality ``Generator`` state dict, and its config."""
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str], dict[str, Any]]:
+    """StyleGAN2-ADA init kwargs and state dict of a rosinality ``Generator`` state dict, the rosinality name
+    of each key, and the config."""
     n_mlp = 0
     while f"style.{n_mlp + 1}.weight" in state:
         n_mlp += 1
@@ -136,26 +140,35 @@ def _generator(
     img_channels = _take(state, "to_rgb1.conv.weight", what).shape[1]
     channels = {4: const.shape[1]}
     out: dict[str, torch.Tensor] = {}
+    names: dict[str, str] = {}
+
+    def put(dst: str, src: str, shape: Optional[tuple[int, ...]] = None) -> None:
+        t = _take(state, src, what)
+        out[dst] = t if shape is None else t.reshape(shape)
+        names[dst] = src
+
     for i in range(n_mlp):
-        out[f"mapping.fc{i}.weight"] = state[f"style.{i + 1}.weight"]
-        out[f"mapping.fc{i}.bias"] = _take(state, f"style.{i + 1}.bias", what)
-    out["synthesis.b4.const"] = const[0]
+        put(f"mapping.fc{i}.weight", f"style.{i + 1}.weight")
+        put(f"mapping.fc{i}.bias", f"style.{i + 1}.bias")
+    put("synthesis.b4.const", "input.input", tuple(const.shape[1:]))
 
     def styled(src: str, dst: str, noise_index: int) -> None:
-        out[f"{dst}.weight"] = _take(state, f"{src}.conv.weight", what)[0]
-        out[f"{dst}.affine.weight"] = _take(state, f"{src}.conv.modulation.weight", what)
-        out[f"{dst}.affine.bias"] = _take(state, f"{src}.conv.modulation.bias", what)
-        out[f"{dst}.noise_strength"] = _take(state, f"{src}.noise.weight", what).reshape(())
-        out[f"{dst}.bias"] = _take(state, f"{src}.activate.bias", what)
+        weight = _take(state, f"{src}.conv.weight", what)
+        put(f"{dst}.weight", f"{src}.conv.weight", tuple(weight.shape[1:]))
+        put(f"{dst}.affine.weight", f"{src}.conv.modulation.weight")
+        put(f"{dst}.affine.bias", f"{src}.conv.modulation.bias")
+        put(f"{dst}.noise_strength", f"{src}.noise.weight", ())
+        put(f"{dst}.bias", f"{src}.activate.bias")
         noise = state.get(f"noises.noise_{noise_index}")
         if noise is not None:
-            out[f"{dst}.noise_const"] = noise[0, 0]
+            put(f"{dst}.noise_const", f"noises.noise_{noise_index}", tuple(noise.shape[2:]))
 
     def to_rgb(src: str, dst: str) -> None:
-        out[f"{dst}.weight"] = _take(state, f"{src}.conv.weight", what)[0]
-        out[f"{dst}.affine.weight"] = _take(state, f"{src}.conv.modulation.weight", what)
-        out[f"{dst}.affine.bias"] = _take(state, f"{src}.conv.modulation.bias", what)
-        out[f"{dst}.bias"] = _take(state, f"{src}.bias", what).reshape(-1)
+        weight = _take(state, f"{src}.conv.weight", what)
+        put(f"{dst}.weight", f"{src}.conv.weight", tuple(weight.shape[1:]))
+        put(f"{dst}.affine.weight", f"{src}.conv.modulation.weight")
+        put(f"{dst}.affine.bias", f"{src}.conv.modulation.bias")
+        put(f"{dst}.bias", f"{src}.bias", (-1,))
 
     styled("conv1", "synthesis.b4.conv1", 0)
     to_rgb("to_rgb1", "synthesis.b4.torgb")
@@ -189,39 +202,45 @@ def _generator(
         "n_mlp": n_mlp,
         "channel_multiplier": _channel_multiplier(channels),
     }
-    return kwargs, out, config
+    return kwargs, out, names, config
 
 
 def _discriminator(
     state: Mapping[str, torch.Tensor], what: str
-) -> tuple[dict[str, Any], dict[str, torch.Tensor], int]:
-    """StyleGAN2-ADA init kwargs and state dict of a rosinality ``Discriminator`` state dict, and its size."""
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str], int]:
+    """StyleGAN2-ADA init kwargs and state dict of a rosinality ``Discriminator`` state dict, the rosinality
+    name of each key, and the size."""
     num_blocks = 0
     while f"convs.{num_blocks + 1}.conv1.0.weight" in state:
         num_blocks += 1
     size = 4 * 2**num_blocks
     from_rgb = _take(state, "convs.0.0.weight", what)
-    out: dict[str, torch.Tensor] = {
-        f"b{size}.fromrgb.weight": from_rgb,
-        f"b{size}.fromrgb.bias": _take(state, "convs.0.1.bias", what),
-    }
+    out: dict[str, torch.Tensor] = {}
+    names: dict[str, str] = {}
+
+    def put(dst: str, src: str) -> None:
+        out[dst] = _take(state, src, what)
+        names[dst] = src
+
+    put(f"b{size}.fromrgb.weight", "convs.0.0.weight")
+    put(f"b{size}.fromrgb.bias", "convs.0.1.bias")
     channels = {size: from_rgb.shape[0]}
     for j in range(1, num_blocks + 1):
         res = size // 2 ** (j - 1)
         src, dst = f"convs.{j}", f"b{res}"
-        out[f"{dst}.conv0.weight"] = state[f"{src}.conv1.0.weight"]
-        out[f"{dst}.conv0.bias"] = _take(state, f"{src}.conv1.1.bias", what)
-        out[f"{dst}.conv1.weight"] = _take(state, f"{src}.conv2.1.weight", what)
-        out[f"{dst}.conv1.bias"] = _take(state, f"{src}.conv2.2.bias", what)
-        out[f"{dst}.skip.weight"] = _take(state, f"{src}.skip.1.weight", what)
+        put(f"{dst}.conv0.weight", f"{src}.conv1.0.weight")
+        put(f"{dst}.conv0.bias", f"{src}.conv1.1.bias")
+        put(f"{dst}.conv1.weight", f"{src}.conv2.1.weight")
+        put(f"{dst}.conv1.bias", f"{src}.conv2.2.bias")
+        put(f"{dst}.skip.weight", f"{src}.skip.1.weight")
         channels[res // 2] = out[f"{dst}.conv1.weight"].shape[0]
         _check_blur(state, f"{src}.conv2.0.kernel", what)
         _check_blur(state, f"{src}.skip.0.kernel", what)
-    out["b4.conv.weight"] = _take(state, "final_conv.0.weight", what)
-    out["b4.conv.bias"] = _take(state, "final_conv.1.bias", what)
+    put("b4.conv.weight", "final_conv.0.weight")
+    put("b4.conv.bias", "final_conv.1.bias")
     for i, name in enumerate(("fc", "out")):
-        out[f"b4.{name}.weight"] = _take(state, f"final_linear.{i}.weight", what)
-        out[f"b4.{name}.bias"] = _take(state, f"final_linear.{i}.bias", what)
+        put(f"b4.{name}.weight", f"final_linear.{i}.weight")
+        put(f"b4.{name}.bias", f"final_linear.{i}.bias")
     channel_base, channel_max = _channel_layout(channels, what)
     kwargs: dict[str, Any] = {
         "c_dim": 0,
@@ -234,7 +253,7 @@ def _discriminator(
         "conv_clamp": None,
         "epilogue_kwargs": {"mbstd_group_size": 4, "mbstd_num_channels": 1},
     }
-    return kwargs, out, size
+    return kwargs, out, names, size
 
 
 def _complete(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -245,6 +264,63 @@ def _complete(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[s
         if key not in state and key.endswith(("resample_filter", "w_avg", "noise_const")):
             state[key] = value
     return state
+
+
+def _is_buffer(key: str) -> bool:
+    """Whether a key of a rosinality state dict is a buffer: the noise inputs and the blur kernels."""
+    return key.startswith("noises.") or key.endswith(".kernel")
+
+
+def _optimizer_state(
+    saved: Any,
+    state: Mapping[str, torch.Tensor],
+    names: Mapping[str, str],
+    module: torch.nn.Module,
+    what: str,
+) -> dict[str, Any]:
+    """rosinality's optimizer state dict (parameters in its ``named_parameters()`` order and shapes) renumbered
+    in ``module.parameters()`` order, with each per-parameter tensor reshaped to the parameter's shape.
+
+    rosinality's parameter order is its state dict's order without the buffers (``nn.Module`` saves a
+    module's parameters, then its buffers, then its children, as ``named_parameters`` walks them).
+    """
+    if not isinstance(saved, dict) or "state" not in saved or "param_groups" not in saved:
+        raise ValueError(
+            f"the checkpoint's {what!r} must be an optimizer state dict, got {type(saved).__name__}"
+        )
+    theirs = [k for k in state if not _is_buffer(k)]
+    index = {name: i for i, name in enumerate(theirs)}
+    mine = [name for name, _ in module.named_parameters()]
+    shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
+    counted = sum(len(g["params"]) for g in saved["param_groups"])
+    if counted != len(theirs) or set(mine) - set(names) or len(mine) != len(theirs):
+        raise ValueError(
+            f"the checkpoint's {what!r} holds {counted} parameters; its network has {len(theirs)} and the "
+            f"converted one {len(mine)}"
+        )
+    old_ids = [pid for g in saved["param_groups"] for pid in g["params"]]  # position -> saved id
+    new_state: dict[int, Any] = {}
+    new_position: dict[int, int] = {}
+    for j, name in enumerate(mine):
+        position = index[names[name]]
+        new_position[position] = j
+        entry = saved["state"].get(old_ids[position])
+        if entry is None:
+            continue
+        numel = math.prod(shapes[name])
+        new_state[j] = {
+            k: v.reshape(shapes[name])
+            if isinstance(v, torch.Tensor) and v.ndim > 0 and v.numel() == numel
+            else v
+            for k, v in entry.items()
+        }
+    groups = []
+    position = 0
+    for group in saved["param_groups"]:
+        ids = sorted(new_position[position + i] for i in range(len(group["params"])))
+        position += len(group["params"])
+        groups.append({**group, "params": ids})
+    return {"state": new_state, "param_groups": groups}
 
 
 def _number(value: Any) -> Optional[float]:
@@ -315,27 +391,31 @@ def load_rosinality_checkpoint(
         raise ValueError(f"a rosinality checkpoint is a dict with 'g', 'd' or 'g_ema', got {keys}")
     config: dict[str, Any] = {}
     nets: dict[str, Any] = {}
+    optims: dict[str, Optional[dict[str, Any]]] = {"g_optim": None, "d_optim": None}
     latent_avg = data.get("latent_avg")
     for key in ("g", "g_ema"):
         if data.get(key) is None:
             nets[key] = None
             continue
-        kwargs, state, config = _generator(
-            data[key], f"the checkpoint's {key!r}", float(mapping_lr_multiplier)
-        )
+        what = f"the checkpoint's {key!r}"
+        kwargs, state, names, config = _generator(data[key], what, float(mapping_lr_multiplier))
         if latent_avg is not None:
             state["mapping.w_avg"] = latent_avg.reshape(-1)
         module = StyleGAN2Generator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
-        load_into(module, _complete(module, state), what=f"the checkpoint's {key!r}")
+        load_into(module, _complete(module, state), what=what)
         nets[key] = to_dtype(module, dtype)
+        if key == "g" and data.get("g_optim") is not None:
+            optims["g_optim"] = _optimizer_state(data["g_optim"], data[key], names, module, "g_optim")
     if data.get("d") is not None:
-        kwargs, state, size = _discriminator(data["d"], "the checkpoint's 'd'")
+        kwargs, state, names, size = _discriminator(data["d"], "the checkpoint's 'd'")
         if config and config["size"] != size:
             raise ValueError(f"the checkpoint's 'd' is for size {size}, its generator for {config['size']}")
         config.setdefault("size", size)
         disc = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
         load_into(disc, _complete(disc, state), what="the checkpoint's 'd'")
         nets["d"] = to_dtype(disc, dtype)
+        if data.get("d_optim") is not None:
+            optims["d_optim"] = _optimizer_state(data["d_optim"], data["d"], names, disc, "d_optim")
     else:
         nets["d"] = None
     args = data.get("args")
@@ -357,6 +437,6 @@ def load_rosinality_checkpoint(
         config=config,
         args=args_dict,
         ada_aug_p=_number(data.get("ada_aug_p")),
-        g_optim=data.get("g_optim"),
-        d_optim=data.get("d_optim"),
+        g_optim=optims["g_optim"],
+        d_optim=optims["d_optim"],
     )
