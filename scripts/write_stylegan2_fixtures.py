@@ -180,9 +180,11 @@ def write_stylegan2_ada_pkl(
     augment_p: float = 0.0,
     module_src: str = DEFAULT_MODULE_SRC,
     extra: Optional[Mapping[str, Any]] = None,
+    protocol: int = 4,
 ) -> None:
     """Write a StyleGAN2-ADA network snapshot: ``networks`` maps ``"G"``, ``"D"``, ``"G_ema"`` to (module,
-    StyleGAN2-ADA init kwargs); ``extra`` adds entries to the pickled dict as they are."""
+    StyleGAN2-ADA init kwargs); ``extra`` adds entries to the pickled dict as they are. ``protocol``: the pickle
+    protocol (4 is Python 3.8+'s default; snapshots written by Python 3.7 have 3)."""
     classes = {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"}
     data: dict[str, Any] = {"training_set_kwargs": {"class_name": "training.dataset.ImageFolderDataset"}}
     for key, (module, kwargs) in networks.items():
@@ -195,7 +197,7 @@ def write_stylegan2_ada_pkl(
         data["augment_pipe"] = pipe
     data.update(extra or {})
     with _stand_in_modules(), open(path, "wb") as f:
-        pickle.dump(data, f, protocol=4)
+        pickle.dump(data, f, protocol=protocol)
 
 
 def _blur(up: bool) -> torch.Tensor:

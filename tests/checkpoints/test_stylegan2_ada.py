@@ -118,6 +118,17 @@ def test_networks_come_back_with_the_same_outputs(
         assert_close(ckpt.D(x, None), nets["D"][0](x, None))
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 5])
+def test_other_pickle_protocols(tmp_path: Path, nets: dict[str, Any], protocol: int) -> None:
+    # Python 3.7 wrote protocol 3 by default (sets as builtins.set); protocol 2 writes bytes as _codecs.encode.
+    path = tmp_path / "snapshot.pkl"
+    FX.write_stylegan2_ada_pkl(path, {"G_ema": nets["G_ema"]}, protocol=protocol)
+    ckpt = load_stylegan2_ada_pkl(path, dtype=F64)
+    assert ckpt.G_ema is not None
+    for name, t in nets["G_ema"][0].state_dict().items():
+        assert torch.equal(ckpt.G_ema.state_dict()[name], t), name
+
+
 def test_loaded_networks_train_further(tmp_path: Path, nets: dict[str, Any]) -> None:
     path = tmp_path / "snapshot.pkl"
     FX.write_stylegan2_ada_pkl(path, {k: nets[k] for k in ("G", "D")})

@@ -186,6 +186,13 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
         raise pickle.UnpicklingError(f"numpy scalar of dtype {dtype.name}: {error}") from error
 
 
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    """``_codecs.encode(text, "latin1")``: how pickle protocol 2 writes a ``bytes`` object."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode: only latin1 text is read, got encoding {encoding!r}")
+    return text.encode("latin1")
+
+
 _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -194,6 +201,7 @@ _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
+    ("_codecs", "encode"): _latin1_bytes,
     ("dnnlib.util", "EasyDict"): _EasyDict,
     ("dnnlib", "EasyDict"): _EasyDict,
     ("numpy", "dtype"): _NumpyDType,
@@ -211,6 +219,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == "__builtin__":  # protocols 0-2 name builtins as Python 2 did
+            module = "builtins"
         found = _ALLOWED.get((module, name))
         if found is None:
             hint = ""
