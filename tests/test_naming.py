@@ -158,6 +158,7 @@ PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "HistoricalAveraging": lambda: ganblocks.HistoricalAveraging(nn.Linear(2, 2)),
     "ImagePyramid": lambda: ganblocks.ImagePyramid(2),
     "LatentConsistencyRegularization": lambda: ganblocks.LatentConsistencyRegularization(),
+    "LazyRegularizer": lambda: ganblocks.LazyRegularizer(ganblocks.PathLengthPenalty(), interval=4),
     "LeCamRegularization": lambda: ganblocks.LeCamRegularization(),
     "MinibatchStdDev": lambda: ganblocks.MinibatchStdDev(),
     "PathLengthPenalty": lambda: ganblocks.PathLengthPenalty(),

@@ -1,9 +1,16 @@
 """ganblocks: GAN building blocks for PyTorch on fused Triton ops with exact PyTorch references.
 
-Modules live here; every function is in :mod:`ganblocks.functional`; backend control in :mod:`ganblocks.ops`.
+Modules live here; every function is in :mod:`ganblocks.functional`; backend control in :mod:`ganblocks.ops`;
+the readers of other projects' checkpoints in :mod:`ganblocks.checkpoints` (also exported here).
 """
 
-from . import functional, ops
+from . import checkpoints, functional, ops
+from .checkpoints import (
+    RosinalityCheckpoint,
+    StyleGAN2ADACheckpoint,
+    load_rosinality_checkpoint,
+    load_stylegan2_ada_pkl,
+)
 from .discriminators import (
     DiscriminatorOutput,
     ImagePyramid,
@@ -117,15 +124,20 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "ResnetBlock",
+    "RosinalityCheckpoint",
     "SelfAttention2d",
+    "StyleGAN2ADACheckpoint",
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
     "ToRGB",
     "Upsample2d",
     "VGGLoss",
     "__version__",
+    "checkpoints",
     "equalized_lr",
     "functional",
+    "load_rosinality_checkpoint",
+    "load_stylegan2_ada_pkl",
     "ops",
     "remove_equalized_lr",
     "use_backend",

@@ -267,7 +267,42 @@ def test_style_mixing_errors() -> None:
         style_mixing(net, z, c, torch.cat([ws, ws]))
     with pytest.raises(ValueError, match="prob must be in \\[0, 1\\], got 2"):
         style_mixing(net, z, c, ws, prob=2)
-    with pytest.raises(ValueError, match="num_ws >= 2 styles for style mixing, got num_ws=None"):
-        style_mixing(make(num_ws=None), z, c, ws)
-    with pytest.raises(TypeError, match="mapping must be a MappingNetwork, got Linear"):
-        style_mixing(torch.nn.Linear(2, 2), z, c, ws)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"num_ws >= 2 styles for style mixing, got shape \(2, 1, 4\)"):
+        style_mixing(make(num_ws=None), z, c, ws[:, :1])
+    with pytest.raises(TypeError, match="mapping must be a MappingNetwork or a callable z -> w, got int"):
+        style_mixing(3, z, c, ws)  # type: ignore[arg-type]
+    wrong = torch.nn.Linear(6, 3, dtype=F64)  # w_dim 3, not 4
+    with pytest.raises(ValueError, match=r"mapping must return styles of shape \(N, w_dim\) = \(2, 4\) or"):
+        style_mixing(wrong, z, None, ws, prob=1.0)
+
+
+def test_style_mixing_accepts_any_mapping_callable() -> None:
+    # rosinality's G.style: z (N, style_dim) -> w (N, style_dim), no broadcast, no labels, no w_avg.
+    style = torch.nn.Sequential(torch.nn.Linear(6, 4, dtype=F64), torch.nn.LeakyReLU(0.2))
+    z = torch.randn(3, 6, dtype=F64)
+    ws = style(z).unsqueeze(1).repeat(1, 5, 1)
+    for seed in range(4):
+        mixed = style_mixing(style, z, None, ws, prob=1.0, generator=torch.Generator().manual_seed(seed))
+        k = _crossover(mixed, ws)
+        assert 1 <= k <= 4
+        replay = torch.Generator().manual_seed(seed)
+        torch.randint(1, 5, (), generator=replay)
+        torch.rand((), generator=replay)
+        z2 = torch.randn(z.shape, generator=replay, dtype=F64)
+        assert torch.equal(mixed[:, :k], ws[:, :k])
+        assert_close(mixed[:, k:], style(z2).unsqueeze(1).expand(-1, 5 - k, -1))
+    # A MappingNetwork without a broadcast mixes the styles the caller broadcast.
+    net = make(num_ws=None)
+    c = torch.randn(3, 3, dtype=F64)
+    ws = net(z, c).unsqueeze(1).repeat(1, 4, 1)
+    mixed = style_mixing(net, z, c, ws, prob=1.0, generator=torch.Generator().manual_seed(0))
+    assert 1 <= _crossover(mixed, ws) <= 3
+    # A callable given labels is called with them.
+    seen: list[Optional[torch.Tensor]] = []
+
+    def conditional(z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        seen.append(labels)
+        return z2[:, :4] + labels[:, :1]
+
+    style_mixing(conditional, z, c, ws, prob=1.0)
+    assert len(seen) == 1 and seen[0] is c

@@ -146,9 +146,25 @@ def test_lazy_regularizer_runs_every_k_steps_scaled_by_k() -> None:
     lengths = path_lengths(synthesis(ws_leaf), ws_leaf, generator=gen).detach()
     a1 = 0.01 * lengths.mean()
     a2 = a1 + 0.01 * (lengths.mean() - a1)
-    assert_close(results[0], 4 * 2.0 * (lengths - a1).square().mean())  # type: ignore[arg-type]
-    assert_close(results[4], 4 * 2.0 * (lengths - a2).square().mean())  # type: ignore[arg-type]
+    assert_close(results[0], 4 * 2.0 * (lengths - a1).square().mean())
+    assert_close(results[4], 4 * 2.0 * (lengths - a2).square().mean())
     assert_close(pl.pl_mean, a2)
+    assert pl.last_lengths is not None and not pl.last_lengths.requires_grad
+    assert_close(pl.last_lengths, lengths)  # for logging: the lengths behind the latest penalty
+
+
+def test_last_lengths_for_logging() -> None:
+    pl = PathLengthPenalty(batch_shrink=2)
+    assert pl.last_lengths is None
+    ws = torch.randn(6, 2, 4, dtype=torch.float64, requires_grad=True)
+    images = (3.0 * ws[:, :, :2]).reshape(6, 1, 2, 2)  # each pixel is 3 times one latent coordinate
+    noise = torch.randn(images.shape, dtype=torch.float64)
+    pl.from_outputs(images, ws, noise=noise)
+    # d(y . g)/d w_l = 3 g on layer l's two pixels; the length is the rms over the 2 layers of its norm
+    g = noise.reshape(6, 2, 2)
+    expected = (9.0 * g.square().sum(-1)).mean(-1).sqrt()
+    assert pl.last_lengths is not None and pl.last_lengths.shape == (6,)
+    assert_close(pl.last_lengths, expected)
 
 
 def test_low_precision_images() -> None:

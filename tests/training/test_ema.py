@@ -153,7 +153,10 @@ def test_errors_and_repr() -> None:
         ModelEMA(_model(), half_life_kimg=0.0)
     with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         ModelEMA(lambda x: x)  # type: ignore[arg-type]
-    assert "half_life_kimg=10.0, rampup=0.05, images_seen=0" in repr(ema)
+    assert "half_life_kimg=10.0, rampup=0.05, copy_buffers=True, images_seen=0" in repr(ema)
+    assert "copy_buffers=<predicate>" in repr(ModelEMA(_model(), copy_buffers=lambda name: True))
+    with pytest.raises(TypeError, match="copy_buffers must be a bool or a callable name -> bool, got str"):
+        ModelEMA(_model(), copy_buffers="noise")  # type: ignore[arg-type]
 
 
 def test_average_in_another_dtype() -> None:
@@ -168,3 +171,57 @@ def test_average_in_another_dtype() -> None:
     expected = beta * start + (1 - beta) * model.weight.float()
     assert torch.allclose(_linear(ema.module).weight, expected, rtol=1e-6, atol=1e-7)
     assert not torch.equal(_linear(ema.module).weight, start)
+
+
+class _Noisy(nn.Module):
+    """A layer with a noise buffer (rosinality's ``noises.noise_i``) beside batch-norm statistics."""
+
+    noise: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 3, dtype=torch.float64)
+        self.norm = nn.BatchNorm1d(3, dtype=torch.float64)
+        self.register_buffer("noise", torch.randn(3, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.linear(x) + self.noise)
+
+
+def test_rosinality_accumulate_leaves_buffers_alone() -> None:
+    g = _Noisy()
+    ema = ModelEMA(g, half_life_kimg=10.0, rampup=None, copy_buffers=False)
+    ema_noise = torch.randn(3, dtype=torch.float64)
+    with torch.no_grad():
+        cast(torch.Tensor, ema.module.noise).copy_(ema_noise)  # g_ema's own noise, as in rosinality
+    ref = {n: p.detach().clone() for n, p in ema.module.named_parameters()}
+    frozen = {n: b.clone() for n, b in ema.module.named_buffers()}
+    decay = 0.5 ** (32 / (10 * 1000))
+    for _ in range(3):
+        with torch.no_grad():
+            for p in g.parameters():
+                p.add_(torch.randn_like(p))
+            g.noise.normal_()
+        g.train()(torch.randn(5, 3, dtype=torch.float64))  # moves g's running statistics
+        # rosinality's train.py: accumulate(g_ema, g, 0.5 ** (32 / (10 * 1000))), parameters only
+        for n, p in g.named_parameters():
+            ref[n] = ref[n] * decay + p.detach() * (1 - decay)
+        ema.update(g, batch_size=32)
+        for n, p in ema.module.named_parameters():
+            assert_close(p, ref[n])
+    for n, b in ema.module.named_buffers():
+        assert torch.equal(b, frozen[n]), n
+    assert torch.equal(cast(torch.Tensor, ema.module.noise), ema_noise)
+
+
+def test_copy_buffers_predicate_chooses_by_name() -> None:
+    g = _Noisy()
+    ema = ModelEMA(g, copy_buffers=lambda name: "noise" not in name)
+    before = cast(torch.Tensor, ema.module.noise).clone()
+    with torch.no_grad():
+        g.noise.add_(1.0)
+    g.train()(torch.randn(5, 3, dtype=torch.float64))
+    ema.update(g, batch_size=4)
+    assert torch.equal(cast(torch.Tensor, ema.module.noise), before)  # left alone
+    for name in ("norm.running_mean", "norm.running_var", "norm.num_batches_tracked"):
+        assert torch.equal(ema.module.get_buffer(name), g.get_buffer(name)), name  # copied

@@ -9,7 +9,7 @@ mixing regularization of StyleGAN's training loop.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -243,7 +243,7 @@ class MappingNetwork(nn.Module):
 
 
 def style_mixing(
-    mapping: MappingNetwork,
+    mapping: Callable[..., torch.Tensor],
     z: Optional[torch.Tensor],
     c: Optional[torch.Tensor],
     ws: torch.Tensor,
@@ -254,21 +254,25 @@ def style_mixing(
     r"""Style mixing regularization: with probability ``prob``, take the styles after a random crossover
     layer from a second latent.
 
-    One draw per batch (as StyleGAN2-ADA's ``loss.py``): a crossover :math:`k \sim \mathcal{U}\{1, \dots,
-    \text{num\_ws} - 1\}`, mixing with probability ``prob`` (else :math:`k = \text{num\_ws}`), a fresh
-    :math:`z_2 \sim \mathcal{N}(0, I)` of the shape of ``z``, and
+    One draw per batch (as StyleGAN2-ADA's ``loss.py`` and rosinality's ``Generator.forward``): a crossover
+    :math:`k \sim \mathcal{U}\{1, \dots, \text{num\_ws} - 1\}`, mixing with probability ``prob`` (else
+    :math:`k = \text{num\_ws}`), a fresh :math:`z_2 \sim \mathcal{N}(0, I)` of the shape of ``z``, and
 
     .. math::
         w'_{n,l} = \begin{cases} w_{n,l} & l < k \\ \mathrm{mapping}(z_2, c)_{n,l} & l \ge k \end{cases}
 
-    The second mapping runs without updating ``w_avg`` and without truncation; the choice is made with
+    ``mapping`` is a :class:`MappingNetwork` (run without updating ``w_avg`` and without truncation) or any
+    callable from latents to styles, such as rosinality's ``G.style``: it is called as ``mapping(z2)``, or
+    ``mapping(z2, c)`` when ``c`` is given, and may return ``(N, w_dim)`` (broadcast to every layer) or
+    ``(N, num_ws, w_dim)``. The number of styles ``num_ws`` is ``ws.shape[1]``. The choice is made with
     ``torch.where`` on the device, so there is no host synchronization.
 
     Args:
-        mapping: the :class:`MappingNetwork` that produced ``ws`` (with ``num_ws >= 2``).
-        z: the latents ``(N, z_dim)`` behind ``ws`` (None when ``z_dim == 0``; then nothing is mixed).
-        c: their labels ``(N, c_dim)``, reused for the second latent; None when ``c_dim == 0``.
-        ws: styles ``(N, num_ws, w_dim)`` from ``mapping(z, c)``.
+        mapping: the mapping that produced ``ws``: a :class:`MappingNetwork` or a callable ``z -> w``.
+        z: the latents ``(N, z_dim)`` behind ``ws`` (None only for a :class:`MappingNetwork` with
+            ``z_dim == 0``; then nothing is mixed).
+        c: their labels ``(N, c_dim)``, reused for the second latent; None when there are none.
+        ws: styles ``(N, num_ws, w_dim)`` with ``num_ws >= 2``, e.g. ``mapping(z, c)``.
         prob: probability of mixing this batch.
         generator: random generator for the crossover, the coin and :math:`z_2` (on its own device).
 
@@ -284,28 +288,39 @@ def style_mixing(
         >>> mixed = style_mixing(mapping, z, None, ws, prob=1.0, generator=torch.Generator().manual_seed(0))
         >>> torch.equal(mixed[:, 0], ws[:, 0]), torch.equal(mixed[:, -1], ws[:, -1])
         (True, False)
+        >>> style = torch.nn.Linear(8, 4)  # any z -> w callable, e.g. rosinality's G.style
+        >>> ws = style(z).unsqueeze(1).repeat(1, 5, 1)
+        >>> style_mixing(style, z, None, ws, prob=1.0).shape
+        torch.Size([2, 5, 4])
 
     Reference:
         Karras et al., "A Style-Based Generator Architecture for Generative Adversarial Networks", CVPR
         2019, section 3.1.
     """
     p = check_probability("prob", prob)
-    if not isinstance(mapping, MappingNetwork):
-        raise TypeError(f"mapping must be a MappingNetwork, got {type(mapping).__name__}")
-    num_ws = mapping.num_ws
-    if num_ws is None or num_ws < 2:
-        raise ValueError(
-            f"mapping must broadcast to num_ws >= 2 styles for style mixing, got num_ws={num_ws}"
+    if not callable(mapping):
+        raise TypeError(
+            f"mapping must be a MappingNetwork or a callable z -> w, got {type(mapping).__name__}"
         )
     ws = check_float_tensor("ws", ws, exact_ndim=3)
-    if tuple(ws.shape[1:]) != (num_ws, mapping.w_dim):
-        raise ValueError(
-            f"ws must have shape (N, num_ws, w_dim) = (N, {num_ws}, {mapping.w_dim}), got {tuple(ws.shape)}"
-        )
-    n = mapping._check_inputs(z, c)
+    network = mapping if isinstance(mapping, MappingNetwork) else None
+    num_ws = ws.shape[1]
+    if network is not None and network.num_ws is not None:
+        if tuple(ws.shape[1:]) != (network.num_ws, network.w_dim):
+            raise ValueError(
+                f"ws must have shape (N, num_ws, w_dim) = (N, {network.num_ws}, {network.w_dim}), "
+                f"got {tuple(ws.shape)}"
+            )
+    if num_ws < 2:
+        raise ValueError(f"ws must hold num_ws >= 2 styles for style mixing, got shape {tuple(ws.shape)}")
+    if network is not None:
+        n = network._check_inputs(z, c)
+    else:
+        z = check_float_tensor("z", z, exact_ndim=2)
+        n = z.shape[0]
     if n != ws.shape[0]:
         raise ValueError(f"ws must have the batch size of z and c ({n}), got shape {tuple(ws.shape)}")
-    if mapping.z_dim == 0 or p == 0.0:
+    if (network is not None and network.z_dim == 0) or p == 0.0:
         return ws.clone()
     assert z is not None
     draw_device = generator.device if generator is not None else z.device
@@ -313,6 +328,19 @@ def style_mixing(
     coin = torch.rand((), generator=generator, device=draw_device)
     cutoff = torch.where(coin < p, cutoff, torch.full_like(cutoff, num_ws)).to(ws.device)
     z2 = torch.randn(z.shape, generator=generator, device=draw_device, dtype=z.dtype).to(z.device)
-    ws2 = mapping(z2, c, update_emas=False)
+    if network is not None:
+        ws2 = network(z2, c, update_emas=False)
+    else:
+        ws2 = mapping(z2) if c is None else mapping(z2, c)
+    if not isinstance(ws2, torch.Tensor) or (
+        tuple(ws2.shape) != tuple(ws.shape) and tuple(ws2.shape) != (n, ws.shape[2])
+    ):
+        got = tuple(ws2.shape) if isinstance(ws2, torch.Tensor) else type(ws2).__name__
+        raise ValueError(
+            f"mapping must return styles of shape (N, w_dim) = {(n, ws.shape[2])} or (N, num_ws, w_dim) = "
+            f"{tuple(ws.shape)}, got {got}"
+        )
+    if ws2.ndim == 2:
+        ws2 = ws2.unsqueeze(1)
     layer = torch.arange(num_ws, device=ws.device).view(1, num_ws, 1)
     return torch.where(layer < cutoff, ws, ws2.to(ws.dtype))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import torch
+from torch import nn
 
 from .._checks import check_positive, check_probability
 
@@ -14,7 +15,7 @@ def _check_interval(interval: int) -> None:
         raise ValueError(f"interval must be a positive integer, got {interval!r}")
 
 
-class LazyRegularizer:
+class LazyRegularizer(nn.Module):
     r"""Run a penalty only on every ``interval``-th step, multiplied by ``interval``.
 
     StyleGAN2 evaluates R1 (and path-length regularization) once per :math:`k` minibatches and multiplies
@@ -31,6 +32,10 @@ class LazyRegularizer:
             :class:`~ganblocks.penalties.R1Penalty`).
         interval: the interval :math:`k` (16 in StyleGAN2 for R1: ``D_reg_interval``).
 
+    A penalty that is an ``nn.Module`` is a submodule: its state (a
+    :class:`~ganblocks.penalties.PathLengthPenalty`'s running mean ``pl_mean``) is in this module's
+    ``state_dict`` as ``penalty.*``, so a checkpoint of the regularizer resumes it, and ``.to()`` moves it.
+
     Example:
         >>> import torch
         >>> from ganblocks.penalties import LazyRegularizer, r1_penalty
@@ -39,12 +44,16 @@ class LazyRegularizer:
         >>> x = torch.tensor([[1.0, 1.0]])
         >>> [None if (p := lazy(step, d, x, gamma=1.0)) is None else p.item() for step in range(5)]
         [4.0, None, None, None, 4.0]
+        >>> from ganblocks.penalties import PathLengthPenalty
+        >>> list(LazyRegularizer(PathLengthPenalty(), interval=4).state_dict())
+        ['penalty.pl_mean']
     """
 
     def __init__(self, penalty: Callable[..., torch.Tensor], *, interval: int = 16) -> None:
         _check_interval(interval)
         if not callable(penalty):
             raise TypeError(f"penalty must be callable, got {type(penalty).__name__}")
+        super().__init__()
         self.penalty = penalty
         self.interval = interval
 
@@ -52,7 +61,7 @@ class LazyRegularizer:
         """Whether ``step`` (counted from 0) is a regularization step: ``step % interval == 0``."""
         return step % self.interval == 0
 
-    def __call__(self, step: int, *args: Any, **kwargs: Any) -> Optional[torch.Tensor]:
+    def forward(self, step: int, *args: Any, **kwargs: Any) -> Optional[torch.Tensor]:
         """``interval * penalty(*args, **kwargs)`` on regularization steps, else None (and no computation)."""
         if not self.should_run(step):
             return None

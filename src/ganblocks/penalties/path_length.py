@@ -133,6 +133,24 @@ def path_length_penalty(
     Reference:
         Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020, section 3.2.
     """
+    penalty, mean, _ = _penalty_and_lengths(
+        images, ws, pl_mean, decay=decay, weight=weight, reduction=reduction, noise=noise, generator=generator
+    )
+    return penalty, mean
+
+
+def _penalty_and_lengths(
+    images: torch.Tensor,
+    ws: torch.Tensor,
+    pl_mean: torch.Tensor,
+    *,
+    decay: float,
+    weight: float,
+    reduction: Reduction,
+    noise: Optional[torch.Tensor],
+    generator: Optional[torch.Generator],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`path_length_penalty`'s penalty and new mean, and the path lengths behind them."""
     check_probability("decay", decay)
     check_nonnegative("weight", weight)
     check_reduction(reduction)
@@ -142,7 +160,7 @@ def path_length_penalty(
     lengths = path_lengths(images, ws, noise=noise, generator=generator)
     mean = pl_mean.detach().to(lengths).reshape(()).lerp(lengths.mean(), decay)
     penalty = reduce_batch((lengths - mean).square(), reduction) * weight
-    return keep_parameters_in_graph(penalty, images.sum(dtype=lengths.dtype)), mean.detach()
+    return keep_parameters_in_graph(penalty, images.sum(dtype=lengths.dtype)), mean.detach(), lengths
 
 
 class PathLengthPenalty(nn.Module):
@@ -152,7 +170,9 @@ class PathLengthPenalty(nn.Module):
     :func:`path_length_penalty`, updating the buffer ``pl_mean``. For lazy regularization (StyleGAN2:
     every 4 generator steps) wrap it in :class:`~ganblocks.penalties.LazyRegularizer`, which runs it only on
     regularization steps and multiplies it by the interval; the synthesis forward then also runs only on
-    those steps. Call it outside ``torch.compile`` (a compiled synthesis is called through its eager
+    those steps. For logging, ``last_lengths`` holds the path lengths of the latest call (detached, ``(N,)``,
+    None before the first call) and ``pl_mean`` their running mean (StyleGAN2-ADA logs ``Loss/pl_penalty``,
+    rosinality ``path_length``); they stay on the device until converted to Python numbers. Call it outside ``torch.compile`` (a compiled synthesis is called through its eager
     ``_orig_mod``: compiled graphs cannot be differentiated twice).
 
     Args:
@@ -169,6 +189,8 @@ class PathLengthPenalty(nn.Module):
         >>> lazy = LazyRegularizer(PathLengthPenalty(), interval=4)
         >>> [lazy(step, synthesis, torch.randn(8, 2, 4)) is None for step in range(5)]
         [False, True, True, True, False]
+        >>> lazy.penalty.last_lengths.shape  # the 8 // 2 path lengths of step 4
+        torch.Size([4])
 
     Reference:
         Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020, section 3.2
@@ -177,6 +199,7 @@ class PathLengthPenalty(nn.Module):
     """
 
     pl_mean: torch.Tensor
+    last_lengths: Optional[torch.Tensor]
 
     def __init__(
         self,
@@ -192,6 +215,7 @@ class PathLengthPenalty(nn.Module):
         self.batch_shrink = check_int("batch_shrink", batch_shrink)
         self.reduction: Reduction = check_reduction(reduction)
         self.register_buffer("pl_mean", torch.zeros(()))
+        self.last_lengths = None
 
     def batch_size(self, num_samples: int) -> int:
         """How many of a batch of ``num_samples`` are regularized: ``max(num_samples // batch_shrink, 1)``."""
@@ -219,8 +243,9 @@ class PathLengthPenalty(nn.Module):
         noise: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
-        """The penalty of images already computed from ``ws`` (no shrinking); updates ``pl_mean``."""
-        penalty, mean = path_length_penalty(
+        """The penalty of images already computed from ``ws`` (no shrinking); updates ``pl_mean`` and
+        ``last_lengths``."""
+        penalty, mean, lengths = _penalty_and_lengths(
             images,
             ws,
             self.pl_mean,
@@ -232,6 +257,7 @@ class PathLengthPenalty(nn.Module):
         )
         with torch.no_grad():
             self.pl_mean.copy_(mean)
+        self.last_lengths = lengths.detach()
         return penalty
 
     def extra_repr(self) -> str:

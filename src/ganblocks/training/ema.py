@@ -3,7 +3,7 @@ r"""Generator weight averaging with a half-life in images and a ramp-up (StyleGA
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -73,8 +73,8 @@ class ModelEMA(nn.Module):
         \theta_\text{ema} \leftarrow \beta\, \theta_\text{ema} + (1 - \beta)\, \theta
 
     for every parameter, with :math:`\beta` from :func:`ema_beta` (a half-life in images, ramped up at the
-    start of training), and copies every buffer (e.g. batch-norm statistics, spectral-norm vectors). The
-    counter of images is kept here (and in the state dict), or given to each update.
+    start of training), and copies every buffer (e.g. batch-norm statistics, spectral-norm vectors) unless
+    ``copy_buffers`` says otherwise. The counter of images is kept here (and in the state dict), or given to each update.
 
     ``ema(*args)`` calls ``ema.module``. The state dict holds the averaged module (``module.*``) and the
     image counter, so a checkpoint restores both; ``ema.module.state_dict()`` alone is an ordinary
@@ -92,6 +92,12 @@ class ModelEMA(nn.Module):
         dtype: the floating-point dtype of the average (default: the model's), e.g. float32 averages of a
             bfloat16 model, whose small steps :math:`(1 - \beta)(\theta - \theta_\text{ema})` would
             round away in bfloat16.
+        copy_buffers: which buffers :meth:`update` copies from the model: True (default) every buffer
+            (StyleGAN2-ADA's ``G_ema``), False none (rosinality's ``accumulate``, which averages parameters
+            only), or a predicate on the buffer's name (as in ``named_buffers()``) that is True for those to
+            copy, e.g. ``lambda name: "noise" not in name`` to keep the average's own noise buffers. Buffers
+            not copied keep the values they had when the average was made (or loaded). Like the ``use_buffers``
+            flag of ``torch.optim.swa_utils.AveragedModel``, it only decides what :meth:`update` touches.
 
     Example:
         >>> import torch
@@ -120,10 +126,16 @@ class ModelEMA(nn.Module):
         rampup: Optional[float] = 0.05,
         device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
+        copy_buffers: Union[bool, Callable[[str], bool]] = True,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(copy_buffers, bool) and not callable(copy_buffers):
+            raise TypeError(
+                f"copy_buffers must be a bool or a callable name -> bool, got {type(copy_buffers).__name__}"
+            )
+        self.copy_buffers = copy_buffers
         self.half_life_kimg = check_positive("half_life_kimg", half_life_kimg)
         self.rampup = None if rampup is None else check_positive("rampup", rampup)
         module = copy.deepcopy(unwrap_model(model))
@@ -141,10 +153,17 @@ class ModelEMA(nn.Module):
         seen = self.images_seen if images_seen is None else images_seen
         return ema_beta(batch_size, seen, half_life_kimg=self.half_life_kimg, rampup=self.rampup)
 
+    def _copies(self, name: str) -> bool:
+        """Whether :meth:`update` copies the buffer ``name``."""
+        if isinstance(self.copy_buffers, bool):
+            return self.copy_buffers
+        return bool(self.copy_buffers(name))
+
     def _pairs(
         self, model: nn.Module, kind: str
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        """(average, model) floating-point tensors to lerp, and the others to copy, matched by name."""
+        """(average, model) floating-point tensors to lerp, and the others to copy, matched by name; buffers
+        that ``copy_buffers`` leaves alone are in neither."""
         src = unwrap_model(model)
         mine: dict[str, torch.Tensor]
         theirs: dict[str, torch.Tensor]
@@ -169,6 +188,8 @@ class ModelEMA(nn.Module):
                     f"model's {kind[:-1]} {name!r} must have shape {tuple(a.shape)} like the average, got "
                     f"{tuple(b.shape)}"
                 )
+            if kind == "buffers" and not self._copies(name):
+                continue
             b = b.detach().to(a.device, a.dtype)
             if kind == "parameters" and a.is_floating_point():
                 lerp_a.append(a)
@@ -180,7 +201,8 @@ class ModelEMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module, *, batch_size: int, images_seen: Optional[int] = None) -> None:
-        """Move the average towards ``model``'s parameters and copy its buffers.
+        """Move the average towards ``model``'s parameters and copy its buffers (those ``copy_buffers``
+        chooses).
 
         Args:
             model: the trained model (or its DDP / compiled wrapper), with the averaged model's names.
@@ -205,4 +227,8 @@ class ModelEMA(nn.Module):
         self.images_seen = check_int("images_seen", state["images_seen"], minimum=0)
 
     def extra_repr(self) -> str:
-        return f"half_life_kimg={self.half_life_kimg}, rampup={self.rampup}, images_seen={self.images_seen}"
+        copy = self.copy_buffers if isinstance(self.copy_buffers, bool) else "<predicate>"
+        return (
+            f"half_life_kimg={self.half_life_kimg}, rampup={self.rampup}, copy_buffers={copy}, "
+            f"images_seen={self.images_seen}"
+        )
