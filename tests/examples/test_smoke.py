@@ -264,10 +264,12 @@ def test_pix2pixhd_mini_smoke(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- docs
-# Blocks that need files, a network or a slow CPU compile are shown in the docs but not run here
-# (comments are ignored: a comment may mention weights="imagenet"). benchmarks.md belongs to benchmarks/.
+# Blocks that need files (a weights file named by its path), a network or a slow CPU compile are shown in the
+# docs but not run here (comments are ignored: a comment may mention weights="imagenet"). benchmarks.md belongs
+# to benchmarks/.
 SKIP_DOCS_BLOCK = re.compile(
     r"torch\.load\(|torch\.compile\(|weights=\"imagenet\"|load_stylegan2_ada_pkl\(|load_rosinality_checkpoint\("
+    r"|\.(?:pth|pkl|pt)[\"']|lpips\.__file__"
 )
 DOC_BLOCKS = [
     pytest.param(path, i, code, id=f"{path.relative_to(DOCS)}:{i}")
