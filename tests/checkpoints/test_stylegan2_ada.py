@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import assert_close
 
-from ganblocks import StyleGAN2Discriminator, StyleGAN2Generator
+from ganblocks import AugmentPipe, StyleGAN2Discriminator, StyleGAN2Generator
 from ganblocks.checkpoints import StyleGAN2ADACheckpoint, load_stylegan2_ada_pkl
 from ganblocks.penalties import PathLengthPenalty, R1Penalty
 
@@ -94,6 +94,9 @@ def test_networks_come_back_with_the_same_outputs(
     assert isinstance(ckpt.D, StyleGAN2Discriminator)
     assert ckpt.augment_kwargs == {"xflip": 1, "rotate90": 1, "xint": 1}
     assert ckpt.augment_p == 0.25
+    pipe = ckpt.augment_pipe()
+    assert isinstance(pipe, AugmentPipe) and pipe.enabled == ("xflip", "rotate90", "xint")
+    assert float(pipe.p) == 0.25
     assert ckpt.training_set_kwargs == {"class_name": "training.dataset.ImageFolderDataset"}
     loaded_dtype = torch.float32 if dtype is None else dtype
     for key in ("G", "G_ema", "D"):

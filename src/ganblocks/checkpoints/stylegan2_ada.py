@@ -10,6 +10,7 @@ import torch
 
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
+from ..training.augment_pipe import AugmentPipe
 from ._common import PathOrFile, load_into, open_binary, to_dtype
 from ._unpickler import PersistentObject, plain, restricted_load
 
@@ -36,6 +37,18 @@ class StyleGAN2ADACheckpoint:
     augment_kwargs: Optional[dict[str, Any]]
     augment_p: Optional[float]
     training_set_kwargs: Optional[dict[str, Any]]
+
+    def augment_pipe(self) -> Optional[AugmentPipe]:
+        """The file's augment pipe as a :class:`ganblocks.AugmentPipe` at the ``p`` it reached, or None.
+
+        A new module each call; ``AugmentPipe(**augment_kwargs)`` takes StyleGAN2-ADA's keywords as they are.
+        """
+        if self.augment_kwargs is None:
+            return None
+        pipe = AugmentPipe(**self.augment_kwargs)
+        if self.augment_p is not None:
+            pipe.p.fill_(self.augment_p)
+        return pipe
 
 
 def _record(data: dict[str, Any], key: str) -> Optional[PersistentObject]:
