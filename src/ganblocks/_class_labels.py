@@ -22,10 +22,11 @@ def check_class_labels(name: str, y: object, num_classes: int, batch: int) -> to
         raise TypeError(f"{name} must hold integer class indices or float class vectors, got dtype {t.dtype}")
     if t.shape != (batch,):
         raise ValueError(f"{name} as class indices must have shape (N,) = ({batch},), got {tuple(t.shape)}")
-    # The range check reads two numbers back from the device; a traced graph skips it (an index out of
-    # range then fails inside the embedding instead of here).
-    if t.numel() and not torch.compiler.is_compiling():
-        lo, hi = int(t.min()), int(t.max())
+    # The range check reads the labels' bounds back, so it runs on CPU tensors only: on an accelerator it
+    # would stall every conditional layer of every forward, and a traced graph cannot run it. Elsewhere an
+    # index out of range fails inside the embedding instead.
+    if t.numel() and t.device.type == "cpu" and not torch.compiler.is_compiling():
+        lo, hi = (int(v) for v in torch.aminmax(t))
         if lo < 0 or hi >= num_classes:
             raise ValueError(
                 f"{name} must hold class indices in [0, {num_classes - 1}] (num_classes={num_classes}), "

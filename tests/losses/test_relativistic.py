@@ -46,7 +46,7 @@ def test_matches_hand_formula(kind: str, scale_reduction: str) -> None:
     d_expected = sum(HAND[kind](r, f) for r, f in zip(real, fake)) / div
     g_expected = sum(HAND[kind](f, r) for r, f in zip(real, fake)) / div
     assert_close(d_loss(real, fake, kind=kind, scale_reduction=scale_reduction), d_expected)  # type: ignore[arg-type]
-    assert_close(g_loss(fake, real, kind=kind, scale_reduction=scale_reduction), g_expected)  # type: ignore[arg-type]
+    assert_close(g_loss(fake, real_pred=real, kind=kind, scale_reduction=scale_reduction), g_expected)  # type: ignore[arg-type]
 
 
 def test_known_values() -> None:
@@ -59,13 +59,13 @@ def test_known_values() -> None:
     # Equal logits everywhere: every relative logit is 0, each term log 2.
     z = torch.zeros(3, 1)
     assert_close(d_loss(z, z, kind="ragan"), torch.tensor(2 * math.log(2.0)))
-    assert_close(g_loss(z, z, kind="rpgan"), torch.tensor(math.log(2.0)))
+    assert_close(g_loss(z, real_pred=z, kind="rpgan"), torch.tensor(math.log(2.0)))
 
 
 @pytest.mark.parametrize("kind", ["ragan", "rpgan"])
 def test_symmetry_g_is_d_swapped(kind: str) -> None:
     real, fake = torch.randn(6, 1), torch.randn(6, 1)
-    assert_close(g_loss(fake, real, kind=kind), d_loss(fake, real, kind=kind))  # type: ignore[arg-type]
+    assert_close(g_loss(fake, real_pred=real, kind=kind), d_loss(fake, real, kind=kind))  # type: ignore[arg-type]
     # Shifting every logit by one constant changes nothing: only differences count.
     assert_close(d_loss(real + 3.0, fake + 3.0, kind=kind), d_loss(real, fake, kind=kind))  # type: ignore[arg-type]
 
@@ -78,7 +78,7 @@ def test_gradient_signs(kind: str) -> None:
     assert real.grad is not None and fake.grad is not None
     assert (real.grad < 0).all() and (fake.grad > 0).all()  # D raises real logits, lowers fake ones
     real.grad = fake.grad = None
-    g_loss(fake, real, kind=kind).backward()  # type: ignore[arg-type]
+    g_loss(fake, real_pred=real, kind=kind).backward()  # type: ignore[arg-type]
     assert fake.grad is not None and real.grad is not None
     assert (fake.grad < 0).all() and (real.grad > 0).all()  # G raises fake logits above the reals
 
@@ -87,7 +87,7 @@ def test_ragan_gradient_through_the_means_matches_autograd_of_formula() -> None:
     real = torch.randn(4, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     fake = torch.randn(4, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(lambda r, f: d_loss(r, f, kind="ragan"), (real, fake))
-    torch.autograd.gradgradcheck(lambda r, f: g_loss(f, r, kind="rpgan"), (real, fake))
+    torch.autograd.gradgradcheck(lambda r, f: g_loss(f, real_pred=r, kind="rpgan"), (real, fake))
     got = torch.autograd.grad(d_loss(real, fake, kind="ragan"), (real, fake))
     want = torch.autograd.grad(hand_ragan(real, fake), (real, fake))
     for a, b in zip(got, want):
@@ -116,7 +116,9 @@ def test_module_and_output_forms() -> None:
     loss = AdversarialLoss("rpgan", scale_reduction="mean")
     out_r = DiscriminatorOutput(real, [[] for _ in real])
     assert_close(loss.d_loss(out_r, fake), d_loss(real, fake, kind="rpgan", scale_reduction="mean"))
-    assert_close(loss.g_loss(fake, out_r), g_loss(fake, real, kind="rpgan", scale_reduction="mean"))
+    assert_close(
+        loss.g_loss(fake, real_pred=out_r), g_loss(fake, real_pred=real, kind="rpgan", scale_reduction="mean")
+    )
     assert "rpgan" in repr(loss)
 
 
@@ -135,7 +137,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="needs real_pred"):
         g_loss(x, kind="ragan")
     with pytest.raises(ValueError, match="real_pred is used by the relativistic kinds"):
-        g_loss(x, x, kind="hinge")
+        g_loss(x, real_pred=x, kind="hinge")
     with pytest.raises(ValueError, match="relativistic"):
         adversarial_loss(x, True, kind="rpgan")
     with pytest.raises(ValueError, match="relativistic"):

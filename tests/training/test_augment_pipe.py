@@ -385,6 +385,30 @@ def test_grid_sample_is_differentiable_to_the_second_order() -> None:
     assert torch.autograd.gradgradcheck(lambda t: module._grid_sample(t, grid), (x,))
 
 
+def test_a_grid_that_needs_a_gradient_gets_one() -> None:
+    """Learned augmentation parameters: the grid's gradient equals torch's own grid_sample's."""
+    x = torch.randn(2, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor([[[0.9, 0.3, 0.1], [-0.2, 1.1, 0.05]]], dtype=torch.float64).repeat(2, 1, 1)
+    grids = [F.affine_grid(theta, [2, 2, 7, 8], align_corners=False).requires_grad_() for _ in range(2)]
+    (module._grid_sample(x, grids[0]) ** 2).sum().backward()
+    (F.grid_sample(x, grids[1], align_corners=False) ** 2).sum().backward()
+    assert grids[0].grad is not None and grids[0].grad.abs().sum() > 0
+    torch.testing.assert_close(grids[0].grad, grids[1].grad)
+
+
+def test_no_resampling_when_no_sample_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """p = 0 (ADA's start) skips the geometric resampling altogether, not only its result."""
+
+    def fail(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("resampled although no sample moves")
+
+    monkeypatch.setattr(module, "_grid_sample", fail)
+    x = torch.rand(3, 3, 16, 16, requires_grad=True)
+    assert AugmentPipe.preset("bgc")(x, p=0.0).equal(x)
+    with pytest.raises(AssertionError, match="resampled"):
+        AugmentPipe.preset("bgc")(x, p=1.0, generator=gen())
+
+
 @pytest.mark.parametrize("preset", ["bgc", "bgcfnc"])
 def test_pipe_gradgradcheck(preset: str) -> None:
     pipe = AugmentPipe.preset(preset)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ class ConditionalBatchNorm2d(nn.Module):
     - ``embedding_dim=E`` (BigGAN's ``ccbn``): ``y`` is a float vector :math:`e` of size :math:`E` (a
       shared class embedding, in BigGAN concatenated with a chunk of :math:`z`), and
       :math:`\gamma = 1 + W_\gamma e + b_\gamma`, :math:`\beta = W_\beta e + b_\beta` with linear layers
-      ``gain`` and ``bias`` (wrap them in :func:`torch.nn.utils.parametrizations.spectral_norm` for
+      ``gain`` and ``shift`` (wrap them in :func:`torch.nn.utils.parametrizations.spectral_norm` for
       BigGAN's spectral norm).
 
     Args:

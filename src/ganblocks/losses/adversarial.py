@@ -160,7 +160,7 @@ def _check_not_relativistic(kind: str) -> None:
     if kind in RELATIVISTIC_KINDS:
         raise ValueError(
             f"kind={kind!r} is relativistic: each side compares real with fake logits, so there is no loss of "
-            "one side alone; use d_loss(real_pred, fake_pred, ...) and g_loss(fake_pred, real_pred, ...)"
+            "one side alone; use d_loss(real_pred, fake_pred, ...) and g_loss(fake_pred, real_pred=real_pred, ...)"
         )
 
 
@@ -341,8 +341,8 @@ def d_loss(
 
 def g_loss(
     fake_pred: PredLike,
-    real_pred: Optional[PredLike] = None,
     *,
+    real_pred: Optional[PredLike] = None,
     kind: AdversarialKind,
     scale_reduction: ScaleReduction = "sum",
     reduction: Reduction = "mean",
@@ -382,7 +382,7 @@ def g_loss(
         >>> from ganblocks.losses import g_loss
         >>> g_loss([torch.tensor([1.0]), torch.tensor([3.0])], kind="wgan", scale_reduction="mean")
         tensor(-2.)
-        >>> g_loss(torch.tensor([0.0]), torch.tensor([2.0]), kind="rpgan")  # softplus(2 - 0)
+        >>> g_loss(torch.tensor([0.0]), real_pred=torch.tensor([2.0]), kind="rpgan")  # softplus(2 - 0)
         tensor(2.1269)
 
     Reference:
@@ -427,7 +427,7 @@ class AdversarialLoss(nn.Module):
     does not. With label targets it is computed as BCE.
 
     The relativistic kinds ``"ragan"`` and ``"rpgan"`` (see :func:`~ganblocks.losses.d_loss`) need the real
-    logits in the generator's loss too: ``g_loss(fake_pred, real_pred)``; ``forward`` (one side alone)
+    logits in the generator's loss too: ``g_loss(fake_pred, real_pred=real_pred)``; ``forward`` (one side alone)
     raises for them.
 
     Args:
@@ -488,11 +488,11 @@ class AdversarialLoss(nn.Module):
             fake_label=self.fake_label,
         )
 
-    def g_loss(self, fake_pred: PredLike, real_pred: Optional[PredLike] = None) -> torch.Tensor:
+    def g_loss(self, fake_pred: PredLike, *, real_pred: Optional[PredLike] = None) -> torch.Tensor:
         """The generator's loss (``real_pred`` for the relativistic kinds); see :func:`ganblocks.losses.g_loss`."""
         return g_loss(
             fake_pred,
-            real_pred,
+            real_pred=real_pred,
             kind=self.kind,
             scale_reduction=self.scale_reduction,
             reduction=self.reduction,

@@ -255,7 +255,8 @@ def latent_consistency_d_penalty(
     StudioGAN's BigGAN CIFAR-10 configuration uses :math:`\sigma = 0.05`, :math:`\lambda_\text{dis} = 20`;
     :meth:`LatentConsistencyRegularization.perturb` draws :math:`z + \Delta z`). The squared norm
     is the mean over the batch and every logit of a scale, summed (or averaged) over scales, as in
-    :func:`consistency_regularization`; the images are detached, so only the discriminator is penalised.
+    :func:`consistency_regularization`; the images are detached, so only the discriminator is penalised (a ``fake_pred`` passed in must come
+    from detached images too, or the gradient reaches the generator).
 
     Args:
         discriminator: a callable of an image batch (or of whatever ``fake`` is, e.g. an MSG pyramid)

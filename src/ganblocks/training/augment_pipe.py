@@ -176,7 +176,8 @@ class _GridSampleBackward(torch.autograd.Function):
 
 
 def _grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() and x.requires_grad:
+    # A grid that needs a gradient (learned augmentation parameters) takes torch's own op, which has one.
+    if torch.is_grad_enabled() and x.requires_grad and not grid.requires_grad:
         return _GridSample.apply(x, grid)  # type: ignore[no-any-return, no-untyped-call]
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -606,7 +607,12 @@ class AugmentPipe(nn.Module):
             xy = (g @ corners)[:, :2, :].permute(1, 0, 2).flatten(1)  # (x, y) of the corners in the input
             margin = torch.cat([-xy, xy]).amax(dim=1) + _const([pad * 2 - cx, pad * 2 - cy] * 2, g)
             margin = torch.minimum(margin.clamp(min=0), _const([w - 1, h - 1] * 2, g))
-            mx0, my0, mx1, my1 = (int(v) for v in margin.ceil().tolist())
+            # One read-back for the margin and for "no sample moves" (always so at ADA's start, p = 0), which
+            # skips the resampling and its cost in R1's double backward.
+            *bounds, none_moves = torch.cat([margin.ceil(), identity.all().to(g.dtype).view(1)]).tolist()
+            if none_moves:
+                return x
+            mx0, my0, mx1, my1 = (int(v) for v in bounds)
         y = F.pad(x, [mx0, mx1, my0, my1], mode="reflect")
         one = torch.ones(n, dtype=g.dtype, device=g.device)
         g = _translation(one * (mx0 - mx1) / 2, one * (my0 - my1) / 2) @ g

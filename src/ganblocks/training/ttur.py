@@ -44,7 +44,8 @@ def ttur_adam(
     r"""The generator's and the discriminator's Adam optimisers, each at its own learning rate and betas.
 
     TTUR gives the two networks separate learning rates (Heusel et al. prove convergence to a local Nash
-    equilibrium when they differ; SAGAN and BigGAN train D at :math:`4\times` G's rate, e.g.
+    equilibrium under stochastic-approximation step sizes with the discriminator on the faster time scale;
+    in practice SAGAN and BigGAN train D at :math:`4\times` G's rate, e.g.
     ``g_lr=1e-4, d_lr=4e-4`` with betas ``(0, 0.9)``). A network regularised lazily every :math:`k` steps
     (``*_reg_interval``, StyleGAN2's ``G_reg_interval`` / ``D_reg_interval``) gets
     :func:`~ganblocks.penalties.lazy_optimizer_kwargs`' correction on top:
