@@ -5,12 +5,23 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from torch import nn
 
 import ganblocks
 import ganblocks.functional as F
+import ganblocks.metrics as metrics
+
+
+def _public_classes() -> Iterator[tuple[str, Any]]:
+    """Every public class of ``ganblocks`` and of ``ganblocks.metrics`` (as ``metrics.<name>``)."""
+    for namespace, prefix in ((ganblocks, ""), (metrics, "metrics.")):
+        for name in namespace.__all__:
+            obj = getattr(namespace, name)
+            if inspect.isclass(obj):
+                yield f"{prefix}{name}", obj
 
 
 def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
@@ -19,10 +30,11 @@ def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
         obj = getattr(F, name)
         if inspect.isfunction(obj):
             yield f"functional.{name}", obj
-    for name in ganblocks.__all__:
-        obj = getattr(ganblocks, name)
-        if not inspect.isclass(obj):
-            continue
+    for name in metrics.__all__:
+        obj = getattr(metrics, name)
+        if inspect.isfunction(obj):
+            yield f"metrics.{name}", obj
+    for name, obj in _public_classes():
         yield f"{name}.__init__", obj.__init__
         for attr, member in vars(obj).items():
             if attr.startswith("_") and attr != "__call__":
@@ -112,11 +124,7 @@ def test_every_loss_and_penalty_has_torch_reduction(name: str, fn: Callable[...,
     assert set(typing.get_args(hint)) == {"mean", "sum", "none"}
 
 
-MODULES = [
-    getattr(ganblocks, name)
-    for name in ganblocks.__all__
-    if inspect.isclass(getattr(ganblocks, name)) and issubclass(getattr(ganblocks, name), nn.Module)
-]
+MODULES = [cls for _, cls in _public_classes() if issubclass(cls, nn.Module)]
 
 
 # Options that torch.nn (or the original code) passes by position: Conv2d's stride and padding, an
@@ -124,9 +132,7 @@ MODULES = [
 TORCH_POSITIONAL_OPTIONS = ("stride", "padding", "policy", "layers", "size", "pool_size")
 
 
-CLASSES = [
-    getattr(ganblocks, name) for name in ganblocks.__all__ if inspect.isclass(getattr(ganblocks, name))
-]
+CLASSES = [cls for _, cls in _public_classes()]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=[cls.__name__ for cls in CLASSES])
@@ -150,6 +156,7 @@ PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "DiffAugment": lambda: ganblocks.DiffAugment(),
     "DraganPenalty": lambda: ganblocks.DraganPenalty(),
     "FeatureMatchingLoss": lambda: ganblocks.FeatureMatchingLoss(),
+    "FrechetDistance": lambda: metrics.FrechetDistance(nn.Flatten()),
     "GradientPenalty": lambda: ganblocks.GradientPenalty(),
     "HistoricalAveraging": lambda: ganblocks.HistoricalAveraging(nn.Linear(2, 2)),
     "ImagePyramid": lambda: ganblocks.ImagePyramid(2),
@@ -178,6 +185,7 @@ def test_one_public_name_per_thing() -> None:
     modules = set(ganblocks.__all__)
     functions = set(F.__all__)
     assert not modules & functions
+    assert not set(metrics.__all__) & (modules | functions)
     for name in F.__all__:
         obj = getattr(F, name)
         assert callable(obj) and not inspect.isclass(obj), f"functional.{name} is not a function"

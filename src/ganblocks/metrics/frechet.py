@@ -80,9 +80,9 @@ def frechet_distance(
         for name, stats in (("mu1", mu1), ("sigma1", sigma1)):
             if stats.num_features is not None and stats.num_samples <= stats.num_features:
                 warnings.warn(
-                    f"frechet_distance: {name} holds {stats.num_samples} samples of {stats.num_features} "
-                    "features: its covariance is singular and the distance is biased; use more samples than "
-                    "features",
+                    f"frechet_distance: the FeatureStatistics passed as {name} hold {stats.num_samples} samples "
+                    f"of {stats.num_features} features: their covariance is singular and the distance is "
+                    "biased; use more samples than features",
                     stacklevel=2,
                 )
         a, b = mu1, sigma1

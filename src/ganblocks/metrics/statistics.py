@@ -45,7 +45,7 @@ class FeatureStatistics:
     """
 
     def __init__(
-        self, num_features: Optional[int] = None, *, device: Optional[Union[torch.device, str]] = None
+        self, *, num_features: Optional[int] = None, device: Optional[Union[torch.device, str]] = None
     ) -> None:
         self.num_features = None if num_features is None else check_int("num_features", num_features)
         self.device = None if device is None else torch.device(device)
@@ -112,7 +112,7 @@ class FeatureStatistics:
     def __add__(self, other: FeatureStatistics) -> FeatureStatistics:
         """A new accumulator with the samples of both."""
         self._check_other(other)
-        out = FeatureStatistics(self.num_features or other.num_features, device=self.device)
+        out = FeatureStatistics(num_features=self.num_features or other.num_features, device=self.device)
         return out.merge(self).merge(other)
 
     def all_reduce(self, group: Optional[dist.ProcessGroup] = None) -> FeatureStatistics:
