@@ -54,6 +54,14 @@ def test_equals_the_eigenvalues_of_the_product(d: int) -> None:
     assert frechet_distance(*as_torch(*stats_np(y), *stats_np(x))).item() == pytest.approx(expected, rel=1e-9)
 
 
+def test_one_singular_covariance_in_either_place() -> None:
+    """A singular Σ1 has no Cholesky factor: the eigendecomposition path; a singular Σ2 the Cholesky path."""
+    singular, full = stats_np(gaussian_features(20, 48, 0)), stats_np(gaussian_features(400, 48, 1, 0.5))
+    for a, b in ((singular, full), (full, singular)):
+        got = frechet_distance(*as_torch(*a, *b))
+        assert got.item() == pytest.approx(fd_numpy(*a, *b), rel=1e-8)
+
+
 def test_feature_statistics_arguments_equal_tensor_arguments() -> None:
     x, y = torch.from_numpy(gaussian_features(200, 8, 0)), torch.from_numpy(gaussian_features(300, 8, 1))
     a, b = FeatureStatistics(), FeatureStatistics()

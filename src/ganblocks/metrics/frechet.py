@@ -16,11 +16,21 @@ Images = Union[torch.Tensor, Iterable[torch.Tensor], Callable[[int], torch.Tenso
 
 
 def _trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-    r""":math:`\operatorname{tr}\big((\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2})^{1/2}\big)` from two symmetric
-    eigendecompositions; eigenvalues below 0 (rounding, on positive semi-definite matrices) count as 0."""
-    vals, vecs = torch.linalg.eigh(sigma1)
-    root1 = (vecs * vals.clamp_min(0).sqrt()) @ vecs.mT
-    product = root1 @ sigma2 @ root1
+    r""":math:`\operatorname{tr}\big((\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2})^{1/2}\big)`: the sum of the square roots
+    of the eigenvalues of a symmetric matrix similar to :math:`\Sigma_1 \Sigma_2`.
+
+    That matrix is :math:`L^\top \Sigma_2 L` for the Cholesky factor :math:`\Sigma_1 = L L^\top` (a few times
+    cheaper than an eigendecomposition with eigenvectors); where :math:`\Sigma_1` is singular and has none, it
+    is :math:`\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}` from the eigendecomposition of :math:`\Sigma_1`.
+    Eigenvalues below 0 (rounding, on positive semi-definite matrices) count as 0.
+    """
+    chol, info = torch.linalg.cholesky_ex(sigma1)
+    if int(info) == 0:
+        product = chol.mT @ sigma2 @ chol
+    else:
+        vals, vecs = torch.linalg.eigh(sigma1)
+        root1 = (vecs * vals.clamp_min(0).sqrt()) @ vecs.mT
+        product = root1 @ sigma2 @ root1
     roots: torch.Tensor = torch.linalg.eigvalsh((product + product.mT) / 2).clamp_min(0).sqrt()
     return roots.sum()
 
@@ -46,8 +56,11 @@ def frechet_distance(
     On Inception-v3 pool features this is FID (Heusel et al., "GANs Trained by a Two Time-Scale Update Rule
     Converge to a Local Nash Equilibrium", NeurIPS 2017). The last trace equals pytorch-fid's
     :math:`\operatorname{tr}\sqrt{\Sigma_1\Sigma_2}` (the two matrices are similar), but is computed in
-    float64 from two symmetric eigendecompositions, without scipy and never in complex numbers: the
-    eigenvalues that rounding pushes below 0 count as 0.
+    float64 from the eigenvalues of a symmetric matrix similar to :math:`\Sigma_1\Sigma_2`
+    (:math:`L^\top \Sigma_2 L` with the Cholesky factor :math:`\Sigma_1 = LL^\top`, or
+    :math:`\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}` from an eigendecomposition where :math:`\Sigma_1` is
+    singular), without scipy and never in complex numbers: the eigenvalues that rounding pushes below 0
+    count as 0.
 
     Called with two :class:`FeatureStatistics` (``frechet_distance(fake, real)``) it takes their means and
     covariances, and warns when one holds no more samples than features: its covariance is then singular
