@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from . import dispatch, layers, losses, networks, ops, targets, training
+from . import dispatch, layers, losses, metrics, networks, ops, targets, training
 from .common import RESULTS, Config, environment, headline, markdown, measure, speedup
 
 AREAS = {
@@ -29,6 +29,7 @@ AREAS = {
     "losses": losses,
     "training": training,
     "dispatch": dispatch,
+    "metrics": metrics,
 }
 
 

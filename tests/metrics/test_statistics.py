@@ -37,6 +37,20 @@ def test_streaming_in_chunks_equals_numpy(chunk: int) -> None:
     assert torch.equal(stats.covariance, stats.covariance.T)
 
 
+def test_wide_features_in_strips() -> None:
+    """600 features: three column strips of the sum of outer products (256, 256, 88), merged and saved."""
+    x = features(700, 600)
+    a, b = FeatureStatistics(), FeatureStatistics()
+    a.update(x[:300])
+    b.update(x[300:])
+    assert_matches_numpy(a + b, x)
+    restored = FeatureStatistics()
+    restored.load_state_dict(a.state_dict())
+    restored.update(x[300:])
+    assert_matches_numpy(restored, x)
+    assert torch.equal(restored.covariance, restored.covariance.T)
+
+
 def test_float32_input_accumulates_in_float64() -> None:
     # float32 features, summed in float32, would lose ~1e-5 of the covariance over 20k rows at offset 10.
     x = features(20000, 4, offset=10.0).float()

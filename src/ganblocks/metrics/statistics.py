@@ -11,6 +11,10 @@ import torch.distributed as dist
 from .._checks import check_int, check_tensor
 from ._features import check_features
 
+# Columns per strip of the sum of outer products: only the strips' upper-triangular part is computed (torch
+# has no symmetric rank-k update), about (1 + 256/D)/2 of a full product's work.
+_STRIP = 256
+
 
 class FeatureStatistics:
     r"""The mean and covariance of a stream of feature batches, accumulated in float64.
@@ -60,6 +64,11 @@ class FeatureStatistics:
         self._sum = torch.zeros(num_features, dtype=torch.float64, device=device)
         self._outer = torch.zeros(num_features, num_features, dtype=torch.float64, device=device)
 
+    def _outer_full(self) -> torch.Tensor:
+        """The whole symmetric sum of outer products, from its upper triangle (all that is accumulated)."""
+        _, outer = self._sums()
+        return outer.triu() + outer.triu(1).mT
+
     def _sums(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._sum is None or self._outer is None:
             if self.num_features is None:
@@ -82,7 +91,8 @@ class FeatureStatistics:
         total, outer = self._sums()
         x = x.detach().to(device=total.device, dtype=torch.float64)
         total.add_(x.sum(dim=0))
-        outer.addmm_(x.T, x)
+        for i in range(0, x.shape[1], _STRIP):
+            outer[i : i + _STRIP, i:].addmm_(x[:, i : i + _STRIP].T, x[:, i:])
         self.num_samples += x.shape[0]
 
     def _check_other(self, other: object) -> FeatureStatistics:
@@ -143,20 +153,20 @@ class FeatureStatistics:
         n = self.num_samples
         if n < 2:
             raise ValueError(f"FeatureStatistics.covariance needs at least 2 samples, got {n}")
-        total, outer = self._sums()
+        total, _ = self._sums()
+        outer = self._outer_full()
         # S - N μμᵀ = S - s sᵀ / N: cancellation loses about log10(|μ|² / σ²) of float64's 16 digits,
         # harmless for network features (whose means are within a few standard deviations of 0).
-        cov = (outer - torch.outer(total, total) / n) / (n - 1)
-        return (cov + cov.T) / 2
+        return (outer - torch.outer(total, total) / n) / (n - 1)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The count and the two sums: what :meth:`load_state_dict` restores (``torch.save`` it to reuse a
         data set's statistics)."""
-        total, outer = self._sums()
+        total, _ = self._sums()
         return {
             "num_samples": torch.tensor(self.num_samples),
             "sum": total.clone(),
-            "sum_outer": outer.clone(),
+            "sum_outer": self._outer_full(),
         }
 
     def load_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> None:
