@@ -139,6 +139,9 @@ def test_feature_statistics_takes_a_tensor_an_iterable_or_a_callable() -> None:
         assert stats.num_samples == 70
         torch.testing.assert_close(stats.mean, expected.mean(0), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(stats.covariance, torch.cov(expected.T), rtol=1e-10, atol=1e-12)
+    pairs = [(batch, torch.zeros(len(batch))) for batch in torch.split(images, 9)]  # a loader with labels
+    from_pairs = feature_statistics(EXTRACTOR, pairs)
+    assert torch.equal(from_pairs.covariance, from_list.covariance)
     truncated = feature_statistics(EXTRACTOR, list(torch.split(images, 9)), num_samples=40)
     assert truncated.num_samples == 40
     torch.testing.assert_close(truncated.mean, expected[:40].mean(0), rtol=1e-12, atol=1e-12)

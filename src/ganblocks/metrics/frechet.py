@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import Callable, Optional, Union, overload
+from typing import Any, Callable, Optional, Union, overload
 
 import torch
 from torch import nn
@@ -12,7 +12,10 @@ from torch import nn
 from .._checks import check_float_tensor, check_int
 from .statistics import FeatureStatistics
 
-Images = Union[torch.Tensor, Iterable[torch.Tensor], Callable[[int], torch.Tensor]]
+# Images: a tensor, an iterable of batches (or of tuples/lists whose first element is the batch), or n -> batch.
+Images = Union[
+    torch.Tensor, Iterable[Union[torch.Tensor, tuple[Any, ...], list[Any]]], Callable[[int], torch.Tensor]
+]
 
 
 def _trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
@@ -134,7 +137,9 @@ def _batches(images: Images, num_samples: Optional[int], batch_size: int) -> Ite
             yield images(min(batch_size, num_samples - start))
     else:
         seen = 0
-        for batch in images:
+        for item in images:
+            # A DataLoader of (images, labels, ...) pairs: the images are the first element.
+            batch = item[0] if isinstance(item, (tuple, list)) else item
             if num_samples is not None and seen >= num_samples:
                 return
             batch = batch if num_samples is None else batch[: num_samples - seen]
@@ -155,7 +160,8 @@ def feature_statistics(
     ``images`` is one of:
 
     * a tensor ``(N, C, H, W)``, run in batches of ``batch_size``;
-    * an iterable of image batches (a ``DataLoader`` of images, a list of tensors), run as they come;
+    * an iterable of image batches (a ``DataLoader`` of images, a list of tensors), run as they come; where
+      it yields tuples or lists (a ``DataLoader`` of ``(images, labels)``), their first elements;
     * a callable ``images(n) -> (n, C, H, W)``, e.g. ``lambda n: G(torch.randn(n, z_dim))``, called with
       ``batch_size`` (the last call with the remainder) until ``num_samples`` images are drawn.
 
