@@ -47,7 +47,7 @@ On the procedural shapes, a small shape classifier (``shape_classifier.py``, tra
 shapes) also scores the samples: ``recognised``, the share it calls a disc, square or triangle with
 probability ≥ 0.9, ``share_<class>`` among those, and ``balance``, their normalised entropy (1: a third each).
 Its scores on real images are the ceiling (``real`` in metrics.json). In its penultimate feature space
-(128 features) ``ganblocks.metrics`` also gives ``fid``, ``kid`` (×1000, 100 subsets of half the samples),
+(128 features) ``ganblocks.metrics`` also gives ``fid``, ``kid`` (100 subsets of half the samples),
 ``precision``, ``recall``, ``density`` and ``coverage`` of the samples against the real images, and the same
 for a second, disjoint set of real images (``real_baseline`` in metrics.json): the floor that 512 samples
 leave, drawn dotted in the figure.
@@ -348,10 +348,11 @@ def fd(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def feature_metrics(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
-    """FID, KID (×1000), precision, recall, density and coverage of ``fake`` features against ``real``.
+    """FID, KID, precision, recall, density and coverage of ``fake`` features against ``real``.
 
-    In the shape classifier's feature space, not Inception's: numbers compare within this script only. KID
-    draws 100 subsets of half the samples (seeded: the same draws at every evaluation and on resume).
+    In the shape classifier's feature space, not Inception's: numbers compare within this script only (its
+    unbounded ReLU features make KID, cubic in their scale, much larger than on Inception's). KID draws 100
+    subsets of half the samples (seeded: the same draws at every evaluation and on resume).
     """
     with one_thread():
         kid = kernel_distance(
@@ -364,7 +365,7 @@ def feature_metrics(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) ->
         pr = precision_recall(real, fake)
         return {
             "fid": fd(fake, real),
-            "kid": 1000 * float(kid.mean),
+            "kid": float(kid.mean),
             **{k: float(v) for k, v in pr._asdict().items()},
         }
 
@@ -462,11 +463,9 @@ def plot_curves(
         axes[2].set(xlabel="step", ylabel="FID, classifier features", yscale="log")
         axes[2].set_title("classifier features (dotted: real vs real)")
         twin = axes[2].twinx()
-        kid = twin.plot(
-            es, [max(e["kid"], 1e-3) for e in evals], "s--", color="tab:red", label="KID ×1000 (right)"
-        )
+        kid = twin.plot(es, [max(e["kid"], 1e-3) for e in evals], "s--", color="tab:red", label="KID (right)")
         twin.axhline(max(baseline["kid"], 1e-3), color="tab:red", ls=":", lw=1)
-        twin.set(ylabel="KID ×1000 (floored at 0.001)", yscale="log")
+        twin.set(ylabel="KID (floored at 0.001)", yscale="log")
         axes[2].legend(handles=fid + kid)
         for key, source, color in (
             ("recognised", real, "tab:green"),
