@@ -1,6 +1,6 @@
 """ganblocks benchmarks: the public API against the plain formulations users write today.
 
-``python -m benchmarks --help``; one script per area (ops, layers, networks, losses, training, dispatch),
+``python -m benchmarks --help``; one script per area (ops, layers, networks, losses, training, dispatch, metrics),
 one shared helper (:mod:`.common`), the baselines in :mod:`.plain`. Results: ``benchmarks/results/``.
 """
 

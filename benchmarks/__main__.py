@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from . import augment, dispatch, layers, losses, networks, ops, targets, training
+from . import augment, dispatch, layers, losses, metrics, networks, ops, targets, training
 from .common import RESULTS, Config, environment, headline, markdown, measure, speedup
 
 AREAS = {
@@ -30,6 +30,7 @@ AREAS = {
     "training": training,
     "augment": augment,
     "dispatch": dispatch,
+    "metrics": metrics,
 }
 
 

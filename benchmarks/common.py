@@ -326,7 +326,9 @@ def headline(recs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     mode; the call where only the forward runs), with the lowest and highest."""
     out = {}
     for area in dict.fromkeys(r["area"] for r in recs):
-        mode = {"training": "step", "penalties": "step", "dispatch": "forward"}.get(area, "fwd+bwd")
+        mode = {"training": "step", "penalties": "step", "dispatch": "forward", "metrics": "forward"}.get(
+            area, "fwd+bwd"
+        )
         mine = [r for r in recs if r["area"] == area and r["provider"] == "ganblocks" and r["mode"] == mode]
         xs = [s for r in mine if (s := speedup(recs, r)) is not None]
         if xs:

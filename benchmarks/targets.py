@@ -1,4 +1,4 @@
-"""The speed targets of the issues (#2 fused ops, #3 discriminators, #4 losses), read off a results file.
+"""The speed targets of the issues (#2 fused ops, #3 discriminators, #4 losses, #21 metrics), read off a results file.
 
 Each target names the records it reads (area, row name, mode, device, a parameter filter), what they are
 compared with (a provider's median, the saved or peak memory, a copy's time) and the required ratio. A ratio
@@ -30,6 +30,8 @@ TARGETS: list[tuple[int, str, str, str, tuple[str, ...], str, dict[str, Any], st
     (4, "cuda", "R1 step ≥ 1.3× the plain formulation", "penalties", ("r1/style", "r1/multiscale"), "step", {}, "plain", "speed", 1.3),
     (4, "cuda", "VGGLoss fwd+bwd (bfloat16 channels_last) ≥ 1.2× pix2pixHD's", "losses", ("vgg",), "fwd+bwd", {}, "plain", "speed", 1.2),
     (4, "cpu", "R1 step and VGGLoss fwd+bwd no slower than plain", "", ("r1/style", "r1/multiscale", "vgg"), "", {}, "plain", "speed", 1.0),
+    (21, "cpu", "frechet_distance of 2048×2048 covariances ≥ 2× pytorch-fid's scipy sqrtm", "metrics", ("frechet_distance",),
+     "forward", {"dim": 2048}, "plain", "speed", 2.0),
 ]  # fmt: skip
 
 

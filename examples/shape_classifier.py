@@ -41,10 +41,14 @@ class ShapeClassifier(nn.Module):
         )
         self.fc = nn.Linear(2 * widths[-1], num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate features ``(N, 8 * width)``: mean and max pooling of the last convolution."""
         for conv in self.convs:
             x = F.relu(conv(x))
-        return self.fc(torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1))
+        return torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
 
 
 def train_classifier(
@@ -80,6 +84,12 @@ def shape_scores(model: ShapeClassifier, images: torch.Tensor, *, threshold: flo
         **{f"share_{name}": float(s) for name, s in zip(CLASSES, shares)},
         "balance": entropy / math.log(len(CLASSES)),
     }
+
+
+@torch.no_grad()
+def shape_features(model: ShapeClassifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's penultimate features of ``images``, in chunks, on the CPU: ``(N, 8 * width)``."""
+    return torch.cat([model.features(chunk.float().cpu()) for chunk in images.split(256)])
 
 
 @torch.no_grad()

@@ -42,15 +42,19 @@ Quality measures (lower is better; both compare 512 EMA samples with 512 real im
 ``eval_every`` steps):
 
 * ``fd_random``: Fréchet distance between Gaussians fitted to features of a fixed, randomly initialised
-  convolutional network (the FID formula with a random instead of an Inception feature extractor; its
-  numbers are comparable only between runs of this script);
+  convolutional network (``ganblocks.metrics.frechet_distance`` with a random instead of an Inception
+  feature extractor; its numbers are comparable only between runs of this script);
 * ``swd_patches``: sliced Wasserstein distance between random 7×7 patches of real and generated images at
   32×32 and 16×16 (as in ProGAN's SWD, without its Laplacian pyramid), ×1000.
 
 On the procedural shapes, a small shape classifier (``shape_classifier.py``, trained first on freshly drawn
 shapes) also scores the samples: ``recognised``, the share it calls a disc, square or triangle with
 probability ≥ 0.9, ``share_<class>`` among those, and ``balance``, their normalised entropy (1: a third each).
-Its scores on real images are the ceiling (``real`` in metrics.json).
+Its scores on real images are the ceiling (``real`` in metrics.json). In its penultimate feature space
+(128 features) ``ganblocks.metrics`` also gives ``fid``, ``kid`` (100 subsets of half the samples),
+``precision``, ``recall``, ``density`` and ``coverage`` of the samples against the real images, and the same
+for a second, disjoint set of real images (``real_baseline`` in metrics.json): the floor that 512 samples
+leave, drawn dotted in the figure.
 
 Usage::
 
@@ -63,12 +67,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
@@ -99,6 +104,7 @@ from ganblocks import (
     StyleGAN2Generator,
 )
 from ganblocks.functional import image_pyramid, ttur_adam
+from ganblocks.metrics import FeatureStatistics, frechet_distance, kernel_distance, precision_recall
 from ganblocks.penalties import r1_penalty_from_outputs
 from ganblocks.training import ModelEMA
 
@@ -112,7 +118,7 @@ from checkpointing import (
     read_checkpoint,
     save_atomic,
 )
-from shape_classifier import CLASSES, ShapeClassifier, shape_scores, train_classifier
+from shape_classifier import CLASSES, ShapeClassifier, shape_features, shape_scores, train_classifier
 
 RESOLUTION = 32
 Synthesis = Literal["progan", "stylegan", "stylegan2"]
@@ -344,23 +350,46 @@ class RandomFeatures(nn.Module):
         return torch.cat(feats, dim=1).double()
 
 
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """‖μa − μb‖² + tr(Σa + Σb − 2(Σa^½ Σb Σa^½)^½), on float64 features (N, D)."""
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Small eigenproblems and kernel matrices: threading only adds contention."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small eigenproblems: threading only adds contention
+    torch.set_num_threads(1)
     try:
-        return _frechet_distance(a, b)
+        yield
     finally:
         torch.set_num_threads(threads)
 
 
-def _frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    vals, vecs = torch.linalg.eigh(cov_a)
-    sqrt_a = vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
-    cross = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp_min(0).sqrt().sum()
-    return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+def fd(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The Fréchet distance between Gaussians fitted to features ``(N, D)`` (ganblocks.metrics)."""
+    stats = [FeatureStatistics(), FeatureStatistics()]
+    for s, features in zip(stats, (a, b)):
+        s.update(features)
+    return float(frechet_distance(*stats))
+
+
+def feature_metrics(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
+    """FID, KID, precision, recall, density and coverage of ``fake`` features against ``real``.
+
+    In the shape classifier's feature space, not Inception's: numbers compare within this script only (its
+    unbounded ReLU features make KID, cubic in their scale, much larger than on Inception's). KID draws 100
+    subsets of half the samples (seeded: the same draws at every evaluation and on resume).
+    """
+    with one_thread():
+        kid = kernel_distance(
+            fake,
+            real,
+            num_subsets=100,
+            subset_size=min(1000, len(real) // 2, len(fake) // 2),
+            generator=torch.Generator().manual_seed(seed),
+        )
+        pr = precision_recall(real, fake)
+        return {
+            "fid": fd(fake, real),
+            "kid": float(kid.mean),
+            **{k: float(v) for k, v in pr._asdict().items()},
+        }
 
 
 def sliced_wasserstein_patches(
@@ -397,8 +426,10 @@ def sample(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 def distances(real: torch.Tensor, fake: torch.Tensor, features: RandomFeatures) -> dict[str, float]:
     real = real.float().cpu()
+    with one_thread():
+        fd_random = fd(features(real), features(fake))
     return {
-        "fd_random": frechet_distance(features(real), features(fake)),
+        "fd_random": fd_random,
         "swd_patches": sliced_wasserstein_patches(real, fake),
     }
 
@@ -417,10 +448,13 @@ def save_grid(images: torch.Tensor, path: Path, *, nrow: int = 8) -> None:
     ).save(path)
 
 
-def plot_curves(log: list[dict], evals: list[dict], real: Optional[dict], path: Path) -> None:
-    """Losses; fd_random and swd_patches; the shape classifier's measures (when there are any)."""
-    shapes = real is not None
-    fig, axes = plt.subplots(1, 3 if shapes else 2, figsize=(16 if shapes else 11, 3.8))
+def plot_curves(
+    log: list[dict], evals: list[dict], real: Optional[dict], baseline: Optional[dict], path: Path
+) -> None:
+    """Losses; fd_random and swd_patches; with the shape classifier (when there is one): FID and KID in its
+    feature space, and its scores with precision and recall (dotted: real images)."""
+    shapes = real is not None and baseline is not None
+    fig, axes = plt.subplots(1, 4 if shapes else 2, figsize=(21 if shapes else 11, 3.8))
     steps = [r["step"] for r in log]
 
     def smooth(v: list[float], k: int = 25) -> np.ndarray:
@@ -445,15 +479,28 @@ def plot_curves(log: list[dict], evals: list[dict], real: Optional[dict], path: 
     )
     twin.set(ylabel="sliced Wasserstein ×1000, 7×7 patches", yscale="log")
     axes[1].legend(handles=fd + swd)
-    if real is not None:
-        for key, label, color in (
-            ("recognised", "recognised", "tab:green"),
-            ("balance", "balance", "tab:purple"),
+    if real is not None and baseline is not None:
+        fid = axes[2].plot(es, [e["fid"] for e in evals], "o-", label="FID (left)")
+        axes[2].axhline(baseline["fid"], color=fid[0].get_color(), ls=":", lw=1)
+        axes[2].set(xlabel="step", ylabel="FID, classifier features", yscale="log")
+        axes[2].set_title("classifier features (dotted: real vs real)")
+        twin = axes[2].twinx()
+        # symlog: KID is unbiased, so the real-vs-real baseline can sit just below 0
+        kid = twin.plot(es, [e["kid"] for e in evals], "s--", color="tab:red", label="KID (right)")
+        twin.axhline(baseline["kid"], color="tab:red", ls=":", lw=1)
+        twin.set_yscale("symlog", linthresh=1.0)
+        twin.set(ylabel="KID, classifier features (symlog)")
+        axes[2].legend(handles=fid + kid)
+        for key, source, color in (
+            ("recognised", real, "tab:green"),
+            ("balance", real, "tab:purple"),
+            ("precision", baseline, "tab:blue"),
+            ("recall", baseline, "tab:orange"),
         ):
-            axes[2].plot(es, [e[key] for e in evals], "o-", color=color, label=label)
-            axes[2].axhline(real[key], color=color, ls=":", lw=1)
-        axes[2].set(xlabel="step", ylim=(0, 1.02), title="shape classifier on samples (dotted: real images)")
-        axes[2].legend(loc="lower right")
+            axes[3].plot(es, [e[key] for e in evals], "o-", color=color, label=key)
+            axes[3].axhline(source[key], color=color, ls=":", lw=1)
+        axes[3].set(xlabel="step", ylim=(0, 1.02), title="shape classifier on samples (dotted: real images)")
+        axes[3].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -710,12 +757,21 @@ def train(
     features = RandomFeatures()
     save_grid(real_eval[:64], out / "real.png")
     ceiling = None if classifier is None else shape_scores(classifier, real_eval)
+    # In the classifier's feature space: the samples against real_eval, and the floor that sampling error
+    # leaves, a second real set of the same size against real_eval (the real-vs-real baseline).
+    baseline, real_features = None, None
+    if classifier is not None:
+        real_features = shape_features(classifier, real_eval).double()
+        second_real, _ = source.sample(s.eval_samples, torch.Generator().manual_seed(seed + 5))
+        baseline = feature_metrics(real_features, shape_features(classifier, second_real).double(), seed=seed)
 
     def evaluate_now(step: int) -> dict:
         fake = sample(ema.module, z_eval)
         result = {"step": step, **distances(real_eval, fake, features)}
         if classifier is not None:
             result.update(shape_scores(classifier, fake))
+            fake_features = shape_features(classifier, fake).double()
+            result.update(feature_metrics(real_features, fake_features, seed=seed))
         return result
 
     if not quiet:
@@ -808,7 +864,7 @@ def train(
     seconds = elapsed["seconds"] + time.perf_counter() - start
     cpu = elapsed["cpu_seconds"] + time.process_time() - cpu_start
     save_grid(sample(ema.module, z_eval[:64]), out / "samples_final.png")
-    plot_curves(log, evals, ceiling, out / "losses.png")
+    plot_curves(log, evals, ceiling, baseline, out / "losses.png")
     metrics = {
         "settings": {
             **asdict(s),
@@ -823,6 +879,7 @@ def train(
         "final": evals[-1],
         "initial": evals[0],
         "real": ceiling,
+        "real_baseline": baseline,
         "evals": evals,
         "losses": log,
     }
@@ -932,7 +989,7 @@ def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], 
             d_max_channels=16,
             eval_every=3,
             sample_every=3,
-            eval_samples=64,
+            eval_samples=400,  # more than the 320 random features: a full-rank covariance
             r1_every=2,
             classifier_steps=5,
         )

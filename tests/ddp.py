@@ -30,6 +30,7 @@ from ganblocks.discriminators import (
     image_pyramid,
 )
 from ganblocks.losses import FeatureMatchingLoss, g_loss
+from ganblocks.metrics import FeatureStatistics
 from ganblocks.penalties import r1_penalty
 
 Grads = dict[str, torch.Tensor]
@@ -160,3 +161,25 @@ def penalties_worker(rank: int, world_size: int) -> dict[str, Grads]:
     shard = slice(rank * BATCH // world_size, (rank + 1) * BATCH // world_size)
     penalty_step(ddp_d, ddp_g, d, real[shard], z[shard])
     return {"d": grads(d), "g": grads(g)}
+
+
+# ------------------------------------------------------------------------------------------------- metrics
+
+
+def metrics_features() -> torch.Tensor:
+    """50 samples of 6 correlated features with a nonzero mean: ranks take unequal shares of them."""
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(50, 6, generator=g) @ torch.randn(6, 6, generator=g) + 3
+
+
+def feature_statistics_worker(rank: int, world_size: int) -> dict[str, torch.Tensor]:
+    """FeatureStatistics of this rank's unequal share (rank 0: 20 rows, rank 1: 30), all-reduced."""
+    x = metrics_features()
+    stats = FeatureStatistics()
+    stats.update(x[:20] if rank == 0 else x[20:])
+    stats.all_reduce()
+    return {
+        "num_samples": torch.tensor(stats.num_samples),
+        "mean": stats.mean,
+        "covariance": stats.covariance,
+    }

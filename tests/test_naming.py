@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from torch import nn
@@ -13,11 +14,14 @@ import ganblocks
 import ganblocks.functional as F
 import ganblocks.metrics as metrics
 
-# Every public class: ganblocks' and those of the ganblocks.metrics namespace.
-PUBLIC_CLASSES = [(name, getattr(ganblocks, name)) for name in ganblocks.__all__] + [
-    (f"metrics.{name}", getattr(metrics, name)) for name in metrics.__all__
-]
-PUBLIC_CLASSES = [(name, obj) for name, obj in PUBLIC_CLASSES if inspect.isclass(obj)]
+
+def _public_classes() -> Iterator[tuple[str, Any]]:
+    """Every public class of ``ganblocks`` and of ``ganblocks.metrics`` (as ``metrics.<name>``)."""
+    for namespace, prefix in ((ganblocks, ""), (metrics, "metrics.")):
+        for name in namespace.__all__:
+            obj = getattr(namespace, name)
+            if inspect.isclass(obj):
+                yield f"{prefix}{name}", obj
 
 
 def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
@@ -30,7 +34,7 @@ def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
         obj = getattr(metrics, name)
         if inspect.isfunction(obj):
             yield f"metrics.{name}", obj
-    for name, obj in PUBLIC_CLASSES:
+    for name, obj in _public_classes():
         yield f"{name}.__init__", obj.__init__
         for attr, member in vars(obj).items():
             if attr.startswith("_") and attr != "__call__":
@@ -120,7 +124,7 @@ def test_every_loss_and_penalty_has_torch_reduction(name: str, fn: Callable[...,
     assert set(typing.get_args(hint)) == {"mean", "sum", "none"}
 
 
-MODULES = [obj for _, obj in PUBLIC_CLASSES if issubclass(obj, nn.Module)]
+MODULES = [cls for _, cls in _public_classes() if issubclass(cls, nn.Module)]
 
 
 # Options that torch.nn (or the original code) passes by position: Conv2d's stride and padding, an
@@ -128,7 +132,7 @@ MODULES = [obj for _, obj in PUBLIC_CLASSES if issubclass(obj, nn.Module)]
 TORCH_POSITIONAL_OPTIONS = ("stride", "padding", "policy", "layers", "size", "pool_size")
 
 
-CLASSES = [obj for _, obj in PUBLIC_CLASSES]
+CLASSES = [cls for _, cls in _public_classes()]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=[cls.__name__ for cls in CLASSES])
@@ -154,6 +158,7 @@ PARAMETER_FREE: dict[str, Callable[[], nn.Module]] = {
     "DiffAugment": lambda: ganblocks.DiffAugment(),
     "DraganPenalty": lambda: ganblocks.DraganPenalty(),
     "FeatureMatchingLoss": lambda: ganblocks.FeatureMatchingLoss(),
+    "FrechetDistance": lambda: metrics.FrechetDistance(nn.Flatten()),
     "GradientPenalty": lambda: ganblocks.GradientPenalty(),
     "HistoricalAveraging": lambda: ganblocks.HistoricalAveraging(nn.Linear(2, 2)),
     "ImagePyramid": lambda: ganblocks.ImagePyramid(2),

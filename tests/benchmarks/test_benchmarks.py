@@ -19,7 +19,8 @@ from benchmarks.__main__ import AREAS, compare, run  # noqa: E402
 from benchmarks.common import Config  # noqa: E402
 
 CHEAP = {"ops": "bias_act", "layers": "equal_linear", "networks": "style", "losses": "adversarial",
-         "training": "stylegan/g_step", "dispatch": "pixel_norm", "augment": "augment_pipe/bgc"}  # fmt: skip
+         "training": "stylegan/g_step", "dispatch": "pixel_norm", "augment": "augment_pipe/bgc",
+         "metrics": "frechet_distance"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,16 @@ def test_smoke_writes_json_and_markdown(smoke: tuple[Path, dict[str, Any]]) -> N
     timed = {
         r["area"] for r in saved["results"] if r["provider"] == "ganblocks" and r.get("median_ms", 0) > 0
     }
-    assert timed == {"ops", "layers", "discriminators", "losses", "training", "dispatch", "augment"}
+    assert timed == {
+        "ops",
+        "layers",
+        "discriminators",
+        "losses",
+        "training",
+        "dispatch",
+        "augment",
+        "metrics",
+    }
     assert not [r for r in saved["results"] if "error" in r]
     assert all("samples" not in r and "times" not in r for r in saved["results"])
     md = out.with_suffix(".md").read_text()

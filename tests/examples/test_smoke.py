@@ -84,6 +84,12 @@ def test_train_smoke(tmp_path: Path) -> None:
             assert 0 <= entry[key] <= 1 + 1e-9, (key, entry[key])
         shares = [entry[f"share_{c}"] for c in ("disc", "square", "triangle")]
         assert math.isclose(sum(shares), 1.0, abs_tol=1e-6) or (entry["recognised"] == 0 and sum(shares) == 0)
+    # ganblocks.metrics in the classifier's feature space, and the real-vs-real baseline beside them.
+    for entry in (metrics["real_baseline"], *metrics["evals"]):
+        for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
+            assert_finite(entry[key], key)
+        assert entry["fid"] >= 0 and 0 <= entry["precision"] <= 1 and 0 <= entry["recall"] <= 1
+    assert metrics["real_baseline"]["precision"] > 0.5 and metrics["real_baseline"]["recall"] > 0.5
     for key in ("seconds", "cpu_seconds"):
         assert_finite(metrics[key], key)
 
@@ -230,6 +236,7 @@ def test_mixture2d_smoke(tmp_path: Path) -> None:
             assert 0 <= r["modes"] <= num_modes, config
             assert_finite(r["high_quality"], f"{dataset}/{config} high_quality")
             assert 0 <= r["high_quality"] <= 100
+            assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
     assert results["ring"]["gan"]["modes"] == saved["ring"]["gan"]["modes"]
     table = (out / "results.md").read_text()
     assert table.startswith("| configuration |") and all(c in table for c in mixture2d.CONFIGS)
