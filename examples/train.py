@@ -8,7 +8,8 @@ stddev in its last block) sees all four, so gradients reach every scale of the g
 the non-saturating logistic loss with a lazy R1 penalty on the real image pyramid (every ``--r1-every``
 steps, scaled accordingly, added to the loss of that step; it differentiates the forward pass the loss
 already made), and an exponential moving average of the generator is kept for sampling. ``ttur_adam`` builds
-G's and D's Adam (TTUR), D's with the lazy-regularisation correction of its learning rate and betas.
+G's and D's Adam, each at its own rate (``--g-lr``, ``--d-lr``: equal by default, StyleGAN2's setting; TTUR's
+faster D is one flag away), D's with the lazy-regularisation correction of its learning rate and betas.
 
 ``--synthesis stylegan`` swaps in a miniature StyleGAN synthesis instead: a learned 4×4 constant and, per
 resolution, a ``AdaINSynthesisLayer`` (``EqualConv2d``, ``NoiseInjection`` below 32×32, fused bias + leaky ReLU,
@@ -511,7 +512,8 @@ def plot_curves(
 class Settings:
     steps: int = 2500
     batch_size: int = 32
-    lr: float = 0.002
+    g_lr: float = 0.002
+    d_lr: float = 0.002  # TTUR (Heusel et al.) gives D a faster rate; equal is StyleGAN2's setting
     lr_decay: float = 0.0  # fraction of the steps at the end over which both learning rates decay to 0
     r1_gamma: float = 1.0
     r1_every: int = 4
@@ -697,7 +699,7 @@ def train(
     # TTUR's two optimisers; D gets lazy R1 on top of its loss every k-th step, so its lr and betas get
     # StyleGAN2's lazy-regularisation adjustment.
     opt_g, opt_d = ttur_adam(
-        G, D, g_lr=s.lr, d_lr=s.lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
+        G, D, g_lr=s.g_lr, d_lr=s.d_lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
     )
     decay_start = s.steps * (1 - s.lr_decay)
     schedules = [
@@ -899,7 +901,10 @@ def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], 
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
     parser.add_argument("--steps", type=int, default=Settings.steps, help="discriminator/generator steps")
     parser.add_argument("--batch-size", type=int, default=Settings.batch_size, help="images per step")
-    parser.add_argument("--lr", type=float, default=Settings.lr, help="Adam learning rate of G and D")
+    parser.add_argument("--g-lr", type=float, default=Settings.g_lr, help="Adam learning rate of G")
+    parser.add_argument(
+        "--d-lr", type=float, default=Settings.d_lr, help="Adam learning rate of D (TTUR: above --g-lr)"
+    )
     parser.add_argument(
         "--r1-gamma", type=float, default=Settings.r1_gamma, help="R1 weight gamma (on the real pyramid)"
     )
@@ -969,7 +974,8 @@ def main(argv: Optional[list[str]] = None, *, on_step: Optional[Callable[[int], 
     s = Settings(
         steps=args.steps,
         batch_size=args.batch_size,
-        lr=args.lr,
+        g_lr=args.g_lr,
+        d_lr=args.d_lr,
         r1_gamma=args.r1_gamma,
         r1_every=args.r1_every,
         lr_decay=args.lr_decay,

@@ -99,7 +99,7 @@ def test_train_smoke(tmp_path: Path) -> None:
     [
         ["--no-conditional"],
         ["--synthesis", "stylegan", "--no-noise", "--lr-decay", "0.5"],
-        ["--categories", "2"],
+        ["--categories", "2", "--d-lr", "0.004"],
     ],
 )
 def test_train_smoke_variants(tmp_path: Path, options: list[str]) -> None:
@@ -110,6 +110,7 @@ def test_train_smoke_variants(tmp_path: Path, options: list[str]) -> None:
     # On by default for the shapes, unless a categorical code of its own is asked for.
     assert settings["conditional"] == ("--no-conditional" not in options and "--categories" not in options)
     assert settings["synthesis"] == ("stylegan" if "stylegan" in options else "progan")
+    assert (settings["g_lr"], settings["d_lr"]) == (0.002, 0.004 if "--d-lr" in options else 0.002)
     for entry in metrics["losses"]:
         assert_finite(entry["d_loss"], "d_loss")
         assert_finite(entry["g_loss"], "g_loss")
