@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_float_tensor, check_images, check_int, check_optional_clamp
-from ..generators.mapping import MappingNetwork
-from ..generators.stylegan2 import (
+from .._stylegan2 import (
     ARCHITECTURES,
     Architecture,
     block_channels,
@@ -30,6 +29,7 @@ from ..generators.stylegan2 import (
     fp16_resolution,
     translate_kwargs,
 )
+from ..generators.mapping import MappingNetwork
 from ..layers.equalized import EqualLinear
 from ..layers.minibatch_std import MinibatchStdDev
 from ..layers.resample import BLUR_FILTER, FilterLike, _setup_filter, downsample2d

@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal, Optional, Union, get_args
+from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
 from .._checks import check_choice, check_float_tensor, check_int, check_optional_clamp
+from .._stylegan2 import (
+    ARCHITECTURES,
+    LOW_PRECISION,
+    Architecture,
+    block_channels,
+    block_dtype,
+    check_fp16_dtype,
+    check_resolution,
+    fp16_resolution,
+    translate_kwargs,
+)
 from ..layers.equalized import EqualLinear
 from ..layers.modulated import ModulatedConv2d, _check_w, modulated_conv2d
 from ..layers.noise import NOISE_MODES, NoiseMode
@@ -29,40 +40,6 @@ from ..ops._activations import Activation, resolve_activation
 from ..ops.bias_act import bias_act
 from ..ops.inject_noise import inject_noise
 from .mapping import MappingNetwork
-
-Architecture = Literal["orig", "skip", "resnet"]
-ARCHITECTURES: tuple[Architecture, ...] = get_args(Architecture)
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def check_fp16_dtype(dtype: torch.dtype) -> torch.dtype:
-    """``fp16_dtype`` is float16 or bfloat16."""
-    if dtype not in _LOW_PRECISION:
-        raise ValueError(f"fp16_dtype must be torch.float16 or torch.bfloat16, got {dtype!r}")
-    return dtype
-
-
-def check_resolution(name: str, value: int) -> int:
-    """A power of two, at least 4."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 4 or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two >= 4, got {value!r}")
-    return value
-
-
-def block_channels(resolution: int, channel_base: int, channel_max: int) -> int:
-    """StyleGAN2-ADA's channel rule: ``min(channel_base // resolution, channel_max)``."""
-    return min(channel_base // resolution, channel_max)
-
-
-def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
-    """The lowest resolution that runs in reduced precision: the ``num_fp16_res`` highest, never below 8."""
-    return max(1 << max(int(math.log2(img_resolution)) + 1 - num_fp16_res, 0), 8)
-
-
-def block_dtype(use_fp16: bool, fp16_dtype: torch.dtype, param_dtype: torch.dtype, device: torch.device,
-                force_fp32: bool) -> torch.dtype:  # fmt: skip
-    """Reduced precision only on CUDA (StyleGAN2-ADA's mixed precision), else the parameters' dtype."""
-    return fp16_dtype if use_fp16 and not force_fp32 and device.type == "cuda" else param_dtype
 
 
 class StyleGAN2SynthesisLayer(ModulatedConv2d):
@@ -399,7 +376,7 @@ class StyleGAN2SynthesisBlock(nn.Module):
         memory_format = torch.channels_last if self.channels_last and low else torch.contiguous_format
         fused = fused_modconv
         if fused is None:
-            fused = not self.training and (dtype not in _LOW_PRECISION or n == 1)
+            fused = not self.training and (dtype not in LOW_PRECISION or n == 1)
         layer_kw: dict[str, Any] = {"fused_modconv": fused, "noise_mode": noise_mode}
         w_iter = iter(ws.unbind(dim=1))
 
@@ -581,16 +558,6 @@ _ADA_SYNTHESIS_KWARGS = {
     "use_noise": "use_noise",
     "activation": "act",
 }
-
-
-def translate_kwargs(where: str, kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    """Rename StyleGAN2-ADA's keys with ``names``; an unknown key raises a ValueError naming it."""
-    if not isinstance(kwargs, Mapping):
-        raise TypeError(f"{where} must be a mapping, got {type(kwargs).__name__}")
-    unknown = sorted(set(kwargs) - set(names))
-    if unknown:
-        raise ValueError(f"{where} has keys that ganblocks does not know: {unknown}; known: {sorted(names)}")
-    return {names[k]: v for k, v in kwargs.items()}
 
 
 class StyleGAN2Generator(nn.Module):
