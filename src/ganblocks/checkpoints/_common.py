@@ -25,8 +25,12 @@ def open_binary(path: PathOrFile, *, what: str) -> IO[bytes]:
     return path
 
 
-def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str) -> None:
-    """``module.load_state_dict(state_dict)`` (strict), with missing/unexpected keys and shapes named."""
+def check_state(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str) -> None:
+    """Refuse with a ValueError unless ``state_dict`` has exactly ``module``'s keys and shapes.
+
+    ``module`` may live on the meta device: the loaders build the network a file's kwargs describe there
+    first, so that kwargs asking for more than the file's tensors hold allocate nothing.
+    """
     own = module.state_dict()
     missing = sorted(own.keys() - state_dict.keys())
     unexpected = sorted(state_dict.keys() - own.keys())
@@ -41,6 +45,11 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what
                 f"{what}: tensor {key!r} has shape {tuple(value.shape)} in the file, {type(module).__name__} "
                 f"expects {tuple(own[key].shape)}"
             )
+
+
+def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str) -> None:
+    """``module.load_state_dict(state_dict)`` (strict), with missing/unexpected keys and shapes named."""
+    check_state(module, state_dict, what=what)
     module.load_state_dict(dict(state_dict), strict=True)
 
 

@@ -26,7 +26,7 @@ import torch
 
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
-from ._common import PathOrFile, load_into, open_binary, to_dtype
+from ._common import PathOrFile, check_state, load_into, open_binary, to_dtype
 
 _LOCK = threading.Lock()
 _BLUR = (1.0, 3.0, 3.0, 1.0)
@@ -401,6 +401,10 @@ def load_rosinality_checkpoint(
         kwargs, state, names, config = _generator(data[key], what, float(mapping_lr_multiplier))
         if latent_avg is not None:
             state["mapping.w_avg"] = latent_avg.reshape(-1)
+        # The config comes from the tensors' shapes; check all that it implies on the meta device (no memory)
+        # before building for real.
+        shapes = StyleGAN2Generator.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
+        check_state(shapes, _complete(shapes, dict(state)), what=what)
         module = StyleGAN2Generator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
         load_into(module, _complete(module, state), what=what)
         nets[key] = to_dtype(module, dtype)
@@ -411,6 +415,8 @@ def load_rosinality_checkpoint(
         if config and config["size"] != size:
             raise ValueError(f"the checkpoint's 'd' is for size {size}, its generator for {config['size']}")
         config.setdefault("size", size)
+        d_shapes = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
+        check_state(d_shapes, _complete(d_shapes, dict(state)), what="the checkpoint's 'd'")
         disc = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
         load_into(disc, _complete(disc, state), what="the checkpoint's 'd'")
         nets["d"] = to_dtype(disc, dtype)

@@ -11,7 +11,7 @@ import torch
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
 from ..training.augment_pipe import AugmentPipe
-from ._common import PathOrFile, load_into, open_binary, to_dtype
+from ._common import PathOrFile, check_state, load_into, open_binary, to_dtype
 from ._unpickler import PersistentObject, plain, restricted_load
 
 _EXPECTED = {"G": "Generator", "D": "Discriminator", "G_ema": "Generator", "augment_pipe": "AugmentPipe"}
@@ -73,11 +73,16 @@ def _build(
     device: Optional[Union[torch.device, str]],
     dtype: Optional[torch.dtype],
 ) -> Any:
+    kwargs, tensors, what = obj.init_kwargs(), obj.tensors(), f"the pickle's {key!r}"
     try:
-        module = cls.from_stylegan2_ada_kwargs(obj.init_kwargs(), device=device, dtype=dtype)
+        # The kwargs alone could ask for any size: match them against the file's tensors on the meta device
+        # (no memory) before building for real.
+        shapes = cls.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"the pickle's {key!r}: {error}") from error
-    load_into(module, obj.tensors(), what=f"the pickle's {key!r}")
+        raise ValueError(f"{what}: {error}") from error
+    check_state(shapes, tensors, what=what)
+    module = cls.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
+    load_into(module, tensors, what=what)
     return to_dtype(module, dtype)
 
 
