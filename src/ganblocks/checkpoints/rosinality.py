@@ -110,15 +110,28 @@ def _check_blur(state: Mapping[str, torch.Tensor], key: str, what: str) -> None:
         return
     f = torch.tensor(_BLUR, dtype=torch.float64)
     expected = torch.outer(f, f) / f.sum() ** 2
-    got = kernel.to(torch.float64)
+    got = _stored(kernel, f"{what}: tensor {key!r}").to(torch.float64)
     if got.shape != expected.shape or not torch.allclose(got / got.sum(), expected, rtol=1e-6, atol=0.0):
         raise ValueError(f"{what}: {key!r} is not the blur kernel [1, 3, 3, 1] (other kernels are not read)")
+
+
+def _stored(value: Any, what: str) -> torch.Tensor:
+    """``value`` if it is a tensor with no more elements than its storage holds: a zero stride would let a few
+    stored bytes stand for a tensor of any size, and the network built to receive it be that large."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{what} must be a tensor, got {type(value).__name__}")
+    stored = value.untyped_storage().nbytes() // max(value.element_size(), 1)
+    if value.numel() > stored:
+        raise ValueError(
+            f"{what} has shape {tuple(value.shape)} ({value.numel()} elements) over a storage of {stored}"
+        )
+    return value
 
 
 def _take(state: Mapping[str, torch.Tensor], key: str, what: str) -> torch.Tensor:
     if key not in state:
         raise ValueError(f"{what}: the state dict has no {key!r}")
-    return state[key]
+    return _stored(state[key], f"{what}: tensor {key!r}")
 
 
 def _generator(
@@ -323,12 +336,17 @@ def _optimizer_state(
     return {"state": new_state, "param_groups": groups}
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any, what: str) -> Optional[float]:
     if value is None:
         return None
-    if isinstance(value, torch.Tensor):
-        return float(value.reshape(-1)[0])
-    return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.reshape(()))
+    if isinstance(value, (int, float)):
+        return float(value)
+    got = (
+        f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    )
+    raise ValueError(f"the checkpoint's {what!r} must be one number, got {got}")
 
 
 def load_rosinality_checkpoint(
@@ -398,9 +416,11 @@ def load_rosinality_checkpoint(
             nets[key] = None
             continue
         what = f"the checkpoint's {key!r}"
+        if not isinstance(data[key], dict):
+            raise ValueError(f"{what} must be a state dict, got {type(data[key]).__name__}")
         kwargs, state, names, config = _generator(data[key], what, float(mapping_lr_multiplier))
         if latent_avg is not None:
-            state["mapping.w_avg"] = latent_avg.reshape(-1)
+            state["mapping.w_avg"] = _stored(latent_avg, "the checkpoint's 'latent_avg'").reshape(-1)
         # The config comes from the tensors' shapes; check all that it implies on the meta device (no memory)
         # before building for real.
         shapes = StyleGAN2Generator.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
@@ -411,6 +431,8 @@ def load_rosinality_checkpoint(
         if key == "g" and data.get("g_optim") is not None:
             optims["g_optim"] = _optimizer_state(data["g_optim"], data[key], names, module, "g_optim")
     if data.get("d") is not None:
+        if not isinstance(data["d"], dict):
+            raise ValueError(f"the checkpoint's 'd' must be a state dict, got {type(data['d']).__name__}")
         kwargs, state, names, size = _discriminator(data["d"], "the checkpoint's 'd'")
         if config and config["size"] != size:
             raise ValueError(f"the checkpoint's 'd' is for size {size}, its generator for {config['size']}")
@@ -425,6 +447,8 @@ def load_rosinality_checkpoint(
     else:
         nets["d"] = None
     args = data.get("args")
+    if args is not None and not isinstance(args, (argparse.Namespace, dict)):
+        raise ValueError(f"the checkpoint's 'args' must be a Namespace or a dict, got {type(args).__name__}")
     args_dict = vars(args) if isinstance(args, argparse.Namespace) else (dict(args) if args else None)
     if args_dict is not None:
         for mine, theirs in (("size", "size"), ("style_dim", "latent"), ("n_mlp", "n_mlp")):
@@ -442,7 +466,7 @@ def load_rosinality_checkpoint(
         G_ema=nets["g_ema"],
         config=config,
         args=args_dict,
-        ada_aug_p=_number(data.get("ada_aug_p")),
+        ada_aug_p=_number(data.get("ada_aug_p"), "ada_aug_p"),
         g_optim=optims["g_optim"],
         d_optim=optims["d_optim"],
     )

@@ -155,7 +155,9 @@ def load_stylegan2_ada_pkl(
     if pipe is not None:
         augment_kwargs = pipe.init_kwargs()
         p = pipe.tensors().get("p")
-        augment_p = None if p is None else float(p.reshape(-1)[0])
+        if p is not None and p.numel() != 1:
+            raise ValueError(f"the pickle's augment pipe p must be one number, got shape {tuple(p.shape)}")
+        augment_p = None if p is None else float(p.reshape(()))
     training_set = data.get("training_set_kwargs")
     if training_set is not None and not isinstance(training_set, dict):
         raise pickle.UnpicklingError(f"training_set_kwargs must be a dict, got {type(training_set).__name__}")
