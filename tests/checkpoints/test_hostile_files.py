@@ -73,6 +73,21 @@ def test_stylegan2_ada_kwargs_are_matched_against_the_tensors_before_building(
     assert builds == ["meta", "cpu", "meta", "cpu"]
 
 
+def test_stylegan2_ada_mapping_layers_are_bounded_by_the_file(
+    tmp_path: Path, nets: dict[str, Any], builds: list[str]
+) -> None:
+    # Each layer costs time and memory even on the meta device (10**6 layers: minutes): a count beyond the
+    # file's tensors cannot match and is refused before any build.
+    G, g_kwargs = nets["G"]
+    path = tmp_path / "deep.pkl"
+    FX.write_stylegan2_ada_pkl(path, {"G": (G, {**g_kwargs, "mapping_kwargs": {"num_layers": 10**6}})})
+    with pytest.raises(
+        ValueError, match=r"num_layers=1000000 is more layers than the file has tensors \(\d+\)"
+    ):
+        load_stylegan2_ada_pkl(path)
+    assert builds == []
+
+
 def test_rosinality_config_is_matched_against_the_tensors_before_building(
     tmp_path: Path, nets: dict[str, Any], builds: list[str]
 ) -> None:

@@ -74,6 +74,14 @@ def _build(
     dtype: Optional[torch.dtype],
 ) -> Any:
     kwargs, tensors, what = obj.init_kwargs(), obj.tensors(), f"the pickle's {key!r}"
+    # Even on the meta device each layer costs time and memory: the mapping's layer count is the one kwarg
+    # that multiplies modules (a resolution adds blocks only with its log), and each layer stores tensors.
+    mapping = kwargs.get("mapping_kwargs")
+    layers = mapping.get("num_layers") if isinstance(mapping, dict) else None
+    if isinstance(layers, int) and layers > len(tensors):
+        raise ValueError(
+            f"{what}: mapping_kwargs num_layers={layers} is more layers than the file has tensors ({len(tensors)})"
+        )
     try:
         # The kwargs alone could ask for any size: match them against the file's tensors on the meta device
         # (no memory) before building for real.
