@@ -386,6 +386,12 @@ def load_rosinality_checkpoint(
     Returns:
         A :class:`RosinalityCheckpoint`; an entry the file lacks is None.
 
+    Raises:
+        ValueError: the file's entries are not rosinality's (a network that is not a state dict, a tensor with
+            more elements than its storage, shapes that do not match the network they describe, which is
+            checked on the meta device before it is built).
+        pickle.UnpicklingError: the file holds something ``torch.load(weights_only=True)`` refuses.
+
     Example:
         >>> from ganblocks.checkpoints import load_rosinality_checkpoint
         >>> ckpt = load_rosinality_checkpoint("550000.pt", dtype=torch.float64)  # doctest: +SKIP

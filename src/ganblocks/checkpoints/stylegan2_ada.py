@@ -127,9 +127,15 @@ def load_stylegan2_ada_pkl(
         A :class:`StyleGAN2ADACheckpoint` (``G``, ``D``, ``G_ema``, ``augment_kwargs``, ``augment_p``,
         ``training_set_kwargs``); an entry the file lacks is None.
 
+    A file cannot make the loader allocate beyond what it stores: the networks its init kwargs describe are
+    built on the meta device and their state-dict keys and shapes compared with the file's tensors before they
+    are built for real; a tensor may not hold more elements than its storage; the pickle may not set the
+    state of what it built (BUILD), contain itself or expand past a million objects through shared references.
+
     Raises:
-        pickle.UnpicklingError: the file references a global other than those above (named in the message).
-        ValueError: a network's class, init kwargs or tensors are not StyleGAN2-ADA's.
+        pickle.UnpicklingError: the file references a global other than those above (named in the message), or
+            is malformed (the original error chained).
+        ValueError: a network's class, init kwargs or tensors are not StyleGAN2-ADA's, or do not match.
         FileNotFoundError: no file at ``path``.
 
     Example:
