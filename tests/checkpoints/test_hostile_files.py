@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import pickle
+import re
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,10 +115,51 @@ def test_rosinality_tensors_larger_than_their_storage_are_refused(
     g = FX.rosinality_generator_state(nets["G_ema"][0].state_dict())
     g[key] = torch.zeros(1, dtype=g[key].dtype).expand(g[key].shape)
     torch.save({"g_ema": g}, path)
-    numel = g[key].numel()
     with pytest.raises(
-        ValueError, match=rf"tensor '{key}' has shape .* \({numel} elements\) over a storage of 1"
+        ValueError, match=r"'g_ema': the tensors hold (\d+) bytes but their storages only"
+    ) as info:
+        load_rosinality_checkpoint(path)
+    found = re.search(r"hold (\d+) bytes but their storages only (\d+)", str(info.value))
+    assert found is not None
+    claimed, stored = map(int, found.groups())
+    assert claimed - stored == (g[key].numel() - 1) * g[key].element_size()  # the one stored element
+    assert builds == []
+    latent = torch.zeros(1).expand(8)
+    torch.save(
+        {"g_ema": FX.rosinality_generator_state(nets["G_ema"][0].state_dict()), "latent_avg": latent}, path
+    )
+    with pytest.raises(ValueError, match=r"'latent_avg' has shape \(8,\) \(8 elements\) over a storage of 1"):
+        load_rosinality_checkpoint(path)
+
+
+def test_views_sharing_one_storage_cannot_stand_for_more_data(
+    tmp_path: Path, nets: dict[str, Any], builds: list[str]
+) -> None:
+    # Each view stays inside the storage, but together they claim it twice: with a thousand mapping layers
+    # over one stored weight, a network a thousand times the file.
+    G, g_kwargs = nets["G"]
+    tree = FX.persistent_tree(G, "Generator", g_kwargs)
+    fc = [tree.state["_modules"]["mapping"].state["_modules"][f"fc{i}"].state["_parameters"] for i in (0, 1)]
+    # torch pickles each tensor's storage anew; a crafted file references one storage from both.
+    shape = tuple(fc[0]["weight"].shape)
+    rebuild, args = torch.randn(shape, dtype=fc[0]["weight"].dtype).__reduce_ex__(2)  # type: ignore[no-untyped-call]
+    for params in fc:
+        params["weight"] = _Reduce(rebuild, *args)
+    with pytest.raises(
+        ValueError, match=r"the pickle's 'G': the tensors hold \d+ bytes but their storages only"
     ):
+        load_stylegan2_ada_pkl(io.BytesIO(_dumps({"G": tree})))
+    g = FX.rosinality_generator_state(nets["G_ema"][0].state_dict())
+    shared = g["style.1.weight"].clone()
+    g["style.1.weight"], g["style.2.weight"] = shared.view(8, 8), shared.view(8, 8)
+    path = tmp_path / "shared.pt"
+    torch.save({"g_ema": g}, path)
+    with pytest.raises(ValueError, match=r"'g_ema': the tensors hold \d+ bytes but their storages only"):
+        load_rosinality_checkpoint(path)
+    # The same tensor under two names (one object in the file) stands for twice its data as well.
+    g["style.2.weight"] = g["style.1.weight"] = g["style.1.weight"].clone()
+    torch.save({"g_ema": g}, path)
+    with pytest.raises(ValueError, match=r"'g_ema': the tensors hold \d+ bytes but their storages only"):
         load_rosinality_checkpoint(path)
     assert builds == []
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, Any, Optional, Union
 
 import torch
@@ -23,6 +23,26 @@ def open_binary(path: PathOrFile, *, what: str) -> IO[bytes]:
             f"path must be a str, an os.PathLike or a binary file object, got {type(path).__name__}"
         )
     return path
+
+
+def check_stored(tensors: Iterable[torch.Tensor], *, what: str) -> None:
+    """Refuse with a ValueError tensors that together hold more bytes than their storages.
+
+    Views of one storage may each stay inside it and still, together, stand for far more data than the file
+    holds (a thousand layers viewing one stored weight), and the network built to receive them be that large.
+    Every entry counts, a tensor repeated under several names too: the networks read have no tied weights.
+    """
+    stored: dict[int, int] = {}
+    claimed = 0
+    for t in tensors:
+        storage = t.untyped_storage()
+        stored[storage.data_ptr()] = storage.nbytes()
+        claimed += t.numel() * t.element_size()
+    if claimed > sum(stored.values()):
+        raise ValueError(
+            f"{what}: the tensors hold {claimed} bytes but their storages only {sum(stored.values())} (views "
+            "of one storage standing for more data than the file has)"
+        )
 
 
 def check_state(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str) -> None:

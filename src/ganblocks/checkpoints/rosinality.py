@@ -26,7 +26,7 @@ import torch
 
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
-from ._common import PathOrFile, check_state, load_into, open_binary, to_dtype
+from ._common import PathOrFile, check_state, check_stored, load_into, open_binary, to_dtype
 
 _LOCK = threading.Lock()
 _BLUR = (1.0, 3.0, 3.0, 1.0)
@@ -424,6 +424,7 @@ def load_rosinality_checkpoint(
         what = f"the checkpoint's {key!r}"
         if not isinstance(data[key], dict):
             raise ValueError(f"{what} must be a state dict, got {type(data[key]).__name__}")
+        check_stored((t for t in data[key].values() if isinstance(t, torch.Tensor)), what=what)
         kwargs, state, names, config = _generator(data[key], what, float(mapping_lr_multiplier))
         if latent_avg is not None:
             state["mapping.w_avg"] = _stored(latent_avg, "the checkpoint's 'latent_avg'").reshape(-1)
@@ -439,6 +440,8 @@ def load_rosinality_checkpoint(
     if data.get("d") is not None:
         if not isinstance(data["d"], dict):
             raise ValueError(f"the checkpoint's 'd' must be a state dict, got {type(data['d']).__name__}")
+        tensors = (t for t in data["d"].values() if isinstance(t, torch.Tensor))
+        check_stored(tensors, what="the checkpoint's 'd'")
         kwargs, state, names, size = _discriminator(data["d"], "the checkpoint's 'd'")
         if config and config["size"] != size:
             raise ValueError(f"the checkpoint's 'd' is for size {size}, its generator for {config['size']}")

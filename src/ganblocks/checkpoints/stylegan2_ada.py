@@ -11,7 +11,7 @@ import torch
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
 from ..training.augment_pipe import AugmentPipe
-from ._common import PathOrFile, check_state, load_into, open_binary, to_dtype
+from ._common import PathOrFile, check_state, check_stored, load_into, open_binary, to_dtype
 from ._unpickler import PersistentObject, plain, restricted_load
 
 _EXPECTED = {"G": "Generator", "D": "Discriminator", "G_ema": "Generator", "augment_pipe": "AugmentPipe"}
@@ -74,6 +74,7 @@ def _build(
     dtype: Optional[torch.dtype],
 ) -> Any:
     kwargs, tensors, what = obj.init_kwargs(), obj.tensors(), f"the pickle's {key!r}"
+    check_stored(tensors.values(), what=what)
     # Even on the meta device each layer costs time and memory: the mapping's layer count is the one kwarg
     # that multiplies modules (a resolution adds blocks only with its log), and each layer stores tensors.
     mapping = kwargs.get("mapping_kwargs")
