@@ -333,3 +333,22 @@ def test_rosinality_args_and_ada_aug_p_of_the_wrong_type(tmp_path: Path, nets: d
     torch.save({"g_ema": [g]}, path)
     with pytest.raises(ValueError, match="'g_ema' must be a state dict, got list"):
         load_rosinality_checkpoint(path)
+
+
+def test_rosinality_optimizer_states_are_checked(tmp_path: Path, nets: dict[str, Any]) -> None:
+    path = tmp_path / "optim.pt"
+    FX.write_rosinality_checkpoint(path, G=nets["G"][0], D=None, G_ema=None)
+    data = torch.load(path, weights_only=True)
+    # A zero-stride moment the size of its parameter: reshape would copy it (any number of keys per entry).
+    entry = data["g_optim"]["state"][0]
+    entry["exp_avg"] = torch.zeros(1).expand(entry["exp_avg"].shape)
+    torch.save(data, path)
+    with pytest.raises(ValueError, match=r"'g_optim': the tensors hold \d+ bytes but their storages only"):
+        load_rosinality_checkpoint(path)
+    data["g_optim"]["state"][0]["exp_avg"] = torch.zeros(entry["exp_avg"].shape)
+    data["g_optim"]["param_groups"] = [{"no params": []}]
+    torch.save(data, path)
+    with pytest.raises(
+        ValueError, match=r"'g_optim' is not a valid optimizer state dict: KeyError\('params'\)"
+    ):
+        load_rosinality_checkpoint(path)

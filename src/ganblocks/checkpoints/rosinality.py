@@ -291,6 +291,32 @@ def _optimizer_state(
     module: torch.nn.Module,
     what: str,
 ) -> dict[str, Any]:
+    """:func:`_renumber` with a malformed state dict (a group or entry of the wrong type) a ValueError."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        raise ValueError(
+            f"the checkpoint's {what!r} must be an optimizer state dict, got {type(saved).__name__}"
+        )
+    # reshape copies a view with zero strides: the per-parameter tensors must be stored.
+    entries = [e for e in saved["state"].values() if isinstance(e, dict)]
+    check_stored(
+        (v for e in entries for v in e.values() if isinstance(v, torch.Tensor)),
+        what=f"the checkpoint's {what!r}",
+    )
+    try:
+        return _renumber(saved, state, names, module, what)
+    except (TypeError, KeyError, IndexError, AttributeError) as error:
+        raise ValueError(
+            f"the checkpoint's {what!r} is not a valid optimizer state dict: {error!r}"
+        ) from error
+
+
+def _renumber(
+    saved: Any,
+    state: Mapping[str, torch.Tensor],
+    names: Mapping[str, str],
+    module: torch.nn.Module,
+    what: str,
+) -> dict[str, Any]:
     """rosinality's optimizer state dict (parameters in its ``named_parameters()`` order and shapes) renumbered
     in ``module.parameters()`` order, with each per-parameter tensor reshaped to the parameter's shape.
 

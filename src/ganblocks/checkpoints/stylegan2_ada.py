@@ -130,7 +130,7 @@ def load_stylegan2_ada_pkl(
 
     A file cannot make the loader allocate beyond what it stores: the networks its init kwargs describe are
     built on the meta device and their state-dict keys and shapes compared with the file's tensors before they
-    are built for real; a tensor may not hold more elements than its storage; the pickle may not set the
+    are built for real; tensors may not hold more data than their storages; the pickle may not set the
     state of what it built (BUILD), contain itself or expand past a million objects through shared references.
 
     Raises:
