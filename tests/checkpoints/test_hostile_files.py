@@ -307,6 +307,8 @@ def test_build_cannot_change_an_admitted_global() -> None:
         (b"}", r"malformed pickle: EOFError"),  # truncated
         (_global("torch._utils", "_rebuild_tensor_v2") + b")R.", r"malformed pickle: TypeError"),  # wrong arity
         (_global("collections", "OrderedDict") + b".", r"holds a type outside any call"),
+        # 10**5 nested lists in 200 kB: a RecursionError in any recursive walk
+        (b"]" * 10**5 + b"a" * (10**5 - 1) + b".", r"nests containers more than 100 deep"),
     ],
 )  # fmt: skip
 def test_malformed_pickles_raise_unpickling_errors(raw: bytes, match: str) -> None:

@@ -35,8 +35,9 @@ _PERSISTENCE = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 # The loaded object counted as a tree (every reference to a shared object counted again, as a walk over it
 # would): a StyleGAN2-ADA snapshot at 1024x1024 has a few tens of thousands.
 MAX_NODES = 1_000_000
-# Nesting depth of containers; a snapshot nests about 20 deep.
-MAX_DEPTH = 200
+# Nesting depth of containers (each costs a few Python frames here and in later walks); a snapshot nests
+# about 20 deep.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
