@@ -35,6 +35,18 @@ def test_setup_filter_rules() -> None:
     assert f64.dtype == torch.float64 and f64.sum().item() == 1.0
 
 
+def test_setup_filter_on_the_meta_device() -> None:
+    # Networks are built on the meta device to check a checkpoint's shapes without allocating: the taps are
+    # still checked (on the CPU) and the filter has the shape it would have elsewhere.
+    f = setup_filter([1, 3, 3, 1], device="meta")
+    assert f.device.type == "meta" and f.shape == (4, 4) and f.dtype == torch.float32
+    assert setup_filter(list(range(1, 9)), device="meta", dtype=torch.float64).shape == (8,)
+    with pytest.raises(ValueError, match="f must have finite taps"):
+        setup_filter([1, float("nan")], device="meta")
+    with pytest.raises(ValueError, match="f must not sum to zero"):
+        setup_filter([1, -1], device=torch.device("meta"))
+
+
 @pytest.mark.parametrize(
     ("f", "kwargs", "error", "match"),
     [

@@ -26,7 +26,7 @@ import torch
 
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
-from ._common import PathOrFile, load_into, open_binary, to_dtype
+from ._common import PathOrFile, check_state, check_stored, load_into, open_binary, to_dtype
 
 _LOCK = threading.Lock()
 _BLUR = (1.0, 3.0, 3.0, 1.0)
@@ -110,15 +110,28 @@ def _check_blur(state: Mapping[str, torch.Tensor], key: str, what: str) -> None:
         return
     f = torch.tensor(_BLUR, dtype=torch.float64)
     expected = torch.outer(f, f) / f.sum() ** 2
-    got = kernel.to(torch.float64)
+    got = _stored(kernel, f"{what}: tensor {key!r}").to(torch.float64)
     if got.shape != expected.shape or not torch.allclose(got / got.sum(), expected, rtol=1e-6, atol=0.0):
         raise ValueError(f"{what}: {key!r} is not the blur kernel [1, 3, 3, 1] (other kernels are not read)")
+
+
+def _stored(value: Any, what: str) -> torch.Tensor:
+    """``value`` if it is a tensor with no more elements than its storage holds: a zero stride would let a few
+    stored bytes stand for a tensor of any size, and the network built to receive it be that large."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{what} must be a tensor, got {type(value).__name__}")
+    stored = value.untyped_storage().nbytes() // max(value.element_size(), 1)
+    if value.numel() > stored:
+        raise ValueError(
+            f"{what} has shape {tuple(value.shape)} ({value.numel()} elements) over a storage of {stored}"
+        )
+    return value
 
 
 def _take(state: Mapping[str, torch.Tensor], key: str, what: str) -> torch.Tensor:
     if key not in state:
         raise ValueError(f"{what}: the state dict has no {key!r}")
-    return state[key]
+    return _stored(state[key], f"{what}: tensor {key!r}")
 
 
 def _generator(
@@ -278,6 +291,32 @@ def _optimizer_state(
     module: torch.nn.Module,
     what: str,
 ) -> dict[str, Any]:
+    """:func:`_renumber` with a malformed state dict (a group or entry of the wrong type) a ValueError."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        raise ValueError(
+            f"the checkpoint's {what!r} must be an optimizer state dict, got {type(saved).__name__}"
+        )
+    # reshape copies a view with zero strides: the per-parameter tensors must be stored.
+    entries = [e for e in saved["state"].values() if isinstance(e, dict)]
+    check_stored(
+        (v for e in entries for v in e.values() if isinstance(v, torch.Tensor)),
+        what=f"the checkpoint's {what!r}",
+    )
+    try:
+        return _renumber(saved, state, names, module, what)
+    except (TypeError, KeyError, IndexError, AttributeError) as error:
+        raise ValueError(
+            f"the checkpoint's {what!r} is not a valid optimizer state dict: {error!r}"
+        ) from error
+
+
+def _renumber(
+    saved: Any,
+    state: Mapping[str, torch.Tensor],
+    names: Mapping[str, str],
+    module: torch.nn.Module,
+    what: str,
+) -> dict[str, Any]:
     """rosinality's optimizer state dict (parameters in its ``named_parameters()`` order and shapes) renumbered
     in ``module.parameters()`` order, with each per-parameter tensor reshaped to the parameter's shape.
 
@@ -323,12 +362,17 @@ def _optimizer_state(
     return {"state": new_state, "param_groups": groups}
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any, what: str) -> Optional[float]:
     if value is None:
         return None
-    if isinstance(value, torch.Tensor):
-        return float(value.reshape(-1)[0])
-    return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.reshape(()))
+    if isinstance(value, (int, float)):
+        return float(value)
+    got = (
+        f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    )
+    raise ValueError(f"the checkpoint's {what!r} must be one number, got {got}")
 
 
 def load_rosinality_checkpoint(
@@ -368,6 +412,12 @@ def load_rosinality_checkpoint(
     Returns:
         A :class:`RosinalityCheckpoint`; an entry the file lacks is None.
 
+    Raises:
+        ValueError: the file's entries are not rosinality's (a network that is not a state dict, a tensor with
+            more elements than its storage, shapes that do not match the network they describe, which is
+            checked on the meta device before it is built).
+        pickle.UnpicklingError: the file holds something ``torch.load(weights_only=True)`` refuses.
+
     Example:
         >>> from ganblocks.checkpoints import load_rosinality_checkpoint
         >>> ckpt = load_rosinality_checkpoint("550000.pt", dtype=torch.float64)  # doctest: +SKIP
@@ -398,19 +448,32 @@ def load_rosinality_checkpoint(
             nets[key] = None
             continue
         what = f"the checkpoint's {key!r}"
+        if not isinstance(data[key], dict):
+            raise ValueError(f"{what} must be a state dict, got {type(data[key]).__name__}")
+        check_stored((t for t in data[key].values() if isinstance(t, torch.Tensor)), what=what)
         kwargs, state, names, config = _generator(data[key], what, float(mapping_lr_multiplier))
         if latent_avg is not None:
-            state["mapping.w_avg"] = latent_avg.reshape(-1)
+            state["mapping.w_avg"] = _stored(latent_avg, "the checkpoint's 'latent_avg'").reshape(-1)
+        # The config comes from the tensors' shapes; check all that it implies on the meta device (no memory)
+        # before building for real.
+        shapes = StyleGAN2Generator.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
+        check_state(shapes, _complete(shapes, dict(state)), what=what)
         module = StyleGAN2Generator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
         load_into(module, _complete(module, state), what=what)
         nets[key] = to_dtype(module, dtype)
         if key == "g" and data.get("g_optim") is not None:
             optims["g_optim"] = _optimizer_state(data["g_optim"], data[key], names, module, "g_optim")
     if data.get("d") is not None:
+        if not isinstance(data["d"], dict):
+            raise ValueError(f"the checkpoint's 'd' must be a state dict, got {type(data['d']).__name__}")
+        tensors = (t for t in data["d"].values() if isinstance(t, torch.Tensor))
+        check_stored(tensors, what="the checkpoint's 'd'")
         kwargs, state, names, size = _discriminator(data["d"], "the checkpoint's 'd'")
         if config and config["size"] != size:
             raise ValueError(f"the checkpoint's 'd' is for size {size}, its generator for {config['size']}")
         config.setdefault("size", size)
+        d_shapes = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
+        check_state(d_shapes, _complete(d_shapes, dict(state)), what="the checkpoint's 'd'")
         disc = StyleGAN2Discriminator.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
         load_into(disc, _complete(disc, state), what="the checkpoint's 'd'")
         nets["d"] = to_dtype(disc, dtype)
@@ -419,6 +482,8 @@ def load_rosinality_checkpoint(
     else:
         nets["d"] = None
     args = data.get("args")
+    if args is not None and not isinstance(args, (argparse.Namespace, dict)):
+        raise ValueError(f"the checkpoint's 'args' must be a Namespace or a dict, got {type(args).__name__}")
     args_dict = vars(args) if isinstance(args, argparse.Namespace) else (dict(args) if args else None)
     if args_dict is not None:
         for mine, theirs in (("size", "size"), ("style_dim", "latent"), ("n_mlp", "n_mlp")):
@@ -436,7 +501,7 @@ def load_rosinality_checkpoint(
         G_ema=nets["g_ema"],
         config=config,
         args=args_dict,
-        ada_aug_p=_number(data.get("ada_aug_p")),
+        ada_aug_p=_number(data.get("ada_aug_p"), "ada_aug_p"),
         g_optim=optims["g_optim"],
         d_optim=optims["d_optim"],
     )

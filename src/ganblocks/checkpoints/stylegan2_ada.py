@@ -11,7 +11,7 @@ import torch
 from ..discriminators import StyleGAN2Discriminator
 from ..generators import StyleGAN2Generator
 from ..training.augment_pipe import AugmentPipe
-from ._common import PathOrFile, load_into, open_binary, to_dtype
+from ._common import PathOrFile, check_state, check_stored, load_into, open_binary, to_dtype
 from ._unpickler import PersistentObject, plain, restricted_load
 
 _EXPECTED = {"G": "Generator", "D": "Discriminator", "G_ema": "Generator", "augment_pipe": "AugmentPipe"}
@@ -73,11 +73,25 @@ def _build(
     device: Optional[Union[torch.device, str]],
     dtype: Optional[torch.dtype],
 ) -> Any:
+    kwargs, tensors, what = obj.init_kwargs(), obj.tensors(), f"the pickle's {key!r}"
+    check_stored(tensors.values(), what=what)
+    # Even on the meta device each layer costs time and memory: the mapping's layer count is the one kwarg
+    # that multiplies modules (a resolution adds blocks only with its log), and each layer stores tensors.
+    mapping = kwargs.get("mapping_kwargs")
+    layers = mapping.get("num_layers") if isinstance(mapping, dict) else None
+    if isinstance(layers, int) and layers > len(tensors):
+        raise ValueError(
+            f"{what}: mapping_kwargs num_layers={layers} is more layers than the file has tensors ({len(tensors)})"
+        )
     try:
-        module = cls.from_stylegan2_ada_kwargs(obj.init_kwargs(), device=device, dtype=dtype)
+        # The kwargs alone could ask for any size: match them against the file's tensors on the meta device
+        # (no memory) before building for real.
+        shapes = cls.from_stylegan2_ada_kwargs(kwargs, device="meta", dtype=dtype)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"the pickle's {key!r}: {error}") from error
-    load_into(module, obj.tensors(), what=f"the pickle's {key!r}")
+        raise ValueError(f"{what}: {error}") from error
+    check_state(shapes, tensors, what=what)
+    module = cls.from_stylegan2_ada_kwargs(kwargs, device=device, dtype=dtype)
+    load_into(module, tensors, what=what)
     return to_dtype(module, dtype)
 
 
@@ -114,9 +128,15 @@ def load_stylegan2_ada_pkl(
         A :class:`StyleGAN2ADACheckpoint` (``G``, ``D``, ``G_ema``, ``augment_kwargs``, ``augment_p``,
         ``training_set_kwargs``); an entry the file lacks is None.
 
+    A file cannot make the loader allocate beyond what it stores: the networks its init kwargs describe are
+    built on the meta device and their state-dict keys and shapes compared with the file's tensors before they
+    are built for real; tensors may not hold more data than their storages; the pickle may not set the
+    state of what it built (BUILD), contain itself or expand past a million objects through shared references.
+
     Raises:
-        pickle.UnpicklingError: the file references a global other than those above (named in the message).
-        ValueError: a network's class, init kwargs or tensors are not StyleGAN2-ADA's.
+        pickle.UnpicklingError: the file references a global other than those above (named in the message), or
+            is malformed (the original error chained).
+        ValueError: a network's class, init kwargs or tensors are not StyleGAN2-ADA's, or do not match.
         FileNotFoundError: no file at ``path``.
 
     Example:
@@ -150,7 +170,9 @@ def load_stylegan2_ada_pkl(
     if pipe is not None:
         augment_kwargs = pipe.init_kwargs()
         p = pipe.tensors().get("p")
-        augment_p = None if p is None else float(p.reshape(-1)[0])
+        if p is not None and p.numel() != 1:
+            raise ValueError(f"the pickle's augment pipe p must be one number, got shape {tuple(p.shape)}")
+        augment_p = None if p is None else float(p.reshape(()))
     training_set = data.get("training_set_kwargs")
     if training_set is not None and not isinstance(training_set, dict):
         raise pickle.UnpicklingError(f"training_set_kwargs must be a dict, got {type(training_set).__name__}")

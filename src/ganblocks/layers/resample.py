@@ -91,8 +91,12 @@ def _setup_filter(
 ) -> torch.Tensor:
     """:func:`setup_filter` with its errors naming the caller's argument ``name``."""
     g = check_finite("gain", gain)
+    # On the meta device the taps have no values to check or normalize: build on the CPU, move at the end.
+    meta = device is not None and torch.device(device).type == "meta"
     try:
-        t = torch.as_tensor(1.0 if f is None else f, dtype=dtype or torch.float32, device=device)
+        t = torch.as_tensor(
+            1.0 if f is None else f, dtype=dtype or torch.float32, device="cpu" if meta else device
+        )
     except (TypeError, ValueError) as e:
         # torch's own message ("expected sequence of length 2 at dim 1") names neither the argument nor the rule.
         got = repr(f) if len(repr(f)) <= 80 else repr(f)[:77] + "..."
@@ -126,7 +130,8 @@ def _setup_filter(
         raise ValueError(
             f"gain must be >= 0 for a separable filter (it is applied as sqrt(gain) per axis), got {g}"
         )
-    return t * (g if t.ndim == 2 else math.sqrt(g))
+    t = t * (g if t.ndim == 2 else math.sqrt(g))
+    return t.to("meta") if meta else t
 
 
 def upsample2d(
