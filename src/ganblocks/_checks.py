@@ -271,3 +271,19 @@ def check_device(name: str, t: Optional[torch.Tensor], x: torch.Tensor, x_name: 
     """
     if t is not None and t.device != x.device:
         raise ValueError(f"{name} must be on the device of {x_name} ({x.device}), got {t.device}")
+
+
+def check_rgb_pair(input: object, target: object) -> None:
+    """``input`` and ``target`` of a perceptual distance: non-empty floating ``(N, 3, H, W)`` of one shape."""
+    tensors = [check_tensor(name, t) for name, t in (("input", input), ("target", target))]
+    for name, t in zip(("input", "target"), tensors):
+        check_floating(name, t)
+        check_ndim(name, t, exact=4)
+        if t.shape[1] != 3:
+            raise ValueError(f"{name} must have 3 channels (N, 3, H, W), got shape {tuple(t.shape)}")
+    if tensors[0].shape != tensors[1].shape:
+        raise ValueError(
+            "input and target must have the same shape, got "
+            f"{tuple(tensors[0].shape)} and {tuple(tensors[1].shape)}"
+        )
+    check_nonempty("input", tensors[0])

@@ -17,11 +17,10 @@ from torch import nn
 
 from .._checks import (
     check_choice,
-    check_floating,
     check_input_dtype,
     check_ndim,
-    check_nonempty,
     check_positive,
+    check_rgb_pair,
     check_tensor,
 )
 from ._reduction import Reduction, check_reduction, reduce_batch
@@ -437,17 +436,7 @@ class LPIPS(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The distance between ``input`` and ``target``, reduced over the batch by ``reduction``."""
-        for name, t in (("input", input), ("target", target)):
-            check_tensor(name, t)
-            check_floating(name, t)
-            check_ndim(name, t, exact=4)
-            if t.shape[1] != 3:
-                raise ValueError(f"{name} must have 3 channels (N, 3, H, W), got shape {tuple(t.shape)}")
-        if input.shape != target.shape:
-            raise ValueError(
-                f"input and target must have the same shape, got {tuple(input.shape)} and {tuple(target.shape)}"
-            )
-        check_nonempty("input", input)
+        check_rgb_pair(input, target)
         check_input_dtype("input", input, self)
         h, w = input.shape[-2:]
         if min(h, w) < self.min_input_size:

@@ -10,7 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_floating, check_ndim, check_nonempty, check_nonnegative, check_tensor
+from .._checks import (
+    check_nonnegative,
+    check_rgb_pair,
+)
 from ._distance import Criterion, check_criterion, per_sample_mean_distance, weighted_mean_distance
 from ._reduction import Reduction, check_reduction, reduce_batch
 from .vgg import (
@@ -299,17 +302,7 @@ class VGGLoss(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``input`` (e.g. generated images) against ``target`` (e.g. real images)."""
-        for name, t in (("input", input), ("target", target)):
-            check_tensor(name, t)
-            check_floating(name, t)
-            check_ndim(name, t, exact=4)
-            if t.shape[1] != 3:
-                raise ValueError(f"{name} must have 3 channels (N, 3, H, W), got shape {tuple(t.shape)}")
-        if input.shape != target.shape:
-            raise ValueError(
-                f"input and target must have the same shape, got {tuple(input.shape)} and {tuple(target.shape)}"
-            )
-        check_nonempty("input", input)
+        check_rgb_pair(input, target)
         h, w = input.shape[-2], input.shape[-1]
         m = self.min_input_size
         if h < m or w < m:
