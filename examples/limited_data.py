@@ -32,8 +32,9 @@ held-out set (the floor sampling error leaves) and the training set itself again
 reproduced exactly its N training images).
 
 Outputs in ``--out``: ``results.json`` (settings, every run's curve, the summary), ``results.md`` (best FID per
-configuration: median [min–max] over seeds) and ``limited_data.png`` (FID and r_t against step, one line per
-run; ``--figure PATH`` writes it there as well).
+configuration: median [min–max] over seeds), ``limited_data.png`` (FID and r_t against step, one line per
+run; ``--figure PATH`` writes it there as well) and ``samples_<N>_<augment>_seed<seed>.png`` (64 final EMA
+samples of each run).
 
 Usage::
 
@@ -102,7 +103,9 @@ def feature_distances(real: torch.Tensor, fake: torch.Tensor, *, seed: int) -> d
         return {"fid": main_job.fd(fake, real), "kid": float(kid.mean)}
 
 
-def run_one(size: int, augment: str, seed: int, s: main_job.Settings, budget: Budget, threads: int) -> dict:
+def run_one(
+    size: int, augment: str, seed: int, s: main_job.Settings, budget: Budget, threads: int, out: Path
+) -> dict:
     """Train one configuration with one seed; its curve of FID, KID, r_t and p (in a worker with ``--jobs``)."""
     torch.set_num_threads(threads)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -175,6 +178,7 @@ def run_one(size: int, augment: str, seed: int, s: main_job.Settings, budget: Bu
 
     curve = [evaluate(0, None)]
     sign_sum, sign_count = 0.0, 0
+    loop_start, eval_seconds = time.perf_counter(), 0.0
     for step in range(1, budget.steps + 1):
         index = torch.randint(size, (s.batch_size,), generator=g_data)
         real, labels = data[index], data_labels[index]
@@ -205,9 +209,16 @@ def run_one(size: int, augment: str, seed: int, s: main_job.Settings, budget: Bu
         ema.update(G, batch_size=s.batch_size)
 
         if step % budget.eval_every == 0 or step == budget.steps:
+            eval_start = time.perf_counter()
             curve.append(evaluate(step, sign_sum / sign_count))
             sign_sum, sign_count = 0.0, 0
+            eval_seconds += time.perf_counter() - eval_start
+    step_seconds = (time.perf_counter() - loop_start - eval_seconds) / budget.steps
 
+    # The final EMA samples: augmentations leaking into them (turned, recoloured shapes) show here.
+    main_job.save_grid(
+        main_job.sample(ema.module, z_eval[:64]), out / f"samples_{size}_{augment}_seed{seed}.png"
+    )
     best = min(curve[1:], key=lambda e: e["fid"])
     return {
         "size": size,
@@ -220,6 +231,8 @@ def run_one(size: int, augment: str, seed: int, s: main_job.Settings, budget: Bu
         "final_p": curve[-1]["p"],
         "curve": curve,
         "references": references,
+        "seconds_per_step": round(step_seconds, 4),
+        "seconds_per_eval": round(eval_seconds / (len(curve) - 1), 2),
         "seconds": round(time.perf_counter() - start, 1),
         "cpu_seconds": round(time.process_time() - cpu_start, 1),
         "threads": threads,
@@ -251,7 +264,7 @@ def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
     return summary
 
 
-def spread(stats: dict, digits: int = 1) -> str:
+def spread(stats: dict, digits: int = 2) -> str:
     if stats["min"] == stats["max"]:
         return f"{stats['median']:.{digits}f}"
     return f"{stats['median']:.{digits}f} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
@@ -373,7 +386,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {"train": asdict(s), "budget": asdict(budget), "threads": args.threads}
-    tasks = [(size, a, seed) for seed in args.seeds for size in args.sizes for a in augments]
+    # ADA first: its runs cost the most, so with --jobs they start first and the rest fill in around them.
+    order = sorted(augments, key=("ada", "diffaugment", "none").index)
+    tasks = [(size, a, seed) for seed in args.seeds for a in order for size in args.sizes]
     runs: list[dict] = []
 
     def finish(run: dict) -> None:
@@ -382,20 +397,21 @@ def main(argv: Optional[list[str]] = None) -> dict:
             f"{run['size']:>5} images, {run['augment']:>11}, seed {run['seed']}: best FID {run['best_fid']:.2f} "
             f"(step {run['best_step']}), final {run['final_fid']:.2f}, r_t {run['final_r_t']:.2f}"
             + ("" if run["final_p"] is None else f", p {run['final_p']:.3f}")
-            + f" ({run['seconds']} s, {run['cpu_seconds']} s CPU)",
+            + f" ({run['seconds']} s, {run['cpu_seconds']} s CPU, {run['seconds_per_step']:.3f} s/step)",
             flush=True,
         )
         write_outputs(runs, settings, args.out, [])
 
     if args.jobs == 1:
         for size, a, seed in tasks:
-            finish(run_one(size, a, seed, s, budget, args.threads))
+            finish(run_one(size, a, seed, s, budget, args.threads, args.out))
     else:
         # Every run seeds itself: the results do not depend on the order or the process it runs in.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
             futures = [
-                pool.submit(run_one, size, a, seed, s, budget, args.threads) for size, a, seed in tasks
+                pool.submit(run_one, size, a, seed, s, budget, args.threads, args.out)
+                for size, a, seed in tasks
             ]
             for future in as_completed(futures):
                 finish(future.result())

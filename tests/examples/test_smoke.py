@@ -278,6 +278,8 @@ def test_limited_data_smoke(tmp_path: Path) -> None:
     summary = limited.main(["--smoke", "--sizes", "200", "--out", str(out), "--figure", str(figure)])
     assert_png(out / "limited_data.png")
     assert_png(figure)
+    for augment in ("none", "diffaugment", "ada"):
+        assert_png(out / f"samples_200_{augment}_seed0.png")
     saved = json.loads((out / "results.json").read_text())
     runs = saved["runs"]
     assert [(r["size"], r["augment"]) for r in runs] == [(200, a) for a in ("none", "diffaugment", "ada")]
