@@ -61,6 +61,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from tqdm import tqdm
 
 from ganblocks import AdaptiveAugmentProbability, AdversarialLoss, AugmentPipe, LazyRegularizer
 from ganblocks.functional import image_pyramid, ttur_adam
@@ -104,10 +105,20 @@ def feature_distances(real: torch.Tensor, fake: torch.Tensor, *, seed: int) -> d
 
 
 def run_one(
-    size: int, augment: str, seed: int, s: main_job.Settings, budget: Budget, threads: int, out: Path
+    size: int,
+    augment: str,
+    seed: int,
+    s: main_job.Settings,
+    budget: Budget,
+    *,
+    threads: int,
+    out: Path,
+    device: str = "cpu",
+    progress: bool = False,
 ) -> dict:
     """Train one configuration with one seed; its curve of FID, KID, r_t and p (in a worker with ``--jobs``)."""
     torch.set_num_threads(threads)
+    dev = torch.device(device)
     start, cpu_start = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
     # The evaluator, trained on fresh draws (not the GAN's data), as the main job's.
@@ -136,9 +147,9 @@ def run_one(
         categories=classes,
         noise=s.noise,
         synthesis=s.synthesis,
-    ).to(memory_format=torch.channels_last)
+    ).to(dev, memory_format=torch.channels_last)
     D = main_job.Discriminator(s.d_channels, s.d_max_channels, classes=classes).to(
-        memory_format=torch.channels_last
+        dev, memory_format=torch.channels_last
     )
     ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
     loss = AdversarialLoss("non_saturating")
@@ -146,13 +157,13 @@ def run_one(
     opt_g, opt_d = ttur_adam(
         G, D, g_lr=s.g_lr, d_lr=s.d_lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
     )
-    pipe = AugmentPipe.preset("bgc")
+    pipe = AugmentPipe.preset("bgc").to(dev)
     ada = AdaptiveAugmentProbability(
         target=budget.ada_target,
         interval=budget.ada_interval,
         speed_kimg=budget.ada_kimg,
         initial_p=budget.ada_initial_p,
-    )
+    ).to(dev)
 
     def augmented(x: torch.Tensor) -> list[torch.Tensor]:
         """The pyramid D sees of the 32×32 images ``x``, augmented as the mode says."""
@@ -163,7 +174,8 @@ def run_one(
         return image_pyramid(x.contiguous(memory_format=torch.channels_last), D.num_scales)
 
     g_data = torch.Generator().manual_seed(seed + 4)
-    z_eval = G.latents(budget.eval_samples, torch.Generator().manual_seed(seed + 1))
+    z_eval = G.latents(budget.eval_samples, torch.Generator().manual_seed(seed + 1)).to(dev)
+    data, data_labels = data.to(dev), data_labels.to(dev)
 
     def evaluate(step: int, r_t: Optional[float]) -> dict:
         fake = main_job.sample(ema.module, z_eval)
@@ -179,10 +191,10 @@ def run_one(
     curve = [evaluate(0, None)]
     sign_sum, sign_count = 0.0, 0
     loop_start, eval_seconds = time.perf_counter(), 0.0
-    for step in range(1, budget.steps + 1):
-        index = torch.randint(size, (s.batch_size,), generator=g_data)
+    for step in tqdm(range(1, budget.steps + 1), disable=not progress, dynamic_ncols=True):
+        index = torch.randint(size, (s.batch_size,), generator=g_data).to(dev)
         real, labels = data[index], data_labels[index]
-        z = G.latents(s.batch_size)
+        z = G.latents(s.batch_size).to(dev)
         fake_labels = z[:, -classes:].argmax(1)
         fake = G(z)[0]
         # R1 differentiates D's output on the augmented reals with respect to the un-augmented ones.
@@ -361,6 +373,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     parser.add_argument("--out", type=Path, default=Path("runs/limited_data"), help="output folder")
     parser.add_argument("--figure", type=Path, default=None, help="also write the figure to this path")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (one job)")
     parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
     args = parser.parse_args(argv)
     augments = [a for a in args.augment.split(",") if a]
@@ -402,17 +416,15 @@ def main(argv: Optional[list[str]] = None) -> dict:
         )
         write_outputs(runs, settings, args.out, [])
 
+    common: dict = {"threads": args.threads, "out": args.out, "device": args.device}
     if args.jobs == 1:
         for size, a, seed in tasks:
-            finish(run_one(size, a, seed, s, budget, args.threads, args.out))
+            finish(run_one(size, a, seed, s, budget, progress=not args.no_progress, **common))
     else:
         # Every run seeds itself: the results do not depend on the order or the process it runs in.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
-            futures = [
-                pool.submit(run_one, size, a, seed, s, budget, args.threads, args.out)
-                for size, a, seed in tasks
-            ]
+            futures = [pool.submit(run_one, size, a, seed, s, budget, **common) for size, a, seed in tasks]
             for future in as_completed(futures):
                 finish(future.result())
 

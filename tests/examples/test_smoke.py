@@ -275,7 +275,9 @@ def test_limited_data_smoke(tmp_path: Path) -> None:
     limited = load_example("limited_data")
     out = tmp_path / "limited"
     figure = tmp_path / "assets" / "figure.png"
-    summary = limited.main(["--smoke", "--sizes", "200", "--out", str(out), "--figure", str(figure)])
+    summary = limited.main(
+        ["--smoke", "--no-progress", "--sizes", "200", "--out", str(out), "--figure", str(figure)]
+    )
     assert_png(out / "limited_data.png")
     assert_png(figure)
     for augment in ("none", "diffaugment", "ada"):
