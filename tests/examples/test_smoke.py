@@ -271,6 +271,42 @@ def test_pix2pixhd_mini_smoke(tmp_path: Path) -> None:
     assert "g_fm" not in metrics["results"]["gan_only"]["final_losses"]
 
 
+def test_limited_data_smoke(tmp_path: Path) -> None:
+    limited = load_example("limited_data")
+    out = tmp_path / "limited"
+    figure = tmp_path / "assets" / "figure.png"
+    summary = limited.main(
+        ["--smoke", "--no-progress", "--sizes", "200", "--out", str(out), "--figure", str(figure)]
+    )
+    assert_png(out / "limited_data.png")
+    assert_png(figure)
+    for augment in ("none", "diffaugment", "ada"):
+        assert_png(out / f"samples_200_{augment}_seed0.png")
+    saved = json.loads((out / "results.json").read_text())
+    runs = saved["runs"]
+    assert [(r["size"], r["augment"]) for r in runs] == [(200, a) for a in ("none", "diffaugment", "ada")]
+    for r in runs:
+        steps = [e["step"] for e in r["curve"]]
+        assert steps == [0, 2, 4]
+        for e in r["curve"]:
+            assert_finite(e["fid"], "fid")
+            assert_finite(e["kid"], "kid")
+            assert e["fid"] >= 0
+        for e in r["curve"][1:]:
+            assert -1 <= e["r_t"] <= 1  # the mean sign of D's logits on reals
+        assert r["best_fid"] == min(e["fid"] for e in r["curve"][1:])
+        # ADA logs its probability, moved by its controller from 0.5 in steps of n / (1000 speed_kimg).
+        assert (r["final_p"] is None) == (r["augment"] != "ada")
+    p = runs[2]["curve"][-1]["p"]
+    assert 0 <= p <= 1 and p != 0.5
+    assert summary["200"]["none"]["ratio_to_none"] == 1.0
+    table = (out / "results.md").read_text()
+    assert table.startswith("| images | augmentation |") and "| 200 | ada | 1 |" in table
+    assert math.isclose(
+        summary["200"]["ada"]["ratio_to_none"], runs[2]["best_fid"] / runs[0]["best_fid"], rel_tol=1e-12
+    )
+
+
 # ----------------------------------------------------------------------------------------------- docs
 # Blocks that need files (a weights file named by its path), a network or a slow CPU compile are shown in the
 # docs but not run here (comments are ignored: a comment may mention weights="imagenet"). benchmarks.md belongs
