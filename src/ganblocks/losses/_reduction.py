@@ -23,3 +23,9 @@ def reduce_batch(per_sample: torch.Tensor, reduction: Reduction) -> torch.Tensor
     if reduction == "sum":
         return per_sample.sum()
     return per_sample
+
+
+def check_scale_reduction(scale_reduction: object) -> None:
+    """``scale_reduction`` of a multi-scale loss or penalty: ``"sum"`` or ``"mean"`` over the scales."""
+    if scale_reduction not in ("sum", "mean"):
+        raise ValueError(f"scale_reduction must be one of ('sum', 'mean'), got {scale_reduction!r}")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .._checks import check_float_tensor, check_nonempty, check_nonnegative, check_requires_autograd
-from ..losses._reduction import Reduction, check_reduction, reduce_batch
+from ..losses._reduction import Reduction, check_reduction, check_scale_reduction, reduce_batch
 from ..losses.adversarial import ScaleReduction
 from ..outputs import PredLike, as_logits, as_tensor_list, check_same_scales
 
@@ -21,13 +21,25 @@ Discriminator = Callable[[torch.Tensor], PredLike]
 def _check_options(weight_real: float, weight_fake: float, scale_reduction: str, reduction: str) -> None:
     check_nonnegative("weight_real", weight_real)
     check_nonnegative("weight_fake", weight_fake)
-    if scale_reduction not in ("sum", "mean"):
-        raise ValueError(f"scale_reduction must be one of ('sum', 'mean'), got {scale_reduction!r}")
+    check_scale_reduction(scale_reduction)
     check_reduction(reduction)
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def _mean_square(
+    plain: Sequence[torch.Tensor], other: Sequence[torch.Tensor], scale_reduction: str, reduction: str
+) -> torch.Tensor:
+    """Per scale, the mean square difference of two logit lists (over everything for ``reduction="mean"``,
+    per sample otherwise), summed or averaged over the scales."""
+    squares = [(_wide(o) - _wide(p)).square() for p, o in zip(plain, other)]
+    if reduction == "mean":
+        total = torch.stack([s.mean() for s in squares]).sum()
+    else:
+        total = torch.stack([s.reshape(s.shape[0] if s.ndim else 1, -1).mean(1) for s in squares]).sum(0)
+    return total / len(squares) if scale_reduction == "mean" else total
 
 
 def _term(
@@ -53,12 +65,7 @@ def _term(
     aug = as_logits(f"discriminator(augment({name}))", discriminator(augmented))
     check_same_scales(f"{name}_pred", plain, f"discriminator(augment({name}))", aug, batch=True)
     # float16/bfloat16 logits are compared in float32; float32/float64 as they are.
-    squares = [(_wide(a) - _wide(p)).square() for p, a in zip(plain, aug)]
-    if reduction == "mean":
-        total = torch.stack([s.mean() for s in squares]).sum()
-    else:
-        total = torch.stack([s.reshape(s.shape[0] if s.ndim else 1, -1).mean(1) for s in squares]).sum(0)
-    return total / len(squares) if scale_reduction == "mean" else total
+    return _mean_square(plain, aug, scale_reduction, reduction)
 
 
 def consistency_regularization(
@@ -223,8 +230,7 @@ Images = Union[torch.Tensor, Sequence[torch.Tensor]]
 def _check_zcr_options(scale_reduction: str, reduction: str, **numbers: float) -> None:
     for name, value in numbers.items():
         check_nonnegative(name, value)
-    if scale_reduction not in ("sum", "mean"):
-        raise ValueError(f"scale_reduction must be one of ('sum', 'mean'), got {scale_reduction!r}")
+    check_scale_reduction(scale_reduction)
     check_reduction(reduction)
 
 
@@ -288,12 +294,7 @@ def latent_consistency_d_penalty(
     plain = as_logits("fake_pred", discriminator(a) if fake_pred is None else fake_pred)
     moved = as_logits("discriminator(fake_perturbed)", discriminator(b))
     check_same_scales("fake_pred", plain, "discriminator(fake_perturbed)", moved, batch=True)
-    squares = [(_wide(q) - _wide(p)).square() for p, q in zip(plain, moved)]
-    if reduction == "mean":
-        total = torch.stack([s.mean() for s in squares]).sum()
-    else:
-        total = torch.stack([s.reshape(s.shape[0] if s.ndim else 1, -1).mean(1) for s in squares]).sum(0)
-    total = total / len(squares) if scale_reduction == "mean" else total
+    total = _mean_square(plain, moved, scale_reduction, reduction)
     return weight * (total.sum() if reduction == "sum" else total)
 
 

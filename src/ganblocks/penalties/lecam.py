@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._checks import check_finite, check_int, check_nonempty, check_nonnegative, check_probability
-from ..losses._reduction import Reduction, check_reduction
+from ..losses._reduction import Reduction, check_reduction, check_scale_reduction
 from ..losses.adversarial import ScaleReduction
 from ..outputs import PredLike, as_logits, check_same_scales
 
@@ -18,8 +18,7 @@ Anchors = Union[float, torch.Tensor, Sequence[float]]
 
 def _check_options(weight: float, scale_reduction: str, reduction: str) -> None:
     check_nonnegative("weight", weight)
-    if scale_reduction not in ("sum", "mean"):
-        raise ValueError(f"scale_reduction must be one of ('sum', 'mean'), got {scale_reduction!r}")
+    check_scale_reduction(scale_reduction)
     check_reduction(reduction)
 
 
