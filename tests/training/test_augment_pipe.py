@@ -18,6 +18,7 @@ from helpers import assert_close
 from torch import nn
 
 import ganblocks
+from ganblocks.functional import downsample2d, upsample2d
 from ganblocks.ops import use_backend
 from ganblocks.penalties import r1_penalty
 from ganblocks.training import AdaptiveAugmentProbability, AugmentParams, AugmentPipe
@@ -363,6 +364,20 @@ def test_samples_are_independent() -> None:
         # The batch shares one reflect-padding margin (the largest any sample needs, as StyleGAN2-ADA), and
         # the wavelet's smallest taps reach its edge: corner pixels move by up to ~1e-5 (measured 8e-6).
         torch.testing.assert_close(pipe(x[i : i + 1], params=one), y[i : i + 1], rtol=0, atol=3e-5)
+
+
+@pytest.mark.parametrize("up", [True, False])
+def test_cpu_resampling_by_matrices_equals_upfirdn2d(up: bool) -> None:
+    """The CPU path's two matrix products are upfirdn2d's 2x sym6 resampling (non-square, float64)."""
+    pipe = AugmentPipe.preset("bg").double()
+    x = torch.randn(2, 3, 30, 44, dtype=torch.float64)
+    if up:
+        expected = upsample2d(x, pipe.Hz_geom, up=2)
+    else:
+        expected = downsample2d(x, pipe.Hz_geom, down=2, padding=-6, flip_filter=True)
+    y = pipe._resample(x, up=up, pad=3)
+    assert y.shape == expected.shape == ((2, 3, 60, 88) if up else (2, 3, 9, 16))
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-13)
 
 
 def test_static_padding_under_compile_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, TypeAlias, Union, get_args
 
@@ -16,6 +16,7 @@ from torch import nn
 from .._checks import check_choice, check_float_tensor, check_nonnegative, check_probability
 from .._precision import upcast
 from ..layers.resample import downsample2d, setup_filter, upsample2d
+from ..ops._backend import use_triton
 
 AugmentPipePreset: TypeAlias = Literal[
     "blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc"
@@ -180,6 +181,26 @@ def _grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and x.requires_grad and not grid.requires_grad:
         return _GridSample.apply(x, grid)  # type: ignore[no-any-return, no-untyped-call]
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _axis_matrix(size: int, resample: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """The ``(out, size)`` matrix of a resampling along W, read off its response to each unit impulse."""
+    impulses = torch.eye(size, dtype=like.dtype, device=like.device).view(size, 1, 1, size)
+    return resample(impulses).view(size, -1).t()
+
+
+def _separable_matmul(x: torch.Tensor, resample: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``resample`` (an upfirdn2d along W with the same settings along H) applied along both axes as products.
+
+    Equal to the separable upfirdn2d up to summation order. On CPU the depthwise convolutions of upfirdn2d's
+    reference run the 12-tap sym6 filter at a small fraction of the matrix products' speed: the dense
+    ``(2W, W)`` products are 5-10x faster forward and backward up to 128 px images although they multiply
+    every zero of the band.
+    """
+    h, w = x.shape[-2:]
+    along_w = _axis_matrix(w, resample, x)
+    along_h = along_w if h == w else _axis_matrix(h, resample, x)
+    return torch.matmul(along_h, torch.matmul(x, along_w.t()))
 
 
 def _affine(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor, e: torch.Tensor,
@@ -616,7 +637,7 @@ class AugmentPipe(nn.Module):
         y = F.pad(x, [mx0, mx1, my0, my1], mode="reflect")
         one = torch.ones(n, dtype=g.dtype, device=g.device)
         g = _translation(one * (mx0 - mx1) / 2, one * (my0 - my1) / 2) @ g
-        y = upsample2d(y, self.Hz_geom, up=2)
+        y = self._resample(y, up=True, pad=pad)
         # To the 2x grid (pixel centres at 2i + 0.5 - 0.5), then to affine_grid's [-1, 1] coordinates.
         g = _scaling(one * 2, one * 2) @ g @ _scaling(one / 2, one / 2)
         g = _translation(-one / 2, -one / 2) @ g @ _translation(one / 2, one / 2)
@@ -628,8 +649,21 @@ class AugmentPipe(nn.Module):
         )
         grid = F.affine_grid(g[:, :2, :], [n, c, out_h, out_w], align_corners=False)
         y = _grid_sample(y, grid)
-        y = downsample2d(y, self.Hz_geom, down=2, padding=-pad * 2, flip_filter=True)
+        y = self._resample(y, up=False, pad=pad)
         return torch.where(identity.view(n, 1, 1, 1), x, y)
+
+    def _resample(self, x: torch.Tensor, *, up: bool, pad: int) -> torch.Tensor:
+        """The 2x sym6 upsampling of the padded image, or the 2x downsampling that crops the padding."""
+        if x.device.type != "cpu" or use_triton(None, x, op="upfirdn2d"):
+            if up:
+                return upsample2d(x, self.Hz_geom, up=2)
+            return downsample2d(x, self.Hz_geom, down=2, padding=-pad * 2, flip_filter=True)
+        taps = self.Hz_geom.view(1, -1)
+        if up:
+            return _separable_matmul(x, lambda t: upsample2d(t, taps, up=(2, 1)))
+        return _separable_matmul(
+            x, lambda t: downsample2d(t, taps, down=(2, 1), padding=(-pad * 2, -pad * 2, 0, 0), flip_filter=True)
+        )
 
     def _color(self, x: torch.Tensor, params: AugmentParams) -> torch.Tensor:
         n, c, h, w = x.shape
