@@ -183,7 +183,9 @@ def _grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _axis_matrix(size: int, resample: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+def _axis_matrix(
+    size: int, resample: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor
+) -> torch.Tensor:
     """The ``(out, size)`` matrix of a resampling along W, read off its response to each unit impulse."""
     impulses = torch.eye(size, dtype=like.dtype, device=like.device).view(size, 1, 1, size)
     return resample(impulses).view(size, -1).t()
@@ -662,7 +664,10 @@ class AugmentPipe(nn.Module):
         if up:
             return _separable_matmul(x, lambda t: upsample2d(t, taps, up=(2, 1)))
         return _separable_matmul(
-            x, lambda t: downsample2d(t, taps, down=(2, 1), padding=(-pad * 2, -pad * 2, 0, 0), flip_filter=True)
+            x,
+            lambda t: downsample2d(
+                t, taps, down=(2, 1), padding=(-pad * 2, -pad * 2, 0, 0), flip_filter=True
+            ),
         )
 
     def _color(self, x: torch.Tensor, params: AugmentParams) -> torch.Tensor:
