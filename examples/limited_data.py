@@ -223,6 +223,13 @@ def run_one(
         if step % budget.eval_every == 0 or step == budget.steps:
             eval_start = time.perf_counter()
             curve.append(evaluate(step, sign_sum / sign_count))
+            if not progress:
+                e = curve[-1]
+                print(
+                    f"{size:>5} images, {augment:>11}, seed {seed}, step {step}: FID {e['fid']:.2f}, "
+                    f"r_t {e['r_t']:.2f}" + ("" if e["p"] is None else f", p {e['p']:.3f}"),
+                    flush=True,
+                )
             sign_sum, sign_count = 0.0, 0
             eval_seconds += time.perf_counter() - eval_start
     step_seconds = (time.perf_counter() - loop_start - eval_seconds) / budget.steps
