@@ -580,7 +580,9 @@ def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[SampleKey, torch.
     """The settings, runs and kept samples that :func:`write_outputs` wrote to ``folder``."""
     saved = json.loads((folder / "results.json").read_text())
     if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
-        raise ValueError(f"{folder / 'results.json'} holds no runs: it was not written by this script")
+        raise ValueError(
+            f"{folder / 'results.json'} holds no 'runs': not an output of this version of the script"
+        )
     for r in saved["runs"]:
         if r["config"] not in CONFIGS or r["dataset"] not in DATASETS:
             raise ValueError(
@@ -602,13 +604,14 @@ def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[SampleKey, torch.
     and dataset must have trained for the same number of steps in every folder.
     """
     settings: Optional[dict] = None
+    first = folders[0]
     runs: dict[tuple[str, str, int], dict] = {}
     origin: dict[tuple[str, str, int], Path] = {}
     samples: dict[SampleKey, torch.Tensor] = {}
     for folder in folders:
         folder_settings, folder_runs, folder_samples = read_outputs(folder)
         if settings is None:
-            settings, first = folder_settings, folder
+            settings = folder_settings
         elif folder_settings != settings:
             raise ValueError(f"{folder} and {first} were run with different settings")
         for r in folder_runs:
@@ -674,7 +677,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument(
         "--seeds",
         type=int_list,
-        default=[0],
+        default="0",
         help="comma-separated seeds, e.g. 0,1,2: one run per configuration, dataset and seed "
         "(each seed seeds models, data and latents)",
     )
@@ -734,7 +737,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         for dname in datasets
         for seed in args.seeds
     ]
-    settings = dataclasses.asdict(base)
+    settings = json.loads(json.dumps(dataclasses.asdict(base)))  # as read back: tuples become lists
     runs: list[dict] = []
     samples: dict[SampleKey, torch.Tensor] = {}
 

@@ -412,7 +412,9 @@ def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[str, torch.Tensor
     """The head (settings, held-out crops, baseline), runs and figure tensors :func:`write_outputs` wrote."""
     saved = json.loads((folder / "metrics.json").read_text())
     if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
-        raise ValueError(f"{folder / 'metrics.json'} holds no runs: it was not written by this script")
+        raise ValueError(
+            f"{folder / 'metrics.json'} holds no 'runs': not an output of this version of the script"
+        )
     for r in saved["runs"]:
         if r["variant"] not in VARIANTS:
             raise ValueError(f"{folder / 'metrics.json'}: unknown variant {r['variant']!r}")
@@ -489,9 +491,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument(
         "--seeds",
         type=int_list,
-        default=[0],
+        default="0",
         help="comma-separated seeds, e.g. 0,1,2: one run per variant and seed (each seed seeds the "
-        "models, the training crops and batches)",
+        "models, the training crops and batches, and the random VGG19)",
     )
     parser.add_argument(
         "--merge",
@@ -551,7 +553,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     photos = load_photos()
     test = Crops(photos, s.crop, seed=0).test  # a fixed grid: the same for every seed
     head = {
-        "settings": {**asdict(s), "vgg_weights": str(args.vgg_weights)},
+        # As read back (tuples become lists): --merge compares the settings of folders.
+        "settings": json.loads(json.dumps({**asdict(s), "vgg_weights": str(args.vgg_weights)})),
         "test_crops": len(test),
         "grayscale": l1_psnr(to_gray(test).expand(-1, 3, -1, -1), test),
     }
