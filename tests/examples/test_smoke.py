@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -324,7 +325,7 @@ def test_mixture2d_merge(mixture2d_seeds: dict[str, Path], tmp_path: Path) -> No
     )
     both = json.loads((mixture2d_seeds["all"] / "results.json").read_text())
 
-    def untimed(summary: dict) -> dict:
+    def untimed(summary: dict[str, Any]) -> dict[str, Any]:
         return {
             d: {c: {k: v for k, v in e.items() if k != "cpu_seconds"} for c, e in per.items()}
             for d, per in summary.items()
@@ -359,7 +360,7 @@ def test_mixture2d_table_cells() -> None:
     may fall halfway; "target met" counts the seeds covering every mode at >= 95% high-quality samples."""
     mixture2d = load_example("mixture2d")
 
-    def run(dataset: str, seed: int, modes: int, hq: float, cpu: float) -> dict:
+    def run(dataset: str, seed: int, modes: int, hq: float, cpu: float) -> dict[str, Any]:
         num_modes = {"ring": 8, "grid": 25}[dataset]
         return {"config": "r1", "dataset": dataset, "seed": seed, "modes": modes, "num_modes": num_modes,
                 "high_quality": hq, "cpu_seconds": cpu}  # fmt: skip
