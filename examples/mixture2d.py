@@ -45,12 +45,27 @@ Metrics, on 2,500 samples:
   fresh samples of the mixture: the share of samples inside the data's k-NN balls, and the share of data
   points inside the samples' (in ``results.json``).
 
-Run ``python examples/mixture2d.py`` (every configuration on both datasets: about 1 h 55 min of one CPU
-core; ``unrolled`` and the 5-critic-step WGANs cost 4-10× a plain GAN), with ``--jobs N`` to spread the
-runs over N processes (the same results: every run seeds itself), ``--configs r1-sharpen`` for the best
-one alone (~5 minutes of one idle core), ``--configs gan r1`` (or ``gan,r1``) for a subset, run in the
-order given, or ``--smoke`` for a seconds-long check. Outputs in ``--out`` (default ``runs/mixture2d``),
-rewritten after every finished run: ``results.json``, ``results.md`` (the table) and ``scatter.png``.
+Run ``python examples/mixture2d.py`` (every configuration on both datasets, seed 0: about 1 h 55 min of one
+CPU core; ``unrolled`` and the 5-critic-step WGANs cost 4-10× a plain GAN), with ``--seeds 0,1,2`` for one
+run per configuration, dataset and seed, ``--jobs N`` to spread the runs over N processes (the same
+results: every run seeds itself, so seed s gives the same run alone or among others), ``--configs
+r1-sharpen`` for the best one alone (~5 minutes of one idle core per seed), ``--configs gan r1`` (or
+``gan,r1``) for a subset, run in the order given, or ``--smoke`` for a seconds-long check. Outputs in
+``--out`` (default ``runs/mixture2d``), rewritten after every finished run:
+
+* ``results.json``: ``settings``; ``runs``, one entry per run (``config``, ``dataset``, ``seed``, the
+  metrics, ``history``, ``seconds``, ``cpu_seconds``, ``steps``); ``summary[dataset][config]``, over the
+  seeds: ``seeds``, ``num_seeds``, ``num_modes``, ``modes`` and ``high_quality`` as ``{median, min, max}``,
+  ``target_met`` (how many seeds cover every mode with ≥ 95% high-quality samples),
+  ``median_meets_target`` (the medians of both do) and the median ``cpu_seconds``;
+* ``results.md``: the table, "median [min–max]" over the seeds and the target met as "k/n";
+* ``samples.pt``: the 2-d samples of each configuration and dataset's lowest seed (plain tensors, keys
+  ``"dataset/config/seed"``) and ``scatter.png``, their scatter plots.
+
+``--merge DIR [DIR ...]`` trains nothing: it combines the runs of earlier output folders (the same
+settings; a run present in two folders must be the same run, its timing aside) and writes the outputs of
+all of them to ``--out``, e.g. after ``--seeds 0,1,2,3,4 --configs r1-sharpen label-smoothing --out A``
+and ``--seeds 0,1,2 --configs gan r1 ... --out B``: ``--merge A B --out C``.
 """
 
 from __future__ import annotations
@@ -60,6 +75,7 @@ import dataclasses
 import json
 import math
 import multiprocessing
+import statistics
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -419,25 +435,87 @@ def evaluate(
     return {**mode_metrics(samples, mixture), "precision": float(pr.precision), "recall": float(pr.recall)}
 
 
-# ----------------------------------------------------------------------------------------------- report
-def markdown_table(results: dict[str, dict[str, dict]]) -> str:
+# ----------------------------------------------------------------------------------------------- summary
+TARGET_HIGH_QUALITY = 95.0  # %, with every mode covered
+TIMING = ("seconds", "cpu_seconds")  # the only fields allowed to differ between two copies of a run
+
+
+def meets_target(run: dict) -> bool:
+    return run["modes"] == run["num_modes"] and run["high_quality"] >= TARGET_HIGH_QUALITY
+
+
+def run_order(run: dict) -> tuple[int, int, int]:
+    return list(CONFIGS).index(run["config"]), DATASETS.index(run["dataset"]), run["seed"]
+
+
+def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
+    """Per dataset and configuration, over seeds: median, min and max of the modes and high-quality share,
+    how many seeds meet the target, whether the medians meet it, the median CPU time."""
+    summary: dict[str, dict[str, dict]] = {}
+    for d in DATASETS:
+        per: dict[str, dict] = {}
+        for c in CONFIGS:
+            chosen = [r for r in runs if r["dataset"] == d and r["config"] == c]
+            if not chosen:
+                continue
+            entry: dict = {
+                "seeds": sorted(r["seed"] for r in chosen),
+                "num_seeds": len(chosen),
+                "num_modes": chosen[0]["num_modes"],
+            }
+            for key in ("modes", "high_quality"):
+                values = [r[key] for r in chosen]
+                entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+            entry["target_met"] = sum(meets_target(r) for r in chosen)
+            entry["median_meets_target"] = (
+                entry["modes"]["median"] == entry["num_modes"]
+                and entry["high_quality"]["median"] >= TARGET_HIGH_QUALITY
+            )
+            entry["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in chosen)
+            per[c] = entry
+        if per:
+            summary[d] = per
+    return summary
+
+
+def modes_cell(e: dict) -> str:
+    m = e["modes"]
+    # The median of an odd count of integers is one of them; of an even count it may fall halfway.
+    median = f"{m['median']:.0f}" if e["num_seeds"] % 2 else f"{m['median']:.1f}"
+    return f"{m['min']}" if m["min"] == m["max"] else f"{median} [{m['min']}–{m['max']}]"
+
+
+def quality_cell(e: dict) -> str:
+    q = e["high_quality"]
+    if q["min"] == q["max"]:
+        return f"{q['median']:.1f}%"
+    return f"{q['median']:.1f}% [{q['min']:.1f}–{q['max']:.1f}]"
+
+
+def markdown_table(summary: dict[str, dict[str, dict]]) -> str:
     lines = [
-        "| configuration | ring: modes (of 8) | ring: high-quality | grid: modes (of 25) | grid: high-quality "
-        "| CPU time (ring + grid) |",
-        "|---|---|---|---|---|---|",
+        "| configuration | seeds | ring: modes (of 8) | ring: high-quality | grid: modes (of 25) "
+        "| grid: high-quality | target met (ring, grid) | CPU time per run (ring + grid) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    configs = [c for c in CONFIGS if any(c in per for per in results.values())]
-    for c in configs:
-        cells, times = [], []
-        for d in DATASETS:
-            r = results.get(d, {}).get(c)
-            cells += ["–", "–"] if r is None else [f"{r['modes']}", f"{r['high_quality']:.1f}%"]
-            times.append("–" if r is None else f"{r.get('cpu_seconds', r['seconds']):.0f} s")
-        cells.append(" + ".join(times))
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    for c in CONFIGS:
+        entries = [summary.get(d, {}).get(c) for d in DATASETS]
+        if not any(entries):
+            continue
+        counts = [e["num_seeds"] for e in entries if e is not None]
+        seeds = f"{counts[0]}" if len(set(counts)) == 1 else ", ".join(map(str, counts))
+        cells = []
+        for e in entries:
+            cells += ["–", "–"] if e is None else [modes_cell(e), quality_cell(e)]
+        met = ["–" if e is None else f"{e['target_met']}/{e['num_seeds']}" for e in entries]
+        times = ["–" if e is None else f"{e['cpu_seconds']:.0f} s" for e in entries]
+        lines.append(
+            f"| {c} | {seeds} | " + " | ".join(cells) + f" | {', '.join(met)} | {' + '.join(times)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------------------------------- outputs
 def scatter_plot(samples: dict[str, dict[str, torch.Tensor]], path: Path, *, max_cols: int = 7) -> None:
     """One panel per dataset and configuration; each dataset's panels fill rows of at most ``max_cols``."""
     cols = min(max_cols, max(len(v) for v in samples.values()))
@@ -462,10 +540,111 @@ def scatter_plot(samples: dict[str, dict[str, torch.Tensor]], path: Path, *, max
     plt.close(fig)
 
 
+SampleKey = tuple[str, str, int]  # (dataset, config, seed)
+
+
+def lowest_seed_samples(
+    runs: list[dict], samples: dict[SampleKey, torch.Tensor]
+) -> dict[SampleKey, torch.Tensor]:
+    """The samples of each dataset and configuration's lowest seed (where they were kept)."""
+    lowest: dict[tuple[str, str], int] = {}
+    for r in runs:
+        key = (r["dataset"], r["config"])
+        lowest[key] = min(r["seed"], lowest.get(key, r["seed"]))
+    return {(d, c, s): samples[d, c, s] for (d, c), s in lowest.items() if (d, c, s) in samples}
+
+
+def write_outputs(
+    runs: list[dict], samples: dict[SampleKey, torch.Tensor], settings: dict, out: Path, *, plot: bool
+) -> dict:
+    """results.json, results.md, samples.pt and (with ``plot``) scatter.png, in ``CONFIGS`` order; also mid-run."""
+    runs = sorted(runs, key=run_order)
+    summary = summarise(runs)
+    saved = {"settings": settings, "summary": summary, "runs": runs}
+    (out / "results.json").write_text(json.dumps(saved, indent=1))
+    (out / "results.md").write_text(markdown_table(summary))
+    kept = lowest_seed_samples(runs, samples)
+    torch.save({f"{d}/{c}/{s}": pts for (d, c, s), pts in kept.items()}, out / "samples.pt")
+    if plot and kept:
+        panels: dict[str, dict[str, torch.Tensor]] = {}
+        for (d, c, _), pts in sorted(
+            kept.items(), key=lambda kv: (DATASETS.index(kv[0][0]), list(CONFIGS).index(kv[0][1]))
+        ):
+            panels.setdefault(d, {})[c] = pts
+        scatter_plot(panels, out / "scatter.png")
+    return saved
+
+
+# ----------------------------------------------------------------------------------------------- merge
+def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[SampleKey, torch.Tensor]]:
+    """The settings, runs and kept samples that :func:`write_outputs` wrote to ``folder``."""
+    saved = json.loads((folder / "results.json").read_text())
+    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
+        raise ValueError(
+            f"{folder / 'results.json'} holds no 'runs': not an output of this version of the script"
+        )
+    for r in saved["runs"]:
+        if r["config"] not in CONFIGS or r["dataset"] not in DATASETS:
+            raise ValueError(
+                f"{folder / 'results.json'}: unknown configuration or dataset {r['config']}/{r['dataset']}"
+            )
+    samples: dict[SampleKey, torch.Tensor] = {}
+    if (folder / "samples.pt").is_file():
+        # weights_only: a file of plain tensors; nothing in it is executed.
+        for key, pts in torch.load(folder / "samples.pt", map_location="cpu", weights_only=True).items():
+            d, c, s = key.split("/")
+            samples[d, c, int(s)] = pts
+    return saved["settings"], saved["runs"], samples
+
+
+def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[SampleKey, torch.Tensor]]:
+    """The runs of several output folders as one: the same settings, each (config, dataset, seed) once.
+
+    A run found in two folders must be the same run (every field but the timing); the same configuration
+    and dataset must have trained for the same number of steps in every folder.
+    """
+    settings: Optional[dict] = None
+    first = folders[0]
+    runs: dict[tuple[str, str, int], dict] = {}
+    origin: dict[tuple[str, str, int], Path] = {}
+    samples: dict[SampleKey, torch.Tensor] = {}
+    for folder in folders:
+        folder_settings, folder_runs, folder_samples = read_outputs(folder)
+        if settings is None:
+            settings = folder_settings
+        elif folder_settings != settings:
+            raise ValueError(f"{folder} and {first} were run with different settings")
+        for r in folder_runs:
+            key = (r["config"], r["dataset"], r["seed"])
+            if key not in runs:
+                runs[key], origin[key] = r, folder
+            elif {k: v for k, v in r.items() if k not in TIMING} != {
+                k: v for k, v in runs[key].items() if k not in TIMING
+            }:
+                raise ValueError(
+                    f"configuration {key[0]!r} on {key[1]!r} with seed {key[2]} is in {origin[key]} and {folder} "
+                    "with different results"
+                )
+        for key, pts in folder_samples.items():
+            samples.setdefault(key, pts)
+    steps: dict[tuple[str, str], set[int]] = {}
+    for (c, d, _), r in runs.items():
+        steps.setdefault((c, d), set()).add(r["steps"])
+    for (c, d), counts in steps.items():
+        if len(counts) > 1:
+            raise ValueError(
+                f"configuration {c!r} on {d!r} trained for different numbers of steps: {sorted(counts)}"
+            )
+    assert settings is not None
+    return settings, list(runs.values()), samples
+
+
+# ----------------------------------------------------------------------------------------------- main
 def run_one(
     config: str, dname: str, settings: Settings, *, seed: int, device: str, progress: bool, threads: int
 ) -> tuple[dict, list[list[float]]]:
-    """Train one configuration on one dataset: its metrics and 2-d samples (in a worker with ``--jobs``)."""
+    """Train one configuration on one dataset with one seed: its metrics and 2-d samples (in a worker with
+    ``--jobs``)."""
     torch.set_num_threads(threads)
     dev = torch.device(device)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -476,7 +655,11 @@ def run_one(
     with torch.no_grad():
         z = torch.randn(settings.eval_samples, settings.z_dim, generator=torch.Generator().manual_seed(7))
         samples = G(z.to(dev)).cpu()
-    return metrics, samples.tolist()
+    return {"config": config, "dataset": dname, "seed": seed, **metrics}, samples.tolist()
+
+
+def int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
@@ -491,7 +674,21 @@ def main(argv: Optional[list[str]] = None) -> dict:
         "--steps", type=int, default=None, help="training steps (None: ring 4000, grid 12000)"
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of models, data and latents")
+    parser.add_argument(
+        "--seeds",
+        type=int_list,
+        default="0",
+        help="comma-separated seeds, e.g. 0,1,2: one run per configuration, dataset and seed "
+        "(each seed seeds models, data and latents)",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="train nothing: combine the results.json (and samples.pt) of these output folders into --out",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/mixture2d"), help="output folder")
     parser.add_argument("--smoke", action="store_true", help="a few steps of every configuration")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -503,10 +700,20 @@ def main(argv: Optional[list[str]] = None) -> dict:
         help="runs in parallel processes of --threads threads each (same results as one after another)",
     )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
 
+    if args.merge:
+        try:
+            settings, runs, samples = merge(args.merge)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"--merge: {error}") from None
+        args.out.mkdir(parents=True, exist_ok=True)
+        saved = write_outputs(runs, samples, settings, args.out, plot=True)
+        print(markdown_table(saved["summary"]), end="")
+        print(f"merged {len(runs)} runs into {args.out}: results.md, results.json, samples.pt, scatter.png")
+        return saved
+
+    torch.set_num_threads(args.threads)
     base = Settings(steps=20, batch_size=64, width=32, eval_samples=500) if args.smoke else Settings()
-    args.out.mkdir(parents=True, exist_ok=True)
     datasets = [d for d in args.datasets.split(",") if d]
     configs = [c for arg in args.configs for c in arg.split(",") if c]
     for c in configs:
@@ -515,68 +722,58 @@ def main(argv: Optional[list[str]] = None) -> dict:
     for d in datasets:
         if d not in DATASETS:
             parser.error(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+    if not args.seeds or len(set(args.seeds)) < len(args.seeds) or args.jobs < 1:
+        parser.error("--seeds needs distinct values (at least one); --jobs must be >= 1")
+    args.out.mkdir(parents=True, exist_ok=True)
 
     tasks = [
-        (config, dname, base if args.smoke else dataclasses.replace(base, steps=args.steps or STEPS[dname]))
+        (
+            config,
+            dname,
+            seed,
+            base if args.smoke else dataclasses.replace(base, steps=args.steps or STEPS[dname]),
+        )
         for config in configs  # in the order given: a partial run has its first configurations
         for dname in datasets
+        for seed in args.seeds
     ]
-    results: dict[str, dict[str, dict]] = {d: {} for d in datasets}
-    samples: dict[str, dict[str, torch.Tensor]] = {d: {} for d in datasets}
+    settings = json.loads(json.dumps(dataclasses.asdict(base)))  # as read back: tuples become lists
+    runs: list[dict] = []
+    samples: dict[SampleKey, torch.Tensor] = {}
 
-    def finish(config: str, dname: str, metrics: dict, pts: list[list[float]]) -> None:
-        results[dname][config] = metrics
-        samples[dname][config] = torch.tensor(pts)
+    def finish(run: dict, pts: list[list[float]]) -> None:
+        runs.append(run)
+        samples[run["dataset"], run["config"], run["seed"]] = torch.tensor(pts)
         print(
-            f"{dname:>4} {config:>20}: {metrics['modes']}/{metrics['num_modes']} modes, "
-            f"{metrics['high_quality']:.1f}% high-quality ({metrics['seconds']} s, {metrics['cpu_seconds']} s CPU)",
+            f"{run['dataset']:>4} {run['config']:>20} seed {run['seed']}: {run['modes']}/{run['num_modes']} "
+            f"modes, {run['high_quality']:.1f}% high-quality ({run['seconds']} s, {run['cpu_seconds']} s CPU)",
             flush=True,
         )
-        write_outputs(results, samples, base, args.seed, args.out, plot=args.jobs > 1)
+        write_outputs(runs, samples, settings, args.out, plot=args.jobs > 1)
 
-    common = dict(seed=args.seed, device=args.device, threads=args.threads)
+    common = dict(device=args.device, threads=args.threads)
     if args.jobs <= 1:
-        for config, dname, settings in tasks:
-            finish(config, dname, *run_one(config, dname, settings, progress=not args.no_progress, **common))
+        for config, dname, seed, s in tasks:
+            finish(*run_one(config, dname, s, seed=seed, progress=not args.no_progress, **common))
     else:
         # Every run seeds itself: the results do not depend on the order or the process it runs in.
         # "spawn": a fresh interpreter per worker, no forked thread pools.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
-            futures = {
-                pool.submit(run_one, config, dname, settings, progress=False, **common): (config, dname)
-                for config, dname, settings in tasks
-            }
+            futures = [
+                pool.submit(run_one, config, dname, s, seed=seed, progress=False, **common)
+                for config, dname, seed, s in tasks
+            ]
             for future in as_completed(futures):
-                finish(*futures[future], *future.result())
+                finish(*future.result())
 
-    write_outputs(results, samples, base, args.seed, args.out, plot=True)
-    print(markdown_table(results))
-    print(f"wrote {args.out / 'results.md'}, {args.out / 'results.json'}, {args.out / 'scatter.png'}")
-    return results
-
-
-def write_outputs(
-    results: dict[str, dict[str, dict]],
-    samples: dict[str, dict[str, torch.Tensor]],
-    base: Settings,
-    seed: int,
-    out: Path,
-    *,
-    plot: bool,
-) -> None:
-    """The table, the JSON and (with ``plot``) the scatter plots, in ``CONFIGS`` order; also mid-run."""
-
-    def ordered(per: dict) -> dict:
-        return {c: per[c] for c in CONFIGS if c in per}
-
-    results = {d: ordered(per) for d, per in results.items()}
-    (out / "results.md").write_text(markdown_table(results))
-    (out / "results.json").write_text(
-        json.dumps({"settings": dataclasses.asdict(base), "seed": seed, "results": results}, indent=2)
+    saved = write_outputs(runs, samples, settings, args.out, plot=True)
+    print(markdown_table(saved["summary"]), end="")
+    print(
+        f"wrote {args.out / 'results.md'}, {args.out / 'results.json'}, {args.out / 'samples.pt'}, "
+        f"{args.out / 'scatter.png'}"
     )
-    if plot:
-        scatter_plot({d: ordered(per) for d, per in samples.items() if per}, out / "scatter.png")
+    return saved
 
 
 if __name__ == "__main__":

@@ -23,13 +23,31 @@ The VGG19 of ``VGGLoss`` has random weights unless ``--vgg-weights PATH`` points
 them (1/32, 1/16, 1/8) to stay fast on CPU; ``--vgg-layers all`` uses pix2pixHD's full relu1_1 … relu5_1.
 
 Metric: L1 error (on [0, 1]) and PSNR (dB) of the colourised held-out crops against the originals, next to
-the "grayscale" baseline that outputs the input replicated to RGB. Outputs in ``--out`` (default
-``runs/pix2pixhd_mini``): ``comparison.png`` (labelled rows: grayscale input, ``gan_only``, ``full``,
-colour target), ``metrics.json`` and ``results.md``.
+the "grayscale" baseline that outputs the input replicated to RGB (the held-out crops are a fixed grid: no
+seed enters the baseline). ``--seeds 0,1,2`` trains every variant once per seed; each run draws its models,
+training crops and batches (and, without ``--vgg-weights``, its random VGG19) from its own seed, so a
+(variant, seed) run gives the same result alone, among others, or in a ``--jobs`` worker (with the same
+``--threads``: the thread count changes the order of float sums). Outputs in ``--out`` (default
+``runs/pix2pixhd_mini``):
+
+* ``metrics.json``: ``settings``, ``test_crops``, ``grayscale`` (the baseline's ``l1`` and ``psnr``),
+  ``runs`` (one entry per run: ``variant``, ``seed``, ``l1``, ``psnr``, ``seconds``, ``cpu_seconds``,
+  ``final_losses``) and ``summary[variant]``: ``seeds``, ``num_seeds``, ``l1`` and ``psnr`` as
+  ``{median, min, max}`` over the seeds, the median ``cpu_seconds``;
+* ``results.md``: the table, "median [min–max]" over the seeds;
+* ``comparison.png`` (labelled rows: grayscale input, ``gan_only``, ``full``, colour target; each variant's
+  lowest seed) and ``comparison.pt``, its tensors (``"target"`` and ``"variant/seed"``).
+
+``--merge DIR [DIR ...]`` trains nothing: it combines the runs of earlier output folders (the same settings;
+a run present in two folders must be the same run, its timing aside) and writes the outputs of all of them
+to ``--out``.
 
 Usage::
 
-    python examples/pix2pixhd_mini.py                # both variants, a few minutes on CPU
+    python examples/pix2pixhd_mini.py                # both variants, seed 0, a few minutes on CPU
+    python examples/pix2pixhd_mini.py --seeds 0,1,2 --jobs 2 --threads 1 --out runs/p2p_a
+    python examples/pix2pixhd_mini.py --seeds 3,4 --out runs/p2p_b
+    python examples/pix2pixhd_mini.py --merge runs/p2p_a runs/p2p_b --out runs/p2p
     python examples/pix2pixhd_mini.py --smoke        # a few steps, seconds
 """
 
@@ -38,8 +56,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import statistics
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -262,6 +283,184 @@ def save_comparison(rows: list[torch.Tensor], labels: list[str], path: Path, *, 
 
 
 ROW_LABELS = {"gan_only": "GAN only", "full": "full loss\n(+FM +VGG)"}
+VARIANTS = tuple(ROW_LABELS)
+TIMING = ("seconds", "cpu_seconds")  # the only fields allowed to differ between two copies of a run
+NUM_SHOWN = 16  # held-out crops in the comparison figure
+
+
+def shown(test: torch.Tensor) -> torch.Tensor:
+    """The held-out crops of the comparison figure: ``NUM_SHOWN`` spread over the photos."""
+    return test[torch.linspace(0, len(test) - 1, NUM_SHOWN).round().long()]
+
+
+def make_vgg(s: Settings, weights: Optional[Path], device: torch.device) -> VGGLoss:
+    with warnings.catch_warnings():
+        if weights is None:
+            warnings.simplefilter("ignore")  # random VGG weights are this example's documented default
+        return VGGLoss(
+            s.vgg_layers,
+            layer_weights=[PIX2PIXHD_VGG.get(name, 1.0) for name in s.vgg_layers],
+            input_range="[-1,1]",
+            # ImageNet statistics only mean something for trained weights.
+            normalize=weights is not None,
+            weights=None if weights is None else str(weights),
+            device=device,
+        )
+
+
+def run_one(
+    variant: str,
+    seed: int,
+    s: Settings,
+    photos: list[torch.Tensor],
+    *,
+    vgg_weights: Optional[Path],
+    device: str,
+    threads: Optional[int],
+    progress: bool,
+) -> tuple[dict, list]:
+    """Train one variant with one seed: its held-out metrics and its colourisation of the figure's crops (in a
+    worker with ``--jobs``). Every run draws its own crops, weights and batches from its seed."""
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device(device)
+    crops = Crops(photos, s.crop, seed=seed)
+    vgg = None
+    if variant == "full":
+        torch.manual_seed(seed + 1)  # the random VGG19 (without --vgg-weights): a draw of the run's seed
+        vgg = make_vgg(s, vgg_weights, dev)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    G, log = train_variant(variant, crops, s, vgg=vgg, device=dev, seed=seed, progress=progress)
+    outputs = colourise(G, crops.test, dev)
+    run = {
+        "variant": variant,
+        "seed": seed,
+        **l1_psnr(outputs, crops.test),
+        "seconds": round(time.perf_counter() - start, 1),
+        "cpu_seconds": round(time.process_time() - cpu_start, 1),
+        "final_losses": log[-1],
+    }
+    return run, shown(outputs).tolist()
+
+
+# =============================================================================================== summary
+def summarise(runs: list[dict]) -> dict[str, dict]:
+    """Per variant, over seeds: the median, min and max of the held-out L1 and PSNR, the median CPU time."""
+    summary: dict[str, dict] = {}
+    for variant in VARIANTS:
+        chosen = [r for r in runs if r["variant"] == variant]
+        if not chosen:
+            continue
+        entry: dict = {"seeds": sorted(r["seed"] for r in chosen), "num_seeds": len(chosen)}
+        for key in ("l1", "psnr"):
+            values = [r[key] for r in chosen]
+            entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        entry["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in chosen)
+        summary[variant] = entry
+    return summary
+
+
+def spread(stats: dict, digits: int) -> str:
+    if stats["min"] == stats["max"]:
+        return f"{stats['median']:.{digits}f}"
+    return f"{stats['median']:.{digits}f} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
+
+
+def markdown_table(grayscale: dict[str, float], summary: dict[str, dict]) -> str:
+    lines = [
+        "| variant | seeds | held-out L1 ↓ | held-out PSNR (dB) ↑ | CPU time per run |",
+        "|---|---|---|---|---|",
+        f"| grayscale | – | {grayscale['l1']:.4f} | {grayscale['psnr']:.2f} | – |",
+    ]
+    lines += [
+        f"| {v} | {e['num_seeds']} | {spread(e['l1'], 4)} | {spread(e['psnr'], 2)} | {e['cpu_seconds']:.0f} s |"
+        for v, e in summary.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(
+    head: dict, runs: list[dict], figure: dict[str, torch.Tensor], out: Path, *, plot: bool = True
+) -> dict:
+    """metrics.json, results.md, comparison.pt and comparison.png (the lowest seed of every variant).
+
+    ``head`` holds the settings, the number of held-out crops and the grayscale baseline (no seed enters
+    them: the held-out crops are a fixed grid); ``figure`` the colour targets of the shown crops
+    (``"target"``) and the outputs of runs (``"variant/seed"``).
+    """
+    runs = sorted(runs, key=lambda r: (VARIANTS.index(r["variant"]), r["seed"]))
+    summary = summarise(runs)
+    saved = {**head, "summary": summary, "runs": runs}
+    (out / "metrics.json").write_text(json.dumps(saved, indent=1))
+    (out / "results.md").write_text(markdown_table(head["grayscale"], summary))
+    lowest = {f"{v}/{e['seeds'][0]}": v for v, e in summary.items()}
+    kept = {k: t for k, t in figure.items() if k == "target" or k in lowest}
+    torch.save(kept, out / "comparison.pt")
+    if plot:
+        rows = {lowest[k]: t for k, t in kept.items() if k in lowest}
+        variants = [v for v in summary if v in rows]
+        save_comparison(
+            [to_gray(kept["target"]), *[rows[v] for v in variants], kept["target"]],
+            ["input\n(grayscale)", *[ROW_LABELS[v] for v in variants], "target\n(colour)"],
+            out / "comparison.png",
+        )
+    return saved
+
+
+# =============================================================================================== merge
+def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
+    """The head (settings, held-out crops, baseline), runs and figure tensors :func:`write_outputs` wrote."""
+    saved = json.loads((folder / "metrics.json").read_text())
+    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
+        raise ValueError(
+            f"{folder / 'metrics.json'} holds no 'runs': not an output of this version of the script"
+        )
+    for r in saved["runs"]:
+        if r["variant"] not in VARIANTS:
+            raise ValueError(f"{folder / 'metrics.json'}: unknown variant {r['variant']!r}")
+    figure: dict[str, torch.Tensor] = {}
+    if (folder / "comparison.pt").is_file():
+        # weights_only: a file of plain tensors; nothing in it is executed.
+        figure = torch.load(folder / "comparison.pt", map_location="cpu", weights_only=True)
+    head = {k: v for k, v in saved.items() if k not in ("summary", "runs")}
+    return head, saved["runs"], figure
+
+
+def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
+    """The runs of several output folders as one: the same settings, each (variant, seed) once; a run found in
+    two folders must be the same run (every field but the timing)."""
+    head: Optional[dict] = None
+    first = folders[0]
+    runs: dict[tuple[str, int], dict] = {}
+    origin: dict[tuple[str, int], Path] = {}
+    figure: dict[str, torch.Tensor] = {}
+    for folder in folders:
+        folder_head, folder_runs, folder_figure = read_outputs(folder)
+        if head is None:
+            head = folder_head
+        elif folder_head != head:
+            raise ValueError(f"{folder} and {first} were run with different settings")
+        for r in folder_runs:
+            key = (r["variant"], r["seed"])
+            if key not in runs:
+                runs[key], origin[key] = r, folder
+            elif {k: v for k, v in r.items() if k not in TIMING} != {
+                k: v for k, v in runs[key].items() if k not in TIMING
+            }:
+                raise ValueError(
+                    f"variant {key[0]!r} with seed {key[1]} is in {origin[key]} and {folder} with different results"
+                )
+        for key, t in folder_figure.items():
+            figure.setdefault(key, t)
+    assert head is not None
+    if "target" not in figure:
+        raise ValueError(f"none of {', '.join(map(str, folders))} holds comparison.pt")
+    return head, list(runs.values()), figure
+
+
+# =============================================================================================== main
+def int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
@@ -274,7 +473,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         "--vgg-weights",
         type=Path,
         default=None,
-        help="torchvision vgg19 state dict (.pth); None: random VGG19 weights",
+        help="torchvision vgg19 state dict (.pth); None: random VGG19 weights, drawn from each run's seed",
     )
     parser.add_argument(
         "--vgg-layers",
@@ -289,83 +488,110 @@ def main(argv: Optional[list[str]] = None) -> dict:
         "(pix2pixHD's transposed convs)",
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of models, crops and batches")
+    parser.add_argument(
+        "--seeds",
+        type=int_list,
+        default="0",
+        help="comma-separated seeds, e.g. 0,1,2: one run per variant and seed (each seed seeds the "
+        "models, the training crops and batches, and the random VGG19)",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="train nothing: combine the metrics.json (and comparison.pt) of these output folders into --out",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/pix2pixhd_mini"), help="output folder")
     parser.add_argument("--smoke", action="store_true", help="a few steps of tiny models (seconds)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (None: PyTorch's choice)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per run (None: PyTorch's choice; 1 with --jobs)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs in parallel processes (the same results as one after another with the same --threads)",
+    )
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
+    if args.merge:
+        try:
+            head, runs, figure = merge(args.merge)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"--merge: {error}") from None
+        args.out.mkdir(parents=True, exist_ok=True)
+        saved = write_outputs(head, runs, figure, args.out)
+        print(markdown_table(head["grayscale"], saved["summary"]), end="")
+        print(
+            f"merged {len(runs)} runs into {args.out}: metrics.json, results.md, comparison.pt, comparison.png"
+        )
+        return saved
+
+    threads = args.threads or (1 if args.jobs > 1 else None)
+    if threads:
+        torch.set_num_threads(threads)
     layers = tuple(PIX2PIXHD_VGG) if args.vgg_layers == "all" else tuple(args.vgg_layers.split(","))
     s = Settings(steps=args.steps, vgg_layers=layers, upsample=args.upsample)
     if args.smoke:
         s = Settings(
             steps=3, batch_size=4, ngf=4, n_blocks=1, ndf=8, vgg_layers=("relu1_1",), upsample=args.upsample
         )
-    device = torch.device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
-        if v not in ("gan_only", "full"):
-            parser.error(f"unknown variant {v!r}; choose from gan_only, full")
+        if v not in VARIANTS:
+            parser.error(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    if not args.seeds or len(set(args.seeds)) < len(args.seeds) or args.jobs < 1:
+        parser.error("--seeds needs distinct values (at least one); --jobs must be >= 1")
+    args.out.mkdir(parents=True, exist_ok=True)
 
-    crops = Crops(load_photos(), s.crop, seed=args.seed)
-    vgg = None
-    if "full" in variants:
-        with warnings.catch_warnings():
-            if args.vgg_weights is None:
-                warnings.simplefilter("ignore")  # random VGG weights are this example's documented default
-            vgg = VGGLoss(
-                s.vgg_layers,
-                layer_weights=[PIX2PIXHD_VGG.get(name, 1.0) for name in s.vgg_layers],
-                input_range="[-1,1]",
-                # ImageNet statistics only mean something for trained weights.
-                normalize=args.vgg_weights is not None,
-                weights=None if args.vgg_weights is None else str(args.vgg_weights),
-                device=device,
-            )
-
-    test = crops.test
-    results: dict[str, dict] = {"grayscale": l1_psnr(to_gray(test).expand(-1, 3, -1, -1), test)}
-    outputs: dict[str, torch.Tensor] = {}
-    for variant in variants:
-        start, cpu_start = time.perf_counter(), time.process_time()
-        G, log = train_variant(
-            variant, crops, s, vgg=vgg, device=device, seed=args.seed, progress=not args.no_progress
-        )
-        outputs[variant] = colourise(G, test, device)
-        results[variant] = {
-            **l1_psnr(outputs[variant], test),
-            "seconds": round(time.perf_counter() - start, 1),
-            "cpu_seconds": round(time.process_time() - cpu_start, 1),
-            "final_losses": log[-1],
-        }
-        print(
-            f"{variant:>8}: held-out L1 {results[variant]['l1']:.4f}, PSNR {results[variant]['psnr']:.2f} dB "
-            f"({results[variant]['seconds']} s, {results[variant]['cpu_seconds']} s CPU)"
-        )
-
-    # 16 held-out crops spread over the photos: input, each variant, ground truth.
-    pick = torch.linspace(0, len(test) - 1, 16).round().long()
-    save_comparison(
-        [to_gray(test[pick]), *[outputs[v][pick] for v in variants], test[pick]],
-        ["input\n(grayscale)", *[ROW_LABELS[v] for v in variants], "target\n(colour)"],
-        args.out / "comparison.png",
-    )
-    table = ["| variant | held-out L1 ↓ | held-out PSNR (dB) ↑ |", "|---|---|---|"]
-    table += [f"| {k} | {r['l1']:.4f} | {r['psnr']:.2f} |" for k, r in results.items()]
-    (args.out / "results.md").write_text("\n".join(table) + "\n")
-    metrics = {
-        "settings": {**asdict(s), "vgg_weights": str(args.vgg_weights)},
+    photos = load_photos()
+    test = Crops(photos, s.crop, seed=0).test  # a fixed grid: the same for every seed
+    head = {
+        # As read back (tuples become lists): --merge compares the settings of folders.
+        "settings": json.loads(json.dumps({**asdict(s), "vgg_weights": str(args.vgg_weights)})),
         "test_crops": len(test),
-        "results": results,
+        "grayscale": l1_psnr(to_gray(test).expand(-1, 3, -1, -1), test),
     }
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    print("\n".join(table))
+    runs: list[dict] = []
+    figure = {"target": shown(test)}
+
+    def finish(run: dict, outputs: list) -> None:
+        runs.append(run)
+        figure[f"{run['variant']}/{run['seed']}"] = torch.tensor(outputs)
+        print(
+            f"{run['variant']:>8} seed {run['seed']}: held-out L1 {run['l1']:.4f}, PSNR {run['psnr']:.2f} dB "
+            f"({run['seconds']} s, {run['cpu_seconds']} s CPU)",
+            flush=True,
+        )
+        write_outputs(head, runs, figure, args.out, plot=False)
+
+    tasks = [(variant, seed) for variant in variants for seed in args.seeds]
+    common: dict = {"vgg_weights": args.vgg_weights, "device": args.device, "threads": threads}
+    if args.jobs == 1:
+        for variant, seed in tasks:
+            finish(*run_one(variant, seed, s, photos, progress=not args.no_progress, **common))
+    else:
+        # Every run seeds itself: the results do not depend on the order or the process it runs in.
+        # "spawn": a fresh interpreter per worker, no forked thread pools.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+            futures = [
+                pool.submit(run_one, variant, seed, s, photos, progress=False, **common)
+                for variant, seed in tasks
+            ]
+            for future in as_completed(futures):
+                finish(*future.result())
+
+    saved = write_outputs(head, runs, figure, args.out)
+    print(markdown_table(head["grayscale"], saved["summary"]), end="")
     print(f"wrote {args.out / 'comparison.png'}, {args.out / 'metrics.json'}, {args.out / 'results.md'}")
-    return metrics
+    return saved
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -226,21 +227,170 @@ def test_train_folder_data(tmp_path: Path) -> None:
 def test_mixture2d_smoke(tmp_path: Path) -> None:
     mixture2d = load_example("mixture2d")
     out = tmp_path / "mixture2d"
-    results = mixture2d.main(["--smoke", "--out", str(out), "--no-progress"])
+    returned = mixture2d.main(["--smoke", "--out", str(out), "--no-progress"])
     assert_png(out / "scatter.png")
-    saved = json.loads((out / "results.json").read_text())["results"]
-    assert set(saved) == {"ring", "grid"}
-    for dataset, num_modes in (("ring", 8), ("grid", 25)):
-        assert set(saved[dataset]) == set(mixture2d.CONFIGS)
-        for config, r in saved[dataset].items():
-            assert r["num_modes"] == num_modes
-            assert 0 <= r["modes"] <= num_modes, config
-            assert_finite(r["high_quality"], f"{dataset}/{config} high_quality")
-            assert 0 <= r["high_quality"] <= 100
-            assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
-    assert results["ring"]["gan"]["modes"] == saved["ring"]["gan"]["modes"]
+    saved = json.loads((out / "results.json").read_text())
+    assert returned == saved
+    runs = saved["runs"]
+    expected = [(c, d, 0) for c in mixture2d.CONFIGS for d in ("ring", "grid")]
+    assert [(r["config"], r["dataset"], r["seed"]) for r in runs] == expected
+    for r in runs:
+        where = f"{r['dataset']}/{r['config']}"
+        assert r["num_modes"] == {"ring": 8, "grid": 25}[r["dataset"]]
+        assert 0 <= r["modes"] <= r["num_modes"], where
+        assert_finite(r["high_quality"], f"{where} high_quality")
+        assert 0 <= r["high_quality"] <= 100
+        assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+        assert r["history"][-1]["modes"] == r["modes"] and r["steps"] == 20
+    # One seed: the summary is the run itself.
+    for r in runs:
+        e = saved["summary"][r["dataset"]][r["config"]]
+        assert e["seeds"] == [0] and e["num_seeds"] == 1
+        assert e["modes"] == {"median": r["modes"], "min": r["modes"], "max": r["modes"]}
+        assert e["high_quality"]["median"] == r["high_quality"] and e["cpu_seconds"] == r["cpu_seconds"]
     table = (out / "results.md").read_text()
-    assert table.startswith("| configuration |") and all(c in table for c in mixture2d.CONFIGS)
+    assert table.startswith("| configuration | seeds |") and all(
+        f"| {c} | 1 |" in table for c in mixture2d.CONFIGS
+    )
+    # The scatter plot's samples: every configuration and dataset's (lowest) seed, plain tensors.
+    samples = torch.load(out / "samples.pt", weights_only=True)
+    assert set(samples) == {f"{d}/{c}/0" for c, d, _ in expected}
+    assert all(pts.shape == (500, 2) and pts.dtype == torch.float32 for pts in samples.values())
+
+
+MIXTURE2D_SUBSET = ["--smoke", "--no-progress", "--configs", "gan,r1-sharpen"]
+
+
+@pytest.fixture(scope="module")
+def mixture2d_seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Smoke runs of two configurations: seeds 0, 1 and 2 together, and seed 0 and seeds 1, 2 in folders of their own."""
+    mixture2d = load_example("mixture2d")
+    root = tmp_path_factory.mktemp("mixture2d_seeds")
+    folders = {"all": "0,1,2", "seed0": "0", "seed12": "1,2"}
+    for name, seeds in folders.items():
+        mixture2d.main([*MIXTURE2D_SUBSET, "--seeds", seeds, "--out", str(root / name)])
+    return {name: root / name for name in folders}
+
+
+def test_mixture2d_seeds_summary(mixture2d_seeds: dict[str, Path]) -> None:
+    """Three runs per configuration and dataset; the summary's statistics are those of the runs."""
+    import statistics
+
+    saved = json.loads((mixture2d_seeds["all"] / "results.json").read_text())
+    runs = saved["runs"]
+    keys = [(r["config"], r["dataset"], r["seed"]) for r in runs]
+    assert sorted(keys) == sorted(
+        (c, d, s) for c in ("gan", "r1-sharpen") for d in ("ring", "grid") for s in (0, 1, 2)
+    )
+    table = (mixture2d_seeds["all"] / "results.md").read_text()
+    for c in ("gan", "r1-sharpen"):
+        for d in ("ring", "grid"):
+            chosen = [r for r in runs if (r["config"], r["dataset"]) == (c, d)]
+            e = saved["summary"][d][c]
+            assert e["seeds"] == [0, 1, 2] and e["num_seeds"] == 3
+            for key in ("modes", "high_quality"):
+                values = [r[key] for r in chosen]
+                assert e[key] == {"median": statistics.median(values), "min": min(values), "max": max(values)}
+            met = [r["modes"] == r["num_modes"] and r["high_quality"] >= 95 for r in chosen]
+            assert e["target_met"] == sum(met)
+            assert e["cpu_seconds"] == statistics.median(r["cpu_seconds"] for r in chosen)
+        row = next(line for line in table.splitlines() if line.startswith(f"| {c} |"))
+        ring, grid = saved["summary"]["ring"][c], saved["summary"]["grid"][c]
+        assert f"| {ring['target_met']}/3, {grid['target_met']}/3 |" in row
+        q = grid["high_quality"]
+        cell = (
+            f"{q['median']:.1f}%"
+            if q["min"] == q["max"]
+            else f"{q['median']:.1f}% [{q['min']:.1f}–{q['max']:.1f}]"
+        )
+        assert f"| {cell} |" in row
+    # Seed 0 of the three-seed run is the run of seed 0 alone (each run seeds itself).
+    alone = json.loads((mixture2d_seeds["seed0"] / "results.json").read_text())["runs"]
+    timing = ("seconds", "cpu_seconds")
+    strip = [{k: v for k, v in r.items() if k not in timing} for r in alone]
+    assert strip == [{k: v for k, v in r.items() if k not in timing} for r in runs if r["seed"] == 0]
+
+
+def test_mixture2d_merge(mixture2d_seeds: dict[str, Path], tmp_path: Path) -> None:
+    """Merging the folders of seed 0 and of seeds 1, 2 gives the three-seed run; a conflicting duplicate is an error."""
+    mixture2d = load_example("mixture2d")
+    merged = mixture2d.main(
+        [
+            "--merge",
+            str(mixture2d_seeds["seed0"]),
+            str(mixture2d_seeds["seed12"]),
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
+    both = json.loads((mixture2d_seeds["all"] / "results.json").read_text())
+
+    def untimed(summary: dict[str, Any]) -> dict[str, Any]:
+        return {
+            d: {c: {k: v for k, v in e.items() if k != "cpu_seconds"} for c, e in per.items()}
+            for d, per in summary.items()
+        }
+
+    assert untimed(merged["summary"]) == untimed(both["summary"])
+    assert merged["settings"] == both["settings"]
+    assert json.loads((tmp_path / "m" / "results.json").read_text()) == merged
+    assert_png(tmp_path / "m" / "scatter.png")
+    samples = torch.load(tmp_path / "m" / "samples.pt", weights_only=True)
+    assert set(samples) == {f"{d}/{c}/0" for c in ("gan", "r1-sharpen") for d in ("ring", "grid")}
+    # The same folder twice: its runs are identical, so they count once.
+    again = mixture2d.main(
+        ["--merge", str(mixture2d_seeds["seed0"])] * 2 + ["--out", str(tmp_path / "again")]
+    )
+    assert len(again["runs"]) == 4
+    # A copy of seed 0's folder whose ring run of "gan" has other numbers.
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    saved = json.loads((mixture2d_seeds["seed0"] / "results.json").read_text())
+    run = next(r for r in saved["runs"] if (r["config"], r["dataset"]) == ("gan", "ring"))
+    run["high_quality"] += 1.0
+    (changed / "results.json").write_text(json.dumps(saved))
+    with pytest.raises(
+        SystemExit, match=r"configuration 'gan' on 'ring' with seed 0 is in .* with different results"
+    ):
+        mixture2d.main(["--merge", str(mixture2d_seeds["all"]), str(changed), "--out", str(tmp_path / "bad")])
+
+
+def test_mixture2d_table_cells() -> None:
+    """Cells are "median [min–max]", the value alone where the seeds agree; an even count's median of modes
+    may fall halfway; "target met" counts the seeds covering every mode at >= 95% high-quality samples."""
+    mixture2d = load_example("mixture2d")
+
+    def run(dataset: str, seed: int, modes: int, hq: float, cpu: float) -> dict[str, Any]:
+        num_modes = {"ring": 8, "grid": 25}[dataset]
+        return {"config": "r1", "dataset": dataset, "seed": seed, "modes": modes, "num_modes": num_modes,
+                "high_quality": hq, "cpu_seconds": cpu}  # fmt: skip
+
+    runs = [
+        run("ring", 0, 8, 96.0, 70.0),
+        run("ring", 1, 8, 97.0, 80.0),
+        run("ring", 2, 8, 95.5, 90.0),
+        run("ring", 3, 8, 94.0, 100.0),
+        run("grid", 0, 25, 96.8, 200.0),
+        run("grid", 1, 24, 93.6, 210.0),
+        run("grid", 2, 25, 96.6, 230.0),
+    ]
+    summary = mixture2d.summarise(runs)
+    ring, grid = summary["ring"]["r1"], summary["grid"]["r1"]
+    assert ring["high_quality"] == {"median": 95.75, "min": 94.0, "max": 97.0}
+    assert ring["target_met"] == 3 and ring["median_meets_target"] and ring["cpu_seconds"] == 85.0
+    assert grid["modes"] == {"median": 25, "min": 24, "max": 25} and grid["target_met"] == 2
+    assert grid["median_meets_target"]
+    row = mixture2d.markdown_table(summary).splitlines()[2]
+    assert (
+        row
+        == "| r1 | 4, 3 | 8 | 95.8% [94.0–97.0] | 25 [24–25] | 96.6% [93.6–96.8] | 3/4, 2/3 | 85 s + 210 s |"
+    )
+    summary = mixture2d.summarise(
+        [*runs[:4], run("grid", 0, 24, 96.8, 200.0), run("grid", 1, 25, 96.0, 220.0)]
+    )
+    assert summary["grid"]["r1"]["modes"]["median"] == 24.5
+    assert not summary["grid"]["r1"]["median_meets_target"]
+    assert "| 24.5 [24–25] | 96.4% [96.0–96.8] | 3/4, 1/2 |" in mixture2d.markdown_table(summary)
 
 
 def test_mixture2d_metrics_are_right() -> None:
@@ -259,16 +409,75 @@ def test_pix2pixhd_mini_smoke(tmp_path: Path) -> None:
     pytest.importorskip("skimage")
     p2p = load_example("pix2pixhd_mini")
     out = tmp_path / "p2p"
-    p2p.main(["--smoke", "--out", str(out), "--no-progress"])
+    returned = p2p.main(["--smoke", "--out", str(out), "--no-progress"])
     assert_png(out / "comparison.png")
     metrics = json.loads((out / "metrics.json").read_text())
+    assert returned == metrics
     assert metrics["test_crops"] > 0
-    assert set(metrics["results"]) == {"grayscale", "gan_only", "full"}
-    for name, r in metrics["results"].items():
+    assert_finite(metrics["grayscale"]["l1"], "grayscale l1")
+    assert_finite(metrics["grayscale"]["psnr"], "grayscale psnr")
+    runs = {r["variant"]: r for r in metrics["runs"]}
+    assert [(r["variant"], r["seed"]) for r in metrics["runs"]] == [("gan_only", 0), ("full", 0)]
+    for name, r in runs.items():
         assert_finite(r["l1"], f"{name} l1")
         assert_finite(r["psnr"], f"{name} psnr")
-    assert {"g_fm", "g_vgg"} <= set(metrics["results"]["full"]["final_losses"])
-    assert "g_fm" not in metrics["results"]["gan_only"]["final_losses"]
+        e = metrics["summary"][name]
+        assert e["seeds"] == [0] and e["l1"] == {"median": r["l1"], "min": r["l1"], "max": r["l1"]}
+    assert {"g_fm", "g_vgg"} <= set(runs["full"]["final_losses"])
+    assert "g_fm" not in runs["gan_only"]["final_losses"]
+    figure = torch.load(out / "comparison.pt", weights_only=True)
+    assert set(figure) == {"target", "gan_only/0", "full/0"}
+    assert all(t.shape == (16, 3, 32, 32) for t in figure.values())
+    table = (out / "results.md").read_text()
+    assert table.startswith("| variant | seeds |") and "| full | 1 |" in table
+
+
+def test_pix2pixhd_mini_seeds_and_merge(tmp_path: Path) -> None:
+    """Three seeds: the summary is the runs' median, min and max; the folders of seed 0 and of seeds 1, 2
+    merge into the three-seed run (every run seeds itself); a conflicting duplicate is an error."""
+    import statistics
+
+    pytest.importorskip("skimage")
+    p2p = load_example("pix2pixhd_mini")
+    common = ["--smoke", "--no-progress", "--variants", "gan_only", "--threads", "1"]
+    together = p2p.main([*common, "--seeds", "0,1,2", "--out", str(tmp_path / "all")])
+    assert [(r["variant"], r["seed"]) for r in together["runs"]] == [
+        ("gan_only", 0),
+        ("gan_only", 1),
+        ("gan_only", 2),
+    ]
+    e = together["summary"]["gan_only"]
+    assert e["seeds"] == [0, 1, 2] and e["num_seeds"] == 3
+    for key in ("l1", "psnr"):
+        values = [r[key] for r in together["runs"]]
+        assert len(set(values)) == 3
+        assert e[key] == {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    row = next(
+        line for line in (tmp_path / "all" / "results.md").read_text().splitlines() if "gan_only" in line
+    )
+    assert f"{e['l1']['median']:.4f} [{e['l1']['min']:.4f}–{e['l1']['max']:.4f}]" in row
+
+    for seeds in ("0", "1,2"):
+        p2p.main([*common, "--seeds", seeds, "--out", str(tmp_path / f"seed{seeds.replace(',', '')}")])
+    merged = p2p.main(
+        ["--merge", str(tmp_path / "seed0"), str(tmp_path / "seed12"), "--out", str(tmp_path / "m")]
+    )
+    timing = ("seconds", "cpu_seconds")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in merged["runs"]] == [
+        {k: v for k, v in r.items() if k not in timing} for r in together["runs"]
+    ]
+    assert {k: v for k, v in merged["summary"]["gan_only"].items() if k != "cpu_seconds"} == {
+        k: v for k, v in e.items() if k != "cpu_seconds"
+    }
+    assert merged["grayscale"] == together["grayscale"]
+    assert_png(tmp_path / "m" / "comparison.png")
+    assert set(torch.load(tmp_path / "m" / "comparison.pt", weights_only=True)) == {"target", "gan_only/0"}
+
+    saved = json.loads((tmp_path / "seed12" / "metrics.json").read_text())
+    saved["runs"][0]["l1"] *= 1.5
+    (tmp_path / "seed12" / "metrics.json").write_text(json.dumps(saved))
+    with pytest.raises(SystemExit, match=r"variant 'gan_only' with seed 1 is in .* with different results"):
+        p2p.main(["--merge", str(tmp_path / "all"), str(tmp_path / "seed12"), "--out", str(tmp_path / "bad")])
 
 
 def test_limited_data_smoke(tmp_path: Path) -> None:
