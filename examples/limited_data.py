@@ -41,6 +41,7 @@ Usage::
     python examples/limited_data.py --steps 1500 --jobs 2                 # 6 runs, 1 seed
     python examples/limited_data.py --seeds 0,1,2 --jobs 2 --figure docs/assets/limited_data.png
     python examples/limited_data.py --smoke                               # a few steps, seconds
+    python examples/limited_data.py --merge runs/a runs/b --out runs/ab   # the runs of two folders as one
 """
 
 from __future__ import annotations
@@ -355,6 +356,40 @@ def write_outputs(runs: list[dict], settings: dict, out: Path, figures: list[Pat
     return summary
 
 
+TIMING = ("seconds_per_step", "seconds_per_eval", "seconds", "cpu_seconds")
+
+
+def merge(folders: list[Path]) -> tuple[dict, list[dict]]:
+    """The runs of several output folders as one: the same settings, each (size, augmentation, seed) once.
+
+    A run found in two folders must be the same run (every field but the timing).
+    """
+    settings: Optional[dict] = None
+    runs: dict[tuple[int, str, int], dict] = {}
+    origin: dict[tuple[int, str, int], Path] = {}
+    for folder in folders:
+        saved = json.loads((folder / "results.json").read_text())
+        if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
+            raise ValueError(f"{folder / 'results.json'} is not an output of this script")
+        if settings is None:
+            settings = saved["settings"]
+        elif saved["settings"] != settings:
+            raise ValueError(f"{folder} and {folders[0]} were run with different settings")
+        for r in saved["runs"]:
+            key = (r["size"], r["augment"], r["seed"])
+            if key not in runs:
+                runs[key], origin[key] = r, folder
+            elif {k: v for k, v in r.items() if k not in TIMING} != {
+                k: v for k, v in runs[key].items() if k not in TIMING
+            }:
+                raise ValueError(
+                    f"{key[0]} images, {key[1]}, seed {key[2]} is in {origin[key]} and {folder} with different "
+                    "results"
+                )
+    assert settings is not None
+    return settings, list(runs.values())
+
+
 def int_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
@@ -383,7 +418,27 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps, ...")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (one job)")
     parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (seconds)")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="train nothing: combine the runs in these output folders (same settings) into --out",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            settings, runs = merge(args.merge)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"--merge: {error}") from None
+        args.out.mkdir(parents=True, exist_ok=True)
+        figures = [args.out / "limited_data.png", *([args.figure] if args.figure else [])]
+        summary = write_outputs(runs, settings, args.out, figures)
+        print((args.out / "results.md").read_text(), end="")
+        print(
+            f"merged {len(runs)} runs into {args.out}: results.json, results.md, {', '.join(map(str, figures))}"
+        )
+        return summary
     augments = [a for a in args.augment.split(",") if a]
     for a in augments:
         if a not in AUGMENTS:

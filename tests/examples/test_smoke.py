@@ -516,6 +516,28 @@ def test_limited_data_smoke(tmp_path: Path) -> None:
     )
 
 
+def test_limited_data_merge(tmp_path: Path) -> None:
+    """Two folders merged are the run of both configurations at once; a conflicting duplicate is an error."""
+    limited = load_example("limited_data")
+    common = ["--smoke", "--no-progress", "--sizes", "200"]
+    folders = {}
+    for name, augment in (("a", "none"), ("b", "diffaugment"), ("ab", "none,diffaugment")):
+        folders[name] = tmp_path / name
+        limited.main([*common, "--augment", augment, "--out", str(folders[name])])
+    merged = limited.main(["--merge", str(folders["a"]), str(folders["b"]), "--out", str(tmp_path / "m")])
+    both = json.loads((folders["ab"] / "results.json").read_text())
+    assert merged == both["summary"]
+    assert merged["200"]["diffaugment"]["ratio_to_none"] == (
+        both["runs"][1]["best_fid"] / both["runs"][0]["best_fid"]
+    )
+    assert_png(tmp_path / "m" / "limited_data.png")
+    saved = json.loads((folders["a"] / "results.json").read_text())
+    saved["runs"][0]["best_fid"] += 1.0
+    (folders["b"] / "results.json").write_text(json.dumps(saved))
+    with pytest.raises(SystemExit, match=r"200 images, none, seed 0 is in .* with different results"):
+        limited.main(["--merge", str(folders["a"]), str(folders["b"]), "--out", str(tmp_path / "x")])
+
+
 # ----------------------------------------------------------------------------------------------- docs
 # Blocks that need files (a weights file named by its path), a network or a slow CPU compile are shown in the
 # docs but not run here (comments are ignored: a comment may mention weights="imagenet"). benchmarks.md belongs
