@@ -538,6 +538,38 @@ def test_limited_data_merge(tmp_path: Path) -> None:
         limited.main(["--merge", str(folders["a"]), str(folders["b"]), "--out", str(tmp_path / "x")])
 
 
+def test_seed_spread(tmp_path: Path) -> None:
+    """The table's cells are the median and range of each measure at each step, over the runs."""
+    spread = load_example("seed_spread")
+    values = {0: (30.0, 0.5), 1: (10.0, 0.9), 2: (20.0, 0.6)}  # seed: (fid, recognised) at step 500
+    folders = []
+    for seed, (fid, recognised) in values.items():
+        evals = [
+            {"step": 0, "fid": 700.0 + seed, "recognised": 0.1},
+            {"step": 500, "fid": fid, "recognised": recognised},
+        ]
+        metrics = {
+            "settings": {"seed": seed, "steps": 500},
+            "seconds": 100.0 + seed,
+            "evals": evals,
+            "final": evals[-1],
+            "real": {"recognised": 0.988},
+            "real_baseline": {"fid": 6.9},
+        }
+        folders.append(tmp_path / f"s{seed}")
+        folders[-1].mkdir()
+        (folders[-1] / "metrics.json").write_text(json.dumps(metrics))
+    text = spread.main([str(f) for f in folders])
+    assert "| `fid` | 701.0 [700.0–702.0] | 20.0 [10.0–30.0] | 6.9 |" in text
+    assert "| `recognised` | 0.100 | 0.600 [0.500–0.900] | 0.988 |" in text
+    assert "wall time per run 101 [100–102] s" in text
+    other = json.loads((folders[2] / "metrics.json").read_text())
+    other["settings"]["steps"] = 400
+    (folders[2] / "metrics.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match=r"differs from .* in more than the seed: steps"):
+        spread.main([str(f) for f in folders])
+
+
 # ----------------------------------------------------------------------------------------------- docs
 # Blocks that need files (a weights file named by its path), a network or a slow CPU compile are shown in the
 # docs but not run here (comments are ignored: a comment may mention weights="imagenet"). benchmarks.md belongs
