@@ -870,6 +870,7 @@ def train(
     metrics = {
         "settings": {
             **asdict(s),
+            "seed": seed,
             "conditional": conditional,
             "device": str(dev),
             "data": str(data or "procedural shapes"),

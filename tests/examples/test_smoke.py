@@ -539,32 +539,31 @@ def test_limited_data_merge(tmp_path: Path) -> None:
 
 
 def test_seed_spread(tmp_path: Path) -> None:
-    """The table's cells are the median and range of each measure at each step, over the runs."""
-    spread = load_example("seed_spread")
-    values = {0: (30.0, 0.5), 1: (10.0, 0.9), 2: (20.0, 0.6)}  # seed: (fid, recognised) at step 500
-    folders = []
-    for seed, (fid, recognised) in values.items():
-        evals = [
-            {"step": 0, "fid": 700.0 + seed, "recognised": 0.1},
-            {"step": 500, "fid": fid, "recognised": recognised},
-        ]
-        metrics = {
-            "settings": {"seed": seed, "steps": 500},
-            "seconds": 100.0 + seed,
-            "evals": evals,
-            "final": evals[-1],
-            "real": {"recognised": 0.988},
-            "real_baseline": {"fid": 6.9},
-        }
-        folders.append(tmp_path / f"s{seed}")
-        folders[-1].mkdir()
-        (folders[-1] / "metrics.json").write_text(json.dumps(metrics))
+    """On train.py's own outputs, each cell is the median and range of a measure at a step, over the seeds."""
+    import statistics
+
+    train, spread = load_example("train"), load_example("seed_spread")
+    folders = [tmp_path / f"seed{seed}" for seed in (0, 1, 2)]
+    train.main(["--smoke", "--seed", "0", "--out", str(folders[0]), "--no-progress"])
+    # Seeds 1 and 2: the same file with its seed and FIDs changed (a smoke run each would triple the time).
+    for seed, scale in ((1, 0.5), (2, 3.0)):
+        saved = json.loads((folders[0] / "metrics.json").read_text())
+        saved["settings"]["seed"] = seed
+        for e in saved["evals"]:
+            e["fid"] *= scale
+        folders[seed].mkdir()
+        (folders[seed] / "metrics.json").write_text(json.dumps(saved))
+    runs = [json.loads((f / "metrics.json").read_text()) for f in folders]
     text = spread.main([str(f) for f in folders])
-    assert "| `fid` | 701.0 [700.0–702.0] | 20.0 [10.0–30.0] | 6.9 |" in text
-    assert "| `recognised` | 0.100 | 0.600 [0.500–0.900] | 0.988 |" in text
-    assert "wall time per run 101 [100–102] s" in text
+    step = runs[0]["final"]["step"]
+    fids = [next(e["fid"] for e in r["evals"] if e["step"] == step) for r in runs]
+    assert len(set(fids)) == 3  # three seeds, three results
+    cell = f"{statistics.median(fids):.1f} [{min(fids):.1f}–{max(fids):.1f}]"
+    row = next(line for line in text.splitlines() if line.startswith("| `fid` |"))
+    assert row.split(" | ")[-2] == cell
+    assert row.endswith(f" | {runs[0]['real_baseline']['fid']:.1f} |")
     other = json.loads((folders[2] / "metrics.json").read_text())
-    other["settings"]["steps"] = 400
+    other["settings"]["steps"] += 1
     (folders[2] / "metrics.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match=r"differs from .* in more than the seed: steps"):
         spread.main([str(f) for f in folders])
