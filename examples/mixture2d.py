@@ -467,10 +467,9 @@ def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
                 values = [r[key] for r in chosen]
                 entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
             entry["target_met"] = sum(meets_target(r) for r in chosen)
-            entry["median_meets_target"] = (
-                entry["modes"]["median"] == entry["num_modes"]
-                and entry["high_quality"]["median"] >= TARGET_HIGH_QUALITY
-            )
+            # The median of the seeds' pass/fail: the separate medians of modes and quality could pass with
+            # most seeds failing one or the other.
+            entry["median_meets_target"] = 2 * entry["target_met"] > entry["num_seeds"]
             entry["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in chosen)
             per[c] = entry
         if per:
@@ -487,9 +486,10 @@ def modes_cell(e: dict) -> str:
 
 def quality_cell(e: dict) -> str:
     q = e["high_quality"]
+    # Two decimals: at one, 94.96% would print as the 95.0% it misses.
     if q["min"] == q["max"]:
-        return f"{q['median']:.1f}%"
-    return f"{q['median']:.1f}% [{q['min']:.1f}–{q['max']:.1f}]"
+        return f"{q['median']:.2f}%"
+    return f"{q['median']:.2f}% [{q['min']:.2f}–{q['max']:.2f}]"
 
 
 def markdown_table(summary: dict[str, dict[str, dict]]) -> str:
@@ -722,8 +722,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     for d in datasets:
         if d not in DATASETS:
             parser.error(f"unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
-    if not args.seeds or len(set(args.seeds)) < len(args.seeds) or args.jobs < 1:
-        parser.error("--seeds needs distinct values (at least one); --jobs must be >= 1")
+    if not args.seeds or len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds needs distinct values, at least one (got {args.seeds})")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1 (got {args.jobs})")
     args.out.mkdir(parents=True, exist_ok=True)
 
     tasks = [

@@ -546,8 +546,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     for v in variants:
         if v not in VARIANTS:
             parser.error(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
-    if not args.seeds or len(set(args.seeds)) < len(args.seeds) or args.jobs < 1:
-        parser.error("--seeds needs distinct values (at least one); --jobs must be >= 1")
+    if not args.seeds or len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds needs distinct values, at least one (got {args.seeds})")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1 (got {args.jobs})")
     args.out.mkdir(parents=True, exist_ok=True)
 
     photos = load_photos()
