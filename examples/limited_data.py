@@ -73,6 +73,7 @@ from ganblocks.training import ModelEMA, diff_augment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the main job and its helpers next to this file
 import train as main_job
+from seeds import median_range, merge_runs, spread
 from shape_classifier import CLASSES, shape_features, shape_scores, train_classifier
 
 AUGMENTS = ("none", "diffaugment", "ada")
@@ -277,8 +278,7 @@ def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
                 continue
             entry: dict = {"seeds": sorted(r["seed"] for r in chosen)}
             for key in ("best_fid", "final_fid", "final_r_t"):
-                values = [r[key] for r in chosen]
-                entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+                entry[key] = median_range(r[key] for r in chosen)
             ps = [r["final_p"] for r in chosen if r["final_p"] is not None]
             entry["final_p"] = statistics.median(ps) if ps else None
             per[augment] = entry
@@ -288,12 +288,6 @@ def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
                 entry["ratio_to_none"] = entry["best_fid"]["median"] / base
         summary[str(size)] = per
     return summary
-
-
-def spread(stats: dict, digits: int = 2) -> str:
-    if stats["min"] == stats["max"]:
-        return f"{stats['median']:.{digits}f}"
-    return f"{stats['median']:.{digits}f} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
 
 
 def markdown_table(summary: dict[str, dict[str, dict]], runs: list[dict]) -> str:
@@ -365,35 +359,23 @@ def write_outputs(runs: list[dict], settings: dict, out: Path, figures: list[Pat
 TIMING = ("seconds_per_step", "seconds_per_eval", "seconds", "cpu_seconds")
 
 
-def merge(folders: list[Path]) -> tuple[dict, list[dict]]:
-    """The runs of several output folders as one: the same settings, each (size, augmentation, seed) once.
+def read_outputs(folder: Path) -> tuple[dict, list[dict]]:
+    """The settings and runs :func:`write_outputs` wrote to ``folder``."""
+    saved = json.loads((folder / "results.json").read_text())
+    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
+        raise ValueError(f"{folder / 'results.json'} is not an output of this script")
+    return saved["settings"], saved["runs"]
 
-    A run found in two folders must be the same run (every field but the timing).
-    """
-    settings: Optional[dict] = None
-    runs: dict[tuple[int, str, int], dict] = {}
-    origin: dict[tuple[int, str, int], Path] = {}
-    for folder in folders:
-        saved = json.loads((folder / "results.json").read_text())
-        if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
-            raise ValueError(f"{folder / 'results.json'} is not an output of this script")
-        if settings is None:
-            settings = saved["settings"]
-        elif saved["settings"] != settings:
-            raise ValueError(f"{folder} and {folders[0]} were run with different settings")
-        for r in saved["runs"]:
-            key = (r["size"], r["augment"], r["seed"])
-            if key not in runs:
-                runs[key], origin[key] = r, folder
-            elif {k: v for k, v in r.items() if k not in TIMING} != {
-                k: v for k, v in runs[key].items() if k not in TIMING
-            }:
-                raise ValueError(
-                    f"{key[0]} images, {key[1]}, seed {key[2]} is in {origin[key]} and {folder} with different "
-                    "results"
-                )
-    assert settings is not None
-    return settings, list(runs.values())
+
+def merge(folders: list[Path]) -> tuple[dict, list[dict]]:
+    """The runs of several output folders as one: the same settings, each (size, augmentation, seed) once."""
+    return merge_runs(
+        folders,
+        read_outputs,
+        key=lambda r: (r["size"], r["augment"], r["seed"]),
+        describe=lambda k: f"{k[0]} images, {k[1]}, seed {k[2]}",
+        timing=TIMING,
+    )
 
 
 def int_list(text: str) -> list[int]:

@@ -76,6 +76,7 @@ import json
 import math
 import multiprocessing
 import statistics
+import sys
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -105,6 +106,9 @@ from ganblocks.functional import (
 from ganblocks.metrics import precision_recall
 from ganblocks.penalties import HistoricalAveraging
 from ganblocks.training import ImagePool, ModelEMA
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers next to this file
+from seeds import median_range, merge_runs, spread
 
 DATASETS = ("ring", "grid")
 STEPS = {"ring": 4000, "grid": 12000}  # default training steps; the grid needs more to cover 25 modes
@@ -464,8 +468,7 @@ def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
                 "num_modes": chosen[0]["num_modes"],
             }
             for key in ("modes", "high_quality"):
-                values = [r[key] for r in chosen]
-                entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+                entry[key] = median_range(r[key] for r in chosen)
             entry["target_met"] = sum(meets_target(r) for r in chosen)
             # The median of the seeds' pass/fail: the separate medians of modes and quality could pass with
             # most seeds failing one or the other.
@@ -487,9 +490,7 @@ def modes_cell(e: dict) -> str:
 def quality_cell(e: dict) -> str:
     q = e["high_quality"]
     # Two decimals: at one, 94.96% would print as the 95.0% it misses.
-    if q["min"] == q["max"]:
-        return f"{q['median']:.2f}%"
-    return f"{q['median']:.2f}% [{q['min']:.2f}–{q['max']:.2f}]"
+    return spread(q, 2, "%")
 
 
 def markdown_table(summary: dict[str, dict[str, dict]]) -> str:
@@ -603,40 +604,30 @@ def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[SampleKey, torch.
     A run found in two folders must be the same run (every field but the timing); the same configuration
     and dataset must have trained for the same number of steps in every folder.
     """
-    settings: Optional[dict] = None
-    first = folders[0]
-    runs: dict[tuple[str, str, int], dict] = {}
-    origin: dict[tuple[str, str, int], Path] = {}
     samples: dict[SampleKey, torch.Tensor] = {}
-    for folder in folders:
-        folder_settings, folder_runs, folder_samples = read_outputs(folder)
-        if settings is None:
-            settings = folder_settings
-        elif folder_settings != settings:
-            raise ValueError(f"{folder} and {first} were run with different settings")
-        for r in folder_runs:
-            key = (r["config"], r["dataset"], r["seed"])
-            if key not in runs:
-                runs[key], origin[key] = r, folder
-            elif {k: v for k, v in r.items() if k not in TIMING} != {
-                k: v for k, v in runs[key].items() if k not in TIMING
-            }:
-                raise ValueError(
-                    f"configuration {key[0]!r} on {key[1]!r} with seed {key[2]} is in {origin[key]} and {folder} "
-                    "with different results"
-                )
+
+    def read(folder: Path) -> tuple[dict, list[dict]]:
+        settings, runs, folder_samples = read_outputs(folder)
         for key, pts in folder_samples.items():
             samples.setdefault(key, pts)
+        return settings, runs
+
+    settings, runs = merge_runs(
+        folders,
+        read,
+        key=lambda r: (r["config"], r["dataset"], r["seed"]),
+        describe=lambda k: f"configuration {k[0]!r} on {k[1]!r} with seed {k[2]}",
+        timing=TIMING,
+    )
     steps: dict[tuple[str, str], set[int]] = {}
-    for (c, d, _), r in runs.items():
-        steps.setdefault((c, d), set()).add(r["steps"])
+    for r in runs:
+        steps.setdefault((r["config"], r["dataset"]), set()).add(r["steps"])
     for (c, d), counts in steps.items():
         if len(counts) > 1:
             raise ValueError(
                 f"configuration {c!r} on {d!r} trained for different numbers of steps: {sorted(counts)}"
             )
-    assert settings is not None
-    return settings, list(runs.values()), samples
+    return settings, runs, samples
 
 
 # ----------------------------------------------------------------------------------------------- main

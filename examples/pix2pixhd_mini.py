@@ -58,6 +58,7 @@ import json
 import math
 import multiprocessing
 import statistics
+import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -74,6 +75,9 @@ from tqdm import tqdm
 
 from ganblocks import AdversarialLoss, FeatureMatchingLoss, GlobalGenerator, MultiScaleDiscriminator, VGGLoss
 from ganblocks.functional import instance_norm_act
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers next to this file
+from seeds import median_range, merge_runs, spread
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "immunohistochemistry")
 PIX2PIXHD_VGG = {"relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0}
@@ -353,17 +357,10 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
             continue
         entry: dict = {"seeds": sorted(r["seed"] for r in chosen), "num_seeds": len(chosen)}
         for key in ("l1", "psnr"):
-            values = [r[key] for r in chosen]
-            entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+            entry[key] = median_range(r[key] for r in chosen)
         entry["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in chosen)
         summary[variant] = entry
     return summary
-
-
-def spread(stats: dict, digits: int) -> str:
-    if stats["min"] == stats["max"]:
-        return f"{stats['median']:.{digits}f}"
-    return f"{stats['median']:.{digits}f} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
 
 
 def markdown_table(grayscale: dict[str, float], summary: dict[str, dict]) -> str:
@@ -429,33 +426,24 @@ def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[str, torch.Tensor
 def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
     """The runs of several output folders as one: the same settings, each (variant, seed) once; a run found in
     two folders must be the same run (every field but the timing)."""
-    head: Optional[dict] = None
-    first = folders[0]
-    runs: dict[tuple[str, int], dict] = {}
-    origin: dict[tuple[str, int], Path] = {}
     figure: dict[str, torch.Tensor] = {}
-    for folder in folders:
-        folder_head, folder_runs, folder_figure = read_outputs(folder)
-        if head is None:
-            head = folder_head
-        elif folder_head != head:
-            raise ValueError(f"{folder} and {first} were run with different settings")
-        for r in folder_runs:
-            key = (r["variant"], r["seed"])
-            if key not in runs:
-                runs[key], origin[key] = r, folder
-            elif {k: v for k, v in r.items() if k not in TIMING} != {
-                k: v for k, v in runs[key].items() if k not in TIMING
-            }:
-                raise ValueError(
-                    f"variant {key[0]!r} with seed {key[1]} is in {origin[key]} and {folder} with different results"
-                )
+
+    def read(folder: Path) -> tuple[dict, list[dict]]:
+        head, runs, folder_figure = read_outputs(folder)
         for key, t in folder_figure.items():
             figure.setdefault(key, t)
-    assert head is not None
+        return head, runs
+
+    head, runs = merge_runs(
+        folders,
+        read,
+        key=lambda r: (r["variant"], r["seed"]),
+        describe=lambda k: f"variant {k[0]!r} with seed {k[1]}",
+        timing=TIMING,
+    )
     if "target" not in figure:
         raise ValueError(f"none of {', '.join(map(str, folders))} holds comparison.pt")
-    return head, list(runs.values()), figure
+    return head, runs, figure
 
 
 # =============================================================================================== main

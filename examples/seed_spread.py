@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 from pathlib import Path
 from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers next to this file
+from seeds import median_range, spread
 
 KEYS = ("fid", "kid", "precision", "recall", "coverage", "recognised", "balance")
 DIGITS = {"fid": 1, "kid": 1}  # the rest: 2 or 3 digits below
@@ -42,13 +45,6 @@ def read_runs(folders: list[Path]) -> list[dict]:
     return runs
 
 
-def spread(values: list[float], digits: int) -> str:
-    median, low, high = statistics.median(values), min(values), max(values)
-    if low == high:
-        return f"{median:.{digits}f}"
-    return f"{median:.{digits}f} [{low:.{digits}f}–{high:.{digits}f}]"
-
-
 def table(runs: list[dict]) -> str:
     """Rows: the measures; columns: the evaluation steps every run has, and the real-vs-real baseline."""
     steps = sorted(set.intersection(*({e["step"] for e in r["evals"]} for r in runs)))
@@ -62,13 +58,13 @@ def table(runs: list[dict]) -> str:
     ]
     for key in keys:
         digits = DIGITS.get(key, 3 if key in ("recognised", "balance") else 2)
-        cells = [spread([float(e[step][key]) for e in by_step], digits) for step in steps]
+        cells = [spread(median_range(float(e[step][key]) for e in by_step), digits) for step in steps]
         base = lowest.get("real_baseline", {}).get(key, lowest.get("real", {}).get(key))
         cells.append("–" if base is None else f"{float(base):.{digits}f}")
         lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
     seconds = [float(r["seconds"]) for r in runs]
     lines.append("")
-    lines.append(f"{len(runs)} runs; wall time per run {spread(seconds, 0)} s.")
+    lines.append(f"{len(runs)} runs; wall time per run {spread(median_range(seconds), 0)} s.")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,63 @@
+"""What the example scripts share for results over seeds: the median and range, and merging output folders.
+
+A GAN's result is one draw from a spread, so every measured claim of the examples is the median over seeds
+with its range. Each script writes its runs as a list of records (one per configuration and seed) beside
+its settings; ``merge_runs`` combines the records of several output folders, so that some configurations
+can run with more seeds than others and be summarised together.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+
+def median_range(values: Iterable[float]) -> dict[str, float]:
+    """``{"median", "min", "max"}`` of ``values``."""
+    values = list(values)
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def spread(stats: dict[str, float], digits: int = 2, unit: str = "") -> str:
+    """``median [min–max]``, or the value alone when every seed gave it."""
+    median = f"{stats['median']:.{digits}f}{unit}"
+    if stats["min"] == stats["max"]:
+        return median
+    return f"{median} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
+
+
+def merge_runs(
+    folders: Sequence[Path],
+    read: Callable[[Path], tuple[dict[str, Any], list[dict[str, Any]]]],
+    *,
+    key: Callable[[dict[str, Any]], tuple[Any, ...]],
+    describe: Callable[[tuple[Any, ...]], str],
+    timing: Sequence[str],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The runs of several output folders as one list.
+
+    ``read(folder)`` gives the folder's settings and runs. Every folder must have the same settings, and
+    each ``key(run)`` must appear once, or again only as the same run (every field but those in ``timing``).
+    """
+    settings: Optional[dict[str, Any]] = None
+    runs: dict[tuple[Any, ...], dict[str, Any]] = {}
+    origin: dict[tuple[Any, ...], Path] = {}
+    for folder in folders:
+        folder_settings, folder_runs = read(folder)
+        if settings is None:
+            settings = folder_settings
+        elif folder_settings != settings:
+            raise ValueError(f"{folder} and {folders[0]} were run with different settings")
+        for run in folder_runs:
+            k = key(run)
+            if k not in runs:
+                runs[k], origin[k] = run, folder
+            elif {f: v for f, v in run.items() if f not in timing} != {
+                f: v for f, v in runs[k].items() if f not in timing
+            }:
+                raise ValueError(f"{describe(k)} is in {origin[k]} and {folder} with different results")
+    if settings is None:
+        raise ValueError("no output folder given")
+    return settings, list(runs.values())
