@@ -73,7 +73,7 @@ from ganblocks.training import ModelEMA, diff_augment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the main job and its helpers next to this file
 import train as main_job
-from seeds import median_range, merge_runs, spread
+from seeds import load_saved, median_range, merge_runs, spread
 from shape_classifier import CLASSES, shape_features, shape_scores, train_classifier
 
 AUGMENTS = ("none", "diffaugment", "ada")
@@ -361,9 +361,7 @@ TIMING = ("seconds_per_step", "seconds_per_eval", "seconds", "cpu_seconds")
 
 def read_outputs(folder: Path) -> tuple[dict, list[dict]]:
     """The settings and runs :func:`write_outputs` wrote to ``folder``."""
-    saved = json.loads((folder / "results.json").read_text())
-    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
-        raise ValueError(f"{folder / 'results.json'} is not an output of this script")
+    saved = load_saved(folder / "results.json")
     return saved["settings"], saved["runs"]
 
 

@@ -108,7 +108,7 @@ from ganblocks.penalties import HistoricalAveraging
 from ganblocks.training import ImagePool, ModelEMA
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers next to this file
-from seeds import median_range, merge_runs, spread
+from seeds import load_saved, median_range, merge_runs, spread
 
 DATASETS = ("ring", "grid")
 STEPS = {"ring": 4000, "grid": 12000}  # default training steps; the grid needs more to cover 25 modes
@@ -579,11 +579,7 @@ def write_outputs(
 # ----------------------------------------------------------------------------------------------- merge
 def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[SampleKey, torch.Tensor]]:
     """The settings, runs and kept samples that :func:`write_outputs` wrote to ``folder``."""
-    saved = json.loads((folder / "results.json").read_text())
-    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
-        raise ValueError(
-            f"{folder / 'results.json'} holds no 'runs': not an output of this version of the script"
-        )
+    saved = load_saved(folder / "results.json")
     for r in saved["runs"]:
         if r["config"] not in CONFIGS or r["dataset"] not in DATASETS:
             raise ValueError(

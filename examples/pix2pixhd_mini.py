@@ -77,7 +77,7 @@ from ganblocks import AdversarialLoss, FeatureMatchingLoss, GlobalGenerator, Mul
 from ganblocks.functional import instance_norm_act
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' shared helpers next to this file
-from seeds import median_range, merge_runs, spread
+from seeds import load_saved, median_range, merge_runs, spread
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "immunohistochemistry")
 PIX2PIXHD_VGG = {"relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0}
@@ -407,11 +407,7 @@ def write_outputs(
 # =============================================================================================== merge
 def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
     """The head (settings, held-out crops, baseline), runs and figure tensors :func:`write_outputs` wrote."""
-    saved = json.loads((folder / "metrics.json").read_text())
-    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
-        raise ValueError(
-            f"{folder / 'metrics.json'} holds no 'runs': not an output of this version of the script"
-        )
+    saved = load_saved(folder / "metrics.json")
     for r in saved["runs"]:
         if r["variant"] not in VARIANTS:
             raise ValueError(f"{folder / 'metrics.json'}: unknown variant {r['variant']!r}")

@@ -8,6 +8,7 @@ can run with more seeds than others and be summarised together.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,14 @@ def spread(stats: dict[str, float], digits: int = 2, unit: str = "") -> str:
     if stats["min"] == stats["max"]:
         return median
     return f"{median} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
+
+
+def load_saved(path: Path) -> dict[str, Any]:
+    """A results file an example wrote: its ``settings`` and ``runs`` at least."""
+    saved = json.loads(path.read_text())
+    if not isinstance(saved, dict) or "runs" not in saved or "settings" not in saved:
+        raise ValueError(f"{path} holds no 'runs': not an output of this version of the script")
+    return saved
 
 
 def merge_runs(
