@@ -17,8 +17,7 @@ once per seed), with one of:
   ``ganblocks.AdaptiveAugmentProbability`` (target ``r_t`` 0.6, adjusted every 4 steps from the sign of D's
   logits on the reals it saw), as StyleGAN2-ADA. ``p`` moves from 0 to 1 in ``--ada-kimg`` thousand images:
   StyleGAN2-ADA's 500 is meant for runs of tens of millions of images, so the default here is scaled to the
-  short budget. The pipe draws from a generator of its own and returns the images exactly at ``p = 0``, so
-  until ``p`` first leaves 0 an ADA run is the ``none`` run of its seed, bit for bit: the two are paired.
+  short budget.
 
 The augmentation is applied to every image D sees, reals and fakes, in D's and G's steps, and to the reals
 of R1 (whose gradient is taken with respect to the un-augmented reals, as StyleGAN2-ADA). So that the
