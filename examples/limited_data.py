@@ -167,17 +167,12 @@ def run_one(
         initial_p=budget.ada_initial_p,
     ).to(dev)
 
-    # The pipe draws from a generator of its own, and at p = 0 it returns the images exactly: until p first
-    # leaves 0, an ADA run is bit for bit the no-augmentation run of its seed, so the two curves part only
-    # where the augmentation acts.
-    g_pipe = torch.Generator(dev).manual_seed(seed + 5)
-
     def augmented(x: torch.Tensor) -> list[torch.Tensor]:
         """The pyramid D sees of the 32×32 images ``x``, augmented as the mode says."""
         if augment == "diffaugment":
             x = diff_augment(x, "color,translation,cutout", p=1.0)
         elif augment == "ada":
-            x = pipe(x, p=ada.p, generator=g_pipe)
+            x = pipe(x, p=ada.p)
         return image_pyramid(x.contiguous(memory_format=torch.channels_last), D.num_scales)
 
     g_data = torch.Generator().manual_seed(seed + 4)

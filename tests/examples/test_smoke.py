@@ -528,23 +528,6 @@ def test_limited_data_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     )
 
 
-def test_limited_data_ada_at_p_zero_is_the_unaugmented_run(tmp_path: Path) -> None:
-    """ADA's pipe draws from its own generator: while p stays 0 the run equals the no-augmentation run exactly."""
-    from dataclasses import replace
-
-    limited = load_example("limited_data")
-    s = replace(
-        limited.main_job.Settings(), batch_size=8, g_channels=(16, 16, 8, 8), d_channels=8, d_max_channels=16,
-        r1_every=2, classifier_steps=5,
-    )  # fmt: skip
-    # Target r_t = 1: the controller never raises p above its initial 0.
-    budget = limited.Budget(steps=4, eval_every=2, eval_samples=200, held_out=300, ada_target=1.0)
-    runs = {a: limited.run_one(200, a, 0, s, budget, threads=1, out=tmp_path) for a in ("none", "ada")}
-    assert [e["p"] for e in runs["ada"]["curve"]] == [0.0, 0.0, 0.0]
-    for key in ("fid", "kid", "r_t", "recognised"):
-        assert [e[key] for e in runs["ada"]["curve"]] == [e[key] for e in runs["none"]["curve"]]
-
-
 def test_limited_data_merge(tmp_path: Path) -> None:
     """Two folders merged are the run of both configurations at once; a conflicting duplicate is an error."""
     limited = load_example("limited_data")
