@@ -314,12 +314,14 @@ def plot(runs: list[dict], path: Path) -> None:
     colors = {"none": "tab:red", "diffaugment": "tab:blue", "ada": "tab:green"}
     for j, size in enumerate(sizes):
         top, bottom = axes[0][j], axes[1][j]
+        seeds = sorted({r["seed"] for r in runs})
         for r in sorted((r for r in runs if r["size"] == size), key=lambda r: (r["augment"], r["seed"])):
             c, label = colors[r["augment"]], f"{r['augment']} (seed {r['seed']})"
+            style = "os^vDP*X"[seeds.index(r["seed"]) % 8] + "-"  # one marker per seed
             steps = [e["step"] for e in r["curve"]]
-            top.plot(steps, [e["fid"] for e in r["curve"]], "o-", ms=3, color=c, label=label)
+            top.plot(steps, [e["fid"] for e in r["curve"]], style, ms=3, color=c, label=label)
             rt = [(e["step"], e["r_t"]) for e in r["curve"] if e["r_t"] is not None]
-            bottom.plot(*zip(*rt), "o-", ms=3, color=c, label=f"r_t, {label}")
+            bottom.plot(*zip(*rt), style, ms=3, color=c, label=f"r_t, {label}")
             if r["augment"] == "ada":
                 ps = [(e["step"], e["p"]) for e in r["curve"]]
                 bottom.plot(*zip(*ps), "--", color=c, alpha=0.7, label=f"ADA p, seed {r['seed']}")
