@@ -22,11 +22,10 @@ def median_range(values: Iterable[float]) -> dict[str, float]:
 
 
 def spread(stats: dict[str, float], digits: int = 2, unit: str = "") -> str:
-    """``median [min–max]``, or the value alone when every seed gave it."""
+    """``median [min–max]``, or the value alone when every seed gave it (to the digits shown)."""
     median = f"{stats['median']:.{digits}f}{unit}"
-    if stats["min"] == stats["max"]:
-        return median
-    return f"{median} [{stats['min']:.{digits}f}–{stats['max']:.{digits}f}]"
+    low, high = f"{stats['min']:.{digits}f}", f"{stats['max']:.{digits}f}"
+    return median if low == high else f"{median} [{low}–{high}]"
 
 
 def load_saved(path: Path) -> dict[str, Any]:
