@@ -64,11 +64,10 @@ import matplotlib.pyplot as plt
 import torch
 from tqdm import tqdm
 
-from ganblocks import AdaptiveAugmentProbability, AdversarialLoss, AugmentPipe, LazyRegularizer
-from ganblocks.functional import image_pyramid, ttur_adam
+from ganblocks import AdaptiveAugmentProbability, AugmentPipe
+from ganblocks.functional import image_pyramid
 from ganblocks.metrics import kernel_distance
-from ganblocks.penalties import r1_penalty_from_outputs
-from ganblocks.training import ModelEMA, diff_augment
+from ganblocks.training import diff_augment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the main job and its helpers next to this file
 import train as main_job
@@ -140,25 +139,8 @@ def run_one(
     }
 
     classes = len(CLASSES)
-    G = main_job.Generator(
-        channels=s.g_channels,
-        layers=s.g_layers,
-        upsample=s.upsample,
-        mapping_lr=s.mapping_lr,
-        mapping_layers=s.mapping_layers,
-        categories=classes,
-        noise=s.noise,
-        synthesis=s.synthesis,
-    ).to(dev, memory_format=torch.channels_last)
-    D = main_job.Discriminator(s.d_channels, s.d_max_channels, classes=classes).to(
-        dev, memory_format=torch.channels_last
-    )
-    ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
-    loss = AdversarialLoss("non_saturating")
-    r1 = LazyRegularizer(r1_penalty_from_outputs, interval=s.r1_every)
-    opt_g, opt_d = ttur_adam(
-        G, D, g_lr=s.g_lr, d_lr=s.d_lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
-    )
+    G, D = main_job.networks(s, classes, dev)
+    ema, loss, r1, opt_g, opt_d = main_job.objective(G, D, s)
     pipe = AugmentPipe.preset("bgc").to(dev)
     ada = AdaptiveAugmentProbability(
         target=budget.ada_target,

@@ -630,6 +630,41 @@ def check_checkpoint(
         raise CheckpointError(f"{path}: history['evals'] must list the evaluations up to step {step}")
 
 
+def networks(s: Settings, classes: int, device: torch.device) -> tuple[Generator, Discriminator]:
+    """G and D of the settings, conditional on ``classes`` kinds (0: unconditional), on ``device``."""
+    G = Generator(
+        channels=s.g_channels,
+        layers=s.g_layers,
+        upsample=s.upsample,
+        mapping_lr=s.mapping_lr,
+        mapping_layers=s.mapping_layers,
+        categories=classes or s.categories,  # the class code is the categorical code when conditional
+        noise=s.noise,
+        synthesis=s.synthesis,
+    )
+    # channels_last: oneDNN's convolutions are faster on NHWC tensors with few channels.
+    G = G.to(device, memory_format=torch.channels_last)
+    D = Discriminator(s.d_channels, s.d_max_channels, classes=classes).to(
+        device, memory_format=torch.channels_last
+    )
+    return G, D
+
+
+def objective(
+    G: Generator, D: Discriminator, s: Settings
+) -> tuple[ModelEMA, AdversarialLoss, LazyRegularizer, torch.optim.Optimizer, torch.optim.Optimizer]:
+    """The EMA of G, the loss, lazy R1 and the two Adam optimisers the training steps use."""
+    ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
+    loss = AdversarialLoss("non_saturating")
+    r1 = LazyRegularizer(r1_penalty_from_outputs, interval=s.r1_every)
+    # TTUR's two optimisers; D gets lazy R1 on top of its loss every k-th step, so its lr and betas get
+    # StyleGAN2's lazy-regularisation adjustment.
+    opt_g, opt_d = ttur_adam(
+        G, D, g_lr=s.g_lr, d_lr=s.d_lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
+    )
+    return ema, loss, r1, opt_g, opt_d
+
+
 def train(
     s: Settings,
     *,
@@ -678,29 +713,8 @@ def train(
         classifier = train_classifier(
             lambda n, g: draw_shapes(n, g, return_labels=True), steps=s.classifier_steps, seed=seed + 3
         )
-    # channels_last: oneDNN's convolutions are faster on NHWC tensors with few channels.
-    G = Generator(
-        channels=s.g_channels,
-        layers=s.g_layers,
-        upsample=s.upsample,
-        mapping_lr=s.mapping_lr,
-        mapping_layers=s.mapping_layers,
-        categories=classes or s.categories,  # the class code is the categorical code when conditional
-        noise=s.noise,
-        synthesis=s.synthesis,
-    )
-    G = G.to(dev, memory_format=torch.channels_last)
-    D = Discriminator(s.d_channels, s.d_max_channels, classes=classes).to(
-        dev, memory_format=torch.channels_last
-    )
-    ema = ModelEMA(G, half_life_kimg=s.ema_kimg)
-    loss = AdversarialLoss("non_saturating")
-    r1 = LazyRegularizer(r1_penalty_from_outputs, interval=s.r1_every)
-    # TTUR's two optimisers; D gets lazy R1 on top of its loss every k-th step, so its lr and betas get
-    # StyleGAN2's lazy-regularisation adjustment.
-    opt_g, opt_d = ttur_adam(
-        G, D, g_lr=s.g_lr, d_lr=s.d_lr, g_betas=(0.0, 0.99), d_betas=(0.0, 0.99), d_reg_interval=s.r1_every
-    )
+    G, D = networks(s, classes, dev)
+    ema, loss, r1, opt_g, opt_d = objective(G, D, s)
     decay_start = s.steps * (1 - s.lr_decay)
     schedules = [
         torch.optim.lr_scheduler.LambdaLR(
