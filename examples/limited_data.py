@@ -66,7 +66,6 @@ from tqdm import tqdm
 
 from ganblocks import AdaptiveAugmentProbability, AugmentPipe
 from ganblocks.functional import image_pyramid
-from ganblocks.metrics import kernel_distance
 from ganblocks.training import diff_augment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the main job and its helpers next to this file
@@ -90,19 +89,6 @@ class Budget:
     ada_interval: int = 4
     ada_kimg: float = 10.0
     ada_initial_p: float = 0.0
-
-
-def feature_distances(real: torch.Tensor, fake: torch.Tensor, *, seed: int) -> dict[str, float]:
-    """FID and KID of classifier features ``fake`` against ``real`` (as ``train.feature_metrics``)."""
-    with main_job.one_thread():
-        kid = kernel_distance(
-            fake,
-            real,
-            num_subsets=100,
-            subset_size=min(1000, len(real) // 2, len(fake) // 2),
-            generator=torch.Generator().manual_seed(seed),
-        )
-        return {"fid": main_job.fd(fake, real), "kid": float(kid.mean)}
 
 
 def run_one(
@@ -132,10 +118,8 @@ def run_one(
     held_features = shape_features(classifier, held_out).double()
     fresh = main_job.draw_shapes(budget.eval_samples, torch.Generator().manual_seed(HELD_OUT_SEED + 1))
     references = {
-        "fresh_real": feature_distances(held_features, shape_features(classifier, fresh).double(), seed=seed),
-        "training_set": feature_distances(
-            held_features, shape_features(classifier, data).double(), seed=seed
-        ),
+        "fresh_real": main_job.fid_kid(held_features, shape_features(classifier, fresh).double(), seed=seed),
+        "training_set": main_job.fid_kid(held_features, shape_features(classifier, data).double(), seed=seed),
     }
 
     classes = len(CLASSES)
@@ -166,7 +150,7 @@ def run_one(
         scores = shape_scores(classifier, fake)
         return {
             "step": step,
-            **feature_distances(held_features, shape_features(classifier, fake).double(), seed=seed),
+            **main_job.fid_kid(held_features, shape_features(classifier, fake).double(), seed=seed),
             "recognised": scores["recognised"],
             "r_t": r_t,
             "p": float(ada.p) if augment == "ada" else None,

@@ -370,13 +370,9 @@ def fd(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(frechet_distance(*stats))
 
 
-def feature_metrics(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
-    """FID, KID, precision, recall, density and coverage of ``fake`` features against ``real``.
-
-    In the shape classifier's feature space, not Inception's: numbers compare within this script only (its
-    unbounded ReLU features make KID, cubic in their scale, much larger than on Inception's). KID draws 100
-    subsets of half the samples (seeded: the same draws at every evaluation and on resume).
-    """
+def fid_kid(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
+    """FID and KID of ``fake`` features against ``real``; KID draws 100 subsets of half the samples (seeded:
+    the same draws at every evaluation and on resume)."""
     with one_thread():
         kid = kernel_distance(
             fake,
@@ -385,12 +381,18 @@ def feature_metrics(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) ->
             subset_size=min(1000, len(real) // 2, len(fake) // 2),
             generator=torch.Generator().manual_seed(seed),
         )
+        return {"fid": fd(fake, real), "kid": float(kid.mean)}
+
+
+def feature_metrics(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) -> dict[str, float]:
+    """FID, KID, precision, recall, density and coverage of ``fake`` features against ``real``.
+
+    In the shape classifier's feature space, not Inception's: numbers compare within this script only (its
+    unbounded ReLU features make KID, cubic in their scale, much larger than on Inception's).
+    """
+    with one_thread():
         pr = precision_recall(real, fake)
-        return {
-            "fid": fd(fake, real),
-            "kid": float(kid.mean),
-            **{k: float(v) for k, v in pr._asdict().items()},
-        }
+    return {**fid_kid(real, fake, seed=seed), **{k: float(v) for k, v in pr._asdict().items()}}
 
 
 def sliced_wasserstein_patches(
