@@ -321,21 +321,22 @@ def write_outputs(runs: list[dict], settings: dict, out: Path, figures: list[Pat
 TIMING = ("seconds_per_step", "seconds_per_eval", "seconds", "cpu_seconds")
 
 
-def read_outputs(folder: Path) -> tuple[dict, list[dict]]:
-    """The settings and runs :func:`write_outputs` wrote to ``folder``."""
+def read_outputs(folder: Path) -> tuple[dict, list[dict], dict]:
+    """The settings and runs :func:`write_outputs` wrote to ``folder`` (and no extras)."""
     saved = load_saved(folder / "results.json")
-    return saved["settings"], saved["runs"]
+    return saved["settings"], saved["runs"], {}
 
 
 def merge(folders: list[Path]) -> tuple[dict, list[dict]]:
     """The runs of several output folders as one: the same settings, each (size, augmentation, seed) once."""
-    return merge_runs(
+    settings, runs, _ = merge_runs(
         folders,
         read_outputs,
         key=lambda r: (r["size"], r["augment"], r["seed"]),
         describe=lambda k: f"{k[0]} images, {k[1]}, seed {k[2]}",
         timing=TIMING,
     )
+    return settings, runs
 
 
 def int_list(text: str) -> list[int]:

@@ -600,17 +600,9 @@ def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[SampleKey, torch.
     A run found in two folders must be the same run (every field but the timing); the same configuration
     and dataset must have trained for the same number of steps in every folder.
     """
-    samples: dict[SampleKey, torch.Tensor] = {}
-
-    def read(folder: Path) -> tuple[dict, list[dict]]:
-        settings, runs, folder_samples = read_outputs(folder)
-        for key, pts in folder_samples.items():
-            samples.setdefault(key, pts)
-        return settings, runs
-
-    settings, runs = merge_runs(
+    settings, runs, samples = merge_runs(
         folders,
-        read,
+        read_outputs,
         key=lambda r: (r["config"], r["dataset"], r["seed"]),
         describe=lambda k: f"configuration {k[0]!r} on {k[1]!r} with seed {k[2]}",
         timing=TIMING,

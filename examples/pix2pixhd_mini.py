@@ -422,17 +422,9 @@ def read_outputs(folder: Path) -> tuple[dict, list[dict], dict[str, torch.Tensor
 def merge(folders: list[Path]) -> tuple[dict, list[dict], dict[str, torch.Tensor]]:
     """The runs of several output folders as one: the same settings, each (variant, seed) once; a run found in
     two folders must be the same run (every field but the timing)."""
-    figure: dict[str, torch.Tensor] = {}
-
-    def read(folder: Path) -> tuple[dict, list[dict]]:
-        head, runs, folder_figure = read_outputs(folder)
-        for key, t in folder_figure.items():
-            figure.setdefault(key, t)
-        return head, runs
-
-    head, runs = merge_runs(
+    head, runs, figure = merge_runs(
         folders,
-        read,
+        read_outputs,
         key=lambda r: (r["variant"], r["seed"]),
         describe=lambda k: f"variant {k[0]!r} with seed {k[1]}",
         timing=TIMING,

@@ -38,22 +38,25 @@ def load_saved(path: Path) -> dict[str, Any]:
 
 def merge_runs(
     folders: Sequence[Path],
-    read: Callable[[Path], tuple[dict[str, Any], list[dict[str, Any]]]],
+    read: Callable[[Path], tuple[dict[str, Any], list[dict[str, Any]], dict[Any, Any]]],
     *,
     key: Callable[[dict[str, Any]], tuple[Any, ...]],
     describe: Callable[[tuple[Any, ...]], str],
     timing: Sequence[str],
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The runs of several output folders as one list.
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[Any, Any]]:
+    """The runs of several output folders as one list, and their extras (e.g. figure tensors) as one dict.
 
-    ``read(folder)`` gives the folder's settings and runs. Every folder must have the same settings, and
+    ``read(folder)`` gives the folder's settings, runs and extras (the first folder's entry of a key wins). Every folder must have the same settings, and
     each ``key(run)`` must appear once, or again only as the same run (every field but those in ``timing``).
     """
     settings: Optional[dict[str, Any]] = None
     runs: dict[tuple[Any, ...], dict[str, Any]] = {}
     origin: dict[tuple[Any, ...], Path] = {}
+    extras: dict[Any, Any] = {}
     for folder in folders:
-        folder_settings, folder_runs = read(folder)
+        folder_settings, folder_runs, folder_extras = read(folder)
+        for k, v in folder_extras.items():
+            extras.setdefault(k, v)
         if settings is None:
             settings = folder_settings
         elif folder_settings != settings:
@@ -68,4 +71,4 @@ def merge_runs(
                 raise ValueError(f"{describe(k)} is in {origin[k]} and {folder} with different results")
     if settings is None:
         raise ValueError("no output folder given")
-    return settings, list(runs.values())
+    return settings, list(runs.values()), extras
